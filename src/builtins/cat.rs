@@ -1,0 +1,60 @@
+//! `cat [FILE…]`: print files (`-` or no file: standard input).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use super::{Failure, Outcome};
+use crate::shell::Shell;
+
+pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
+    let stdin = ["-".to_string()];
+    let files = if args.is_empty() { &stdin[..] } else { args };
+    let mut status = 0;
+    let mut out = io::stdout().lock();
+    for name in files {
+        let copied = if name == "-" {
+            io::copy(&mut io::stdin().lock(), &mut out).map(|_| ())
+        } else {
+            match open(name) {
+                Ok(mut file) => copy(&mut file, &mut out),
+                Err(reason) => {
+                    eprintln!("kubesh: cat: {name}: {reason}");
+                    status = 1;
+                    continue;
+                }
+            }
+        };
+        if let Err(error) = copied {
+            if error.kind() == io::ErrorKind::BrokenPipe {
+                return Err(error.into());
+            }
+            eprintln!("kubesh: cat: {name}: {error}");
+            status = 1;
+        }
+    }
+    out.flush().map_err(Failure::from)?;
+    Ok(status)
+}
+
+fn open(name: &str) -> Result<File, String> {
+    let path = std::path::Path::new(name);
+    if path.is_dir() {
+        return Err("is a directory; `ls` lists it".to_string());
+    }
+    File::open(path).map_err(|error| match error.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    })
+}
+
+fn copy(file: &mut File, out: &mut impl Write) -> io::Result<()> {
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        out.write_all(&buffer[..read])?;
+    }
+}

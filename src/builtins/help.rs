@@ -1,0 +1,45 @@
+//! `help [NAME]`: list the builtins, or print one builtin's page.
+
+use std::io::Write;
+
+use super::{Failure, NOT_YET_AVAILABLE, Outcome, at_most};
+use crate::pages;
+use crate::shell::Shell;
+
+pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
+    at_most(args, 1, "help [NAME]")?;
+    let mut out = std::io::stdout().lock();
+    if let Some(name) = args.first() {
+        let page = pages::find(name).ok_or_else(|| {
+            Failure::Failed(format!("{name}: no such builtin; `help` lists them"))
+        })?;
+        write!(out, "{}", page.text)?;
+        return Ok(0);
+    }
+    writeln!(out, "kubesh builtins (`help NAME` for one):\n")?;
+    let width = pages::all()
+        .iter()
+        .map(|p| p.synopsis.chars().count())
+        .max()
+        .unwrap_or(0);
+    for page in pages::all() {
+        let later = if NOT_YET_AVAILABLE.contains(&page.name) {
+            "  (not available yet)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "  {:<8} {:<width$}{later}",
+            page.scope.label(),
+            page.synopsis
+        )?;
+    }
+    writeln!(
+        out,
+        "\nPrograms: `node service.js &` runs in the background as a Deployment and a \
+         Service,\n`python job.py` runs in the foreground as a Pod (`runtimes` lists the \
+         runtimes).\nVariables: NAME=value, export NAME=value, $NAME, ${{NAME:-default}}, $?, $1…, $#, $@."
+    )?;
+    Ok(0)
+}

@@ -1,0 +1,41 @@
+//! `literally ARG…` (or a leading backtick): run kubectl with the shell's
+//! context and namespace.
+
+use std::io::ErrorKind;
+use std::process::Command;
+
+use super::{Failure, Outcome};
+use crate::shell::{STATUS_NOT_FOUND, Shell};
+
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+    if args.is_empty() {
+        return Err(Failure::Usage(
+            "usage: literally ARG… (e.g. `literally get pods`, or `` `get pods ``)".into(),
+        ));
+    }
+    let mut kubectl = Command::new("kubectl");
+    if let Some(context) = &shell.target.context {
+        kubectl.arg("--context").arg(context);
+    }
+    kubectl
+        .arg("--namespace")
+        .arg(&shell.target.namespace)
+        .args(args);
+    if shell.debug {
+        eprintln!(
+            "debug: kubectl {}",
+            crate::shell::quote_all(kubectl.get_args())
+        );
+    }
+    match kubectl.status() {
+        Ok(status) => Ok(status.code().unwrap_or(crate::shell::STATUS_INTERRUPTED)),
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            eprintln!(
+                "kubesh: literally: kubectl is not installed or not on PATH; install it \
+                 (https://kubernetes.io/docs/tasks/tools/) and try again"
+            );
+            Ok(STATUS_NOT_FOUND)
+        }
+        Err(error) => Err(Failure::Failed(format!("cannot run kubectl: {error}"))),
+    }
+}

@@ -1,0 +1,39 @@
+//! `runtimes`: the runtimes kubesh knows: how each kind of file runs.
+
+use std::io::Write;
+
+use super::{Outcome, at_most};
+use crate::shell::Shell;
+
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+    at_most(args, 0, "runtimes")?;
+    let mut out = std::io::stdout().lock();
+    for runtime in shell.runtimes.iter() {
+        let extensions: Vec<String> = runtime.extensions.iter().map(|e| format!(".{e}")).collect();
+        writeln!(out, "{} — {}", runtime.name, runtime.description)?;
+        if !runtime.commands.is_empty() || !extensions.is_empty() {
+            let mut selectors = runtime.commands.clone();
+            selectors.extend(extensions);
+            writeln!(out, "  selected by   {}", selectors.join(" "))?;
+        }
+        writeln!(out, "  runs          {}", runtime.run.join(" "))?;
+        match &runtime.elf_images {
+            Some(images) => writeln!(
+                out,
+                "  image         {} (static), {} (glibc), {} (musl)",
+                images.static_linked, images.glibc, images.musl
+            )?,
+            None => writeln!(out, "  image         {}", runtime.image)?,
+        }
+        writeln!(out, "  port          {}", runtime.port)?;
+        if let Some(dependencies) = &runtime.dependencies {
+            writeln!(
+                out,
+                "  dependencies  {} → {}",
+                dependencies.files.join(", "),
+                dependencies.install.join(" ")
+            )?;
+        }
+    }
+    Ok(0)
+}

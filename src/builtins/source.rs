@@ -1,0 +1,17 @@
+//! `source FILE [ARG…]`: run a file's commands in this shell.
+
+use super::{Failure, Outcome};
+use crate::shell::Shell;
+
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+    let Some((file, rest)) = args.split_first() else {
+        return Err(Failure::Usage("usage: source FILE [ARG…]".into()));
+    };
+    let text = crate::script_file::read(file).map_err(Failure::Failed)?;
+    let saved = (!rest.is_empty()).then(|| std::mem::replace(&mut shell.positional, rest.to_vec()));
+    let status = shell.run_sourced(file, &text);
+    if let Some(saved) = saved {
+        shell.positional = saved;
+    }
+    Ok(status)
+}

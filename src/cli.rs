@@ -1,0 +1,38 @@
+//! The command line: `kubesh [OPTIONS] [SCRIPT [ARGS…]]`, `kubesh -c LINE`.
+
+use clap::Parser;
+
+/// A shell whose processes run on Kubernetes.
+///
+/// Without a script, kubesh reads commands from the terminal (or from
+/// standard input when it is not a terminal).
+#[derive(Debug, Parser)]
+#[command(name = "kubesh", version, about, long_about)]
+pub struct Cli {
+    /// Run LINE and exit (ARGS become $1…).
+    #[arg(short = 'c', value_name = "LINE")]
+    pub command: Option<String>,
+
+    /// The kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+
+    /// The namespace to use instead of the context's.
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Start kubesh's local cluster and use it.
+    #[arg(long)]
+    pub local: bool,
+
+    /// A script to run, then its arguments ($1…).
+    #[arg(value_name = "SCRIPT")]
+    pub script: Option<String>,
+
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}

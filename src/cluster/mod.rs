@@ -1,0 +1,108 @@
+//! Everything kubesh knows about the cluster it talks to. For now: which
+//! context and namespace the kubeconfig names, read from files only — no
+//! network call happens before the first prompt.
+
+use kube::config::Kubeconfig;
+
+/// The context, namespace and environment commands are aimed at.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterTarget {
+    /// The kubeconfig context, `None` when there is no kubeconfig.
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The selected environment (`env select`), if any.
+    pub environment: Option<String>,
+    /// Why no context could be read, to tell the user when they need one.
+    pub problem: Option<String>,
+}
+
+impl ClusterTarget {
+    /// Reads the kubeconfig as kubectl does (`KUBECONFIG`, else
+    /// `~/.kube/config`); flags override the current context and its
+    /// namespace.
+    pub fn from_kubeconfig(context: Option<&str>, namespace: Option<&str>) -> ClusterTarget {
+        match Kubeconfig::read() {
+            Ok(config) => Self::from_config(&config, context, namespace),
+            Err(error) => ClusterTarget {
+                context: context.map(str::to_string),
+                namespace: namespace.unwrap_or("default").to_string(),
+                environment: None,
+                problem: Some(format!("no usable kubeconfig: {error}")),
+            },
+        }
+    }
+
+    fn from_config(
+        config: &Kubeconfig,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> ClusterTarget {
+        let context = context
+            .map(str::to_string)
+            .or_else(|| config.current_context.clone());
+        let mut problem = None;
+        let context_namespace = match &context {
+            Some(name) => match config.contexts.iter().find(|c| &c.name == name) {
+                Some(named) => named.context.as_ref().and_then(|c| c.namespace.clone()),
+                None => {
+                    problem = Some(format!("the kubeconfig has no context named {name}"));
+                    None
+                }
+            },
+            None => {
+                problem = Some("the kubeconfig has no current context".to_string());
+                None
+            }
+        };
+        ClusterTarget {
+            context,
+            namespace: namespace
+                .map(str::to_string)
+                .or(context_namespace)
+                .unwrap_or_else(|| "default".to_string()),
+            environment: None,
+            problem,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+apiVersion: v1
+kind: Config
+current-context: dev
+contexts:
+- name: dev
+  context: {cluster: c, user: u, namespace: shop}
+- name: prod
+  context: {cluster: c, user: u}
+clusters:
+- name: c
+  cluster: {server: 'https://127.0.0.1:1'}
+users:
+- name: u
+  user: {}
+";
+
+    #[test]
+    fn current_context_and_its_namespace() {
+        let config = Kubeconfig::from_yaml(CONFIG).unwrap();
+        let target = ClusterTarget::from_config(&config, None, None);
+        assert_eq!(target.context.as_deref(), Some("dev"));
+        assert_eq!(target.namespace, "shop");
+        assert!(target.problem.is_none());
+    }
+
+    #[test]
+    fn flags_override() {
+        let config = Kubeconfig::from_yaml(CONFIG).unwrap();
+        let target = ClusterTarget::from_config(&config, Some("prod"), None);
+        assert_eq!(target.namespace, "default");
+        let target = ClusterTarget::from_config(&config, Some("nope"), Some("x"));
+        assert_eq!(target.namespace, "x");
+        assert!(target.problem.unwrap().contains("nope"));
+    }
+}

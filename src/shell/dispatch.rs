@@ -1,0 +1,133 @@
+//! Deciding what a command is: a builtin, a program to launch in the
+//! cluster, or nothing kubesh knows (with a "did you mean").
+
+use std::path::Path;
+
+use super::{STATUS_NOT_FOUND, STATUS_USAGE, Shell};
+use crate::builtins;
+
+/// A command after expansion.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The command name and its arguments.
+    pub args: Vec<String>,
+    /// `NAME=value` prefixes for this command only.
+    pub prefixes: Vec<(String, String)>,
+    /// A trailing `&`.
+    pub background: bool,
+}
+
+/// Runs an invocation and returns its exit status, printing any error.
+pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
+    let name = invocation.args[0].as_str();
+    if let Some(builtin) = builtins::find(name) {
+        if invocation.background {
+            eprintln!(
+                "kubesh: {name}: `&` launches a program in the cluster; builtins run in the \
+                 shell, without `&`"
+            );
+            return STATUS_USAGE;
+        }
+        return run_builtin(shell, builtin, &invocation);
+    }
+    if builtins::NOT_YET_AVAILABLE.contains(&name) {
+        eprintln!(
+            "kubesh: {name}: not available yet: this version of kubesh does not manage \
+             programs in the cluster; `help {name}` says what it will do"
+        );
+        return 1;
+    }
+    match launch_target(shell, name) {
+        LaunchTarget::Runtime(runtime) => {
+            eprintln!(
+                "kubesh: {name}: launching {runtime} programs in the cluster is not available \
+                 yet in this version of kubesh; nothing was started"
+            );
+            1
+        }
+        LaunchTarget::File => {
+            eprintln!(
+                "kubesh: {name}: launching files in the cluster is not available yet in this \
+                 version of kubesh; nothing was started"
+            );
+            1
+        }
+        LaunchTarget::MissingFile => {
+            eprintln!("kubesh: {name}: no such file");
+            STATUS_NOT_FOUND
+        }
+        LaunchTarget::Unknown => {
+            let hint = match suggestion(shell, name) {
+                Some(candidate) => format!(" (did you mean `{candidate}`?)"),
+                None => " (`help` lists the builtins)".to_string(),
+            };
+            eprintln!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
+            STATUS_NOT_FOUND
+        }
+    }
+}
+
+/// Runs a builtin; `NAME=value` prefixes are exported variables for the
+/// builtin's duration only, as in other shells.
+fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invocation) -> i32 {
+    let saved: Vec<_> = invocation
+        .prefixes
+        .iter()
+        .map(|(name, value)| {
+            let saved = shell.vars.save(name);
+            shell.vars.export(name, Some(value.clone()));
+            (name, saved)
+        })
+        .collect();
+    let status = match (builtin.run)(shell, &invocation.args[1..]) {
+        Ok(status) => status,
+        Err(failure) => {
+            eprintln!("kubesh: {}: {failure}", builtin.name);
+            failure.status()
+        }
+    };
+    for (name, saved) in saved.into_iter().rev() {
+        shell.vars.restore(name, saved);
+    }
+    status
+}
+
+enum LaunchTarget {
+    /// `node`, `python`…: a runtime's command.
+    Runtime(String),
+    /// An existing file.
+    File,
+    /// Looks like a path or a program file, but does not exist.
+    MissingFile,
+    Unknown,
+}
+
+fn launch_target(shell: &Shell, name: &str) -> LaunchTarget {
+    if let Some(runtime) = shell.runtimes.by_command(name) {
+        return LaunchTarget::Runtime(runtime.name.clone());
+    }
+    let path = Path::new(name);
+    if path.is_file() {
+        return LaunchTarget::File;
+    }
+    let has_runtime_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| shell.runtimes.by_extension(e).is_some());
+    if name.contains('/') || has_runtime_extension {
+        return LaunchTarget::MissingFile;
+    }
+    LaunchTarget::Unknown
+}
+
+/// The closest builtin or runtime command to a mistyped name.
+fn suggestion(shell: &Shell, name: &str) -> Option<String> {
+    let candidates = shell.runtimes.commands().chain(builtins::names());
+    candidates
+        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= 2 && *distance < name.chars().count().max(candidate.len()) / 2 + 1
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate.to_string())
+}

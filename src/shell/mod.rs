@@ -1,0 +1,168 @@
+//! The shell itself: its state (variables, positional parameters, last
+//! status, options) and the running of lines, scripts and commands.
+
+mod dispatch;
+mod interrupt;
+mod script;
+pub mod vars;
+
+use std::path::PathBuf;
+
+pub use dispatch::Invocation;
+pub use interrupt::Interrupt;
+
+use crate::cluster::ClusterTarget;
+use crate::runtimes::Runtimes;
+use crate::syntax::{self, Command, Lookup};
+use vars::Variables;
+
+/// Exit status of a command that was interrupted with Ctrl-C.
+pub const STATUS_INTERRUPTED: i32 = 130;
+/// Exit status for a usage or syntax error.
+pub const STATUS_USAGE: i32 = 2;
+/// Exit status for a command that does not exist.
+pub const STATUS_NOT_FOUND: i32 = 127;
+
+/// Everything the shell remembers between commands.
+pub struct Shell {
+    pub vars: Variables,
+    /// `$0`: the script's name, or `kubesh`.
+    pub name: String,
+    /// `$1…`.
+    pub positional: Vec<String>,
+    /// `$?`.
+    pub last_status: i32,
+    /// `set -e` (default): a failing command stops a script.
+    pub errexit: bool,
+    /// `set -x`: print each command before running it.
+    pub xtrace: bool,
+    /// `debug`: print what the shell does and how long it takes.
+    pub debug: bool,
+    /// Reading commands from a terminal.
+    pub interactive: bool,
+    /// Set by `exit`: stop reading commands and exit with this status.
+    pub exit_requested: Option<i32>,
+    /// Lines entered interactively, oldest first (`history`).
+    pub history: Vec<String>,
+    /// The directory before the last `cd` (`cd -`).
+    pub previous_dir: Option<PathBuf>,
+    /// Which cluster, context, namespace and environment commands go to.
+    pub target: ClusterTarget,
+    pub runtimes: Runtimes,
+    pub interrupt: Interrupt,
+    /// How deep `source` calls are nested.
+    source_depth: usize,
+}
+
+impl Shell {
+    pub fn new(target: ClusterTarget, runtimes: Runtimes, interrupt: Interrupt) -> Shell {
+        Shell {
+            vars: Variables::default(),
+            name: "kubesh".to_string(),
+            positional: Vec::new(),
+            last_status: 0,
+            errexit: true,
+            xtrace: false,
+            debug: false,
+            interactive: false,
+            exit_requested: None,
+            history: Vec::new(),
+            previous_dir: None,
+            target,
+            runtimes,
+            interrupt,
+            source_depth: 0,
+        }
+    }
+
+    /// Runs one command after parsing: expands it and dispatches it to a
+    /// builtin, a launch or kubectl. Returns its exit status.
+    pub fn execute(&mut self, command: &Command) -> i32 {
+        let args = syntax::expand_words(&command.words, self);
+        let prefixes: Vec<(String, String)> = command
+            .assignments
+            .iter()
+            .map(|a| (a.name.clone(), syntax::expand_word(&a.value, self)))
+            .collect();
+        if self.xtrace {
+            let shown: Vec<String> = prefixes
+                .iter()
+                .map(|(n, v)| format!("{n}={}", quote(v)))
+                .chain(args.iter().map(|a| quote(a)))
+                .collect();
+            eprintln!("+ {}", shown.join(" "));
+        }
+        if args.is_empty() {
+            if command.background {
+                eprintln!("kubesh: `&` needs a program to run in the background");
+                return STATUS_USAGE;
+            }
+            for (name, value) in prefixes {
+                self.vars.set(&name, value);
+            }
+            return 0;
+        }
+        let started = std::time::Instant::now();
+        let status = dispatch::dispatch(
+            self,
+            Invocation {
+                args,
+                prefixes,
+                background: command.background,
+            },
+        );
+        if self.debug {
+            eprintln!(
+                "debug: status {status} after {:.1} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        status
+    }
+}
+
+impl Lookup for Shell {
+    fn variable(&self, name: &str) -> Option<String> {
+        match name {
+            "?" => Some(self.last_status.to_string()),
+            "#" => Some(self.positional.len().to_string()),
+            "@" => Some(self.positional.join(" ")),
+            "$" => Some(std::process::id().to_string()),
+            "0" => Some(self.name.clone()),
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+                let index: usize = name.parse().ok()?;
+                self.positional.get(index.checked_sub(1)?).cloned()
+            }
+            _ => self.vars.get(name),
+        }
+    }
+
+    fn positional(&self) -> Vec<String> {
+        self.positional.clone()
+    }
+
+    fn home(&self) -> Option<String> {
+        self.vars.get("HOME")
+    }
+}
+
+/// Quotes a word for display so that pasting it back gives the same word.
+pub fn quote(word: &str) -> String {
+    match shlex::try_quote(word) {
+        Ok(quoted) => quoted.into_owned(),
+        Err(_) => format!("{word:?}"),
+    }
+}
+
+/// Quotes and joins words for display.
+pub fn quote_all<I, S>(words: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    words
+        .into_iter()
+        .map(|w| quote(&w.as_ref().to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
