@@ -1,0 +1,155 @@
+//! kubesh at a terminal: the prompt, completion, history, Ctrl-C and Ctrl-D,
+//! driven through a pseudo-terminal.
+
+mod common;
+
+use common::Sandbox;
+use rexpect::session::{PtySession, spawn_command};
+
+const TIMEOUT_MS: u64 = 10_000;
+const PROMPT: &str = "[test-ctx::shop]$ ";
+
+fn start(sandbox: &Sandbox) -> PtySession {
+    let mut command = sandbox.command();
+    command.env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(TIMEOUT_MS)).expect("kubesh starts in a pty");
+    session.exp_string(PROMPT).expect("the first prompt");
+    session
+}
+
+#[test]
+fn prompt_shows_context_and_namespace_from_the_kubeconfig() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send_line("echo hello").unwrap();
+    session.exp_string("hello").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit 7").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
+fn the_prompt_is_coloured_unless_no_color_is_set() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.env("TERM", "xterm");
+    let mut session = spawn_command(command, Some(TIMEOUT_MS)).unwrap();
+    let (before, _) = session.exp_regex(r"\$ ").unwrap();
+    assert!(before.contains("\u{1b}["), "colour codes in {before:?}");
+    assert!(before.contains("test-ctx"), "{before:?}");
+    session.send_line("exit").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
+fn tab_completes_a_builtin_and_a_path() {
+    let sandbox = Sandbox::new();
+    sandbox.write("unique-name.txt", "the file's content\n");
+    let mut session = start(&sandbox);
+    session.send("vers\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("version ").unwrap();
+    session.send_line("").unwrap();
+    session.exp_string("kubesh ").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send("cat uniq\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("unique-name.txt").unwrap();
+    session.send_line("").unwrap();
+    session.exp_string("the file's content").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send("echo $HO\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("$HOME").unwrap();
+    session.send_line("").unwrap();
+    session
+        .exp_string(&sandbox.path("home").display().to_string())
+        .unwrap();
+}
+
+#[test]
+fn history_is_recalled_with_up_and_kept_across_sessions() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send_line("echo first-entry").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo second-entry").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send("\u{1b}[A\u{1b}[A").unwrap();
+    session.send_line("").unwrap();
+    session.exp_string("first-entry").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit").unwrap();
+    session.exp_eof().unwrap();
+
+    let history = std::fs::read_to_string(sandbox.history_file()).expect("history file");
+    assert!(history.contains("echo second-entry"), "{history}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(sandbox.history_file())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "history is private");
+
+    // History now holds: first, second, first (recalled), exit.
+    let mut session = start(&sandbox);
+    session.send("\u{1b}[A\u{1b}[A\u{1b}[A").unwrap();
+    session.send_line("").unwrap();
+    session.exp_string("second-entry").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("history 2").unwrap();
+    session.exp_string("echo second-entry").unwrap();
+    session.exp_string("history 2").unwrap();
+}
+
+#[test]
+fn ctrl_c_on_a_half_typed_line_leaves_the_shell_alive() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send("echo half-typed").unwrap();
+    session.flush().unwrap();
+    session.exp_string("half-typed").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo $?-alive").unwrap();
+    session.exp_string("130-alive").unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_a_running_sleep_and_returns_to_the_prompt() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    // The output (not the echoed input) shows that the command runs.
+    session
+        .send_line("echo ${X:-sleeping}-now; sleep 60")
+        .unwrap();
+    session.exp_string("sleeping-now").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo status=$?").unwrap();
+    session.exp_string("status=130").unwrap();
+}
+
+#[test]
+fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send_line("cat missing-file").unwrap();
+    session.exp_string("no such file").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo 'unterminated").unwrap();
+    session
+        .exp_string("column 6: unterminated single quote")
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit-typo").unwrap();
+    session.exp_string("not a builtin").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_control('d').unwrap();
+    session.exp_eof().unwrap();
+    let status = session.process.wait().unwrap();
+    assert_eq!(
+        status,
+        rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 127)
+    );
+}

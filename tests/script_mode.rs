@@ -1,0 +1,407 @@
+//! kubesh in script mode: files, `-c`, stdin, arguments, exit statuses and
+//! the messages a user sees when something is wrong.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::assert::OutputAssertExt;
+use common::Sandbox;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn run_c(sandbox: &Sandbox, line: &str) -> assert_cmd::assert::Assert {
+    sandbox.command().arg("-c").arg(line).assert()
+}
+
+#[test]
+fn dash_c_runs_a_line_with_arguments() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .command()
+        .args(["-c", "echo \"$#:$1:$2\"; echo $@", "a b", "c"])
+        .assert()
+        .success()
+        .stdout("2:a b:c\na b c\n");
+}
+
+#[test]
+fn a_script_gets_its_name_and_arguments() {
+    let sandbox = Sandbox::new();
+    let script = sandbox.write("args.kubesh", "echo $0 $# \"$1\" ${2:-none} ${3:-none}\n");
+    sandbox
+        .command()
+        .arg(&script)
+        .args(["one two", "three"])
+        .assert()
+        .success()
+        .stdout(format!("{} 2 one two three none\n", script.display()));
+}
+
+#[test]
+fn a_failing_command_stops_the_script_naming_file_and_line() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "stop.kubesh",
+        "echo before\n\ncat missing.txt\necho after\n",
+    );
+    sandbox
+        .command()
+        .arg("stop.kubesh")
+        .assert()
+        .code(1)
+        .stdout("before\n")
+        .stderr(contains("kubesh: cat: missing.txt: no such file"))
+        .stderr(contains(
+            "stop.kubesh:3: stopped: `cat missing.txt` exited with status 1",
+        ));
+}
+
+#[test]
+fn set_plus_e_keeps_going_and_the_last_status_is_the_exit_status() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "go-on.kubesh",
+        "set +e\ncat missing.txt\necho \"status was $?\"\ncat missing.txt\n",
+    );
+    sandbox
+        .command()
+        .arg("go-on.kubesh")
+        .assert()
+        .code(1)
+        .stdout("status was 1\n");
+}
+
+#[test]
+fn exit_sets_the_status_and_ends_the_script() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "echo a; exit 3; echo b")
+        .code(3)
+        .stdout("a\n");
+    run_c(&sandbox, "exit 300").code(44);
+    run_c(&sandbox, "exit nope")
+        .code(2)
+        .stderr(contains("not a number"));
+}
+
+#[test]
+fn unknown_commands_say_what_was_looked_for_and_suggest() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "ecoh hi").code(127).stderr(contains(
+        "kubesh: ecoh: not a builtin, a file or a known runtime (did you mean `echo`?)",
+    ));
+    run_c(&sandbox, "zzzzzz").code(127).stderr(contains(
+        "kubesh: zzzzzz: not a builtin, a file or a known runtime",
+    ));
+    run_c(&sandbox, "./nothing-here.py")
+        .code(127)
+        .stderr(contains("./nothing-here.py: no such file"));
+}
+
+#[test]
+fn cluster_builtins_and_launches_say_they_are_not_available_yet() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "ps")
+        .code(1)
+        .stderr(contains("ps: not available yet"));
+    sandbox.write("service.js", "console.log(1)\n");
+    run_c(&sandbox, "node service.js &")
+        .code(1)
+        .stderr(contains("not available yet").and(contains("nothing was started")));
+    run_c(&sandbox, "./service.js")
+        .code(1)
+        .stderr(contains("nothing was started"));
+}
+
+#[test]
+fn syntax_errors_name_the_column() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "echo 'abc")
+        .code(2)
+        .stderr(contains("-c:1: column 6: unterminated single quote"));
+    sandbox.write("bad.kubesh", "echo fine\necho \"x ${A\n");
+    sandbox
+        .command()
+        .arg("bad.kubesh")
+        .assert()
+        .code(2)
+        .stdout("fine\n")
+        .stderr(contains("bad.kubesh:2: column 9: unterminated `${`"));
+}
+
+#[test]
+fn invalid_utf8_is_reported_without_a_crash() {
+    let sandbox = Sandbox::new();
+    sandbox.write("binary.kubesh", b"echo ok\necho caf\xe9\n".as_slice());
+    sandbox
+        .command()
+        .arg("binary.kubesh")
+        .assert()
+        .code(2)
+        .stdout("ok\n")
+        .stderr(contains(
+            "binary.kubesh:2: column 9: the line is not valid UTF-8",
+        ));
+}
+
+#[test]
+fn a_megabyte_line_runs() {
+    let sandbox = Sandbox::new();
+    sandbox.write("long.kubesh", format!("echo {}\n", "x".repeat(1 << 20)));
+    let output = sandbox.command().arg("long.kubesh").output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(output.stdout.len(), (1 << 20) + 1);
+}
+
+#[test]
+fn missing_and_directory_scripts_are_clear_errors() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .command()
+        .arg("nope.kubesh")
+        .assert()
+        .code(127)
+        .stderr("kubesh: nope.kubesh: no such file\n");
+    std::fs::create_dir(sandbox.work().join("dir")).unwrap();
+    sandbox
+        .command()
+        .arg("dir")
+        .assert()
+        .code(126)
+        .stderr("kubesh: dir: is a directory, not a script\n");
+}
+
+#[test]
+fn a_script_on_stdin_runs() {
+    let sandbox = Sandbox::new();
+    assert_cmd::Command::from_std(sandbox.command())
+        .write_stdin("X=4\necho $X\nfalse-command\necho never\n")
+        .assert()
+        .code(127)
+        .stdout("4\n")
+        .stderr(contains("stdin:3: stopped"));
+}
+
+#[test]
+fn a_shebang_script_runs_directly() {
+    let sandbox = Sandbox::new();
+    let script = sandbox.write("hello", "#!/usr/bin/env kubesh\necho \"hi $1\"\nexit 4\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin_dir = common::kubesh_binary().parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let mut command = Command::new(&script);
+    sandbox.apply(&mut command);
+    command
+        .env("PATH", path)
+        .arg("there")
+        .assert()
+        .code(4)
+        .stdout("hi there\n");
+}
+
+#[test]
+fn variables_export_and_per_command_prefixes() {
+    let sandbox = Sandbox::new();
+    run_c(
+        &sandbox,
+        "A=1; export B=2; C='x y' env; echo ---; env; unset A; echo ${A:-gone}",
+    )
+    .success()
+    .stdout(
+        "shell    A=1\nexported B=2\nexported C='x y'\n---\nshell    A=1\nexported B=2\ngone\n",
+    );
+    run_c(&sandbox, "export 1A=x")
+        .code(2)
+        .stderr(contains("not a variable name"));
+    run_c(&sandbox, "export NOT_SET_ANYWHERE_XYZ")
+        .code(1)
+        .stderr(contains("export NOT_SET_ANYWHERE_XYZ=VALUE"));
+}
+
+#[test]
+fn the_start_environment_is_readable_but_not_exported() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .command()
+        .env("FROM_OUTSIDE", "outside")
+        .args([
+            "-c",
+            "echo $FROM_OUTSIDE; export; export FROM_OUTSIDE; export",
+        ])
+        .assert()
+        .success()
+        .stdout("outside\nexport FROM_OUTSIDE=outside\n");
+}
+
+#[test]
+fn cd_pwd_tilde_and_dash() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.work().join("sub")).unwrap();
+    let work = sandbox.work().canonicalize().unwrap();
+    let home = sandbox.path("home").canonicalize().unwrap();
+    run_c(
+        &sandbox,
+        "cd sub; pwd; cd -; cd ~; pwd; cd; pwd; cd nowhere",
+    )
+    .code(1)
+    .stdout(format!(
+        "{}\n{}\n{}\n{}\n",
+        work.join("sub").display(),
+        work.display(),
+        home.display(),
+        home.display()
+    ))
+    .stderr(contains("cd: nowhere: no such directory"));
+}
+
+#[test]
+fn ls_and_cat() {
+    let sandbox = Sandbox::new();
+    sandbox.write("b.txt", "bee\n");
+    sandbox.write("a.txt", "ay\n");
+    sandbox.write(".hidden", "");
+    std::fs::create_dir(sandbox.work().join("dir")).unwrap();
+    run_c(&sandbox, "ls")
+        .success()
+        .stdout("a.txt\nb.txt\ndir/\n");
+    run_c(&sandbox, "ls -a")
+        .success()
+        .stdout(".hidden\na.txt\nb.txt\ndir/\n");
+    run_c(&sandbox, "cat a.txt b.txt")
+        .success()
+        .stdout("ay\nbee\n");
+    run_c(&sandbox, "set +e; cat a.txt nope dir b.txt")
+        .code(1)
+        .stdout("ay\nbee\n")
+        .stderr(contains("cat: nope: no such file").and(contains("cat: dir: is a directory")));
+}
+
+#[test]
+fn source_runs_in_this_shell_with_its_own_arguments() {
+    let sandbox = Sandbox::new();
+    sandbox.write("lib.kubesh", "LIB=\"loaded $1\"\n");
+    run_c(
+        &sandbox,
+        "set -- outer; source lib.kubesh inner; echo \"$LIB $1\"",
+    )
+    .success()
+    .stdout("loaded inner outer\n");
+    sandbox.write("failing.kubesh", "echo in\ncat missing\necho unreachable\n");
+    run_c(&sandbox, "source failing.kubesh; echo after")
+        .code(1)
+        .stdout("in\n")
+        .stderr(contains("failing.kubesh:2: stopped"));
+    sandbox.write("loop.kubesh", "source loop.kubesh\n");
+    run_c(&sandbox, "source loop.kubesh")
+        .code(2)
+        .stderr(contains("more than 64 levels deep"));
+}
+
+#[test]
+fn help_lists_every_builtin_and_prints_pages() {
+    let sandbox = Sandbox::new();
+    let pages = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/builtins")).unwrap();
+    let listing = sandbox.command().args(["-c", "help"]).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    for page in pages {
+        let name = page
+            .unwrap()
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            listing.contains(&format!(" {name} ")) || listing.contains(&format!(" {name}\n")),
+            "{name} in:\n{listing}"
+        );
+    }
+    run_c(&sandbox, "help cd")
+        .success()
+        .stdout(contains("# cd").and(contains("cd -")));
+    run_c(&sandbox, "help nope")
+        .code(1)
+        .stderr(contains("no such builtin"));
+}
+
+#[test]
+fn literally_passes_words_to_kubectl_with_context_and_namespace() {
+    let sandbox = Sandbox::new();
+    let bin = sandbox.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let recorder = bin.join("kubectl");
+    std::fs::write(
+        &recorder,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '<%s>' \"$a\"; done\necho\nexit 5\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sandbox
+        .command()
+        .env("PATH", &bin)
+        .args([
+            "-c",
+            "X='a b'; set +e; literally get pods -l \"$X\"; echo $?; `get ns",
+        ])
+        .assert()
+        .code(5)
+        .stdout(
+            "<--context><test-ctx><--namespace><shop><get><pods><-l><a b>\n5\n\
+             <--context><test-ctx><--namespace><shop><get><ns>\n",
+        );
+    sandbox
+        .command()
+        .env("PATH", sandbox.path("home"))
+        .args(["-c", "literally get pods"])
+        .assert()
+        .code(127)
+        .stderr(contains("kubectl is not installed or not on PATH"));
+}
+
+#[test]
+fn ctrl_c_interrupts_sleep_and_stops_the_script() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .command()
+        .args(["-c", "echo started; sleep 30; echo after"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"started\n");
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "kubesh did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "nothing runs after the interrupted command");
+}
+
+#[test]
+fn builtins_refuse_the_background_marker() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "echo x &")
+        .code(2)
+        .stderr(contains("builtins run in the shell, without `&`"));
+}
