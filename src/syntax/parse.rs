@@ -35,6 +35,7 @@ pub fn parse_line(line: &str) -> Result<Vec<Command>, ParseError> {
     Parser {
         chars: line.chars().collect(),
         pos: 0,
+        nesting: 0,
     }
     .commands()
 }
@@ -50,9 +51,14 @@ enum Context {
     Default,
 }
 
+/// How deeply `${A:-${B:-…}}` may nest.
+const MAX_NESTING: usize = 32;
+
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// How many `${…:-` defaults the parser is inside.
+    nesting: usize,
 }
 
 impl Parser {
@@ -365,7 +371,16 @@ impl Parser {
         if_empty: bool,
         builder: &mut WordBuilder,
     ) -> Result<(), ParseError> {
-        let default = self.word(Context::Default)?;
+        if self.nesting >= MAX_NESTING {
+            return self.error(
+                dollar,
+                format!("defaults nest more than {MAX_NESTING} levels deep"),
+            );
+        }
+        self.nesting += 1;
+        let default = self.word(Context::Default);
+        self.nesting -= 1;
+        let default = default?;
         if self.peek() != Some('}') {
             return self.unterminated_brace(dollar);
         }
@@ -639,6 +654,14 @@ mod tests {
         assert_eq!(error("a && b").column, 3);
         assert_eq!(error("; a").column, 1);
         assert_eq!(error("echo `x`").column, 6);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let line = format!("echo {}x{}", "${A:-".repeat(40), "}".repeat(40));
+        assert!(error(&line).message.contains("nest"));
+        let line = format!("echo {}x{}", "${A:-".repeat(5), "}".repeat(5));
+        assert_eq!(parse_line(&line).unwrap().len(), 1);
     }
 
     #[test]
