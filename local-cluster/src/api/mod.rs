@@ -1,0 +1,263 @@
+//! The HTTP front: bearer-token authentication, request parsing (path,
+//! query, body limits) and routing to discovery, the resource handlers,
+//! watches and logs. Every failure leaves as a Kubernetes `Status`.
+
+pub mod handlers;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::Shared;
+use crate::discovery;
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{self, ResourceType};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// Bodies larger than this are refused with 413.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+pub fn json_response(code: u16, v: &Value) -> Response<Body> {
+    json_response_ct(code, v, "application/json")
+}
+
+pub fn json_response_ct(code: u16, v: &Value, ct: &str) -> Response<Body> {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code, &e.to_status())
+}
+
+/// Decoded query parameters.
+pub type Query = HashMap<String, String>;
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_query(q: Option<&str>) -> Query {
+    let mut out = Query::new();
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(k), percent_decode(v));
+    }
+    out
+}
+
+/// A parsed resource path.
+pub struct Target {
+    pub rt: &'static ResourceType,
+    pub ns: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+}
+
+fn parse_target(group: &str, segs: &[String]) -> ApiResult<Target> {
+    let nf = ApiError::path_not_found;
+    let (ns, rest) = if segs.len() >= 3
+        && segs[0] == "namespaces"
+        && !(segs.len() == 3 && (segs[2] == "status" || segs[2] == "finalize"))
+    {
+        (Some(segs[1].clone()), &segs[2..])
+    } else {
+        (None, segs)
+    };
+    if rest.is_empty() || rest.len() > 3 {
+        return Err(nf());
+    }
+    let rt = resources::find(group, &rest[0]).ok_or_else(nf)?;
+    if ns.is_some() && !rt.namespaced {
+        return Err(nf());
+    }
+    let name = rest.get(1).cloned();
+    let sub = rest.get(2).cloned();
+    if rt.namespaced && ns.is_none() && name.is_some() {
+        return Err(nf());
+    }
+    if let Some(s) = &sub
+        && !rt.subresources.iter().any(|(n, _, _)| n == s)
+    {
+        return Err(nf());
+    }
+    Ok(Target { rt, ns, name, sub })
+}
+
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    let Some(h) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(token) = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+    else {
+        return false;
+    };
+    // Constant-time comparison.
+    let (a, b) = (token.trim().as_bytes(), shared.token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads a request body, at most [`MAX_BODY`] bytes.
+pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(ApiError::too_large())
+            } else {
+                Err(ApiError::bad_request("could not read the request body"))
+            }
+        }
+    }
+}
+
+/// Parses a JSON request body into an object.
+pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => Ok(v),
+        Err(e) if content_type.contains("yaml") => Err(ApiError::bad_request(format!(
+            "the local cluster accepts YAML bodies only in their JSON form: {e}"
+        ))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "error decoding the request body as JSON: {e}"
+        ))),
+    }
+}
+
+/// Entry point of every request.
+pub async fn serve(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    if !authorized(&shared, &req) {
+        return Ok(error_response(&ApiError::unauthorized()));
+    }
+    let resp = match route(shared, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    Ok(resp)
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let path = req.uri().path().to_string();
+    let query = parse_query(req.uri().query());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let get = req.method() == Method::GET;
+    match s.as_slice() {
+        ["version"] if get => return Ok(json_response(200, &discovery::version())),
+        ["healthz" | "readyz" | "livez", ..] if get => {
+            let mut r = Response::new(full("ok"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Ok(r);
+        }
+        ["api"] if get => {
+            return Ok(match discovery::wants_aggregated(&accept) {
+                Some((ct, av)) => json_response_ct(200, &discovery::aggregated(true, av), ct),
+                None => json_response(200, &discovery::api_versions(&shared.addr)),
+            });
+        }
+        ["apis"] if get => {
+            return Ok(match discovery::wants_aggregated(&accept) {
+                Some((ct, av)) => json_response_ct(200, &discovery::aggregated(false, av), ct),
+                None => json_response(200, &discovery::api_group_list()),
+            });
+        }
+        ["openapi", "v3"] if get => return Ok(json_response(200, &crate::openapi::root())),
+        ["openapi", "v3", "api", "v1"] if get => {
+            return crate::openapi::group_version("")
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["openapi", "v3", "apis", g, "v1"] if get => {
+            return crate::openapi::group_version(g)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["api", "v1"] if get => {
+            return discovery::resource_list("", "v1")
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["apis", g] if get => {
+            return discovery::api_group(g)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["apis", g, v] if get => {
+            return discovery::resource_list(g, v)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        _ => {}
+    }
+    let (group, rest) = match s.as_slice() {
+        ["api", "v1", ..] => ("", &segs[2..]),
+        ["apis", "apps", "v1", ..] => ("apps", &segs[3..]),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let target = parse_target(group, rest)?;
+    handlers::dispatch(shared, req, target, query, accept).await
+}

@@ -1,0 +1,41 @@
+//! Standalone local cluster for development and tests:
+//! `local-cluster [--port P] [--kubeconfig FILE] [--state DIR]`.
+
+use std::path::PathBuf;
+
+fn main() {
+    let mut opts = local_cluster::Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| match args.next() {
+            Some(v) => v,
+            None => {
+                eprintln!("local-cluster: {name} needs a value");
+                std::process::exit(2);
+            }
+        };
+        match a.as_str() {
+            "--port" => match value("--port").parse() {
+                Ok(p) => opts.port = p,
+                Err(_) => {
+                    eprintln!("local-cluster: --port needs a number");
+                    std::process::exit(2);
+                }
+            },
+            "--kubeconfig" => opts.kubeconfig = Some(PathBuf::from(value("--kubeconfig"))),
+            "--state" => opts.state_dir = Some(PathBuf::from(value("--state"))),
+            "-h" | "--help" => {
+                println!("usage: local-cluster [--port P] [--kubeconfig FILE] [--state DIR]");
+                return;
+            }
+            other => {
+                eprintln!("local-cluster: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Err(e) = local_cluster::run_standalone(opts) {
+        eprintln!("local-cluster: {e:#}");
+        std::process::exit(1);
+    }
+}

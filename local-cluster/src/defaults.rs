@@ -1,0 +1,231 @@
+//! Defaulting as the real API server does it on every write, so objects read
+//! back look like a real cluster's (restartPolicy, strategy, ports, ...).
+
+use serde_json::{Value, json};
+
+use crate::resources::{self, ResourceType};
+use crate::store::Store;
+
+fn set_default(obj: &mut Value, key: &str, v: Value) {
+    if obj.get(key).is_none_or(Value::is_null) {
+        obj[key] = v;
+    }
+}
+
+#[allow(clippy::collapsible_if)]
+pub fn pod_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    set_default(spec, "restartPolicy", json!("Always"));
+    set_default(spec, "terminationGracePeriodSeconds", json!(30));
+    set_default(spec, "dnsPolicy", json!("ClusterFirst"));
+    set_default(spec, "schedulerName", json!("default-scheduler"));
+    set_default(spec, "securityContext", json!({}));
+    for field in ["initContainers", "containers"] {
+        if let Some(cs) = spec[field].as_array_mut() {
+            for c in cs {
+                if !c.is_object() {
+                    continue;
+                }
+                let image = c["image"].as_str().unwrap_or("").to_string();
+                let tag = image
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .split_once(':')
+                    .map(|(_, t)| t.to_string());
+                let policy = if image.contains('@') || tag.as_deref().is_some_and(|t| t != "latest")
+                {
+                    "IfNotPresent"
+                } else {
+                    "Always"
+                };
+                set_default(c, "imagePullPolicy", json!(policy));
+                set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
+                set_default(c, "terminationMessagePolicy", json!("File"));
+                set_default(c, "resources", json!({}));
+                if let Some(ports) = c["ports"].as_array_mut() {
+                    for p in ports {
+                        if p.is_object() {
+                            set_default(p, "protocol", json!("TCP"));
+                        }
+                    }
+                }
+                for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                    let p = &mut c[probe];
+                    if p.is_object() {
+                        set_default(p, "timeoutSeconds", json!(1));
+                        set_default(p, "periodSeconds", json!(10));
+                        set_default(p, "successThreshold", json!(1));
+                        set_default(p, "failureThreshold", json!(3));
+                        if p["httpGet"].is_object() {
+                            set_default(&mut p["httpGet"], "path", json!("/"));
+                            set_default(&mut p["httpGet"], "scheme", json!("HTTP"));
+                        }
+                    } else if c
+                        .as_object()
+                        .is_some_and(|m| m.get(probe).is_some_and(Value::is_null))
+                    {
+                        if let Some(m) = c.as_object_mut() {
+                            m.remove(probe);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(vols) = spec["volumes"].as_array_mut() {
+        for v in vols {
+            for kind in ["configMap", "secret", "projected"] {
+                if v[kind].is_object() {
+                    set_default(&mut v[kind], "defaultMode", json!(420));
+                }
+            }
+        }
+    }
+}
+
+fn template_defaults(obj: &mut Value) {
+    pod_spec(&mut obj["spec"]["template"]["spec"]);
+    if obj["spec"]["template"]["metadata"].is_object() {
+        set_default(
+            &mut obj["spec"]["template"]["metadata"],
+            "creationTimestamp",
+            Value::Null,
+        );
+    }
+}
+
+/// Fills defaults in an object being written.
+pub fn apply(rt: &ResourceType, obj: &mut Value, store: &Store) {
+    if !obj.is_object() {
+        return;
+    }
+    match rt.plural {
+        "pods" => {
+            if !obj["spec"].is_object() {
+                return;
+            }
+            pod_spec(&mut obj["spec"]);
+            if obj["status"].is_null() {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+        }
+        "deployments" => {
+            if !obj["spec"].is_object() {
+                return;
+            }
+            let spec = &mut obj["spec"];
+            set_default(spec, "replicas", json!(1));
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            set_default(spec, "progressDeadlineSeconds", json!(600));
+            set_default(spec, "strategy", json!({}));
+            set_default(&mut spec["strategy"], "type", json!("RollingUpdate"));
+            if spec["strategy"]["type"] == "RollingUpdate" {
+                set_default(&mut spec["strategy"], "rollingUpdate", json!({}));
+                set_default(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxSurge",
+                    json!("25%"),
+                );
+                set_default(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxUnavailable",
+                    json!("25%"),
+                );
+            }
+            template_defaults(obj);
+            if obj["status"].is_null() {
+                obj["status"] = json!({});
+            }
+        }
+        "replicasets" => {
+            if !obj["spec"].is_object() {
+                return;
+            }
+            set_default(&mut obj["spec"], "replicas", json!(1));
+            template_defaults(obj);
+            if obj["status"].is_null() {
+                obj["status"] = json!({"replicas": 0});
+            }
+        }
+        "services" => {
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({});
+            }
+            let spec = &mut obj["spec"];
+            set_default(spec, "type", json!("ClusterIP"));
+            set_default(spec, "sessionAffinity", json!("None"));
+            if let Some(ports) = spec["ports"].as_array_mut() {
+                for p in ports {
+                    if p.is_object() {
+                        set_default(p, "protocol", json!("TCP"));
+                        let port = p["port"].clone();
+                        set_default(p, "targetPort", port);
+                    }
+                }
+            }
+            if spec["type"] != "ExternalName" {
+                if spec["clusterIP"].as_str().is_none_or(str::is_empty) {
+                    let ip = allocate_cluster_ip(store);
+                    spec["clusterIP"] = json!(ip);
+                }
+                let ip = spec["clusterIP"].clone();
+                spec["clusterIPs"] = json!([ip]);
+                set_default(spec, "ipFamilies", json!(["IPv4"]));
+                set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
+                set_default(spec, "internalTrafficPolicy", json!("Cluster"));
+            }
+            if obj["status"].is_null() {
+                obj["status"] = json!({"loadBalancer": {}});
+            }
+        }
+        "namespaces" => {
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+            if obj["status"].is_null() {
+                obj["status"] = json!({"phase": "Active"});
+            }
+            let name = obj["metadata"]["name"].clone();
+            if obj["metadata"].is_object() && name.is_string() {
+                set_default(&mut obj["metadata"], "labels", json!({}));
+                obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            }
+        }
+        "secrets" => {
+            set_default(obj, "type", json!("Opaque"));
+            // stringData is write-only: merged into data as base64.
+            if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
+                if !obj["data"].is_object() {
+                    obj["data"] = json!({});
+                }
+                for (k, v) in sd {
+                    obj["data"][&k] =
+                        json!(crate::base64::encode(v.as_str().unwrap_or("").as_bytes()));
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove("stringData");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The next free loopback service address (127.10.0.0/16).
+fn allocate_cluster_ip(store: &Store) -> String {
+    let (svcs, _) = store.list(resources::services(), None);
+    let used: std::collections::HashSet<String> = svcs
+        .iter()
+        .filter_map(|s| s["spec"]["clusterIP"].as_str().map(String::from))
+        .collect();
+    for n in 1u32..65_000 {
+        let ip = format!("127.10.{}.{}", n / 256, n % 256);
+        if n % 256 != 0 && !used.contains(&ip) {
+            return ip;
+        }
+    }
+    "127.10.255.254".into()
+}

@@ -1,0 +1,87 @@
+//! Recording core/v1 Events for the notable steps (Scheduled, Started,
+//! Killing, BackOff, ScalingReplicaSet, ...), aggregating repeats by count.
+
+use serde_json::{Value, json};
+
+use crate::resources;
+use crate::store::{Store, now, now_micro};
+
+/// Records an event about `obj` (any stored object).
+pub fn record(
+    store: &Store,
+    obj: &Value,
+    kind: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    record_field(store, obj, kind, type_, reason, message, component, None);
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record_field(
+    store: &Store,
+    obj: &Value,
+    kind: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+    field_path: Option<&str>,
+) {
+    let meta = &obj["metadata"];
+    let ns = meta["namespace"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default");
+    let name = meta["name"].as_str().unwrap_or("");
+    let api_version = obj["apiVersion"].as_str().unwrap_or("v1");
+    let mut involved = json!({
+        "kind": kind,
+        "namespace": ns,
+        "name": name,
+        "uid": meta["uid"],
+        "apiVersion": api_version,
+        "resourceVersion": meta["resourceVersion"],
+    });
+    if let Some(fp) = field_path {
+        involved["fieldPath"] = json!(fp);
+    }
+    // Repeats of the same event bump the count instead of adding a new one.
+    let (events, _) = store.list(resources::events(), Some(ns));
+    let same = events.iter().find(|e| {
+        e["involvedObject"]["uid"] == meta["uid"]
+            && e["reason"] == reason
+            && e["message"] == message
+            && e["involvedObject"]["fieldPath"] == involved["fieldPath"]
+    });
+    if let Some(e) = same {
+        let ename = e["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let _ = store.modify(resources::events(), ns, &ename, |e| {
+            e["count"] = json!(e["count"].as_i64().unwrap_or(1) + 1);
+            e["lastTimestamp"] = json!(now());
+            Ok(())
+        });
+        return;
+    }
+    let suffix: String = format!("{:x}", rand::random::<u64>());
+    let ev = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{name}.{}", &suffix[..suffix.len().min(16)]), "namespace": ns},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "source": {"component": component, "host": crate::kubelet::NODE_NAME},
+        "firstTimestamp": now(),
+        "lastTimestamp": now(),
+        "eventTime": null,
+        "count": 1,
+        "type": type_,
+        "reportingComponent": component,
+        "reportingInstance": crate::kubelet::NODE_NAME,
+    });
+    let _ = now_micro;
+    let _ = store.create(resources::events(), ns, ev);
+}

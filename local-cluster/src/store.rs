@@ -1,0 +1,720 @@
+//! The object store: every API object lives here as a JSON value (so fields
+//! the local cluster does not know survive round trips), with resourceVersion,
+//! uid, creationTimestamp, generation, finalizers and the watch history.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{self, ResourceType};
+
+/// How many past events a watch can resume from.
+const HISTORY: usize = 20_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// A change to one object.
+#[derive(Debug)]
+pub struct Event {
+    pub rv: u64,
+    pub res: &'static str,
+    pub kind: EventType,
+    pub obj: Value,
+}
+
+impl Event {
+    pub fn namespace(&self) -> &str {
+        self.obj["metadata"]["namespace"].as_str().unwrap_or("")
+    }
+    pub fn name(&self) -> &str {
+        self.obj["metadata"]["name"].as_str().unwrap_or("")
+    }
+}
+
+type Key = (String, String);
+
+struct Inner {
+    rv: u64,
+    objects: HashMap<&'static str, BTreeMap<Key, Value>>,
+    history: VecDeque<Arc<Event>>,
+    /// Watches from a resourceVersion older than this get 410 Gone.
+    oldest: u64,
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub grace_period: Option<i64>,
+    pub propagation: Option<String>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+}
+
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+/// The current time as the API formats it.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The current time with microseconds (MicroTime fields).
+pub fn now_micro() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string()
+}
+
+/// Parses an RFC 3339 time into seconds since the epoch.
+pub fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+pub fn epoch_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// A random name suffix as the real server makes it for generateName.
+pub fn random_suffix(n: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or("")
+}
+
+fn has_generation(rt: &ResourceType) -> bool {
+    matches!(rt.plural, "deployments" | "replicasets")
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let (tx, _) = broadcast::channel(16_384);
+        Store {
+            inner: Mutex::new(Inner {
+                rv: 1,
+                objects: HashMap::new(),
+                history: VecDeque::new(),
+                oldest: 1,
+            }),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-written object
+        // (every mutation is a single insert), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    pub fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    fn emit(&self, inner: &mut Inner, res: &'static str, kind: EventType, obj: Value) {
+        let ev = Arc::new(Event {
+            rv: inner.rv,
+            res,
+            kind,
+            obj,
+        });
+        inner.history.push_back(ev.clone());
+        while inner.history.len() > HISTORY {
+            if let Some(old) = inner.history.pop_front() {
+                inner.oldest = old.rv;
+            }
+        }
+        let _ = self.tx.send(ev);
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<Value> {
+        let inner = self.lock();
+        inner
+            .objects
+            .get(rt.key())
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
+    }
+
+    pub fn try_get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Value> {
+        self.get(rt, ns, name).ok()
+    }
+
+    /// All objects of a type (in one namespace, or all), sorted by namespace
+    /// and name, with the list's resourceVersion.
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let items = match inner.objects.get(rt.key()) {
+            None => Vec::new(),
+            Some(m) => match ns {
+                Some(ns) => m
+                    .range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                None => m.values().cloned().collect(),
+            },
+        };
+        (items, inner.rv)
+    }
+
+    /// Objects of every namespaced type in one namespace (for owner lookups).
+    pub fn count_in_namespace(&self, ns: &str) -> usize {
+        let inner = self.lock();
+        inner
+            .objects
+            .values()
+            .map(|m| {
+                m.range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .count()
+            })
+            .sum()
+    }
+
+    pub fn create(&self, rt: &'static ResourceType, ns: &str, mut obj: Value) -> ApiResult<Value> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
+        if !obj["metadata"].is_object() {
+            obj["metadata"] = json!({});
+        }
+        let mut inner = self.lock();
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let map = inner.objects.entry(rt.key()).or_default();
+        if name.is_empty() {
+            let prefix = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            loop {
+                name = format!("{prefix}{}", random_suffix(5));
+                if !map.contains_key(&(ns.to_string(), name.clone())) {
+                    break;
+                }
+            }
+        }
+        let key = (ns.to_string(), name.clone());
+        if map.contains_key(&key) {
+            return Err(ApiError::already_exists(&rt.qualified(), &name));
+        }
+        meta.insert("name".into(), json!(name));
+        if rt.namespaced {
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(now()));
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
+        meta.remove("selfLink");
+        if has_generation(rt) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        inner.rv += 1;
+        let rv = inner.rv;
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        obj["kind"] = json!(rt.kind);
+        obj["apiVersion"] = json!(rt.api_version());
+        inner
+            .objects
+            .entry(rt.key())
+            .or_default()
+            .insert(key, obj.clone());
+        self.emit(&mut inner, rt.key(), EventType::Added, obj.clone());
+        Ok(obj)
+    }
+
+    /// Replaces an object (PUT). `subresource` is `Some("status")` for the
+    /// status endpoint, which changes only the status.
+    pub fn update(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        mut new: Value,
+        subresource: Option<&str>,
+    ) -> ApiResult<Value> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let Some(old) = inner
+            .objects
+            .get(rt.key())
+            .and_then(|m| m.get(&key))
+            .cloned()
+        else {
+            return Err(ApiError::not_found(&rt.qualified(), name));
+        };
+        let given_rv = meta_str(&new, "resourceVersion");
+        if !given_rv.is_empty() && given_rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.qualified(), name));
+        }
+        let given_uid = meta_str(&new, "uid");
+        if !given_uid.is_empty() && given_uid != meta_str(&old, "uid") {
+            return Err(ApiError::conflict(&rt.qualified(), name));
+        }
+        if subresource == Some("status") {
+            let mut merged = old.clone();
+            merged["status"] = new.get("status").cloned().unwrap_or(json!({}));
+            new = merged;
+        } else {
+            if !new["metadata"].is_object() {
+                new["metadata"] = json!({});
+            }
+            if rt.has_status {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = new.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
+                match old["metadata"].get(f) {
+                    Some(v) => new["metadata"][f] = v.clone(),
+                    None => {
+                        if let Some(m) = new["metadata"].as_object_mut() {
+                            m.remove(f);
+                        }
+                    }
+                }
+            }
+            if has_generation(rt) && new.get("spec") != old.get("spec") {
+                let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+                new["metadata"]["generation"] = json!(g);
+            }
+            new["kind"] = json!(rt.kind);
+            new["apiVersion"] = json!(rt.api_version());
+        }
+        self.commit(&mut inner, rt, key, old, new)
+    }
+
+    /// Applies a change computed from the current object (controllers and
+    /// patches). Returns the stored object; no-op changes keep the version.
+    pub fn modify<F>(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        f: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnOnce(&mut Value) -> ApiResult<()>,
+    {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let Some(old) = inner
+            .objects
+            .get(rt.key())
+            .and_then(|m| m.get(&key))
+            .cloned()
+        else {
+            return Err(ApiError::not_found(&rt.qualified(), name));
+        };
+        let mut new = old.clone();
+        f(&mut new)?;
+        if !new["metadata"].is_object() {
+            return Err(ApiError::bad_request("metadata must be an object"));
+        }
+        for f in ["uid", "creationTimestamp", "namespace", "name"] {
+            match old["metadata"].get(f) {
+                Some(v) => new["metadata"][f] = v.clone(),
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove(f);
+                    }
+                }
+            }
+        }
+        if has_generation(rt) && new.get("spec") != old.get("spec") {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            new["metadata"]["generation"] = json!(g);
+        }
+        self.commit(&mut inner, rt, key, old, new)
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        key: Key,
+        old: Value,
+        mut new: Value,
+    ) -> ApiResult<Value> {
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if new == old {
+            return Ok(old);
+        }
+        inner.rv += 1;
+        let rv = inner.rv;
+        new["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let finalizing = rt.plural != "pods"
+            && rt.plural != "namespaces"
+            && new["metadata"]
+                .get("deletionTimestamp")
+                .is_some_and(|v| !v.is_null())
+            && new["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(|a| a.is_empty());
+        if finalizing {
+            if let Some(m) = inner.objects.get_mut(rt.key()) {
+                m.remove(&key);
+            }
+            self.emit(inner, rt.key(), EventType::Deleted, new.clone());
+            return Ok(new);
+        }
+        inner
+            .objects
+            .entry(rt.key())
+            .or_default()
+            .insert(key, new.clone());
+        self.emit(inner, rt.key(), EventType::Modified, new.clone());
+        Ok(new)
+    }
+
+    /// Deletes an object, honouring finalizers, graceful pod termination and
+    /// the propagation policy. Returns the object as it is afterwards and
+    /// whether it is gone.
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<(Value, bool)> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let Some(old) = inner
+            .objects
+            .get(rt.key())
+            .and_then(|m| m.get(&key))
+            .cloned()
+        else {
+            return Err(ApiError::not_found(&rt.qualified(), name));
+        };
+        if let Some(uid) = &opts.precondition_uid
+            && uid != meta_str(&old, "uid")
+        {
+            return Err(ApiError::conflict(&rt.qualified(), name));
+        }
+        if let Some(rv) = &opts.precondition_rv
+            && rv != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(&rt.qualified(), name));
+        }
+        let mut new = old.clone();
+        let already_deleting = old["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|v| !v.is_null());
+        let mut finalizers: Vec<Value> = new["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !already_deleting {
+            let extra = match opts.propagation.as_deref() {
+                Some("Foreground") => Some("foregroundDeletion"),
+                Some("Orphan") => Some("orphan"),
+                _ => None,
+            };
+            if let Some(f) = extra
+                && !finalizers.iter().any(|x| x == f)
+            {
+                finalizers.push(json!(f));
+            }
+        }
+        // Pods on a node terminate gracefully: the kubelet finishes the delete.
+        if rt.plural == "pods" {
+            let phase = old["status"]["phase"].as_str().unwrap_or("");
+            let on_node = old["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty());
+            let default_grace = old["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30);
+            let grace = opts.grace_period.unwrap_or(default_grace).max(0);
+            if on_node && grace > 0 && phase != "Succeeded" && phase != "Failed" {
+                let current = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
+                if already_deleting && current.is_some_and(|c| c <= grace) {
+                    return Ok((old, false));
+                }
+                let when = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::from_secs(grace))
+                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                new["metadata"]["deletionTimestamp"] =
+                    json!(when.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+                new["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                if !finalizers.is_empty() {
+                    new["metadata"]["finalizers"] = json!(finalizers);
+                }
+                inner.rv += 1;
+                new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+                inner
+                    .objects
+                    .entry(rt.key())
+                    .or_default()
+                    .insert(key, new.clone());
+                self.emit(&mut inner, rt.key(), EventType::Modified, new.clone());
+                return Ok((new, false));
+            }
+        }
+        // Namespaces are emptied by the namespace controller first.
+        let is_ns = rt.plural == "namespaces";
+        if is_ns
+            && new["spec"]["finalizers"]
+                .as_array()
+                .is_none_or(|a| !a.is_empty())
+        {
+            new["spec"]["finalizers"] = json!(["kubernetes"]);
+        }
+        let ns_pending = is_ns
+            && new["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+        if !finalizers.is_empty() || ns_pending {
+            if already_deleting && new["metadata"]["finalizers"] == json!(finalizers) && !is_ns {
+                return Ok((old, false));
+            }
+            if !already_deleting {
+                new["metadata"]["deletionTimestamp"] = json!(now());
+                new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            }
+            if !finalizers.is_empty() {
+                new["metadata"]["finalizers"] = json!(finalizers);
+            }
+            if is_ns {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            if new == old {
+                return Ok((old, false));
+            }
+            inner.rv += 1;
+            new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+            inner
+                .objects
+                .entry(rt.key())
+                .or_default()
+                .insert(key, new.clone());
+            self.emit(&mut inner, rt.key(), EventType::Modified, new.clone());
+            return Ok((new, false));
+        }
+        if let Some(m) = inner.objects.get_mut(rt.key()) {
+            m.remove(&key);
+        }
+        inner.rv += 1;
+        new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        self.emit(&mut inner, rt.key(), EventType::Deleted, new.clone());
+        Ok((new, true))
+    }
+
+    /// Removes an object outright (the kubelet after termination, the
+    /// namespace controller after emptying a namespace), unless finalizers
+    /// other than the ones being handled remain.
+    pub fn remove(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Value> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let mut old = inner
+            .objects
+            .get_mut(rt.key())
+            .and_then(|m| m.remove(&key))?;
+        if old["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            // Keep it until the finalizers are gone; it is marked deleted.
+            if old["metadata"]
+                .get("deletionTimestamp")
+                .is_none_or(|v| v.is_null())
+            {
+                old["metadata"]["deletionTimestamp"] = json!(now());
+            }
+            inner
+                .objects
+                .entry(rt.key())
+                .or_default()
+                .insert(key, old.clone());
+            return None;
+        }
+        inner.rv += 1;
+        old["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        self.emit(&mut inner, rt.key(), EventType::Deleted, old.clone());
+        Some(old)
+    }
+
+    /// Starts a watch: the events after `rv` (or, when `rv` is None, a
+    /// synthetic ADDED for every current object) and a receiver for the rest.
+    #[allow(clippy::type_complexity)]
+    pub fn watch(
+        &self,
+        rt: &'static ResourceType,
+        rv: Option<u64>,
+    ) -> ApiResult<(Vec<Arc<Event>>, u64, broadcast::Receiver<Arc<Event>>)> {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        match rv {
+            None => {
+                let items: Vec<Arc<Event>> = inner
+                    .objects
+                    .get(rt.key())
+                    .map(|m| {
+                        m.values()
+                            .map(|v| {
+                                let rv = meta_str(v, "resourceVersion").parse().unwrap_or(0);
+                                Arc::new(Event {
+                                    rv,
+                                    res: rt.key(),
+                                    kind: EventType::Added,
+                                    obj: v.clone(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok((items, inner.rv, rx))
+            }
+            Some(rv) => {
+                if rv < inner.oldest.saturating_sub(1) {
+                    return Err(ApiError::gone(format!(
+                        "too old resource version: {rv} ({})",
+                        inner.oldest
+                    )));
+                }
+                let items = inner
+                    .history
+                    .iter()
+                    .filter(|e| e.rv > rv && e.res == rt.key())
+                    .cloned()
+                    .collect();
+                Ok((items, inner.rv, rx))
+            }
+        }
+    }
+
+    /// Every object whose ownerReferences name `uid`, as (type, namespace, name).
+    pub fn dependents(&self, uid: &str) -> Vec<(&'static ResourceType, String, String, Value)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for rt in resources::RESOURCES {
+            if let Some(m) = inner.objects.get(rt.key()) {
+                for ((ns, name), v) in m {
+                    if v["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+                    {
+                        out.push((rt, ns.clone(), name.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any object with this uid exists (for ownerReference checks).
+    pub fn uid_exists(&self, rt: &ResourceType, ns: &str, uid: &str) -> bool {
+        let inner = self.lock();
+        inner.objects.get(rt.key()).is_some_and(|m| {
+            m.range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .any(|(_, v)| v["metadata"]["uid"] == uid)
+        })
+    }
+
+    /// Names of all namespaces' contents of one type (namespace controller).
+    pub fn names_in(&self, rt: &ResourceType, ns: &str) -> Vec<String> {
+        let inner = self.lock();
+        inner
+            .objects
+            .get(rt.key())
+            .map(|m| {
+                m.range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|((_, name), _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Removes one finalizer from an object's metadata; true if it was there.
+pub fn remove_finalizer(obj: &mut Value, name: &str) -> bool {
+    let Some(arr) = obj["metadata"]["finalizers"].as_array_mut() else {
+        return false;
+    };
+    let before = arr.len();
+    arr.retain(|f| f != name);
+    let changed = arr.len() != before;
+    if arr.is_empty()
+        && let Some(m) = obj["metadata"].as_object_mut()
+    {
+        m.remove("finalizers");
+    }
+    changed
+}
+
+/// A fresh empty object of a type: `{"apiVersion", "kind", "metadata": {...}}`.
+pub fn new_object(rt: &ResourceType, ns: &str, name: &str) -> Value {
+    let mut meta = Map::new();
+    meta.insert("name".into(), json!(name));
+    if rt.namespaced {
+        meta.insert("namespace".into(), json!(ns));
+    }
+    json!({"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": meta})
+}

@@ -1,0 +1,330 @@
+//! Validation as the real API server applies it to the types served here:
+//! name formats (RFC 1123 / RFC 1035), required fields, immutable fields and
+//! size limits. Failures are 422 Invalid with one cause per field.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::ResourceType;
+use crate::selectors::LabelSelector;
+
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+pub fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+pub fn is_dns1035_label(s: &str) -> bool {
+    is_dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
+}
+
+type Causes = Vec<(String, String)>;
+
+fn check_name(rt: &ResourceType, name: &str, causes: &mut Causes) {
+    if name.is_empty() {
+        causes.push((
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
+        return;
+    }
+    let (ok, msg, max) = match rt.plural {
+        "namespaces" => (is_dns1123_label(name), DNS1123_LABEL_MSG, 63),
+        "services" => (is_dns1035_label(name), DNS1035_LABEL_MSG, 63),
+        _ => (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_MSG, 253),
+    };
+    if !ok {
+        if name.len() > max {
+            causes.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": must be no more than {max} characters"),
+            ));
+        } else {
+            causes.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": {msg}"),
+            ));
+        }
+    }
+}
+
+fn check_labels(obj: &Value, causes: &mut Causes) {
+    if let Some(labels) = obj["metadata"]["labels"].as_object() {
+        for (k, v) in labels {
+            let Some(v) = v.as_str() else {
+                causes.push((
+                    format!("metadata.labels.{k}"),
+                    "Invalid value: label values must be strings".into(),
+                ));
+                continue;
+            };
+            let name = k.rsplit('/').next().unwrap_or(k);
+            let key_ok = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && name.as_bytes()[0].is_ascii_alphanumeric()
+                && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+            if !key_ok {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            }
+            let val_ok = v.is_empty()
+                || (v.len() <= 63
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && v.as_bytes()[0].is_ascii_alphanumeric()
+                    && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric());
+            if !val_ok {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            }
+        }
+    }
+}
+
+fn check_containers(spec: &Value, path: &str, causes: &mut Causes) {
+    let containers = spec["containers"].as_array();
+    if containers.is_none_or(|c| c.is_empty()) {
+        causes.push((format!("{path}.containers"), "Required value".into()));
+    }
+    for field in ["initContainers", "containers"] {
+        for (i, c) in spec[field].as_array().into_iter().flatten().enumerate() {
+            let p = format!("{path}.{field}[{i}]");
+            match c["name"].as_str() {
+                None | Some("") => causes.push((format!("{p}.name"), "Required value".into())),
+                Some(n) if !is_dns1123_label(n) => causes.push((
+                    format!("{p}.name"),
+                    format!("Invalid value: \"{n}\": {DNS1123_LABEL_MSG}"),
+                )),
+                _ => {}
+            }
+            if c["image"].as_str().is_none_or(|s| s.is_empty()) {
+                causes.push((format!("{p}.image"), "Required value".into()));
+            }
+        }
+    }
+    if let Some(policy) = spec["restartPolicy"].as_str()
+        && !["Always", "OnFailure", "Never"].contains(&policy)
+    {
+        causes.push((
+            format!("{path}.restartPolicy"),
+            format!("Unsupported value: \"{policy}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
+        ));
+    }
+}
+
+fn check_deploymentish(obj: &Value, causes: &mut Causes) {
+    let spec = &obj["spec"];
+    if spec["selector"].is_null() {
+        causes.push(("spec.selector".into(), "Required value".into()));
+    } else {
+        let sel = LabelSelector::from_object(&spec["selector"]);
+        if sel.is_empty() {
+            causes.push((
+                "spec.selector".into(),
+                "Invalid value: {}: empty selector is invalid for deployment".into(),
+            ));
+        } else if !sel.matches(&spec["template"]["metadata"]["labels"]) {
+            causes.push((
+                "spec.template.metadata.labels".into(),
+                format!(
+                    "Invalid value: {}: `selector` does not match template `labels`",
+                    spec["template"]["metadata"]["labels"]
+                ),
+            ));
+        }
+    }
+    if let Some(r) = spec.get("replicas")
+        && r.as_i64().is_none_or(|r| r < 0)
+    {
+        causes.push((
+            "spec.replicas".into(),
+            format!("Invalid value: {r}: must be greater than or equal to 0"),
+        ));
+    }
+    check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
+}
+
+fn check_data_size(obj: &Value, causes: &mut Causes) {
+    let mut total = 0usize;
+    for field in ["data", "binaryData", "stringData"] {
+        if let Some(m) = obj[field].as_object() {
+            for (k, v) in m {
+                total += k.len() + v.as_str().map(str::len).unwrap_or(0);
+                if k.is_empty()
+                    || k.len() > 253
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                {
+                    causes.push((format!("{field}[{k}]"), format!("Invalid value: \"{k}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")));
+                }
+                if !v.is_string() {
+                    causes.push((
+                        format!("{field}[{k}]"),
+                        "Invalid value: must be a string".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if total > 1024 * 1024 {
+        causes.push((
+            "[]".into(),
+            "Too long: must have at most 1048576 bytes".into(),
+        ));
+    }
+}
+
+/// Validates an object for create (`old` is None) or update.
+pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    let mut causes = Causes::new();
+    if !obj["metadata"].is_object() && !obj["metadata"].is_null() {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
+    if old.is_none() {
+        if name.is_empty() {
+            match obj["metadata"]["generateName"].as_str() {
+                Some(g) if !g.is_empty() => check_name(rt, &format!("{g}a"), &mut causes),
+                _ => causes.push((
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )),
+            }
+        } else {
+            check_name(rt, name, &mut causes);
+        }
+    }
+    check_labels(obj, &mut causes);
+    match rt.plural {
+        "pods" => check_containers(&obj["spec"], "spec", &mut causes),
+        "deployments" | "replicasets" => check_deploymentish(obj, &mut causes),
+        "configmaps" | "secrets" => check_data_size(obj, &mut causes),
+        "services" => {
+            let external = obj["spec"]["type"] == "ExternalName";
+            let ports = obj["spec"]["ports"].as_array();
+            if !external && ports.is_none_or(|p| p.is_empty()) && obj["spec"]["clusterIP"] != "None"
+            {
+                causes.push(("spec.ports".into(), "Required value".into()));
+            }
+            for (i, p) in ports.into_iter().flatten().enumerate() {
+                match p["port"].as_i64() {
+                    Some(n) if (1..=65535).contains(&n) => {}
+                    Some(n) => causes.push((
+                        format!("spec.ports[{i}].port"),
+                        format!("Invalid value: {n}: must be between 1 and 65535, inclusive"),
+                    )),
+                    None => causes.push((format!("spec.ports[{i}].port"), "Required value".into())),
+                }
+                if ports.is_some_and(|a| a.len() > 1)
+                    && p["name"].as_str().is_none_or(|s| s.is_empty())
+                {
+                    causes.push((format!("spec.ports[{i}].name"), "Required value".into()));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(old) = old {
+        check_immutable(rt, obj, old, &mut causes);
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        let display = if name.is_empty() {
+            obj["metadata"]["generateName"].as_str().unwrap_or("")
+        } else {
+            name
+        };
+        Err(ApiError::invalid(rt.kind, rt.group, display, causes))
+    }
+}
+
+fn strip_images(spec: &Value) -> Value {
+    let mut s = spec.clone();
+    for field in ["containers", "initContainers"] {
+        if let Some(cs) = s[field].as_array_mut() {
+            for c in cs {
+                if let Some(m) = c.as_object_mut() {
+                    m.remove("image");
+                }
+            }
+        }
+    }
+    if let Some(m) = s.as_object_mut() {
+        m.remove("activeDeadlineSeconds");
+        m.remove("tolerations");
+        m.remove("terminationGracePeriodSeconds");
+    }
+    s
+}
+
+#[allow(clippy::collapsible_match)]
+fn check_immutable(rt: &ResourceType, new: &Value, old: &Value, causes: &mut Causes) {
+    match rt.plural {
+        "pods" => {
+            if strip_images(&new["spec"]) != strip_images(&old["spec"]) {
+                causes.push(("spec".into(), "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)".into()));
+            }
+        }
+        "deployments" | "replicasets" => {
+            if new["spec"]["selector"] != old["spec"]["selector"] {
+                causes.push((
+                    "spec.selector".into(),
+                    format!(
+                        "Invalid value: {}: field is immutable",
+                        new["spec"]["selector"]
+                    ),
+                ));
+            }
+        }
+        "services" => {
+            let (n, o) = (&new["spec"]["clusterIP"], &old["spec"]["clusterIP"]);
+            if !n.is_null() && n != "" && n != o {
+                causes.push((
+                    "spec.clusterIPs[0]".into(),
+                    "Invalid value: field is immutable".into(),
+                ));
+            }
+        }
+        "configmaps" | "secrets" => {
+            if old["immutable"] == true
+                && (new["data"] != old["data"]
+                    || new["binaryData"] != old["binaryData"]
+                    || new["immutable"] != true)
+            {
+                causes.push((
+                    "data".into(),
+                    "Forbidden: field is immutable when `immutable` is set".into(),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_dns1123_label("a-1"));
+        assert!(!is_dns1123_label("A"));
+        assert!(!is_dns1035_label("1a"));
+        assert!(is_dns1123_subdomain("a.b-c"));
+        assert!(!is_dns1123_subdomain("a..b"));
+    }
+}
