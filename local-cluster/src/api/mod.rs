@@ -158,6 +158,10 @@ pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
 
 /// Parses a JSON request body into an object.
 pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // Clients fall back to JSON on 415.
+        return Err(ApiError::unsupported_media(content_type));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
     }

@@ -1,0 +1,107 @@
+//! Container probes: exec, httpGet and tcpSocket checks, one attempt each;
+//! the runner drives them with their delays, periods and thresholds.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn port_of(probe_port: &Value, container: &Value) -> Option<u16> {
+    if let Some(n) = probe_port.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let name = probe_port.as_str()?;
+    if let Ok(n) = name.parse::<u16>() {
+        return Some(n);
+    }
+    container["ports"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+/// One HTTP GET; success is a status in 200..400.
+async fn http_get(host: &str, port: u16, path: &str, headers: &Value) -> Result<(), String> {
+    let mut s = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n"
+    );
+    for h in headers.as_array().into_iter().flatten() {
+        if let (Some(n), Some(v)) = (h["name"].as_str(), h["value"].as_str())
+            && !n.contains(['\r', '\n'])
+            && !v.contains(['\r', '\n'])
+        {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1024];
+    let mut n = 0;
+    while n < 12 {
+        let r = s.read(&mut buf[n..]).await.map_err(|e| e.to_string())?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    let line = String::from_utf8_lossy(&buf[..n]);
+    let code: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("malformed HTTP response")?;
+    if (200..400).contains(&code) {
+        Ok(())
+    } else {
+        Err(format!("HTTP probe failed with statuscode: {code}"))
+    }
+}
+
+/// Runs one network probe attempt (httpGet, tcpSocket); None for exec.
+pub async fn check_network(probe: &Value, container: &Value) -> Option<Result<(), String>> {
+    let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
+    let fut = async {
+        if probe["httpGet"].is_object() {
+            let h = &probe["httpGet"];
+            let Some(port) = port_of(&h["port"], container) else {
+                return Err("invalid probe port".to_string());
+            };
+            let host = h["host"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("127.0.0.1");
+            let path = h["path"].as_str().unwrap_or("/");
+            http_get(host, port, path, &h["httpHeaders"]).await
+        } else if probe["tcpSocket"].is_object() {
+            let t = &probe["tcpSocket"];
+            let Some(port) = port_of(&t["port"], container) else {
+                return Err("invalid probe port".to_string());
+            };
+            let host = t["host"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("127.0.0.1");
+            TcpStream::connect((host, port))
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("dial tcp {host}:{port}: {e}"))
+        } else {
+            Err("unsupported probe".to_string())
+        }
+    };
+    if probe["exec"].is_object() {
+        return None;
+    }
+    Some(match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("probe timed out after {}s", timeout.as_secs())),
+    })
+}

@@ -1,0 +1,942 @@
+//! Running one pod: volumes, init containers in order, then every container
+//! under a supervisor with restartPolicy and back-off (10 s doubling to
+//! 5 min), probes, logs (CRI format, one file per run), status reporting,
+//! and termination (SIGTERM to the process group, grace period, SIGKILL).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+
+use super::volumes::{self, Mount};
+use super::{PodHandle, env, probes};
+use crate::Shared;
+use crate::events;
+use crate::resources;
+use crate::store::now;
+
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+struct Status {
+    init: Vec<Value>,
+    main: Vec<Value>,
+    initialized: bool,
+    phase: String,
+    start_time: String,
+    message: Option<(String, String)>,
+}
+
+struct Pod {
+    shared: Arc<Shared>,
+    h: Arc<PodHandle>,
+    spec: Value,
+    obj: Value,
+    st: Mutex<Status>,
+    stop: watch::Receiver<Option<i64>>,
+}
+
+fn waiting(c: &Value, reason: &str, message: Option<&str>) -> Value {
+    let mut w = json!({"reason": reason});
+    if let Some(m) = message {
+        w["message"] = json!(m);
+    }
+    json!({
+        "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "started": false,
+        "restartCount": 0, "state": {"waiting": w}, "lastState": {},
+    })
+}
+
+impl Pod {
+    fn st(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn event(&self, type_: &str, reason: &str, msg: &str, container: Option<&str>) {
+        let fp = container.map(|c| format!("spec.containers{{{c}}}"));
+        events::record_field(
+            &self.shared.store,
+            &self.obj,
+            "Pod",
+            type_,
+            reason,
+            msg,
+            "kubelet",
+            fp.as_deref(),
+        );
+    }
+
+    fn stopping(&self) -> Option<i64> {
+        *self.stop.borrow()
+    }
+
+    fn set_container(&self, init: bool, idx: usize, f: impl FnOnce(&mut Value)) {
+        {
+            let mut st = self.st();
+            let list = if init { &mut st.init } else { &mut st.main };
+            if let Some(c) = list.get_mut(idx) {
+                f(c);
+            }
+        }
+        self.publish();
+    }
+
+    /// Writes the status to the store, with phase and conditions computed.
+    fn publish(&self) {
+        let st = self.st();
+        let policy = self.spec["restartPolicy"].as_str().unwrap_or("Always");
+        let all_ready = !st.main.is_empty() && st.main.iter().all(|c| c["ready"] == true);
+        let phase = if st.phase == "Failed" || st.phase == "Succeeded" {
+            st.phase.clone()
+        } else if !st.initialized {
+            "Pending".to_string()
+        } else {
+            let terminated: Vec<&Value> = st
+                .main
+                .iter()
+                .filter(|c| c["state"]["terminated"].is_object())
+                .collect();
+            let running = st.main.iter().any(|c| c["state"]["running"].is_object());
+            if terminated.len() == st.main.len() && policy != "Always" && !st.main.is_empty() {
+                let failed = terminated
+                    .iter()
+                    .any(|c| c["state"]["terminated"]["exitCode"] != 0);
+                if failed && policy == "Never" {
+                    "Failed".into()
+                } else if !failed {
+                    "Succeeded".into()
+                } else {
+                    "Running".into()
+                }
+            } else if running
+                || st
+                    .main
+                    .iter()
+                    .any(|c| c["restartCount"].as_i64().unwrap_or(0) > 0)
+            {
+                "Running".into()
+            } else {
+                "Pending".into()
+            }
+        };
+        let now_s = now();
+        let cond = |t: &str, ok: bool, reason: Option<&str>| {
+            let mut c = json!({"type": t, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now_s});
+            if let Some(r) = reason.filter(|_| !ok) {
+                c["reason"] = json!(r);
+            }
+            c
+        };
+        let done = phase == "Succeeded" || phase == "Failed";
+        let not_ready_reason = if done {
+            "PodCompleted"
+        } else {
+            "ContainersNotReady"
+        };
+        let conditions = vec![
+            cond("PodReadyToStartContainers", true, None),
+            cond(
+                "Initialized",
+                st.initialized,
+                Some("ContainersNotInitialized"),
+            ),
+            cond("Ready", all_ready && !done, Some(not_ready_reason)),
+            cond(
+                "ContainersReady",
+                all_ready && !done,
+                Some(not_ready_reason),
+            ),
+            cond("PodScheduled", true, None),
+        ];
+        let mut status = json!({
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "startTime": st.start_time,
+            "containerStatuses": st.main,
+            "qosClass": "BestEffort",
+        });
+        if !st.init.is_empty() {
+            status["initContainerStatuses"] = json!(st.init);
+        }
+        if let Some((reason, msg)) = &st.message {
+            status["reason"] = json!(reason);
+            status["message"] = json!(msg);
+        }
+        drop(st);
+        let uid = self.h.uid.clone();
+        let _ = self
+            .shared
+            .store
+            .modify(resources::pods(), &self.h.namespace, &self.h.name, |p| {
+                if p["metadata"]["uid"] != uid.as_str() {
+                    return Err(crate::error::ApiError::conflict("pods", ""));
+                }
+                // Keep transition times of conditions whose status did not change.
+                let mut status = status;
+                if let (Some(new), Some(old)) = (
+                    status["conditions"].as_array_mut(),
+                    p["status"]["conditions"].as_array(),
+                ) {
+                    for c in new.iter_mut() {
+                        if let Some(o) = old
+                            .iter()
+                            .find(|o| o["type"] == c["type"] && o["status"] == c["status"])
+                        {
+                            c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+                        }
+                    }
+                }
+                p["status"] = status;
+                Ok(())
+            });
+    }
+}
+
+/// Sends a signal to a container's processes. With bubblewrap, SIGTERM
+/// goes to every process of the group except bubblewrap's own monitors (so
+/// the program can shut down gracefully); anything else goes to the group.
+fn signal_group(pgid: u32, sig: i32, bwrap: bool) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    if !(bwrap && sig == libc::SIGTERM) {
+        // SAFETY: kill(2) with a negative pid signals a process group.
+        unsafe { libc::kill(-pgid, sig) };
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = stat
+            .get(stat.find('(').map(|i| i + 1).unwrap_or(0)..close)
+            .unwrap_or("");
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let pgrp: i32 = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if pgrp == pgid && comm != "bwrap" {
+            // SAFETY: plain kill(2) of one process.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
+struct Spawned {
+    child: Child,
+    pid: u32,
+    log_done: tokio::task::JoinHandle<()>,
+}
+
+/// Where a container runs and with what.
+struct Ctx {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    mounts: Vec<Mount>,
+    workdir: String,
+}
+
+fn base_env(pod_name: &str) -> Vec<(String, String)> {
+    let mut v = vec![
+        (
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_else(|_| {
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+            }),
+        ),
+        ("HOSTNAME".to_string(), pod_name.to_string()),
+        (
+            "HOME".to_string(),
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+        ),
+    ];
+    for k in ["LANG", "LC_ALL", "TZ", "USER"] {
+        if let Ok(val) = std::env::var(k) {
+            v.push((k.to_string(), val));
+        }
+    }
+    v
+}
+
+fn build_command(bwrap: bool, pod_dir: &Path, hostname: &str, ctx: &Ctx) -> Command {
+    let mut cmd;
+    if bwrap {
+        cmd = Command::new("bwrap");
+        cmd.args(volumes::bwrap_args(&ctx.mounts, hostname));
+        cmd.args(["--chdir", &ctx.workdir, "--"]);
+        cmd.args(&ctx.argv);
+    } else {
+        cmd = Command::new(&ctx.argv[0]);
+        cmd.args(&ctx.argv[1..]);
+        // Without a mount view, a working directory inside a volume is
+        // mapped to the volume's directory on this machine.
+        let mut wd = PathBuf::from(&ctx.workdir);
+        for m in &ctx.mounts {
+            if let Ok(rel) = Path::new(&ctx.workdir).strip_prefix(&m.target) {
+                wd = m.host.join(rel);
+            }
+        }
+        if !wd.is_dir() {
+            wd = pod_dir.to_path_buf();
+        }
+        cmd.current_dir(wd);
+    }
+    cmd.env_clear();
+    cmd.envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.stdin(Stdio::null());
+    cmd.kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Starts a process whose stdout and stderr go, line by line with
+/// timestamps, to `log`.
+fn spawn_logged(
+    bwrap: bool,
+    pod_dir: &Path,
+    hostname: &str,
+    ctx: &Ctx,
+    log: &Path,
+) -> std::io::Result<Spawned> {
+    let mut cmd = build_command(bwrap, pod_dir, hostname, ctx);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(256);
+    for (stream, reader) in [
+        (
+            "stdout",
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ),
+        (
+            "stderr",
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ),
+    ] {
+        let Some(reader) = reader else { continue };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(reader);
+            loop {
+                let mut line = Vec::new();
+                match r.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if tx.send((stream, line)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    let log = log.to_path_buf();
+    let log_done = tokio::spawn(async move {
+        let Ok(mut f) = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .await
+        else {
+            return;
+        };
+        while let Some((stream, mut line)) = rx.recv().await {
+            let tag = if line.ends_with(b"\n") {
+                line.pop();
+                "F"
+            } else {
+                "P"
+            };
+            let ts = jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%S.%9fZ")
+                .to_string();
+            let mut out = format!("{ts} {stream} {tag} ").into_bytes();
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+            let _ = f.write_all(&out).await;
+        }
+        let _ = f.flush().await;
+    });
+    Ok(Spawned {
+        child,
+        pid,
+        log_done,
+    })
+}
+
+fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
+    let mut argv: Vec<String> = Vec::new();
+    let vars = env::build(&pod.shared.store, &pod.obj, c)
+        .map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(|s| env::expand(s, &vars)))
+            .collect()
+    };
+    argv.extend(strs(&c["command"]));
+    argv.extend(strs(&c["args"]));
+    if argv.is_empty() {
+        return Err((
+            "CreateContainerError".into(),
+            "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
+        ));
+    }
+    let mut env_all = base_env(&pod.h.name);
+    env_all.extend(vars);
+    let mounts = volumes::mounts(c, &pod.h.dir);
+    let workdir = c["workingDir"]
+        .as_str()
+        .filter(|s| s.starts_with('/'))
+        .map(String::from);
+    let workdir = workdir.unwrap_or_else(|| pod.h.dir.join("root").to_string_lossy().to_string());
+    Ok(Ctx {
+        argv,
+        env: env_all,
+        mounts,
+        workdir,
+    })
+}
+
+/// Result of one run of a container.
+struct Exit {
+    code: i32,
+    signal: Option<i32>,
+    killed_by_probe: bool,
+}
+
+async fn wait_child(child: &mut Child) -> (i32, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    match child.wait().await {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => (c, None),
+            (None, Some(sig)) => (128 + sig, Some(sig)),
+            _ => (1, None),
+        },
+        Err(_) => (1, None),
+    }
+}
+
+/// Runs one container process until it exits or the pod stops.
+async fn run_once(
+    pod: &Arc<Pod>,
+    init: bool,
+    idx: usize,
+    c: &Value,
+    restart: i64,
+) -> Result<Exit, (String, String)> {
+    let name = c["name"].as_str().unwrap_or("").to_string();
+    let ctx = container_ctx(pod, c)?;
+    let log_dir = pod.h.dir.join("logs").join(&name);
+    let _ = std::fs::create_dir_all(&log_dir);
+    let _ = std::fs::create_dir_all(pod.h.dir.join("root"));
+    if !pod.shared.kubelet.bwrap {
+        let _ = std::fs::create_dir_all(&ctx.workdir);
+    }
+    let log = log_dir.join(format!("{restart}.log"));
+    let bwrap = pod.shared.kubelet.bwrap;
+    let mut sp = spawn_logged(bwrap, &pod.h.dir, &pod.h.name, &ctx, &log).map_err(|e| {
+        (
+            "RunContainerError".to_string(),
+            format!("cannot start {}: {e}", ctx.argv[0]),
+        )
+    })?;
+    pod.h
+        .logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.clone())
+        .or_default()
+        .push(log);
+    pod.h
+        .pids
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.clone(), sp.pid);
+    let started_at = now();
+    let cid = format!("kubesh://{}-{}-{restart}", pod.h.uid, name);
+    let has_readiness = !init && c["readinessProbe"].is_object();
+    let has_startup = !init && c["startupProbe"].is_object();
+    pod.set_container(init, idx, |s| {
+        s["state"] = json!({"running": {"startedAt": started_at}});
+        s["containerID"] = json!(cid);
+        s["started"] = json!(!init && !has_startup);
+        s["ready"] = json!(!init && !has_readiness && !has_startup);
+    });
+    pod.event(
+        "Normal",
+        "Started",
+        &format!("Started container {name}"),
+        Some(&name),
+    );
+    let (kill_tx, mut kill_rx) = mpsc::channel::<String>(1);
+    let probe_task = if init {
+        None
+    } else {
+        Some(tokio::spawn(probe_loop(
+            pod.clone(),
+            idx,
+            c.clone(),
+            kill_tx,
+        )))
+    };
+    let mut stop = pod.stop.clone();
+    let mut killed_by_probe = false;
+    let (code, signal) = tokio::select! {
+        r = wait_child(&mut sp.child) => r,
+        _ = wait_stop(&mut stop) => {
+            let grace = pod.stopping().unwrap_or(0);
+            terminate(pod, &name, &mut sp, grace).await
+        }
+        Some(reason) = kill_rx.recv() => {
+            killed_by_probe = true;
+            pod.event("Normal", "Killing", &reason, Some(&name));
+            let grace = pod.spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            terminate(pod, &name, &mut sp, grace).await
+        }
+    };
+    if let Some(t) = probe_task {
+        t.abort();
+    }
+    // Nothing of a container outlives its main process.
+    signal_group(sp.pid, libc::SIGKILL, false);
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut sp.log_done).await;
+    pod.h
+        .pids
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
+    let finished = now();
+    pod.set_container(init, idx, |s| {
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        let mut t = json!({"exitCode": code, "reason": reason, "startedAt": s["state"]["running"]["startedAt"], "finishedAt": finished, "containerID": s["containerID"]});
+        if let Some(sig) = signal {
+            t["signal"] = json!(sig);
+        }
+        s["state"] = json!({"terminated": t});
+        s["ready"] = json!(false);
+        s["started"] = json!(false);
+    });
+    Ok(Exit {
+        code,
+        signal,
+        killed_by_probe,
+    })
+}
+
+async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
+    let bwrap = pod.shared.kubelet.bwrap;
+    if grace > 0 {
+        pod.event(
+            "Normal",
+            "Killing",
+            &format!("Stopping container {name}"),
+            Some(name),
+        );
+        signal_group(sp.pid, libc::SIGTERM, bwrap);
+        if let Ok(r) =
+            tokio::time::timeout(Duration::from_secs(grace as u64), wait_child(&mut sp.child)).await
+        {
+            return r;
+        }
+    }
+    signal_group(sp.pid, libc::SIGKILL, false);
+    wait_child(&mut sp.child).await
+}
+
+/// Drives startup, liveness and readiness probes of one container run.
+async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<String>) {
+    let name = c["name"].as_str().unwrap_or("").to_string();
+    let secs = |p: &Value, k: &str, d: u64| Duration::from_secs(p[k].as_u64().unwrap_or(d));
+    let attempt = |p: Value| probe_attempt(pod.clone(), c.clone(), p);
+    if c["startupProbe"].is_object() {
+        let p = c["startupProbe"].clone();
+        tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+        let mut failures = 0;
+        loop {
+            match attempt(p.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    failures += 1;
+                    pod.event(
+                        "Warning",
+                        "Unhealthy",
+                        &format!("Startup probe failed: {e}"),
+                        Some(&name),
+                    );
+                    if failures >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                        let _ = kill
+                            .send(format!(
+                                "Container {name} failed startup probe, will be restarted"
+                            ))
+                            .await;
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+        }
+        let has_readiness = c["readinessProbe"].is_object();
+        pod.set_container(false, idx, |s| {
+            s["started"] = json!(true);
+            if !has_readiness {
+                s["ready"] = json!(true);
+            }
+        });
+    }
+    let readiness = c["readinessProbe"].clone();
+    let liveness = c["livenessProbe"].clone();
+    let ready_task = readiness.is_object().then(|| {
+        let pod = pod.clone();
+        let name = name.clone();
+        let c = c.clone();
+        tokio::spawn(async move {
+            let attempt = |p: Value| probe_attempt(pod.clone(), c.clone(), p);
+            let p = readiness;
+            tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+            let (mut ok_n, mut fail_n, mut ready) = (0u64, 0u64, false);
+            loop {
+                match attempt(p.clone()).await {
+                    Ok(()) => {
+                        ok_n += 1;
+                        fail_n = 0;
+                        if !ready && ok_n >= p["successThreshold"].as_u64().unwrap_or(1) {
+                            ready = true;
+                            pod.set_container(false, idx, |s| s["ready"] = json!(true));
+                        }
+                    }
+                    Err(e) => {
+                        fail_n += 1;
+                        ok_n = 0;
+                        if fail_n == 1 || ready {
+                            pod.event(
+                                "Warning",
+                                "Unhealthy",
+                                &format!("Readiness probe failed: {e}"),
+                                Some(&name),
+                            );
+                        }
+                        if ready && fail_n >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                            ready = false;
+                            pod.set_container(false, idx, |s| s["ready"] = json!(false));
+                        }
+                    }
+                }
+                tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+            }
+        })
+    });
+    if liveness.is_object() {
+        let p = liveness;
+        tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+        let mut fail_n = 0;
+        loop {
+            match attempt(p.clone()).await {
+                Ok(()) => fail_n = 0,
+                Err(e) => {
+                    fail_n += 1;
+                    pod.event(
+                        "Warning",
+                        "Unhealthy",
+                        &format!("Liveness probe failed: {e}"),
+                        Some(&name),
+                    );
+                    if fail_n >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                        let _ = kill
+                            .send(format!(
+                                "Container {name} failed liveness probe, will be restarted"
+                            ))
+                            .await;
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+        }
+    }
+    if let Some(t) = ready_task {
+        // Keep readiness running until this run ends (the task is aborted
+        // with us).
+        let _ = t.await;
+    }
+}
+
+async fn probe_attempt(pod: Arc<Pod>, c: Value, p: Value) -> Result<(), String> {
+    if let Some(r) = probes::check_network(&p, &c).await {
+        return r;
+    }
+    exec_probe(&pod, &c, &p).await
+}
+
+async fn exec_probe(pod: &Pod, c: &Value, p: &Value) -> Result<(), String> {
+    let mut ctx = container_ctx(pod, c).map_err(|(_, m)| m)?;
+    ctx.argv = p["exec"]["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect();
+    if ctx.argv.is_empty() {
+        return Err("exec probe without a command".into());
+    }
+    let mut cmd = build_command(pod.shared.kubelet.bwrap, &pod.h.dir, &pod.h.name, &ctx);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let timeout = Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run the probe: {e}"))?;
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => Err(format!(
+            "command exited with {}: {}",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).trim()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("command timed out after {}s", timeout.as_secs())),
+    }
+}
+
+async fn wait_stop(stop: &mut watch::Receiver<Option<i64>>) {
+    let _ = stop.wait_for(|s| s.is_some()).await.map(|_| ());
+}
+
+fn backoff(restarts: u32) -> Duration {
+    let d = BACKOFF_START.saturating_mul(1u32 << restarts.min(6));
+    d.min(BACKOFF_MAX)
+}
+
+/// Sleeps unless the pod stops first; true if it stopped.
+async fn sleep_or_stop(pod: &Pod, d: Duration) -> bool {
+    let mut stop = pod.stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = wait_stop(&mut stop) => true,
+    }
+}
+
+/// Supervises one container: runs, restarts with back-off, reports.
+/// Returns the last exit code.
+async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
+    let name = c["name"].as_str().unwrap_or("").to_string();
+    let policy = pod.spec["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
+    let image = c["image"].as_str().unwrap_or("").to_string();
+    let mut restarts: i64 = 0;
+    let mut crash_streak: u32 = 0;
+    loop {
+        if pod.stopping().is_some() {
+            return 137;
+        }
+        if restarts == 0 {
+            pod.event(
+                "Normal",
+                "Pulled",
+                &format!("Container image \"{image}\" recorded, not pulled: the command runs from this machine"),
+                Some(&name),
+            );
+            pod.event(
+                "Normal",
+                "Created",
+                &format!("Created container: {name}"),
+                Some(&name),
+            );
+        }
+        let began = Instant::now();
+        let exit = match run_once(&pod, init, idx, &c, restarts).await {
+            Ok(e) => e,
+            Err((reason, msg)) => {
+                pod.set_container(init, idx, |s| {
+                    s["state"] = json!({"waiting": {"reason": reason, "message": msg}})
+                });
+                pod.event("Warning", "Failed", &format!("Error: {msg}"), Some(&name));
+                if reason == "CreateContainerConfigError" {
+                    if sleep_or_stop(&pod, Duration::from_secs(2)).await {
+                        return 137;
+                    }
+                    continue;
+                }
+                Exit {
+                    code: 128,
+                    signal: None,
+                    killed_by_probe: false,
+                }
+            }
+        };
+        if pod.stopping().is_some() {
+            return exit.code;
+        }
+        let restart = match policy.as_str() {
+            "Never" => false,
+            "OnFailure" => exit.code != 0 || exit.killed_by_probe,
+            _ => !init || exit.code != 0,
+        };
+        let _ = exit.signal;
+        if !restart {
+            return exit.code;
+        }
+        if began.elapsed() > Duration::from_secs(600) {
+            crash_streak = 0;
+        }
+        let delay = backoff(crash_streak);
+        crash_streak += 1;
+        let msg = format!(
+            "back-off {}s restarting failed container={name} pod={}_{}({})",
+            delay.as_secs(),
+            pod.h.name,
+            pod.h.namespace,
+            pod.h.uid
+        );
+        pod.set_container(init, idx, |s| {
+            s["lastState"] = json!({"terminated": s["state"]["terminated"].clone()});
+            s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}});
+        });
+        pod.event(
+            "Warning",
+            "BackOff",
+            &format!(
+                "Back-off restarting failed container {name} in pod {}_{}({})",
+                pod.h.name, pod.h.namespace, pod.h.uid
+            ),
+            Some(&name),
+        );
+        if sleep_or_stop(&pod, delay).await {
+            return exit.code;
+        }
+        restarts += 1;
+        pod.set_container(init, idx, |s| s["restartCount"] = json!(restarts));
+    }
+}
+
+/// Runs a pod from start to deletion.
+pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
+    let spec = obj["spec"].clone();
+    let inits: Vec<Value> = spec["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mains: Vec<Value> = spec["containers"].as_array().cloned().unwrap_or_default();
+    let st = Status {
+        init: inits
+            .iter()
+            .map(|c| waiting(c, "PodInitializing", None))
+            .collect(),
+        main: mains
+            .iter()
+            .map(|c| {
+                waiting(
+                    c,
+                    if inits.is_empty() {
+                        "ContainerCreating"
+                    } else {
+                        "PodInitializing"
+                    },
+                    None,
+                )
+            })
+            .collect(),
+        initialized: inits.is_empty(),
+        phase: "Pending".into(),
+        start_time: now(),
+        message: None,
+    };
+    let pod = Arc::new(Pod {
+        shared: shared.clone(),
+        stop: h.stop.subscribe(),
+        h: h.clone(),
+        spec,
+        obj,
+        st: Mutex::new(st),
+    });
+    let _ = std::fs::create_dir_all(&h.dir);
+    pod.publish();
+    // Volumes: wait for missing sources as the kubelet does.
+    loop {
+        match volumes::materialise(&shared.store, &pod.obj, &h.dir) {
+            Ok(()) => break,
+            Err(e) => {
+                pod.event(
+                    "Warning",
+                    "FailedMount",
+                    &format!("MountVolume.SetUp failed: {e}"),
+                    None,
+                );
+                if sleep_or_stop(&pod, Duration::from_secs(2)).await {
+                    finish(&pod).await;
+                    return;
+                }
+            }
+        }
+    }
+    let mut ok = true;
+    for (i, c) in inits.iter().enumerate() {
+        let code = supervise(pod.clone(), true, i, c.clone()).await;
+        if pod.stopping().is_some() {
+            ok = false;
+            break;
+        }
+        if code != 0 {
+            pod.st().phase = "Failed".into();
+            pod.publish();
+            ok = false;
+            break;
+        }
+    }
+    if ok {
+        pod.st().initialized = true;
+        pod.publish();
+        let tasks: Vec<_> = mains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| tokio::spawn(supervise(pod.clone(), false, i, c.clone())))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        pod.publish();
+    }
+    finish(&pod).await;
+}
+
+/// After the processes: wait for deletion, then remove the pod.
+async fn finish(pod: &Pod) {
+    let mut stop = pod.stop.clone();
+    wait_stop(&mut stop).await;
+    pod.shared
+        .store
+        .remove(resources::pods(), &pod.h.namespace, &pod.h.name);
+}

@@ -1,0 +1,294 @@
+//! Volumes materialised as files in the pod directory (configMap, secret
+//! with items/paths/defaultMode, emptyDir, projected, downwardAPI) and the
+//! mount plan that makes them visible at their mountPath.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::base64;
+use crate::resources;
+use crate::store::Store;
+
+/// One volume mount of a container, resolved to a host directory.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub target: String,
+    pub read_only: bool,
+}
+
+fn write_file(dir: &Path, rel: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let rel = rel.trim_start_matches('/');
+    if rel.split('/').any(|c| c == "..") {
+        return Ok(());
+    }
+    let path = dir.join(rel);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(&path, data)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))
+}
+
+/// Key → bytes of a ConfigMap or Secret.
+fn source_data(store: &Store, kind: &str, ns: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let rt = if kind == "secret" {
+        resources::secrets()
+    } else {
+        resources::configmaps()
+    };
+    let obj = store.try_get(rt, ns, name)?;
+    let mut out = Vec::new();
+    if let Some(m) = obj["data"].as_object() {
+        for (k, v) in m {
+            let s = v.as_str().unwrap_or("");
+            let bytes = if kind == "secret" {
+                base64::decode(s).unwrap_or_default()
+            } else {
+                s.as_bytes().to_vec()
+            };
+            out.push((k.clone(), bytes));
+        }
+    }
+    if let Some(m) = obj["binaryData"].as_object() {
+        for (k, v) in m {
+            out.push((
+                k.clone(),
+                base64::decode(v.as_str().unwrap_or("")).unwrap_or_default(),
+            ));
+        }
+    }
+    Some(out)
+}
+
+fn project(
+    store: &Store,
+    kind: &str,
+    ns: &str,
+    src: &Value,
+    dir: &Path,
+    default_mode: u32,
+) -> Result<(), String> {
+    let name = src["name"].as_str().unwrap_or("");
+    let optional = src["optional"] == true;
+    let Some(data) = source_data(store, kind, ns, name) else {
+        if optional {
+            return Ok(());
+        }
+        return Err(format!("{kind} \"{name}\" not found"));
+    };
+    let mode = src["defaultMode"]
+        .as_u64()
+        .map(|m| m as u32)
+        .unwrap_or(default_mode);
+    let write = |rel: &str, bytes: &[u8], mode: u32| {
+        write_file(dir, rel, bytes, mode).map_err(|e| e.to_string())
+    };
+    match src["items"].as_array() {
+        Some(items) => {
+            for it in items {
+                let key = it["key"].as_str().unwrap_or("");
+                let path = it["path"].as_str().unwrap_or(key);
+                let m = it["mode"].as_u64().map(|m| m as u32).unwrap_or(mode);
+                match data.iter().find(|(k, _)| k == key) {
+                    Some((_, bytes)) => write(path, bytes, m)?,
+                    None if optional => {}
+                    None => {
+                        return Err(format!(
+                            "configmap references non-existent config key: {key}"
+                        ));
+                    }
+                }
+            }
+        }
+        None => {
+            for (k, bytes) in &data {
+                write(k, bytes, mode)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn downward(pod: &Value, items: &Value, dir: &Path, mode: u32) -> Result<(), String> {
+    for it in items.as_array().into_iter().flatten() {
+        let path = it["path"].as_str().unwrap_or("");
+        let field = it["fieldRef"]["fieldPath"].as_str().unwrap_or("");
+        let value = super::env::field_value(pod, field).unwrap_or_default();
+        write_file(dir, path, value.as_bytes(), mode).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes every volume of the pod under `root/volumes/NAME`.
+pub fn materialise(store: &Store, pod: &Value, root: &Path) -> Result<(), String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = v["name"].as_str().unwrap_or("");
+        if name.is_empty() || name.contains('/') || name == ".." {
+            continue;
+        }
+        let dir = root.join("volumes").join(name);
+        if v["emptyDir"].is_object() || v.get("emptyDir").is_some() {
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            continue;
+        }
+        // Sourced volumes are rewritten on every start (fresh content).
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        if v["configMap"].is_object() {
+            project(store, "configmap", ns, &v["configMap"], &dir, 0o644)?;
+        } else if v["secret"].is_object() {
+            let mut src = v["secret"].clone();
+            src["name"] = src["secretName"].clone();
+            project(store, "secret", ns, &src, &dir, 0o644)?;
+        } else if v["downwardAPI"].is_object() {
+            downward(pod, &v["downwardAPI"]["items"], &dir, 0o644)?;
+        } else if v["projected"].is_object() {
+            let mode = v["projected"]["defaultMode"]
+                .as_u64()
+                .map(|m| m as u32)
+                .unwrap_or(0o644);
+            for s in v["projected"]["sources"].as_array().into_iter().flatten() {
+                if s["configMap"].is_object() {
+                    project(store, "configmap", ns, &s["configMap"], &dir, mode)?;
+                } else if s["secret"].is_object() {
+                    project(store, "secret", ns, &s["secret"], &dir, mode)?;
+                } else if s["downwardAPI"].is_object() {
+                    downward(pod, &s["downwardAPI"]["items"], &dir, mode)?;
+                }
+            }
+        }
+        // hostPath and other kinds: an empty directory.
+    }
+    Ok(())
+}
+
+/// The mounts of one container.
+pub fn mounts(container: &Value, root: &Path) -> Vec<Mount> {
+    let mut out: Vec<Mount> = container["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let name = m["name"].as_str()?;
+            let target = m["mountPath"].as_str()?.to_string();
+            if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
+                return None;
+            }
+            let mut host = root.join("volumes").join(name);
+            if let Some(sub) = m["subPath"]
+                .as_str()
+                .filter(|s| !s.is_empty() && !s.contains(".."))
+            {
+                host = host.join(sub);
+                let _ = std::fs::create_dir_all(&host);
+            }
+            Some(Mount {
+                host,
+                target,
+                read_only: m["readOnly"] == true,
+            })
+        })
+        .collect();
+    out.sort_by_key(|m| m.target.matches('/').count());
+    out
+}
+
+/// bubblewrap arguments giving the process this machine's file system with
+/// the pod's volumes mounted at their paths. The root is a fresh tmpfs with
+/// every top-level entry bound back; a directory that must gain a new
+/// child is replaced by a tmpfs holding binds of its entries, so nothing is
+/// created on the real file system.
+pub fn bwrap_args(mounts: &[Mount], hostname: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "--die-with-parent".into(),
+        "--unshare-pid".into(),
+        "--unshare-uts".into(),
+        "--hostname".into(),
+        hostname.into(),
+    ];
+    if let Ok(entries) = std::fs::read_dir("/") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name == "proc" || name == "dev" {
+                continue;
+            }
+            bind_entry(&mut a, &format!("/{name}"));
+        }
+    }
+    a.extend([
+        "--proc".into(),
+        "/proc".into(),
+        "--dev-bind".into(),
+        "/dev".into(),
+        "/dev".into(),
+    ]);
+    let mut exploded: Vec<String> = vec!["/".into()];
+    let mut mounted: Vec<String> = Vec::new();
+    for m in mounts {
+        let target = m.target.trim_end_matches('/').to_string();
+        if target.is_empty() {
+            continue;
+        }
+        let inside_mount = mounted.iter().any(|p| target.starts_with(&format!("{p}/")));
+        if !inside_mount && std::fs::symlink_metadata(&target).is_err() {
+            // Deepest existing ancestor on the host.
+            let mut anc = Path::new(&target)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| "/".into());
+            while anc.symlink_metadata().is_err() {
+                anc = anc
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| "/".into());
+            }
+            let anc_s = anc.to_string_lossy().to_string();
+            let in_tmpfs = exploded.iter().any(|e| e == &anc_s)
+                || mounted
+                    .iter()
+                    .any(|p| anc_s == *p || anc_s.starts_with(&format!("{p}/")));
+            if !in_tmpfs && anc.is_dir() {
+                a.extend(["--tmpfs".into(), anc_s.clone()]);
+                if let Ok(entries) = std::fs::read_dir(&anc) {
+                    for e in entries.flatten() {
+                        bind_entry(
+                            &mut a,
+                            &format!("{}/{}", anc_s, e.file_name().to_string_lossy()),
+                        );
+                    }
+                }
+                exploded.push(anc_s);
+            }
+        }
+        let flag = if m.read_only { "--ro-bind" } else { "--bind" };
+        a.extend([
+            flag.into(),
+            m.host.to_string_lossy().to_string(),
+            target.clone(),
+        ]);
+        mounted.push(target);
+    }
+    a
+}
+
+fn bind_entry(a: &mut Vec<String>, path: &str) {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.file_type().is_symlink() => {
+            if let Ok(t) = std::fs::read_link(path) {
+                a.extend([
+                    "--symlink".into(),
+                    t.to_string_lossy().to_string(),
+                    path.to_string(),
+                ]);
+            }
+        }
+        Ok(md) if md.is_dir() || md.is_file() => {
+            a.extend(["--dev-bind".into(), path.to_string(), path.to_string()]);
+        }
+        _ => {}
+    }
+}
