@@ -1,10 +1,163 @@
-//! Controllers: the loops that make the cluster converge (deployments,
-//! replica sets, garbage collection, namespaces, endpoints).
+//! Controllers: the loops that make the cluster converge. One manager task
+//! watches the store, marks affected objects dirty and reconciles them,
+//! with a periodic resync for time-based conditions.
 
+pub mod deployment;
+pub mod endpoints;
+pub mod gc;
+pub mod namespace;
+pub mod replicaset;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use crate::Shared;
+use crate::resources;
+use crate::store::{Event, EventType};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Work {
+    Deployment(String, String),
+    ReplicaSet(String, String),
+    Endpoints(String),
+}
+
+/// The controller owner reference of an object, as (kind, name).
+pub fn controller_of(obj: &Value) -> Option<(String, String, String)> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap_or("").to_string(),
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["uid"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+pub fn owner_ref(owner: &Value, kind: &str) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"],
+        "kind": kind,
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+pub fn is_deleting(obj: &Value) -> bool {
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+fn classify(ev: &Event, work: &mut BTreeSet<Work>) {
+    let ns = ev.namespace().to_string();
+    let name = ev.name().to_string();
+    match ev.res {
+        "deployments.apps" => {
+            work.insert(Work::Deployment(ns, name));
+        }
+        "replicasets.apps" => {
+            if let Some((kind, owner, _)) = controller_of(&ev.obj)
+                && kind == "Deployment"
+            {
+                work.insert(Work::Deployment(ns.clone(), owner));
+            }
+            work.insert(Work::ReplicaSet(ns, name));
+        }
+        "pods" => {
+            if let Some((kind, owner, _)) = controller_of(&ev.obj)
+                && kind == "ReplicaSet"
+            {
+                work.insert(Work::ReplicaSet(ns.clone(), owner));
+            }
+            work.insert(Work::Endpoints(ns));
+        }
+        "services" => {
+            work.insert(Work::Endpoints(ns));
+        }
+        _ => {}
+    }
+}
 
 pub async fn run(shared: Arc<Shared>) {
-    let _ = shared;
+    let mut rx = shared.store.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let mut work = BTreeSet::new();
+        let mut events: Vec<Arc<Event>> = Vec::new();
+        let mut resync = false;
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(ev) => events.push(ev),
+                Err(broadcast::error::RecvError::Lagged(_)) => resync = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => resync = true,
+        }
+        // Batch whatever else is queued.
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => events.push(ev),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => resync = true,
+                Err(_) => break,
+            }
+        }
+        for ev in &events {
+            classify(ev, &mut work);
+            if ev.kind == EventType::Deleted {
+                gc::on_deleted(&shared, ev);
+                if ev.res == "services" {
+                    let _ = shared
+                        .store
+                        .remove(resources::endpoints(), ev.namespace(), ev.name());
+                }
+            } else if is_deleting(&ev.obj) {
+                gc::on_deleting(&shared, ev.res, &ev.obj);
+                if ev.res == "namespaces" {
+                    namespace::reconcile(&shared, ev.name());
+                }
+            }
+        }
+        if resync {
+            for rt in [resources::deployments(), resources::replicasets()] {
+                let (items, _) = shared.store.list(rt, None);
+                for o in items {
+                    let ns = o["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    work.insert(if rt.plural == "deployments" {
+                        Work::Deployment(ns, name)
+                    } else {
+                        Work::ReplicaSet(ns, name)
+                    });
+                }
+            }
+            gc::resync(&shared);
+            namespace::resync(&shared);
+        }
+        // Replica sets first, so deployments see fresh status.
+        for w in &work {
+            if let Work::ReplicaSet(ns, name) = w {
+                replicaset::reconcile(&shared, ns, name);
+            }
+        }
+        for w in &work {
+            match w {
+                Work::Deployment(ns, name) => deployment::reconcile(&shared, ns, name),
+                Work::Endpoints(ns) => endpoints::reconcile(&shared, ns),
+                Work::ReplicaSet(..) => {}
+            }
+        }
+    }
 }

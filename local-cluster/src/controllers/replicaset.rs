@@ -1,0 +1,160 @@
+//! ReplicaSet controller: keeps the number of live pods at spec.replicas
+//! (creating from the template, deleting not-ready and newest first) and
+//! reports replicas, ready and available counts.
+
+use serde_json::{Value, json};
+
+use super::{controller_of, is_deleting, owner_ref};
+use crate::Shared;
+use crate::events;
+use crate::resources;
+use crate::selectors::LabelSelector;
+use crate::store::{DeleteOptions, epoch_now, parse_time};
+
+pub fn pod_ready(p: &Value) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// Ready for at least `min_ready` seconds.
+pub fn pod_available(p: &Value, min_ready: i64) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"] == "Ready"
+                && c["status"] == "True"
+                && (min_ready <= 0
+                    || c["lastTransitionTime"]
+                        .as_str()
+                        .and_then(parse_time)
+                        .is_some_and(|t| epoch_now() - t >= min_ready))
+        })
+}
+
+/// Live pods controlled by an owner uid.
+pub fn owned_pods(s: &Shared, ns: &str, uid: &str) -> Vec<Value> {
+    let (pods, _) = s.store.list(resources::pods(), Some(ns));
+    pods.into_iter()
+        .filter(|p| controller_of(p).is_some_and(|(_, _, u)| u == uid))
+        .filter(|p| {
+            let phase = p["status"]["phase"].as_str().unwrap_or("");
+            phase != "Succeeded" && phase != "Failed"
+        })
+        .collect()
+}
+
+pub fn reconcile(s: &Shared, ns: &str, name: &str) {
+    let Some(rs) = s.store.try_get(resources::replicasets(), ns, name) else {
+        return;
+    };
+    if is_deleting(&rs) {
+        return;
+    }
+    let uid = rs["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let selector = LabelSelector::from_object(&rs["spec"]["selector"]);
+    let all = owned_pods(s, ns, &uid);
+    let active: Vec<&Value> = all
+        .iter()
+        .filter(|p| !is_deleting(p) && selector.matches_object(p))
+        .collect();
+    let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+    if active.len() < want {
+        for _ in active.len()..want {
+            let tmpl = &rs["spec"]["template"];
+            let mut meta = tmpl["metadata"].clone();
+            if !meta.is_object() {
+                meta = json!({});
+            }
+            meta["generateName"] = json!(format!("{name}-"));
+            meta["namespace"] = json!(ns);
+            meta["ownerReferences"] = json!([owner_ref(&rs, "ReplicaSet")]);
+            if let Some(m) = meta.as_object_mut() {
+                m.remove("creationTimestamp");
+                m.remove("name");
+            }
+            let mut pod =
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]});
+            crate::defaults::apply(resources::pods(), &mut pod, &s.store);
+            match s.store.create(resources::pods(), ns, pod) {
+                Ok(p) => events::record(
+                    &s.store,
+                    &rs,
+                    "ReplicaSet",
+                    "Normal",
+                    "SuccessfulCreate",
+                    &format!(
+                        "Created pod: {}",
+                        p["metadata"]["name"].as_str().unwrap_or("")
+                    ),
+                    "replicaset-controller",
+                ),
+                Err(e) => {
+                    events::record(
+                        &s.store,
+                        &rs,
+                        "ReplicaSet",
+                        "Warning",
+                        "FailedCreate",
+                        &e.message,
+                        "replicaset-controller",
+                    );
+                    break;
+                }
+            }
+        }
+    } else if active.len() > want {
+        let mut victims = active.clone();
+        // Not ready first, then the newest.
+        victims.sort_by(|a, b| {
+            pod_ready(a).cmp(&pod_ready(b)).then_with(|| {
+                b["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .cmp(&a["metadata"]["creationTimestamp"].as_str())
+            })
+        });
+        for p in victims.into_iter().take(active.len() - want) {
+            let pname = p["metadata"]["name"].as_str().unwrap_or("");
+            if s.store
+                .delete(resources::pods(), ns, pname, &DeleteOptions::default())
+                .is_ok()
+            {
+                events::record(
+                    &s.store,
+                    &rs,
+                    "ReplicaSet",
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {pname}"),
+                    "replicaset-controller",
+                );
+            }
+        }
+    }
+    let all = owned_pods(s, ns, &uid);
+    let live: Vec<&Value> = all.iter().filter(|p| !is_deleting(p)).collect();
+    let min_ready = rs["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
+    let ready = live.iter().filter(|p| pod_ready(p)).count();
+    let available = live.iter().filter(|p| pod_available(p, min_ready)).count();
+    let labeled = live.iter().filter(|p| selector.matches_object(p)).count();
+    let generation = rs["metadata"]["generation"].clone();
+    let _ = s.store.modify(resources::replicasets(), ns, name, |o| {
+        let mut st = json!({
+            "replicas": live.len(),
+            "fullyLabeledReplicas": labeled,
+            "observedGeneration": generation,
+        });
+        if ready > 0 {
+            st["readyReplicas"] = json!(ready);
+        }
+        if available > 0 {
+            st["availableReplicas"] = json!(available);
+        }
+        o["status"] = st;
+        Ok(())
+    });
+}
