@@ -197,6 +197,11 @@ impl LocalCluster {
         notice()
     }
 
+    /// How pods are isolated here (one line).
+    pub fn isolation_mechanism(&self) -> &'static str {
+        self.shared.kubelet.mechanism()
+    }
+
     /// Process ids of every running container process (for tests and tools).
     pub fn pod_pids(&self) -> Vec<u32> {
         self.shared.kubelet.all_pids()
@@ -227,6 +232,7 @@ impl Drop for LocalCluster {
 pub fn run_standalone(opts: Options) -> anyhow::Result<()> {
     let cluster = LocalCluster::start(opts)?;
     println!("{}", cluster.notice());
+    println!("{}", cluster.isolation_mechanism());
     println!("server: {}", cluster.server_url());
     println!("kubeconfig: {}", cluster.kubeconfig_path().display());
     println!(

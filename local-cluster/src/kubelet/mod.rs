@@ -73,8 +73,12 @@ pub struct Kubelet {
     pods: Mutex<HashMap<String, Arc<PodHandle>>>,
 }
 
-/// Whether `bwrap` is installed and allowed to create namespaces here.
+/// Whether `bwrap` is installed and allowed to create namespaces here
+/// (`KUBESH_LOCAL_NO_BWRAP=1` forces the fallback).
 fn bwrap_works() -> bool {
+    if std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_some_and(|v| v == "1") {
+        return false;
+    }
     std::process::Command::new("bwrap")
         .args([
             "--dev-bind",

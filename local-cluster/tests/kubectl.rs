@@ -1,0 +1,392 @@
+//! Fidelity tests: real kubectl against the local cluster.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{APP, TestCluster, processes_in_group, wait_for};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn get_namespaces() {
+    let c = TestCluster::start();
+    let out = c.ok(&["get", "ns"]);
+    assert!(out.contains("NAME") && out.contains("STATUS"), "{out}");
+    for ns in ["default", "kube-system"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(ns) && l.contains("Active")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn requests_without_the_token_are_refused() {
+    let c = TestCluster::start();
+    let out = c.kubectl(&["--token", "wrong", "get", "ns"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Unauthorized") || err.contains("credentials"),
+        "{err}"
+    );
+    let mode = std::fs::metadata(c.kubeconfig())
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    assert_eq!(mode.ok().map(|m| m & 0o777), Some(0o600));
+}
+
+#[test]
+fn deployment_lifecycle() {
+    let c = TestCluster::start();
+    let out = c.apply(APP);
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    // Apply again: nothing changes.
+    let out = c.apply(APP);
+    assert!(out.contains("deployment.apps/web unchanged"), "{out}");
+    c.ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+
+    let json: Value =
+        serde_json::from_str(&c.ok(&["get", "deploy", "web", "-o", "json"])).expect("json");
+    assert_eq!(json["status"]["readyReplicas"], 2);
+    assert_eq!(json["spec"]["strategy"]["type"], "RollingUpdate");
+    assert!(json["metadata"]["uid"].is_string());
+
+    let pods: Value =
+        serde_json::from_str(&c.ok(&["get", "pods", "-l", "app=web", "-o", "json"])).expect("json");
+    let pod = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .expect("a pod")
+        .to_string();
+    let describe = c.ok(&["describe", "pod", &pod]);
+    assert!(
+        describe.contains("Status:") && describe.contains("Running"),
+        "{describe}"
+    );
+    assert!(describe.contains("Started container web"), "{describe}");
+    let logs = wait_for("the pod's first line", T, || {
+        let l = c.ok(&["logs", &pod]);
+        l.contains("started hello").then_some(l)
+    });
+    assert_eq!(logs.trim(), "started hello");
+
+    c.ok(&["scale", "deploy/web", "--replicas=3"]);
+    c.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "--timeout=30s",
+    ]);
+    wait_for("three ready replicas", T, || {
+        let out = c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (out.trim() == "3").then_some(())
+    });
+    let events = c.ok(&["get", "events"]);
+    assert!(
+        events.contains("ScalingReplicaSet") && events.contains("Scheduled"),
+        "{events}"
+    );
+
+    // A template change rolls out a new replica set.
+    c.ok(&["set", "image", "deploy/web", "web=python:3.13"]);
+    c.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    let rs = c.ok(&["get", "rs", "-o", "json"]);
+    let rs: Value = serde_json::from_str(&rs).expect("json");
+    assert_eq!(rs["items"].as_array().map(Vec::len), Some(2));
+
+    let pids = c.cluster.pod_pids();
+    assert_eq!(pids.len(), 3);
+    c.ok(&["delete", "deploy", "web"]);
+    wait_for("every pod gone", T, || {
+        c.ok(&["get", "pods", "-o", "name"])
+            .trim()
+            .is_empty()
+            .then_some(())
+    });
+    for pid in pids {
+        wait_for("the pod's processes to end", T, || {
+            processes_in_group(pid).is_empty().then_some(())
+        });
+    }
+}
+
+#[test]
+fn logs_follow_ends_with_the_container() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: counter}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "for i in 1 2 3; do echo line $i; echo err $i >&2; sleep 0.2; done"]
+"#,
+    );
+    wait_for("the container to start", T, || {
+        let out = c.kubectl(&["logs", "counter"]);
+        out.status.success().then_some(())
+    });
+    let out = c.ok(&["logs", "-f", "counter"]);
+    for i in 1..=3 {
+        assert!(
+            out.contains(&format!("line {i}")) && out.contains(&format!("err {i}")),
+            "{out}"
+        );
+    }
+    wait_for("phase Succeeded", T, || {
+        (c.ok(&["get", "pod", "counter", "-o", "jsonpath={.status.phase}"]) == "Succeeded")
+            .then_some(())
+    });
+    let tail = c.ok(&["logs", "counter", "--tail=1", "--timestamps"]);
+    assert!(
+        tail.trim().ends_with("err 3") || tail.trim().ends_with("line 3"),
+        "{tail}"
+    );
+    assert_eq!(tail.lines().count(), 1);
+}
+
+#[test]
+fn get_pods_watch_prints_the_first_events() {
+    let c = TestCluster::start();
+    let mut child = Command::new("kubectl")
+        .args(["get", "pods", "--watch"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: watched}
+spec:
+  containers:
+  - {name: c, image: busybox, command: ["sleep", "1000"]}
+"#,
+    );
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("watched") && l.contains("Running"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Running line: {seen:?}"
+        );
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    assert!(
+        seen[0].contains("NAME") && seen[0].contains("STATUS"),
+        "{seen:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn delete_namespace_removes_its_contents() {
+    let c = TestCluster::start();
+    c.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: scratch}\n");
+    let out = c.kubectl_stdin(&["apply", "-n", "scratch", "-f", "-"], APP);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.ok(&[
+        "-n",
+        "scratch",
+        "rollout",
+        "status",
+        "deploy/web",
+        "--timeout=30s",
+    ]);
+    let pids = c.cluster.pod_pids();
+    assert_eq!(pids.len(), 2);
+    c.ok(&["delete", "ns", "scratch", "--timeout=30s"]);
+    let out = c.kubectl(&["get", "ns", "scratch"]);
+    assert!(!out.status.success());
+    for pid in pids {
+        wait_for("the pod's processes to end", T, || {
+            processes_in_group(pid).is_empty().then_some(())
+        });
+    }
+    let out = c.kubectl(&["delete", "ns", "default"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"));
+}
+
+#[test]
+fn errors_are_statuses_and_lose_nothing() {
+    let c = TestCluster::start();
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {a: b}\n");
+    let out = c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is invalid") && err.contains("RFC 1123"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").expect("write");
+    let out = c.kubectl(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps",
+        "-f",
+        bad.to_str().unwrap_or(""),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("BadRequest") || err.contains("JSON") || err.contains("400"),
+        "{err}"
+    );
+    let out = c.kubectl(&["get", "cm", "nothere"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+    assert!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.data.a}"]) == "b");
+}
+
+#[test]
+fn volumes_env_and_init_containers() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {greeting: hi, other: there}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {token: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: vols}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: init
+    image: busybox
+    workingDir: /work
+    command: ["sh", "-c", "echo from-init > made.txt"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  containers:
+  - name: main
+    image: busybox
+    workingDir: /work
+    command: ["sh", "-c", "cat made.txt; echo $POD $GREETING $TOKEN $other; cat $CFG_DIR/greeting; echo"]
+    env:
+    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
+    - {name: TOKEN, valueFrom: {secretKeyRef: {name: sec, key: token}}}
+    - {name: CFG_DIR, value: /etc/cfg}
+    envFrom: [{configMapRef: {name: cfg}}]
+    volumeMounts:
+    - {name: work, mountPath: /work}
+    - {name: cfg, mountPath: /etc/cfg}
+  volumes:
+  - {name: work, emptyDir: {}}
+  - {name: cfg, configMap: {name: cfg}}
+"#,
+    );
+    wait_for("phase Succeeded", T, || {
+        let phase = c.ok(&["get", "pod", "vols", "-o", "jsonpath={.status.phase}"]);
+        assert_ne!(phase, "Failed", "{}", c.ok(&["logs", "vols"]));
+        (phase == "Succeeded").then_some(())
+    });
+    let logs = c.ok(&["logs", "vols"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines[0], "from-init");
+    assert_eq!(lines[1], "vols hi s3cret there");
+    if c.cluster.isolation_mechanism().contains("bubblewrap)") {
+        assert_eq!(lines.get(2).copied(), Some("hi"), "{logs}");
+    }
+}
+
+#[test]
+fn restart_policy_backs_off_and_keeps_previous_logs() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - {name: c, image: busybox, command: ["sh", "-c", "echo run; exit 3"]}
+"#,
+    );
+    let status = wait_for("CrashLoopBackOff", T, || {
+        let out = c.ok(&["get", "pod", "crash", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        let cs = v["status"]["containerStatuses"][0].clone();
+        (cs["state"]["waiting"]["reason"] == "CrashLoopBackOff").then_some(cs)
+    });
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 3);
+    assert!(c.ok(&["get", "pods"]).contains("CrashLoopBackOff"));
+    let events = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=crash",
+    ]);
+    assert!(events.contains("BackOff"), "{events}");
+}
+
+#[test]
+fn shutdown_leaves_no_process_behind() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: forks}
+spec:
+  containers:
+  - {name: c, image: busybox, command: ["sh", "-c", "sleep 1000 & sleep 1000 & wait"]}
+"#,
+    );
+    let pid = wait_for("the process", T, || c.cluster.pod_pids().first().copied());
+    wait_for("the children", T, || {
+        (processes_in_group(pid).len() >= 3).then_some(())
+    });
+    let TestCluster { cluster, dir } = c;
+    cluster.shutdown();
+    wait_for("every process gone", Duration::from_secs(10), || {
+        processes_in_group(pid).is_empty().then_some(())
+    });
+    drop(dir);
+}
