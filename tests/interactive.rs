@@ -9,6 +9,9 @@ use rexpect::session::{PtySession, spawn_command};
 const TIMEOUT_MS: u64 = 10_000;
 const PROMPT: &str = "[test-ctx::shop]$ ";
 
+// The line editor redraws the prompt and the line as it is typed, so output
+// is awaited as a new line ("\n" + text): typed text never follows "\n".
+
 fn start(sandbox: &Sandbox) -> PtySession {
     let mut command = sandbox.command();
     command.env("TERM", "xterm").env("NO_COLOR", "1");
@@ -22,7 +25,7 @@ fn prompt_shows_context_and_namespace_from_the_kubeconfig() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);
     session.send_line("echo hello").unwrap();
-    session.exp_string("hello").unwrap();
+    session.exp_string("\nhello").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("exit 7").unwrap();
     session.exp_eof().unwrap();
@@ -50,13 +53,13 @@ fn tab_completes_a_builtin_and_a_path() {
     session.flush().unwrap();
     session.exp_string("version ").unwrap();
     session.send_line("").unwrap();
-    session.exp_string("kubesh ").unwrap();
+    session.exp_string("\nkubesh ").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send("cat uniq\t").unwrap();
     session.flush().unwrap();
     session.exp_string("unique-name.txt").unwrap();
     session.send_line("").unwrap();
-    session.exp_string("the file's content").unwrap();
+    session.exp_string("\nthe file's content").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send("echo $HO\t").unwrap();
     session.flush().unwrap();
@@ -67,17 +70,28 @@ fn tab_completes_a_builtin_and_a_path() {
         .unwrap();
 }
 
+/// Presses Up and waits until the recalled line is drawn (the editor
+/// redraws only what changed, so only the line's ending is awaited).
+fn press_up(session: &mut PtySession, ending: &str) {
+    session.send("\u{1b}[A").unwrap();
+    session.flush().unwrap();
+    session.exp_string(ending).unwrap();
+}
+
 #[test]
-fn history_is_recalled_with_up_and_kept_across_sessions() {
+fn history_is_recalled_with_up_and_ctrl_r_and_kept_across_sessions() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);
     session.send_line("echo first-entry").unwrap();
+    session.exp_string("\nfirst-entry").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("echo second-entry").unwrap();
+    session.exp_string("\nsecond-entry").unwrap();
     session.exp_string(PROMPT).unwrap();
-    session.send("\u{1b}[A\u{1b}[A").unwrap();
+    press_up(&mut session, "-entry");
+    press_up(&mut session, "first-entry");
     session.send_line("").unwrap();
-    session.exp_string("first-entry").unwrap();
+    session.exp_string("\nfirst-entry").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("exit").unwrap();
     session.exp_eof().unwrap();
@@ -91,14 +105,16 @@ fn history_is_recalled_with_up_and_kept_across_sessions() {
     );
     assert_eq!(mode & 0o077, 0, "history is private");
 
-    // History now holds: first, second, first (recalled), exit.
     let mut session = start(&sandbox);
-    session.send("\u{1b}[A\u{1b}[A\u{1b}[A").unwrap();
+    session.send_control('r').unwrap();
+    session.send("second").unwrap();
+    session.flush().unwrap();
+    session.exp_string("echo second-entry").unwrap();
     session.send_line("").unwrap();
-    session.exp_string("second-entry").unwrap();
+    session.exp_string("\nsecond-entry").unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("history 2").unwrap();
-    session.exp_string("echo second-entry").unwrap();
+    session.exp_string("  echo second-entry").unwrap();
     session.exp_string("history 2").unwrap();
 }
 
@@ -107,12 +123,14 @@ fn ctrl_c_on_a_half_typed_line_leaves_the_shell_alive() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);
     session.send("echo half-typed").unwrap();
-    session.flush().unwrap();
-    session.exp_string("half-typed").unwrap();
     session.send_control('c').unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("echo $?-alive").unwrap();
-    session.exp_string("130-alive").unwrap();
+    let before = session.exp_string("\n130-alive").unwrap();
+    assert!(
+        !before.contains("\nhalf-typed"),
+        "the cancelled line did not run: {before:?}"
+    );
 }
 
 #[test]
@@ -127,7 +145,7 @@ fn ctrl_c_stops_a_running_sleep_and_returns_to_the_prompt() {
     session.send_control('c').unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("echo status=$?").unwrap();
-    session.exp_string("status=130").unwrap();
+    session.exp_string("\nstatus=130").unwrap();
 }
 
 #[test]
@@ -135,7 +153,9 @@ fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);
     session.send_line("cat missing-file").unwrap();
-    session.exp_string("no such file").unwrap();
+    session
+        .exp_string("\nkubesh: cat: missing-file: no such file")
+        .unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("echo 'unterminated").unwrap();
     session
@@ -143,7 +163,9 @@ fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
         .unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_line("exit-typo").unwrap();
-    session.exp_string("not a builtin").unwrap();
+    session
+        .exp_string("\nkubesh: exit-typo: not a builtin")
+        .unwrap();
     session.exp_string(PROMPT).unwrap();
     session.send_control('d').unwrap();
     session.exp_eof().unwrap();
@@ -152,4 +174,17 @@ fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
         status,
         rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 127)
     );
+}
+
+#[test]
+fn a_builtin_name_and_a_blank_show_its_synopsis() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send("sleep ").unwrap();
+    session.flush().unwrap();
+    session.exp_string("DURATION").unwrap();
+    session.send_line("0").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo status=$?").unwrap();
+    session.exp_string("\nstatus=0").unwrap();
 }
