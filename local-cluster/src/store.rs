@@ -56,6 +56,7 @@ struct Inner {
     rv: u64,
     objects: HashMap<&'static str, BTreeMap<Key, Value>>,
     history: VecDeque<Arc<Event>>,
+    history_len: usize,
     /// Watches from a resourceVersion older than this get 410 Gone.
     oldest: u64,
 }
@@ -122,12 +123,18 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Store {
+        Self::with_history(HISTORY)
+    }
+
+    /// A store that can replay the last `history_len` events to watches.
+    pub fn with_history(history_len: usize) -> Store {
         let (tx, _) = broadcast::channel(16_384);
         Store {
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: HashMap::new(),
                 history: VecDeque::new(),
+                history_len,
                 oldest: 1,
             }),
             tx,
@@ -156,7 +163,7 @@ impl Store {
             obj,
         });
         inner.history.push_back(ev.clone());
-        while inner.history.len() > HISTORY {
+        while inner.history.len() > inner.history_len {
             if let Some(old) = inner.history.pop_front() {
                 inner.oldest = old.rv;
             }
@@ -717,4 +724,70 @@ pub fn new_object(rt: &ResourceType, ns: &str, name: &str) -> Value {
         meta.insert("namespace".into(), json!(ns));
     }
     json!({"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": meta})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm(name: &str) -> Value {
+        json!({"metadata": {"name": name}, "data": {"a": "b"}})
+    }
+
+    #[test]
+    fn versions_conflicts_and_expiry() {
+        let s = Store::with_history(5);
+        let cms = resources::configmaps();
+        let a = s.create(cms, "default", cm("a")).unwrap();
+        let rv0: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            s.create(cms, "default", cm("a"))
+                .is_err_and(|e| e.reason == "AlreadyExists")
+        );
+        let mut stale = a.clone();
+        stale["data"]["a"] = json!("c");
+        s.update(cms, "default", "a", stale.clone(), None).unwrap();
+        assert!(
+            s.update(cms, "default", "a", stale, None)
+                .is_err_and(|e| e.code == 409)
+        );
+        // A no-op update keeps the version.
+        let cur = s.get(cms, "default", "a").unwrap();
+        let same = s.update(cms, "default", "a", cur.clone(), None).unwrap();
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            cur["metadata"]["resourceVersion"]
+        );
+        let (events, _, _) = s.watch(cms, Some(rv0)).unwrap();
+        assert_eq!(events.len(), 1);
+        for i in 0..10 {
+            s.create(cms, "default", cm(&format!("x{i}"))).unwrap();
+        }
+        assert!(s.watch(cms, Some(rv0)).is_err_and(|e| e.code == 410));
+        let (all, _, _) = s.watch(cms, None).unwrap();
+        assert_eq!(all.len(), 11);
+    }
+
+    #[test]
+    fn finalizers_hold_deletion() {
+        let s = Store::new();
+        let cms = resources::configmaps();
+        let mut o = cm("f");
+        o["metadata"]["finalizers"] = json!(["example.com/x"]);
+        s.create(cms, "default", o).unwrap();
+        let (obj, gone) = s
+            .delete(cms, "default", "f", &DeleteOptions::default())
+            .unwrap();
+        assert!(!gone && obj["metadata"]["deletionTimestamp"].is_string());
+        s.modify(cms, "default", "f", |o| {
+            remove_finalizer(o, "example.com/x");
+            Ok(())
+        })
+        .unwrap();
+        assert!(s.try_get(cms, "default", "f").is_none());
+    }
 }

@@ -1,0 +1,209 @@
+//! Fidelity tests: kube-rs (the client kubesh uses) against the local cluster.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestCluster;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
+use kube::{Client, Config};
+use serde_json::json;
+
+async fn client(c: &TestCluster) -> Client {
+    let kc = Kubeconfig::read_from(c.kubeconfig()).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"set": "paging"}}, "data": {"k": name}}),
+    )
+    .expect("configmap")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn list_paging() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+        for i in 0..25 {
+            api.create(&PostParams::default(), &cm(&format!("cm-{i:02}")))
+                .await
+                .expect("create");
+        }
+        let mut names = Vec::new();
+        let mut lp = ListParams::default().labels("set=paging").limit(10);
+        let mut pages = 0;
+        loop {
+            let page = api.list(&lp).await.expect("list");
+            pages += 1;
+            names.extend(page.items.iter().filter_map(|o| o.metadata.name.clone()));
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => lp = lp.continue_token(&token),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(names.len(), 25);
+        let mut sorted = names.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 25);
+    });
+}
+
+#[test]
+fn conflict_on_stale_update() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+        let created = api
+            .create(&PostParams::default(), &cm("stale"))
+            .await
+            .expect("create");
+        let mut first = created.clone();
+        first.data = Some([("k".to_string(), "v1".to_string())].into());
+        api.replace("stale", &PostParams::default(), &first)
+            .await
+            .expect("first update");
+        let mut second = created;
+        second.data = Some([("k".to_string(), "v2".to_string())].into());
+        match api.replace("stale", &PostParams::default(), &second).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(s.code, 409);
+                assert_eq!(s.reason, "Conflict");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let now = api.get("stale").await.expect("get");
+        assert_eq!(
+            now.data.and_then(|d| d.get("k").cloned()).as_deref(),
+            Some("v1")
+        );
+        // Creating it again is AlreadyExists.
+        match api.create(&PostParams::default(), &cm("stale")).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"))
+            }
+            other => panic!("expected AlreadyExists, got {other:?}"),
+        }
+        match api.get("missing").await {
+            Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (404, "NotFound")),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn watcher_survives_restarts() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+        // Each watch request ends after a second, so the watcher restarts
+        // from its last resourceVersion several times.
+        let cfg = watcher::Config::default().labels("set=paging").timeout(1);
+        let mut stream = watcher(api.clone(), cfg).applied_objects().boxed();
+        let writer = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                for i in 0..4 {
+                    api.create(&PostParams::default(), &cm(&format!("w-{i}")))
+                        .await
+                        .expect("create");
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                }
+            })
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let got = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(o) = stream.try_next().await.expect("watch") {
+                seen.insert(o.metadata.name.clone().unwrap_or_default());
+                if seen.len() == 4 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(got.is_ok(), "saw only {seen:?}");
+        writer.await.expect("writer");
+    });
+}
+
+#[test]
+fn await_pod_and_deployment_conditions() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let client = client(&c).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "quick"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "exit 0"]}]},
+        }))
+        .expect("pod");
+        pods.create(&PostParams::default(), &pod).await.expect("create");
+        let done = tokio::time::timeout(Duration::from_secs(20), await_condition(pods.clone(), "quick", |o: Option<&Pod>| o.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref()) == Some("Succeeded")))
+            .await
+            .expect("in time")
+            .expect("watch");
+        assert_eq!(done.and_then(|p| p.status).and_then(|s| s.phase).as_deref(), Some("Succeeded"));
+
+        let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "api"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"]}]}},
+            },
+        }))
+        .expect("deployment");
+        deploys.create(&PostParams::default(), &d).await.expect("create");
+        let available = |o: Option<&Deployment>| {
+            o.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")))
+                && o.and_then(|d| d.status.as_ref()).and_then(|s| s.ready_replicas) == Some(2)
+        };
+        tokio::time::timeout(Duration::from_secs(20), await_condition(deploys.clone(), "api", available))
+            .await
+            .expect("in time")
+            .expect("watch");
+        // Scale through a merge patch; strategic patch of the template.
+        deploys
+            .patch("api", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
+            .await
+            .expect("patch");
+        let one = |o: Option<&Deployment>| o.and_then(|d| d.status.as_ref()).is_some_and(|s| s.replicas == Some(1));
+        tokio::time::timeout(Duration::from_secs(20), await_condition(deploys.clone(), "api", one))
+            .await
+            .expect("in time")
+            .expect("watch");
+        let ssa = PatchParams::apply("kubesh-test");
+        deploys
+            .patch("api", &ssa, &Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "labels": {"x": "y"}}})))
+            .await
+            .expect("apply patch");
+        let uid = deploys.get("api").await.expect("get").metadata.uid.unwrap_or_default();
+        deploys.delete("api", &DeleteParams::foreground()).await.expect("delete");
+        tokio::time::timeout(Duration::from_secs(20), await_condition(deploys.clone(), "api", conditions::is_deleted(&uid)))
+            .await
+            .expect("in time")
+            .expect("watch");
+        let left = pods.list(&ListParams::default().labels("app=api")).await.expect("list");
+        assert!(left.items.is_empty(), "pods left after foreground deletion");
+    });
+}
