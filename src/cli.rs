@@ -1,14 +1,25 @@
 //! The command line: `kubesh [OPTIONS] [SCRIPT [ARGS…]]`, `kubesh -c LINE`.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
 
 /// A shell whose processes run on Kubernetes.
 ///
 /// Without a script, kubesh reads commands from the terminal (or from
 /// standard input when it is not a terminal).
 #[derive(Debug, Parser)]
-#[command(name = "kubesh", version, about, long_about)]
+#[command(
+    name = "kubesh",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Command>,
+
     /// Run LINE and exit (ARGS become $1…).
     #[arg(short = 'c', value_name = "LINE")]
     pub command: Option<String>,
@@ -35,4 +46,21 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run kubesh's local cluster in the foreground (for kubectl and tests);
+    /// Ctrl-C stops it and every pod process.
+    LocalCluster {
+        /// Port on 127.0.0.1 (0: a free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to write the kubeconfig (default: kubesh's data directory).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// Where pods get their directories (default: kubesh's data directory).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+    },
 }

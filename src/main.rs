@@ -29,13 +29,46 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> i32 {
-    if cli.local {
-        eprintln!(
-            "kubesh: --local: the local cluster is not available yet in this version of \
-             kubesh; use a kubeconfig context instead"
-        );
-        return 1;
+    if let Some(cli::Command::LocalCluster {
+        port,
+        kubeconfig,
+        state,
+    }) = cli.subcommand
+    {
+        let options = local_cluster::Options {
+            port,
+            kubeconfig,
+            state_dir: state,
+        };
+        return match local_cluster::run_standalone(options) {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("kubesh: local-cluster: {error:#}");
+                1
+            }
+        };
     }
+    // Kept alive for the whole session: dropping it stops every pod.
+    let local = if cli.local {
+        match local_cluster::LocalCluster::start(local_cluster::Options::default()) {
+            Ok(cluster) => {
+                eprintln!("kubesh: {}", cluster.notice());
+                eprintln!("kubesh: {}", cluster.isolation_mechanism());
+                eprintln!(
+                    "kubesh: local cluster at {}; kubectl works with KUBECONFIG={}",
+                    cluster.server_url(),
+                    cluster.kubeconfig_path().display()
+                );
+                Some(cluster)
+            }
+            Err(error) => {
+                eprintln!("kubesh: --local: the local cluster did not start: {error:#}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let dirs = directories::ProjectDirs::from("", "", "kubesh");
     let interrupt = match Interrupt::install() {
         Ok(interrupt) => interrupt,
@@ -52,7 +85,14 @@ fn run(cli: Cli) -> i32 {
     for warning in warnings {
         eprintln!("kubesh: warning: {warning}");
     }
-    let target = ClusterTarget::from_kubeconfig(cli.context.as_deref(), cli.namespace.as_deref());
+    let target = match &local {
+        Some(cluster) => ClusterTarget::from_kubeconfig_file(
+            cluster.kubeconfig_path(),
+            cli.context.as_deref(),
+            cli.namespace.as_deref(),
+        ),
+        None => ClusterTarget::from_kubeconfig(cli.context.as_deref(), cli.namespace.as_deref()),
+    };
     let mut shell = Shell::new(target, runtimes, interrupt);
 
     if let Some(line) = cli.command {

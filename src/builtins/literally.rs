@@ -14,6 +14,9 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         ));
     }
     let mut kubectl = Command::new("kubectl");
+    if let Some(kubeconfig) = &shell.target.kubeconfig {
+        kubectl.arg("--kubeconfig").arg(kubeconfig);
+    }
     if let Some(context) = &shell.target.context {
         kubectl.arg("--context").arg(context);
     }

@@ -2,6 +2,8 @@
 //! context and namespace the kubeconfig names, read from files only — no
 //! network call happens before the first prompt.
 
+use std::path::{Path, PathBuf};
+
 use kube::config::Kubeconfig;
 
 /// The context, namespace and environment commands are aimed at.
@@ -14,6 +16,9 @@ pub struct ClusterTarget {
     pub environment: Option<String>,
     /// Why no context could be read, to tell the user when they need one.
     pub problem: Option<String>,
+    /// A kubeconfig file to use instead of kubectl's default lookup (the
+    /// local cluster's).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl ClusterTarget {
@@ -21,13 +26,34 @@ impl ClusterTarget {
     /// `~/.kube/config`); flags override the current context and its
     /// namespace.
     pub fn from_kubeconfig(context: Option<&str>, namespace: Option<&str>) -> ClusterTarget {
-        match Kubeconfig::read() {
+        Self::from_read(Kubeconfig::read(), context, namespace)
+    }
+
+    /// Reads one kubeconfig file, which kubesh then uses for everything.
+    pub fn from_kubeconfig_file(
+        path: &Path,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> ClusterTarget {
+        ClusterTarget {
+            kubeconfig: Some(path.to_path_buf()),
+            ..Self::from_read(Kubeconfig::read_from(path), context, namespace)
+        }
+    }
+
+    fn from_read(
+        read: Result<Kubeconfig, kube::config::KubeconfigError>,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> ClusterTarget {
+        match read {
             Ok(config) => Self::from_config(&config, context, namespace),
             Err(error) => ClusterTarget {
                 context: context.map(str::to_string),
                 namespace: namespace.unwrap_or("default").to_string(),
                 environment: None,
                 problem: Some(format!("no usable kubeconfig: {error}")),
+                kubeconfig: None,
             },
         }
     }
@@ -62,6 +88,7 @@ impl ClusterTarget {
                 .unwrap_or_else(|| "default".to_string()),
             environment: None,
             problem,
+            kubeconfig: None,
         }
     }
 }
