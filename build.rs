@@ -26,6 +26,9 @@ fn embed(dir: &str, extension: &str, destination: &Path) {
     let mut code = String::from("&[\n");
     for (name, path) in files {
         println!("cargo::rerun-if-changed={}", path.display());
+        if extension == "md" {
+            check_page(&name, &path);
+        }
         writeln!(
             code,
             "    ({name:?}, include_str!({:?})),",
@@ -35,4 +38,15 @@ fn embed(dir: &str, extension: &str, destination: &Path) {
     }
     code.push_str("]\n");
     fs::write(destination, code).expect("writing into OUT_DIR");
+}
+
+/// A builtin page must name its scope, so that `help` cannot mislabel it.
+fn check_page(name: &str, path: &Path) {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let scope = text.lines().find_map(|line| line.strip_prefix("- scope: "));
+    assert!(
+        matches!(scope, Some("local" | "cluster")),
+        "builtins/{name}.md: needs a line `- scope: local` or `- scope: cluster`"
+    );
 }

@@ -1,5 +1,6 @@
 //! The command line: `kubesh [OPTIONS] [SCRIPT [ARGS…]]`, `kubesh -c LINE`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -21,8 +22,8 @@ pub struct Cli {
     pub subcommand: Option<Command>,
 
     /// Run LINE and exit (ARGS become $1…).
-    #[arg(short = 'c', value_name = "LINE")]
-    pub command: Option<String>,
+    #[arg(short = 'c', value_name = "LINE", value_parser = clap::value_parser!(OsString))]
+    pub command: Option<OsString>,
 
     /// The kubeconfig context to use instead of the current one.
     #[arg(long, value_name = "CONTEXT")]
@@ -36,16 +37,15 @@ pub struct Cli {
     #[arg(long)]
     pub local: bool,
 
-    /// A script to run, then its arguments ($1…).
-    #[arg(value_name = "SCRIPT")]
-    pub script: Option<String>,
-
+    /// A script to run, then its arguments ($1…). Everything after the
+    /// script's name is an argument of the script, not of kubesh.
     #[arg(
-        value_name = "ARGS",
+        value_name = "SCRIPT [ARGS]",
         trailing_var_arg = true,
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(OsString)
     )]
-    pub args: Vec<String>,
+    pub script_and_args: Vec<OsString>,
 }
 
 #[derive(Debug, Subcommand)]

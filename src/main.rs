@@ -2,6 +2,15 @@
 //!
 //! `line ─▶ parse ─▶ expand ─▶ dispatch ─▶ builtin | launch | kubectl`
 
+/// Writes a line to stderr; a stderr that cannot be written to (closed, or
+/// a full disk) must not end the shell, so write errors are dropped.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod builtins;
 mod cli;
 mod cluster;
@@ -12,7 +21,8 @@ mod script_file;
 mod shell;
 mod syntax;
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -43,7 +53,7 @@ fn run(cli: Cli) -> i32 {
         return match local_cluster::run_standalone(options) {
             Ok(()) => 0,
             Err(error) => {
-                eprintln!("kubesh: local-cluster: {error:#}");
+                report!("kubesh: local-cluster: {error:#}");
                 1
             }
         };
@@ -52,9 +62,9 @@ fn run(cli: Cli) -> i32 {
     let local = if cli.local {
         match local_cluster::LocalCluster::start(local_cluster::Options::default()) {
             Ok(cluster) => {
-                eprintln!("kubesh: {}", cluster.notice());
-                eprintln!("kubesh: {}", cluster.isolation_mechanism());
-                eprintln!(
+                report!("kubesh: {}", cluster.notice());
+                report!("kubesh: {}", cluster.isolation_mechanism());
+                report!(
                     "kubesh: local cluster at {}; kubectl works with KUBECONFIG={}",
                     cluster.server_url(),
                     cluster.kubeconfig_path().display()
@@ -62,7 +72,7 @@ fn run(cli: Cli) -> i32 {
                 Some(cluster)
             }
             Err(error) => {
-                eprintln!("kubesh: --local: the local cluster did not start: {error:#}");
+                report!("kubesh: --local: the local cluster did not start: {error:#}");
                 return 1;
             }
         }
@@ -73,7 +83,7 @@ fn run(cli: Cli) -> i32 {
     let interrupt = match Interrupt::install() {
         Ok(interrupt) => interrupt,
         Err(error) => {
-            eprintln!("kubesh: warning: Ctrl-C cannot be caught ({error}); it will end kubesh");
+            report!("kubesh: warning: Ctrl-C cannot be caught ({error}); it will end kubesh");
             Interrupt::default()
         }
     };
@@ -83,7 +93,7 @@ fn run(cli: Cli) -> i32 {
             .as_deref(),
     );
     for warning in warnings {
-        eprintln!("kubesh: warning: {warning}");
+        report!("kubesh: warning: {warning}");
     }
     let target = match &local {
         Some(cluster) => ClusterTarget::from_kubeconfig_file(
@@ -95,15 +105,19 @@ fn run(cli: Cli) -> i32 {
     };
     let mut shell = Shell::new(target, runtimes, interrupt);
 
+    let mut words = cli
+        .script_and_args
+        .into_iter()
+        .map(|word| word.to_string_lossy().into_owned());
     if let Some(line) = cli.command {
-        shell.positional = cli.script.into_iter().chain(cli.args).collect();
-        return shell.run_script("-c", line.as_bytes());
+        shell.positional = words.collect();
+        return shell.run_script("-c", &mut line.as_bytes());
     }
-    if let Some(script) = cli.script {
+    if let Some(script) = words.next() {
         let text = match script_file::read(&script) {
             Ok(text) => text,
             Err(message) => {
-                eprintln!("kubesh: {message}");
+                report!("kubesh: {message}");
                 return if std::path::Path::new(&script).exists() {
                     126
                 } else {
@@ -112,20 +126,15 @@ fn run(cli: Cli) -> i32 {
             }
         };
         shell.name = script.clone();
-        shell.positional = cli.args;
-        return shell.run_script(&script, &text);
+        shell.positional = words.collect();
+        return shell.run_script(&script, &mut text.as_slice());
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        let mut text = Vec::new();
-        if let Err(error) = stdin.lock().read_to_end(&mut text) {
-            eprintln!("kubesh: cannot read the script from standard input: {error}");
-            return 1;
-        }
-        return shell.run_script("stdin", &text);
+        return shell.run_script("stdin", &mut stdin.lock());
     }
     if let Some(problem) = &shell.target.problem {
-        eprintln!("kubesh: {problem}; cluster commands need a cluster");
+        report!("kubesh: {problem}");
     }
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -35,6 +35,14 @@ pub struct Page {
     pub text: &'static str,
 }
 
+impl Page {
+    /// Whether the builtin runs in this version (some cluster builtins
+    /// have a page before they do).
+    pub fn is_available(&self) -> bool {
+        !crate::builtins::NOT_YET_AVAILABLE.contains(&self.name)
+    }
+}
+
 /// Every page, sorted by name.
 pub fn all() -> &'static [Page] {
     static PAGES: OnceLock<Vec<Page>> = OnceLock::new();
@@ -64,6 +72,7 @@ fn parse(name: &'static str, text: &'static str) -> Page {
     };
     let scope = match field("scope").as_str() {
         "cluster" => Scope::Cluster,
+        // build.rs refuses any other scope.
         _ => Scope::Local,
     };
     Page {
@@ -132,7 +141,7 @@ mod tests {
             "| builtin | scope | synopsis | what it does |\n| --- | --- | --- | --- |\n",
         );
         for page in all() {
-            let later = if crate::builtins::NOT_YET_AVAILABLE.contains(&page.name) {
+            let later = if !page.is_available() {
                 " *(not available yet)*"
             } else {
                 ""

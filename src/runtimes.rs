@@ -30,6 +30,9 @@ pub struct Runtime {
     pub port: u16,
     #[serde(default)]
     pub dependencies: Option<Dependencies>,
+    /// Environment variables of the program and of its dependency step.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     /// Images by ELF linkage, for the binary runtime.
     #[serde(default)]
     pub elf_images: Option<ElfImages>,
@@ -138,7 +141,12 @@ mod tests {
         let (runtimes, warnings) = Runtimes::load(None);
         assert!(warnings.is_empty());
         let names: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["binary", "node", "python", "ruby"]);
+        assert_eq!(
+            names,
+            [
+                "binary", "java", "node", "perl", "php", "python", "ruby", "shell"
+            ]
+        );
         assert_eq!(runtimes.by_command("python3").unwrap().name, "python");
         assert_eq!(runtimes.by_extension("mjs").unwrap().name, "node");
         assert!(runtimes.by_extension("exe").is_none());

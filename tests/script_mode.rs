@@ -405,3 +405,152 @@ fn builtins_refuse_the_background_marker() {
         .code(2)
         .stderr(contains("builtins run in the shell, without `&`"));
 }
+
+#[test]
+fn everything_after_the_script_is_an_argument_of_the_script() {
+    let sandbox = Sandbox::new();
+    sandbox.write("args.kubesh", "echo \"$#\" \"$@\"\n");
+    sandbox
+        .command()
+        .args(["args.kubesh", "-n", "foo", "-c", "echo hijack", "--help"])
+        .assert()
+        .success()
+        .stdout("5 -n foo -c echo hijack --help\n");
+}
+
+#[test]
+fn assignments_read_left_to_right_and_inherited_variables_can_be_unset() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .command()
+        .env("FROM_OUTSIDE", "outside")
+        .args([
+            "-c",
+            "B=2 A=$B; echo $A; unset FROM_OUTSIDE; echo ${FROM_OUTSIDE:-gone}",
+        ])
+        .assert()
+        .success()
+        .stdout("2\ngone\n");
+}
+
+#[test]
+fn pwd_and_oldpwd_follow_cd() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.work().join("sub")).unwrap();
+    let work = sandbox.work().canonicalize().unwrap();
+    run_c(&sandbox, "cd sub; echo $PWD $OLDPWD")
+        .success()
+        .stdout(format!(
+            "{} {}\n",
+            work.join("sub").display(),
+            work.display()
+        ));
+}
+
+#[test]
+fn the_stop_message_shows_the_command_that_ran() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "cat \"$?\"")
+        .code(1)
+        .stderr(contains("stopped: `cat 0` exited with status 1"));
+}
+
+#[test]
+fn lines_continue_after_a_backslash_or_inside_quotes_but_not_after_a_comment() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "lines.kubesh",
+        "echo one \\\n  two\n# a path C:\\\necho visible\necho \"multi\nline\"\ncat missing\n",
+    );
+    sandbox
+        .command()
+        .arg("lines.kubesh")
+        .assert()
+        .code(1)
+        .stdout("one two\nvisible\nmulti\nline\n")
+        .stderr(contains("lines.kubesh:7: stopped"));
+    sandbox.write("open.kubesh", "echo 'never closed\necho more\n");
+    sandbox
+        .command()
+        .arg("open.kubesh")
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "open.kubesh:1: column 6: unterminated single quote",
+        ));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .command()
+        .args(["-c", "help; help; help"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn an_unwritable_stderr_does_not_crash() {
+    let sandbox = Sandbox::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let status = sandbox
+        .command()
+        .args(["-c", "no-such-command"])
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(127));
+}
+
+#[test]
+fn a_script_on_stdin_runs_as_its_lines_arrive() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"echo first\n").unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    // Read while stdin is still open: the first line ran before the input ended.
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"first\n");
+    std::io::Write::write_all(&mut stdin, b"echo second\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "second\n");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn set_takes_combined_flags() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "set +ex; cat missing; echo went-on")
+        .success()
+        .stdout("went-on\n");
+    run_c(&sandbox, "set -u")
+        .code(2)
+        .stderr(contains("-u: not an option kubesh has"));
+}
+
+#[test]
+fn short_names_are_not_matched_to_unrelated_builtins() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "git status")
+        .code(127)
+        .stderr(contains("(`help` lists the builtins)"));
+}

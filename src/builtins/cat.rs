@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use super::{Failure, Outcome};
 use crate::shell::Shell;
 
-pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     let stdin = ["-".to_string()];
     let files = if args.is_empty() { &stdin[..] } else { args };
     let mut status = 0;
@@ -16,9 +16,9 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
             io::copy(&mut io::stdin().lock(), &mut out).map(|_| ())
         } else {
             match open(name) {
-                Ok(mut file) => copy(&mut file, &mut out),
+                Ok(mut file) => copy(&mut file, &mut out, shell),
                 Err(reason) => {
-                    eprintln!("kubesh: cat: {name}: {reason}");
+                    report!("kubesh: cat: {name}: {reason}");
                     status = 1;
                     continue;
                 }
@@ -28,7 +28,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
             if error.kind() == io::ErrorKind::BrokenPipe {
                 return Err(error.into());
             }
-            eprintln!("kubesh: cat: {name}: {error}");
+            report!("kubesh: cat: {name}: {error}");
             status = 1;
         }
     }
@@ -48,13 +48,15 @@ fn open(name: &str) -> Result<File, String> {
     })
 }
 
-fn copy(file: &mut File, out: &mut impl Write) -> io::Result<()> {
+/// Copies a file to `out` until its end or Ctrl-C.
+fn copy(file: &mut File, out: &mut impl Write, shell: &Shell) -> io::Result<()> {
     let mut buffer = vec![0; 64 * 1024];
-    loop {
+    while !shell.interrupt.is_set() {
         let read = file.read(&mut buffer)?;
         if read == 0 {
             return Ok(());
         }
         out.write_all(&buffer[..read])?;
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{Failure, NOT_YET_AVAILABLE, Outcome, at_most};
+use super::{Failure, Outcome, at_most};
 use crate::pages;
 use crate::shell::Shell;
 
@@ -23,7 +23,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         .max()
         .unwrap_or(0);
     for page in pages::all() {
-        let later = if NOT_YET_AVAILABLE.contains(&page.name) {
+        let later = if !page.is_available() {
             "  (not available yet)"
         } else {
             ""

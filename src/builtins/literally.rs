@@ -25,15 +25,21 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .arg(&shell.target.namespace)
         .args(args);
     if shell.debug {
-        eprintln!(
+        report!(
             "debug: kubectl {}",
             crate::shell::quote_all(kubectl.get_args())
         );
     }
     match kubectl.status() {
-        Ok(status) => Ok(status.code().unwrap_or(crate::shell::STATUS_INTERRUPTED)),
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            Ok(status
+                .code()
+                .or_else(|| status.signal().map(|signal| 128 + signal))
+                .unwrap_or(1))
+        }
         Err(error) if error.kind() == ErrorKind::NotFound => {
-            eprintln!(
+            report!(
                 "kubesh: literally: kubectl is not installed or not on PATH; install it \
                  (https://kubernetes.io/docs/tasks/tools/) and try again"
             );

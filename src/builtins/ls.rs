@@ -45,7 +45,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         let metadata = match fs::metadata(path) {
             Ok(metadata) => metadata,
             Err(_) => {
-                eprintln!("kubesh: ls: {}: no such file or directory", path.display());
+                report!("kubesh: ls: {}: no such file or directory", path.display());
                 status = 1;
                 continue;
             }
@@ -67,7 +67,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         let entries = match fs::read_dir(path) {
             Ok(entries) => entries,
             Err(error) => {
-                eprintln!("kubesh: ls: {}: {error}", path.display());
+                report!("kubesh: ls: {}: {error}", path.display());
                 status = 1;
                 continue;
             }

@@ -35,6 +35,8 @@ pub enum Failure {
     Usage(String),
     /// The builtin could not do its job (status 1).
     Failed(String),
+    /// Output went to a closed pipe: stop quietly (status 141).
+    BrokenPipe,
 }
 
 impl Failure {
@@ -42,6 +44,7 @@ impl Failure {
         match self {
             Failure::Usage(_) => STATUS_USAGE,
             Failure::Failed(_) => 1,
+            Failure::BrokenPipe => crate::shell::STATUS_BROKEN_PIPE,
         }
     }
 }
@@ -50,6 +53,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Usage(message) | Failure::Failed(message) => f.write_str(message),
+            Failure::BrokenPipe => f.write_str("output went to a closed pipe"),
         }
     }
 }
@@ -57,7 +61,10 @@ impl fmt::Display for Failure {
 impl From<std::io::Error> for Failure {
     /// Writing to stdout or stderr failed (e.g. a closed pipe).
     fn from(error: std::io::Error) -> Failure {
-        Failure::Failed(format!("cannot write output: {error}"))
+        match error.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
+            _ => Failure::Failed(format!("cannot write output: {error}")),
+        }
     }
 }
 

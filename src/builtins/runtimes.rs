@@ -26,6 +26,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             None => writeln!(out, "  image         {}", runtime.image)?,
         }
         writeln!(out, "  port          {}", runtime.port)?;
+        if !runtime.env.is_empty() {
+            let env: Vec<String> = runtime.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            writeln!(out, "  environment   {}", env.join(" "))?;
+        }
         if let Some(dependencies) = &runtime.dependencies {
             writeln!(
                 out,

@@ -17,16 +17,25 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         return Ok(0);
     }
     for (index, arg) in args.iter().enumerate() {
-        match arg.as_str() {
-            "-e" => shell.errexit = true,
-            "+e" => shell.errexit = false,
-            "-x" => shell.xtrace = true,
-            "+x" => shell.xtrace = false,
-            "--" => {
-                shell.positional = args[index + 1..].to_vec();
-                return Ok(0);
+        if arg == "--" {
+            shell.positional = args[index + 1..].to_vec();
+            return Ok(0);
+        }
+        let (on, flags) = match (arg.strip_prefix('-'), arg.strip_prefix('+')) {
+            (Some(flags), _) if !flags.is_empty() => (true, flags),
+            (_, Some(flags)) if !flags.is_empty() => (false, flags),
+            _ => return Err(Failure::Usage(format!("{arg:?}: {USAGE}"))),
+        };
+        for flag in flags.chars() {
+            match flag {
+                'e' => shell.errexit = on,
+                'x' => shell.xtrace = on,
+                other => {
+                    return Err(Failure::Usage(format!(
+                        "-{other}: not an option kubesh has; {USAGE}"
+                    )));
+                }
             }
-            other => return Err(Failure::Usage(format!("{other:?}: {USAGE}"))),
         }
     }
     Ok(0)

@@ -9,7 +9,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     };
     let text = crate::script_file::read(file).map_err(Failure::Failed)?;
     let saved = (!rest.is_empty()).then(|| std::mem::replace(&mut shell.positional, rest.to_vec()));
-    let status = shell.run_sourced(file, &text);
+    let status = shell.run_sourced(file, &mut text.as_slice());
     if let Some(saved) = saved {
         shell.positional = saved;
     }

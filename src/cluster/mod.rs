@@ -52,7 +52,7 @@ impl ClusterTarget {
                 context: context.map(str::to_string),
                 namespace: namespace.unwrap_or("default").to_string(),
                 environment: None,
-                problem: Some(format!("no usable kubeconfig: {error}")),
+                problem: Some(kubeconfig_problem(&error)),
                 kubeconfig: None,
             },
         }
@@ -90,6 +90,25 @@ impl ClusterTarget {
             problem,
             kubeconfig: None,
         }
+    }
+}
+
+/// Why the kubeconfig could not be used, said plainly.
+fn kubeconfig_problem(error: &kube::config::KubeconfigError) -> String {
+    use std::error::Error as _;
+    let mut cause = error.source();
+    let mut missing = false;
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            missing |= io.kind() == std::io::ErrorKind::NotFound;
+        }
+        cause = current.source();
+    }
+    if missing {
+        "no kubeconfig (KUBECONFIG or ~/.kube/config); `kubesh --local` starts a local cluster"
+            .to_string()
+    } else {
+        format!("the kubeconfig cannot be used: {error}")
     }
 }
 

@@ -1,4 +1,4 @@
-//! The glue between the line editor (rustyline) and the shell: completion
+//! The glue between the line editor (rustyline) and the shell: completion,
 //! the synopsis hint after a builtin's name, and the coloured prompt.
 
 use std::borrow::Cow;

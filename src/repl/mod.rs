@@ -13,17 +13,16 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
 use crate::builtins;
-use crate::shell::{STATUS_INTERRUPTED, Shell};
+use crate::shell::{STATUS_INTERRUPTED, STATUS_USAGE, Shell};
 use complete::Vocabulary;
 use helper::ShellHelper;
 
 /// Reads and runs lines until Ctrl-D or `exit`; returns the exit status.
 pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32 {
-    shell.interactive = true;
     let mut editor = match new_editor(color) {
         Ok(editor) => editor,
         Err(error) => {
-            eprintln!("kubesh: cannot set up the terminal: {error}");
+            report!("kubesh: cannot set up the terminal: {error}");
             return 1;
         }
     };
@@ -47,11 +46,15 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
             }
             Err(ReadlineError::Interrupted) => shell.last_status = STATUS_INTERRUPTED,
             Err(ReadlineError::Eof) => {
-                eprintln!("exit");
+                report!("exit");
                 return shell.last_status;
             }
+            Err(ReadlineError::Io(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                report!("kubesh: the line is not valid UTF-8; nothing was run");
+                shell.last_status = STATUS_USAGE;
+            }
             Err(error) => {
-                eprintln!("kubesh: cannot read the line: {error}");
+                report!("kubesh: cannot read the line: {error}");
                 read_errors += 1;
                 if read_errors >= 3 {
                     return 1;
@@ -81,7 +84,7 @@ fn new_editor(color: bool) -> rustyline::Result<Editor<ShellHelper, FileHistory>
 fn load_history(editor: &mut Editor<ShellHelper, FileHistory>, path: &Path, shell: &mut Shell) {
     if path.exists() {
         if let Err(error) = editor.load_history(path) {
-            eprintln!(
+            report!(
                 "kubesh: history in {} could not be read ({error}); starting without it",
                 path.display()
             );
@@ -103,7 +106,7 @@ fn remember(
         if let Some(path) = path {
             create_private(path);
             if let Err(error) = editor.append_history(path) {
-                eprintln!(
+                report!(
                     "kubesh: history could not be saved to {}: {error}",
                     path.display()
                 );

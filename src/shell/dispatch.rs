@@ -22,7 +22,7 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
     let name = invocation.args[0].as_str();
     if let Some(builtin) = builtins::find(name) {
         if invocation.background {
-            eprintln!(
+            report!(
                 "kubesh: {name}: `&` launches a program in the cluster; builtins run in the \
                  shell, without `&`"
             );
@@ -31,7 +31,7 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         return run_builtin(shell, builtin, &invocation);
     }
     if builtins::NOT_YET_AVAILABLE.contains(&name) {
-        eprintln!(
+        report!(
             "kubesh: {name}: not available yet: this version of kubesh does not manage \
              programs in the cluster; `help {name}` says what it will do"
         );
@@ -39,21 +39,21 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
     }
     match launch_target(shell, name) {
         LaunchTarget::Runtime(runtime) => {
-            eprintln!(
+            report!(
                 "kubesh: {name}: launching {runtime} programs in the cluster is not available \
                  yet in this version of kubesh; nothing was started"
             );
             1
         }
         LaunchTarget::File => {
-            eprintln!(
+            report!(
                 "kubesh: {name}: launching files in the cluster is not available yet in this \
                  version of kubesh; nothing was started"
             );
             1
         }
         LaunchTarget::MissingFile => {
-            eprintln!("kubesh: {name}: no such file");
+            report!("kubesh: {name}: no such file");
             STATUS_NOT_FOUND
         }
         LaunchTarget::Unknown => {
@@ -61,7 +61,7 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
                 Some(candidate) => format!(" (did you mean `{candidate}`?)"),
                 None => " (`help` lists the builtins)".to_string(),
             };
-            eprintln!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
+            report!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
             STATUS_NOT_FOUND
         }
     }
@@ -81,8 +81,9 @@ fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invo
         .collect();
     let status = match (builtin.run)(shell, &invocation.args[1..]) {
         Ok(status) => status,
+        Err(builtins::Failure::BrokenPipe) => super::STATUS_BROKEN_PIPE,
         Err(failure) => {
-            eprintln!("kubesh: {}: {failure}", builtin.name);
+            report!("kubesh: {}: {failure}", builtin.name);
             failure.status()
         }
     };
@@ -126,7 +127,9 @@ fn suggestion(shell: &Shell, name: &str) -> Option<String> {
     candidates
         .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
         .filter(|(distance, candidate)| {
-            *distance <= 2 && *distance < name.chars().count().max(candidate.len()) / 2 + 1
+            let shorter = name.chars().count().min(candidate.len());
+            let allowed = if shorter <= 4 { 1 } else { 2 };
+            *distance <= allowed
         })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate.to_string())

@@ -22,6 +22,8 @@ pub const STATUS_INTERRUPTED: i32 = 130;
 pub const STATUS_USAGE: i32 = 2;
 /// Exit status for a command that does not exist.
 pub const STATUS_NOT_FOUND: i32 = 127;
+/// Exit status of a command whose output went to a closed pipe (SIGPIPE).
+pub const STATUS_BROKEN_PIPE: i32 = 141;
 
 /// Everything the shell remembers between commands.
 pub struct Shell {
@@ -38,10 +40,10 @@ pub struct Shell {
     pub xtrace: bool,
     /// `debug`: print what the shell does and how long it takes.
     pub debug: bool,
-    /// Reading commands from a terminal.
-    pub interactive: bool,
     /// Set by `exit`: stop reading commands and exit with this status.
     pub exit_requested: Option<i32>,
+    /// The words of the last command run, for messages about it.
+    pub last_command: Vec<String>,
     /// Lines entered interactively, oldest first (`history`).
     pub history: Vec<String>,
     /// The directory before the last `cd` (`cd -`).
@@ -64,8 +66,8 @@ impl Shell {
             errexit: true,
             xtrace: false,
             debug: false,
-            interactive: false,
             exit_requested: None,
+            last_command: Vec::new(),
             history: Vec::new(),
             previous_dir: None,
             target,
@@ -79,6 +81,21 @@ impl Shell {
     /// builtin, a launch or kubectl. Returns its exit status.
     pub fn execute(&mut self, command: &Command) -> i32 {
         let args = syntax::expand_words(&command.words, self);
+        if args.is_empty() {
+            if command.background {
+                report!("kubesh: `&` needs a program to run in the background");
+                return STATUS_USAGE;
+            }
+            // Left to right: `A=1 B=$A` sees the new A, as in other shells.
+            for assignment in &command.assignments {
+                let value = syntax::expand_word(&assignment.value, self);
+                if self.xtrace {
+                    report!("+ {}={}", assignment.name, quote(&value));
+                }
+                self.vars.set(&assignment.name, value);
+            }
+            return 0;
+        }
         let prefixes: Vec<(String, String)> = command
             .assignments
             .iter()
@@ -90,18 +107,9 @@ impl Shell {
                 .map(|(n, v)| format!("{n}={}", quote(v)))
                 .chain(args.iter().map(|a| quote(a)))
                 .collect();
-            eprintln!("+ {}", shown.join(" "));
+            report!("+ {}", shown.join(" "));
         }
-        if args.is_empty() {
-            if command.background {
-                eprintln!("kubesh: `&` needs a program to run in the background");
-                return STATUS_USAGE;
-            }
-            for (name, value) in prefixes {
-                self.vars.set(&name, value);
-            }
-            return 0;
-        }
+        self.last_command = args.clone();
         let started = std::time::Instant::now();
         let status = dispatch::dispatch(
             self,
@@ -112,7 +120,7 @@ impl Shell {
             },
         );
         if self.debug {
-            eprintln!(
+            report!(
                 "debug: status {status} after {:.1} ms",
                 started.elapsed().as_secs_f64() * 1000.0
             );
@@ -129,6 +137,13 @@ impl Lookup for Shell {
             "@" => Some(self.positional.join(" ")),
             "$" => Some(std::process::id().to_string()),
             "0" => Some(self.name.clone()),
+            "PWD" => std::env::current_dir()
+                .ok()
+                .map(|dir| dir.display().to_string()),
+            "OLDPWD" => self
+                .previous_dir
+                .as_ref()
+                .map(|dir| dir.display().to_string()),
             _ if name.bytes().all(|b| b.is_ascii_digit()) => {
                 let index: usize = name.parse().ok()?;
                 self.positional.get(index.checked_sub(1)?).cloned()

@@ -1,14 +1,17 @@
 //! Running text as commands: one line typed at the prompt, a script file, a
-//! script on stdin, `-c LINE` and `source FILE`.
+//! script on stdin (run line by line as it arrives), `-c LINE` and
+//! `source FILE`.
 //!
 //! Outside the interactive prompt a failing command stops the script (unless
 //! `set +e`), naming `file:line` and the command; the script's exit status is
-//! the failing command's.
+//! the failing command's. A line ending in a backslash, or with a quote
+//! still open, goes on in the next line.
 
 use std::fmt;
+use std::io::BufRead;
 
-use super::{STATUS_INTERRUPTED, STATUS_USAGE, Shell, quote};
-use crate::syntax::{self, parse_line};
+use super::{STATUS_BROKEN_PIPE, STATUS_INTERRUPTED, STATUS_USAGE, Shell, quote};
+use crate::syntax::{Command, Continuation, parse_line};
 
 /// Where a line comes from, for messages: `demo.kubesh:12`.
 #[derive(Debug, Clone)]
@@ -23,98 +26,125 @@ impl fmt::Display for Location<'_> {
     }
 }
 
-/// Why running stopped before the end of the text.
-enum Stop {
-    /// A command failed under `set -e`, or Ctrl-C was pressed.
-    Failed,
-    /// `exit` was run.
-    Exit,
-}
+/// Running stopped before the end of the text: a failure under `set -e`,
+/// Ctrl-C, or `exit`.
+struct Stopped;
 
 impl Shell {
     /// Runs one line typed at the interactive prompt. Every command of the
     /// line runs, whatever the status of the previous one.
     pub fn run_interactive_line(&mut self, line: &str) {
-        let _ = self.run_line(line, None);
+        match parse_line(line) {
+            Ok(commands) => {
+                let _ = self.run_commands(&commands, None);
+            }
+            Err(error) => {
+                report!("kubesh: {error}");
+                self.last_status = STATUS_USAGE;
+            }
+        }
     }
 
     /// Runs a whole script (file, stdin, `-c`), stopping at the first
     /// failure while `set -e` is on. Returns the shell's exit status.
-    pub fn run_script(&mut self, source: &str, text: &[u8]) -> i32 {
-        let _ = self.run_text(source, text);
+    pub fn run_script(&mut self, source: &str, input: &mut dyn BufRead) -> i32 {
+        let _ = self.run_lines(source, input);
         self.exit_requested.unwrap_or(self.last_status)
     }
 
     /// Runs a file in the current shell (`source`): returns the status of
     /// its last command, or of the command that stopped it.
-    pub fn run_sourced(&mut self, source: &str, text: &[u8]) -> i32 {
+    pub fn run_sourced(&mut self, source: &str, input: &mut dyn BufRead) -> i32 {
         const MAX_DEPTH: usize = 64;
         if self.source_depth >= MAX_DEPTH {
-            eprintln!(
+            report!(
                 "kubesh: source: {source}: files source each other more than {MAX_DEPTH} \
                  levels deep; stopped"
             );
             return STATUS_USAGE;
         }
         self.source_depth += 1;
-        let _ = self.run_text(source, text);
+        let _ = self.run_lines(source, input);
         self.source_depth -= 1;
         self.last_status
     }
 
-    fn run_text(&mut self, source: &str, text: &[u8]) -> Result<(), Stop> {
-        for (line_number, line) in logical_lines(text) {
+    fn run_lines(&mut self, source: &str, input: &mut dyn BufRead) -> Result<(), Stopped> {
+        let mut next_number = 1;
+        while let Some(mut line) = read_line(source, input)? {
             let location = Location {
                 source,
-                line: line_number,
+                line: next_number,
             };
-            match std::str::from_utf8(&line) {
-                Ok(line) => self.run_line(line, Some(&location))?,
-                Err(error) => {
-                    let column = String::from_utf8_lossy(&line[..error.valid_up_to()])
-                        .chars()
-                        .count()
-                        + 1;
-                    eprintln!(
-                        "kubesh: {location}: column {column}: the line is not valid UTF-8; \
-                         save the file as UTF-8"
-                    );
-                    self.fail_line(STATUS_USAGE, Some(&location), None)?;
+            next_number += 1;
+            loop {
+                let text = match std::str::from_utf8(&line) {
+                    Ok(text) => text,
+                    Err(error) => {
+                        let column = String::from_utf8_lossy(&line[..error.valid_up_to()])
+                            .chars()
+                            .count()
+                            + 1;
+                        report!(
+                            "kubesh: {location}: column {column}: the line is not valid \
+                             UTF-8; save the file as UTF-8"
+                        );
+                        self.fail(STATUS_USAGE, Some(&location), None)?;
+                        break;
+                    }
+                };
+                match parse_line(text) {
+                    Ok(commands) => {
+                        self.run_commands(&commands, Some(&location))?;
+                        break;
+                    }
+                    Err(error) if error.continues.is_some() => {
+                        let Some(more) = read_line(source, input)? else {
+                            report!("kubesh: {location}: {error}");
+                            self.fail(STATUS_USAGE, Some(&location), None)?;
+                            break;
+                        };
+                        next_number += 1;
+                        if error.continues == Some(Continuation::Backslash) {
+                            line.pop();
+                        } else {
+                            line.push(b'\n');
+                        }
+                        line.extend_from_slice(&more);
+                    }
+                    Err(error) => {
+                        report!("kubesh: {location}: {error}");
+                        self.fail(STATUS_USAGE, Some(&location), None)?;
+                        break;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// Parses and runs one line. `location` is `None` at the prompt.
-    fn run_line(&mut self, line: &str, location: Option<&Location>) -> Result<(), Stop> {
-        let commands = match parse_line(line) {
-            Ok(commands) => commands,
-            Err(error) => {
-                match location {
-                    Some(location) => eprintln!("kubesh: {location}: {error}"),
-                    None => eprintln!("kubesh: {error}"),
-                }
-                return self.fail_line(STATUS_USAGE, location, None);
-            }
-        };
-        for command in &commands {
+    /// Runs parsed commands. `location` is `None` at the prompt.
+    fn run_commands(
+        &mut self,
+        commands: &[Command],
+        location: Option<&Location>,
+    ) -> Result<(), Stopped> {
+        for command in commands {
             let status = self.execute(command);
             self.last_status = status;
             if self.exit_requested.is_some() {
-                return Err(Stop::Exit);
+                return Err(Stopped);
             }
             if self.interrupt.take() {
                 self.last_status = STATUS_INTERRUPTED;
-                if location.is_some() {
-                    eprintln!("kubesh: interrupted");
-                    return Err(Stop::Failed);
+                if let Some(location) = location {
+                    report!("kubesh: {location}: interrupted");
                 }
-                return Ok(());
+                return Err(Stopped);
             }
             if status != 0 {
-                let words = syntax::expand_words(&command.words, self);
-                self.fail_line(status, location, Some(&words))?;
+                let words = std::mem::take(&mut self.last_command);
+                self.fail(status, location, Some(&words))?;
             }
         }
         Ok(())
@@ -122,12 +152,12 @@ impl Shell {
 
     /// Records a failure; stops the script when `set -e` is on and the line
     /// is not typed at the prompt.
-    fn fail_line(
+    fn fail(
         &mut self,
         status: i32,
         location: Option<&Location>,
         command: Option<&[String]>,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), Stopped> {
         self.last_status = status;
         let Some(location) = location else {
             return Ok(());
@@ -136,62 +166,39 @@ impl Shell {
             return Ok(());
         }
         match command {
+            // Output went to a closed pipe: stop as quietly as other shells.
+            _ if status == STATUS_BROKEN_PIPE => {}
             Some(words) => {
                 let shown: Vec<String> = words.iter().map(|w| quote(w)).collect();
-                eprintln!(
+                report!(
                     "kubesh: {location}: stopped: `{}` exited with status {status} \
                      (`set +e` keeps going after failures)",
                     shown.join(" ")
                 );
             }
-            None => eprintln!("kubesh: {location}: stopped (`set +e` keeps going after failures)"),
+            None => report!("kubesh: {location}: stopped (`set +e` keeps going after failures)"),
         }
-        Err(Stop::Failed)
+        Err(Stopped)
     }
 }
 
-/// Splits text into numbered lines, joining a line that ends with an
-/// unescaped backslash to the next one. The number is the first line's.
-fn logical_lines(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
-    let mut lines = Vec::new();
-    let mut pending: Option<(usize, Vec<u8>)> = None;
-    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let (number, mut line) = pending.take().unwrap_or((index + 1, Vec::new()));
-        let trailing_backslashes = raw.iter().rev().take_while(|&&b| b == b'\\').count();
-        if trailing_backslashes % 2 == 1 {
-            line.extend_from_slice(&raw[..raw.len() - 1]);
-            pending = Some((number, line));
-        } else {
-            line.extend_from_slice(raw);
-            lines.push((number, line));
+/// The next line without its line break; `None` at the end of the input.
+fn read_line(source: &str, input: &mut dyn BufRead) -> Result<Option<Vec<u8>>, Stopped> {
+    let mut line = Vec::new();
+    match input.read_until(b'\n', &mut line) {
+        Ok(0) => Ok(None),
+        Ok(_) => {
+            if line.ends_with(b"\n") {
+                line.pop();
+            }
+            if line.ends_with(b"\r") {
+                line.pop();
+            }
+            Ok(Some(line))
         }
-    }
-    if let Some(last) = pending {
-        lines.push(last);
-    }
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::logical_lines;
-
-    #[test]
-    fn continuation_lines_join_and_keep_the_first_number() {
-        let lines = logical_lines(b"a \\\n  b\nc\\\\\nd\r\n");
-        let text: Vec<(usize, String)> = lines
-            .into_iter()
-            .map(|(n, l)| (n, String::from_utf8(l).unwrap()))
-            .collect();
-        assert_eq!(
-            text,
-            [
-                (1, "a   b".to_string()),
-                (3, "c\\\\".to_string()),
-                (4, "d".to_string()),
-                (5, String::new())
-            ]
-        );
+        Err(error) => {
+            report!("kubesh: {source}: cannot read further: {error}");
+            Err(Stopped)
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! not exported: nothing from the local machine reaches the cluster unless
 //! the user exports it by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a variable's value comes from, as `env` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub struct Variable {
 #[derive(Debug, Default)]
 pub struct Variables {
     map: BTreeMap<String, Variable>,
+    /// Names unset in the shell that the process environment still has.
+    hidden: BTreeSet<String>,
 }
 
 impl Variables {
@@ -44,12 +46,14 @@ impl Variables {
     pub fn get(&self, name: &str) -> Option<String> {
         match self.map.get(name) {
             Some(variable) => Some(variable.value.clone()),
+            None if self.hidden.contains(name) => None,
             None => std::env::var(name).ok(),
         }
     }
 
     /// Sets a variable, keeping it exported if it was.
     pub fn set(&mut self, name: &str, value: String) {
+        self.hidden.remove(name);
         match self.map.get_mut(name) {
             Some(variable) => variable.value = value,
             None => {
@@ -71,6 +75,7 @@ impl Variables {
         let Some(value) = value.or_else(|| self.get(name)) else {
             return false;
         };
+        self.hidden.remove(name);
         self.map.insert(
             name.to_string(),
             Variable {
@@ -81,9 +86,11 @@ impl Variables {
         true
     }
 
-    /// Removes a variable; `false` when it was not set in the shell.
+    /// Removes a variable, also one kubesh was started with; `false` when
+    /// it was not set.
     pub fn unset(&mut self, name: &str) -> bool {
-        self.map.remove(name).is_some()
+        let inherited = std::env::var_os(name).is_some() && self.hidden.insert(name.to_string());
+        self.map.remove(name).is_some() || inherited
     }
 
     /// The variable as it is now, to put back with [`Variables::restore`].
@@ -136,6 +143,11 @@ mod tests {
         assert!(!vars.export("KUBESH_TEST_SURELY_UNSET", None));
         assert!(vars.unset("A"));
         assert!(!vars.unset("A"));
+        assert!(vars.get("PATH").is_some());
+        assert!(vars.unset("PATH"));
+        assert_eq!(vars.get("PATH"), None, "an inherited variable can be unset");
+        vars.set("PATH", "/x".into());
+        assert_eq!(vars.get("PATH").as_deref(), Some("/x"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod parse;
 
 pub use ast::Command;
 pub use expand::{Lookup, expand_word, expand_words};
-pub use parse::parse_line;
+pub use parse::{Continuation, parse_line};
 
 #[cfg(test)]
 mod properties {

@@ -8,6 +8,10 @@
 //! Pipes, redirections and `&&`/`||` are refused with a clear message rather
 //! than silently taken as text. Positions in errors are 1-based columns
 //! counted in characters.
+//!
+//! The lexer is written here rather than taken from shlex, because shlex
+//! drops what expansion needs to know (which text was single-quoted, where
+//! `$NAME` stood); shlex is used for the reverse, quoting words for display.
 
 use std::fmt;
 
@@ -19,6 +23,17 @@ pub struct ParseError {
     /// 1-based column, in characters.
     pub column: usize,
     pub message: String,
+    /// The line may go on in the next one (a script can supply it).
+    pub continues: Option<Continuation>,
+}
+
+/// How an incomplete line joins the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// A trailing backslash: drop it and the line break.
+    Backslash,
+    /// Inside quotes: the line break is part of the text.
+    Newline,
 }
 
 impl fmt::Display for ParseError {
@@ -74,6 +89,20 @@ impl Parser {
         Err(ParseError {
             column: position + 1,
             message: message.into(),
+            continues: None,
+        })
+    }
+
+    fn incomplete<T>(
+        &self,
+        position: usize,
+        message: &str,
+        continuation: Continuation,
+    ) -> Result<T, ParseError> {
+        Err(ParseError {
+            column: position + 1,
+            message: message.to_string(),
+            continues: Some(continuation),
         })
     }
 
@@ -206,10 +235,11 @@ impl Parser {
                 '"' => self.double_quoted(&mut builder)?,
                 '\\' => {
                     let Some(next) = self.peek_at(1) else {
-                        return self.error(
+                        return self.incomplete(
                             self.pos,
                             "the line ends with a backslash; continue the line in a script, \
                              or write `\\\\` for a backslash",
+                            Continuation::Backslash,
                         );
                     };
                     builder.push_char(next);
@@ -255,7 +285,11 @@ impl Parser {
             }
             builder.push_char(c);
         }
-        self.error(open, "unterminated single quote: add the closing `'`")
+        self.incomplete(
+            open,
+            "unterminated single quote: add the closing `'`",
+            Continuation::Newline,
+        )
     }
 
     fn double_quoted(&mut self, builder: &mut WordBuilder) -> Result<(), ParseError> {
@@ -285,7 +319,11 @@ impl Parser {
                 }
             }
         }
-        self.error(open, "unterminated double quote: add the closing `\"`")
+        self.incomplete(
+            open,
+            "unterminated double quote: add the closing `\"`",
+            Continuation::Newline,
+        )
     }
 
     /// At a `$`: a variable reference, or a literal dollar sign.
@@ -649,6 +687,9 @@ mod tests {
         assert_eq!(error("echo ${A:-x").column, 6);
         assert_eq!(error("echo ${%}").column, 6);
         assert_eq!(error("echo a\\").column, 7);
+        assert_eq!(error("echo a\\").continues, Some(Continuation::Backslash));
+        assert_eq!(error("echo 'a").continues, Some(Continuation::Newline));
+        assert_eq!(error("echo ${A").continues, None);
         assert_eq!(error("echo a | b").column, 8);
         assert_eq!(error("echo a > f").column, 8);
         assert_eq!(error("a && b").column, 3);
