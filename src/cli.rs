@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Print the objects a launch would create (YAML) instead of creating them.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Start kubesh's local cluster and use it.
     #[arg(long)]
     pub local: bool,

@@ -14,6 +14,7 @@ macro_rules! report {
 mod builtins;
 mod cli;
 mod cluster;
+mod launch;
 mod pages;
 mod repl;
 mod runtimes;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> i32 {
         None => ClusterTarget::from_kubeconfig(cli.context.as_deref(), cli.namespace.as_deref()),
     };
     let mut shell = Shell::new(target, runtimes, interrupt);
+    shell.dry_run = cli.dry_run;
 
     let mut words = cli
         .script_and_args

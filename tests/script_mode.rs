@@ -101,18 +101,41 @@ fn unknown_commands_say_what_was_looked_for_and_suggest() {
 }
 
 #[test]
-fn cluster_builtins_and_launches_say_they_are_not_available_yet() {
+fn cluster_builtins_not_built_yet_say_so() {
     let sandbox = Sandbox::new();
     run_c(&sandbox, "ps")
         .code(1)
         .stderr(contains("ps: not available yet"));
+}
+
+#[test]
+fn a_launch_without_a_reachable_cluster_says_so_and_suggests_the_local_one() {
+    let sandbox = Sandbox::new();
     sandbox.write("service.js", "console.log(1)\n");
-    run_c(&sandbox, "node service.js &")
-        .code(1)
-        .stderr(contains("not available yet").and(contains("nothing was started")));
-    run_c(&sandbox, "./service.js")
-        .code(1)
-        .stderr(contains("nothing was started"));
+    run_c(&sandbox, "node service.js &").code(1).stderr(
+        contains("cannot reach the cluster at https://127.0.0.1:9")
+            .and(contains("`kubesh --local` starts a local one")),
+    );
+}
+
+#[test]
+fn programs_that_cannot_run_on_linux_nodes_are_refused_before_anything_is_created() {
+    let sandbox = Sandbox::new();
+    sandbox.write("tool.exe", b"MZ\x90\0".as_slice());
+    sandbox.write("notes", "plain text\n");
+    std::fs::create_dir(sandbox.work().join("dir")).unwrap();
+    run_c(&sandbox, "./tool.exe")
+        .code(126)
+        .stderr(contains("is a Windows executable").and(contains("GOOS=linux")));
+    run_c(&sandbox, "./notes")
+        .code(126)
+        .stderr(contains("kubesh does not know how to run this file"));
+    run_c(&sandbox, "python dir")
+        .code(126)
+        .stderr(contains("dir: is a directory"));
+    run_c(&sandbox, "node").code(2).stderr(contains(
+        "name the program file to run, e.g. `node program.js`",
+    ));
 }
 
 #[test]

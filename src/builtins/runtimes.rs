@@ -27,7 +27,11 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         }
         writeln!(out, "  port          {}", runtime.port)?;
         if !runtime.env.is_empty() {
-            let env: Vec<String> = runtime.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let env: Vec<String> = runtime
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             writeln!(out, "  environment   {}", env.join(" "))?;
         }
         if let Some(dependencies) = &runtime.dependencies {

@@ -1,6 +1,11 @@
-//! Everything kubesh knows about the cluster it talks to. For now: which
-//! context and namespace the kubeconfig names, read from files only — no
-//! network call happens before the first prompt.
+//! Everything kubesh knows about the cluster it talks to: which context and
+//! namespace the kubeconfig names (read from files only — no network call
+//! happens before the first prompt), and the connection, opened on first
+//! use.
+
+pub mod connection;
+
+pub use connection::{ClusterError, Connection};
 
 use std::path::{Path, PathBuf};
 

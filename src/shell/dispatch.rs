@@ -1,8 +1,6 @@
 //! Deciding what a command is: a builtin, a program to launch in the
 //! cluster, or nothing kubesh knows (with a "did you mean").
 
-use std::path::Path;
-
 use super::{STATUS_NOT_FOUND, STATUS_USAGE, Shell};
 use crate::builtins;
 
@@ -37,34 +35,15 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         );
         return 1;
     }
-    match launch_target(shell, name) {
-        LaunchTarget::Runtime(runtime) => {
-            report!(
-                "kubesh: {name}: launching {runtime} programs in the cluster is not available \
-                 yet in this version of kubesh; nothing was started"
-            );
-            1
-        }
-        LaunchTarget::File => {
-            report!(
-                "kubesh: {name}: launching files in the cluster is not available yet in this \
-                 version of kubesh; nothing was started"
-            );
-            1
-        }
-        LaunchTarget::MissingFile => {
-            report!("kubesh: {name}: no such file");
-            STATUS_NOT_FOUND
-        }
-        LaunchTarget::Unknown => {
-            let hint = match suggestion(shell, name) {
-                Some(candidate) => format!(" (did you mean `{candidate}`?)"),
-                None => " (`help` lists the builtins)".to_string(),
-            };
-            report!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
-            STATUS_NOT_FOUND
-        }
+    if let Some(status) = crate::launch::launch(shell, &invocation) {
+        return status;
     }
+    let hint = match suggestion(shell, name) {
+        Some(candidate) => format!(" (did you mean `{candidate}`?)"),
+        None => " (`help` lists the builtins)".to_string(),
+    };
+    report!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
+    STATUS_NOT_FOUND
 }
 
 /// Runs a builtin; `NAME=value` prefixes are exported variables for the
@@ -91,34 +70,6 @@ fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invo
         shell.vars.restore(name, saved);
     }
     status
-}
-
-enum LaunchTarget {
-    /// `node`, `python`…: a runtime's command.
-    Runtime(String),
-    /// An existing file.
-    File,
-    /// Looks like a path or a program file, but does not exist.
-    MissingFile,
-    Unknown,
-}
-
-fn launch_target(shell: &Shell, name: &str) -> LaunchTarget {
-    if let Some(runtime) = shell.runtimes.by_command(name) {
-        return LaunchTarget::Runtime(runtime.name.clone());
-    }
-    let path = Path::new(name);
-    if path.is_file() {
-        return LaunchTarget::File;
-    }
-    let has_runtime_extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| shell.runtimes.by_extension(e).is_some());
-    if name.contains('/') || has_runtime_extension {
-        return LaunchTarget::MissingFile;
-    }
-    LaunchTarget::Unknown
 }
 
 /// The closest builtin or runtime command to a mistyped name.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub use dispatch::Invocation;
 pub use interrupt::Interrupt;
 
-use crate::cluster::ClusterTarget;
+use crate::cluster::{ClusterError, ClusterTarget, Connection};
 use crate::runtimes::Runtimes;
 use crate::syntax::{self, Command, Lookup};
 use vars::Variables;
@@ -52,6 +52,10 @@ pub struct Shell {
     pub target: ClusterTarget,
     pub runtimes: Runtimes,
     pub interrupt: Interrupt,
+    /// `--dry-run`: launches print their objects instead of creating them.
+    pub dry_run: bool,
+    /// The API server connection, opened on first use.
+    connection: Option<Connection>,
     /// How deep `source` calls are nested.
     source_depth: usize,
 }
@@ -73,6 +77,8 @@ impl Shell {
             target,
             runtimes,
             interrupt,
+            dry_run: false,
+            connection: None,
             source_depth: 0,
         }
     }
@@ -126,6 +132,18 @@ impl Shell {
             );
         }
         status
+    }
+}
+
+impl Shell {
+    /// The connection to the cluster, opened now if it is not yet.
+    pub fn connect(&mut self) -> Result<&Connection, ClusterError> {
+        if self.connection.is_none() {
+            self.connection = Some(Connection::open(&self.target)?);
+        }
+        self.connection
+            .as_ref()
+            .ok_or_else(|| ClusterError::Other("no connection".to_string()))
     }
 }
 

@@ -1,0 +1,413 @@
+//! The bundle: the program file and the files beside it, packed as a
+//! gzipped tar to be stored in ConfigMaps.
+//!
+//! The program's directory is walked with the same ignore rules as ripgrep
+//! (`.gitignore`, `.ignore`, plus `.kubeshignore`), without `.git`,
+//! dependency folders (`node_modules`, `__pycache__`, virtualenvs) or
+//! kubesh's own `.kubesh`. Files that look like credentials are left out
+//! unless the program file is one of them, and the caller says which.
+//! A bundle over the limits is refused before anything is created.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+/// Largest piece of a bundle stored in one ConfigMap (the API server refuses
+/// ConfigMaps over 1 MiB).
+pub const CHUNK_SIZE: usize = 900 * 1024;
+
+/// How big a bundle may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Compressed size, in bytes.
+    pub max_compressed: u64,
+    pub max_files: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_compressed: 32 * 1024 * 1024,
+            max_files: 5_000,
+        }
+    }
+}
+
+/// A packed program directory.
+pub struct Bundle {
+    /// tar + gzip of the files.
+    pub archive: Vec<u8>,
+    /// Hex SHA-256 of every file's path, mode and content, in order.
+    pub hash: String,
+    /// The files inside, relative to the root, with their sizes.
+    pub files: BTreeMap<String, u64>,
+    /// Files left out because they look like credentials.
+    pub credentials_left_out: Vec<String>,
+}
+
+impl Bundle {
+    /// The archive in pieces of at most [`CHUNK_SIZE`] bytes.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.archive.chunks(CHUNK_SIZE)
+    }
+
+    /// A short form of the hash, for labels and annotations.
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..16]
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(
+        "{root}: more than {limit} files beside the program; kubesh ships the program's \
+         whole directory. Move the program into its own directory, or list what it does not \
+         need in a .kubeshignore file there (largest folders: {largest})"
+    )]
+    TooManyFiles {
+        root: String,
+        limit: usize,
+        largest: String,
+    },
+    #[error(
+        "{root}: the bundle is {size} compressed, over the {limit} limit; largest files: \
+         {largest}. List what the program does not need in {root}/.kubeshignore"
+    )]
+    TooLarge {
+        root: String,
+        size: String,
+        limit: String,
+        largest: String,
+    },
+    #[error("{path}: cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+}
+
+/// Packs `root` for the program at `program` (a path inside `root`).
+pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, BundleError> {
+    let (files, credentials_left_out) = collect(root, program, limits)?;
+    let mut hasher = Sha256::new();
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut listing = BTreeMap::new();
+    {
+        let mut tar = tar::Builder::new(&mut encoder);
+        tar.mode(tar::HeaderMode::Deterministic);
+        for (relative, path) in &files {
+            let unreadable = |e: std::io::Error| BundleError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            };
+            let contents = std::fs::read(path).map_err(unreadable)?;
+            let mode = file_mode(path);
+            hasher.update(relative.as_bytes());
+            hasher.update([0]);
+            hasher.update(mode.to_le_bytes());
+            hasher.update((contents.len() as u64).to_le_bytes());
+            hasher.update(&contents);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(mode);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, relative, contents.as_slice())
+                .map_err(unreadable)?;
+            listing.insert(relative.clone(), contents.len() as u64);
+        }
+        tar.finish().map_err(|e| BundleError::Unreadable {
+            path: root.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let _ = encoder.flush();
+    let archive = encoder.finish().map_err(|e| BundleError::Unreadable {
+        path: root.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    if archive.len() as u64 > limits.max_compressed {
+        return Err(BundleError::TooLarge {
+            root: root.display().to_string(),
+            size: human(archive.len() as u64),
+            limit: human(limits.max_compressed),
+            largest: largest(listing.iter().map(|(n, s)| (n.as_str(), *s))),
+        });
+    }
+    let hash = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Bundle {
+        archive,
+        hash,
+        files: listing,
+        credentials_left_out,
+    })
+}
+
+/// The files to pack (relative name → path), and the credentials left out.
+fn collect(
+    root: &Path,
+    program: &Path,
+    limits: Limits,
+) -> Result<(BTreeMap<String, PathBuf>, Vec<String>), BundleError> {
+    let mut files = BTreeMap::new();
+    let mut credentials = Vec::new();
+    let mut folder_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_global(false)
+        .require_git(false)
+        .add_custom_ignore_filename(".kubeshignore")
+        .filter_entry(|entry| {
+            let skipped_dir =
+                entry.file_type().is_some_and(|t| t.is_dir()) && is_skipped_dir(entry.path());
+            !skipped_dir
+        })
+        .build();
+    for entry in walker {
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        if path != program && looks_like_credentials(path) {
+            credentials.push(relative);
+            continue;
+        }
+        let top = relative.split('/').next().unwrap_or_default().to_string();
+        *folder_counts.entry(top).or_default() += 1;
+        files.insert(relative, path.to_path_buf());
+        if files.len() > limits.max_files {
+            return Err(BundleError::TooManyFiles {
+                root: root.display().to_string(),
+                limit: limits.max_files,
+                largest: largest_counts(&folder_counts),
+            });
+        }
+    }
+    if let Ok(relative) = program.strip_prefix(root) {
+        files
+            .entry(relative.to_string_lossy().into_owned())
+            .or_insert_with(|| program.to_path_buf());
+    }
+    Ok((files, credentials))
+}
+
+fn is_skipped_dir(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    matches!(
+        name,
+        ".git"
+            | ".hg"
+            | ".svn"
+            | "node_modules"
+            | "__pycache__"
+            | ".venv"
+            | "venv"
+            | ".tox"
+            | ".kubesh"
+            | ".kube"
+    ) || path.join("pyvenv.cfg").is_file()
+}
+
+/// `.env`, `*.pem`, `*.key`, SSH keys (`id_rsa`, `id_ed25519.pub`…) and
+/// kubeconfigs.
+pub fn looks_like_credentials(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    name == ".env"
+        || name.starts_with(".env.")
+        || matches!(extension, "pem" | "key" | "p12" | "pfx" | "kubeconfig")
+        || (name.starts_with("id_") && (extension.is_empty() || extension == "pub"))
+        || name == "kubeconfig"
+}
+
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    if executable { 0o755 } else { 0o644 }
+}
+
+fn largest<'a>(files: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let mut files: Vec<(&str, u64)> = files.collect();
+    files.sort_by_key(|file| std::cmp::Reverse(file.1));
+    files
+        .iter()
+        .take(5)
+        .map(|(name, size)| format!("{name} ({})", human(*size)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn largest_counts(counts: &BTreeMap<String, u64>) -> String {
+    let mut counts: Vec<(&String, &u64)> = counts.iter().collect();
+    counts.sort_by_key(|count| std::cmp::Reverse(*count.1));
+    counts
+        .iter()
+        .take(3)
+        .map(|(name, n)| format!("{name} ({n} files)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Bytes for people: `512 B`, `3.4 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, name: &str, contents: &[u8]) -> PathBuf {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn names(bundle: &Bundle) -> Vec<&str> {
+        bundle.files.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn ships_the_directory_without_ignored_dependencies_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let program = write(root, "service.js", b"console.log(1)");
+        write(root, "lib/util.js", b"x");
+        write(root, "package.json", b"{}");
+        write(root, "node_modules/dep/index.js", b"x");
+        write(root, ".git/config", b"x");
+        write(root, "venv/pyvenv.cfg", b"x");
+        write(root, "build/out.bin", b"x");
+        write(root, ".gitignore", b"build/\n");
+        write(root, "secret.txt", b"x");
+        write(root, ".kubeshignore", b"secret.txt\n");
+        write(root, ".env", b"TOKEN=x");
+        write(root, "tls/server.pem", b"x");
+        write(root, "id_ed25519", b"x");
+        let bundle = build(root, &program, Limits::default()).unwrap();
+        assert_eq!(
+            names(&bundle),
+            [
+                ".gitignore",
+                ".kubeshignore",
+                "lib/util.js",
+                "package.json",
+                "service.js"
+            ]
+        );
+        let mut left_out = bundle.credentials_left_out.clone();
+        left_out.sort();
+        assert_eq!(left_out, [".env", "id_ed25519", "tls/server.pem"]);
+    }
+
+    #[test]
+    fn a_credential_named_as_the_program_is_shipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = write(dir.path(), "deploy.key", b"x");
+        let bundle = build(dir.path(), &program, Limits::default()).unwrap();
+        assert_eq!(names(&bundle), ["deploy.key"]);
+    }
+
+    #[test]
+    fn the_archive_unpacks_to_the_same_files_and_the_hash_follows_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = write(dir.path(), "job.py", b"print('one')");
+        let first = build(dir.path(), &program, Limits::default()).unwrap();
+        let again = build(dir.path(), &program, Limits::default()).unwrap();
+        assert_eq!(first.hash, again.hash, "same content, same hash");
+        assert_eq!(first.archive, again.archive, "the archive is deterministic");
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(first.archive.as_slice()));
+        let entries: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(entries, ["job.py"]);
+        write(dir.path(), "job.py", b"print('two')");
+        let changed = build(dir.path(), &program, Limits::default()).unwrap();
+        assert_ne!(first.hash, changed.hash);
+    }
+
+    #[test]
+    fn limits_are_enforced_with_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = write(dir.path(), "main.py", b"x");
+        for i in 0..5 {
+            write(dir.path(), &format!("data/{i}.txt"), b"x");
+        }
+        let few = Limits {
+            max_files: 3,
+            ..Limits::default()
+        };
+        let error = build(dir.path(), &program, few).err().unwrap().to_string();
+        assert!(
+            error.contains("more than 3 files") && error.contains("data ("),
+            "{error}"
+        );
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as u8
+            })
+            .collect();
+        write(dir.path(), "big.bin", &noise);
+        let small = Limits {
+            max_compressed: 50_000,
+            ..Limits::default()
+        };
+        let error = build(dir.path(), &program, small)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("big.bin (195.3 KiB)") && error.contains(".kubeshignore"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn chunks_fit_in_configmaps() {
+        let bundle = Bundle {
+            archive: vec![0; CHUNK_SIZE * 2 + 1],
+            hash: "0".repeat(64),
+            files: BTreeMap::new(),
+            credentials_left_out: Vec::new(),
+        };
+        let sizes: Vec<usize> = bundle.chunks().map(<[u8]>::len).collect();
+        assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, 1]);
+    }
+}

@@ -1,0 +1,265 @@
+//! What kind of executable a file is, read from its first bytes: an ELF
+//! binary (architecture, static/glibc/musl), a script with a shebang, or
+//! something that cannot run on Linux nodes (macOS, Windows).
+
+/// How a Linux binary is linked, which decides its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linkage {
+    Static,
+    Glibc,
+    Musl,
+    /// Another dynamic loader (its path).
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elf {
+    /// The Kubernetes name of the architecture (`amd64`, `arm64`…), or the
+    /// ELF machine number when kubesh does not know it.
+    pub arch: String,
+    pub linkage: Linkage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    Elf(Elf),
+    /// A Mach-O binary (macOS).
+    MachO,
+    /// A PE binary (Windows `.exe`).
+    Windows,
+    /// `#!…`: the interpreter's command word (`python3` for
+    /// `#!/usr/bin/env python3`).
+    Shebang(String),
+    /// Anything else.
+    Other,
+}
+
+/// Classifies a file from its contents.
+pub fn inspect(bytes: &[u8]) -> FileKind {
+    if bytes.starts_with(b"\x7fELF") {
+        return parse_elf(bytes).map_or(FileKind::Other, FileKind::Elf);
+    }
+    if bytes.starts_with(b"MZ") {
+        return FileKind::Windows;
+    }
+    if let Some(magic) = bytes.get(..4) {
+        let magic = u32::from_be_bytes([magic[0], magic[1], magic[2], magic[3]]);
+        if matches!(magic, 0xfeedface | 0xfeedfacf | 0xcefaedfe | 0xcffaedfe) {
+            return FileKind::MachO;
+        }
+    }
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else {
+            return FileKind::Other;
+        };
+        let program = first.rsplit('/').next().unwrap_or(first);
+        let interpreter = if program == "env" {
+            words.find(|w| !w.starts_with('-'))
+        } else {
+            Some(program)
+        };
+        return interpreter.map_or(FileKind::Other, |i| FileKind::Shebang(i.to_string()));
+    }
+    FileKind::Other
+}
+
+/// The Kubernetes architecture name of an ELF machine number.
+fn arch_name(machine: u16) -> String {
+    match machine {
+        3 => "386",
+        40 => "arm",
+        62 => "amd64",
+        183 => "arm64",
+        243 => "riscv64",
+        21 => "ppc64le",
+        22 => "s390x",
+        _ => return format!("elf-machine-{machine}"),
+    }
+    .to_string()
+}
+
+/// The architecture of the machine kubesh runs on, in Kubernetes' terms.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    }
+}
+
+fn parse_elf(bytes: &[u8]) -> Option<Elf> {
+    let wide = match bytes.get(4)? {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let little = match bytes.get(5)? {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u64> {
+        let b = bytes.get(at..at.checked_add(2)?)?;
+        Some(u64::from(if little {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        }))
+    };
+    let u32_at = |at: usize| -> Option<u64> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u64::from(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }))
+    };
+    let u64_at = |at: usize| -> Option<u64> {
+        let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+        Some(if little {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        })
+    };
+    let machine = u16_at(18)? as u16;
+    let (phoff, phentsize, phnum) = if wide {
+        (u64_at(32)?, u16_at(54)?, u16_at(56)?)
+    } else {
+        (u32_at(28)?, u16_at(42)?, u16_at(44)?)
+    };
+    const PT_INTERP: u64 = 3;
+    let mut interpreter = None;
+    for index in 0..phnum {
+        let header = usize::try_from(phoff.checked_add(index.checked_mul(phentsize)?)?).ok()?;
+        if u32_at(header)? != PT_INTERP {
+            continue;
+        }
+        let (offset, size) = if wide {
+            (
+                u64_at(header.checked_add(8)?)?,
+                u64_at(header.checked_add(32)?)?,
+            )
+        } else {
+            (
+                u32_at(header.checked_add(4)?)?,
+                u32_at(header.checked_add(16)?)?,
+            )
+        };
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        let path = bytes.get(start..end)?;
+        interpreter = Some(
+            String::from_utf8_lossy(path)
+                .trim_end_matches('\0')
+                .to_string(),
+        );
+    }
+    let linkage = match interpreter {
+        None => Linkage::Static,
+        Some(path) if path.contains("ld-musl") => Linkage::Musl,
+        Some(path) if path.contains("ld-linux") || path.contains("ld64.so") => Linkage::Glibc,
+        Some(path) => Linkage::Other(path),
+    };
+    Some(Elf {
+        arch: arch_name(machine),
+        linkage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal 64-bit little-endian ELF header with one program header.
+    fn elf64(machine: u16, interpreter: Option<&str>) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64 + 56];
+        bytes[..4].copy_from_slice(b"\x7fELF");
+        bytes[4] = 2;
+        bytes[5] = 1;
+        bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+        bytes[32..40].copy_from_slice(&64u64.to_le_bytes());
+        bytes[54..56].copy_from_slice(&56u16.to_le_bytes());
+        bytes[56..58].copy_from_slice(&1u16.to_le_bytes());
+        if let Some(path) = interpreter {
+            let offset = bytes.len() as u64;
+            let mut text = path.as_bytes().to_vec();
+            text.push(0);
+            bytes[64..68].copy_from_slice(&3u32.to_le_bytes());
+            bytes[72..80].copy_from_slice(&offset.to_le_bytes());
+            bytes[96..104].copy_from_slice(&(text.len() as u64).to_le_bytes());
+            bytes.extend(text);
+        }
+        bytes
+    }
+
+    #[test]
+    fn elf_linkage_and_architecture() {
+        assert_eq!(
+            inspect(&elf64(62, None)),
+            FileKind::Elf(Elf {
+                arch: "amd64".into(),
+                linkage: Linkage::Static
+            })
+        );
+        assert_eq!(
+            inspect(&elf64(183, Some("/lib/ld-linux-aarch64.so.1"))),
+            FileKind::Elf(Elf {
+                arch: "arm64".into(),
+                linkage: Linkage::Glibc
+            })
+        );
+        assert_eq!(
+            inspect(&elf64(62, Some("/lib/ld-musl-x86_64.so.1"))),
+            FileKind::Elf(Elf {
+                arch: "amd64".into(),
+                linkage: Linkage::Musl
+            })
+        );
+    }
+
+    #[test]
+    fn this_test_binary_is_a_host_elf() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        match inspect(&me) {
+            FileKind::Elf(elf) => assert_eq!(elf.arch, host_arch()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_kinds() {
+        assert_eq!(inspect(b"MZ\x90\0"), FileKind::Windows);
+        assert_eq!(inspect(&0xcffaedfe_u32.to_be_bytes()), FileKind::MachO);
+        assert_eq!(
+            inspect(b"#!/usr/bin/env python3\nprint(1)"),
+            FileKind::Shebang("python3".into())
+        );
+        assert_eq!(
+            inspect(b"#!/usr/bin/env -S node --x\n"),
+            FileKind::Shebang("node".into())
+        );
+        assert_eq!(inspect(b"#!/bin/sh\n"), FileKind::Shebang("sh".into()));
+        assert_eq!(inspect(b"hello"), FileKind::Other);
+        assert_eq!(inspect(b"\x7fELF\x09"), FileKind::Other);
+        assert_eq!(inspect(b""), FileKind::Other);
+    }
+
+    #[test]
+    fn truncated_or_hostile_headers_do_not_panic() {
+        let mut bytes = elf64(62, Some("/lib/ld-linux-x86-64.so.2"));
+        for cut in 0..bytes.len() {
+            let _ = inspect(&bytes[..cut]);
+        }
+        bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        let _ = inspect(&bytes);
+    }
+}

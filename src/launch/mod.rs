@@ -1,0 +1,150 @@
+//! Launching programs in the cluster: from the words of a command to a
+//! program (`program`), its bundle (`bundle`), the decisions about it
+//! (`plan`), the objects that run it (`objects`), and creating and waiting
+//! for them (`run`).
+
+pub mod bundle;
+pub mod executable;
+pub mod names;
+pub mod objects;
+pub mod plan;
+pub mod program;
+pub mod run;
+
+use std::io::Write;
+
+use crate::runtimes::Runtime;
+use crate::shell::{Invocation, STATUS_USAGE, Shell, quote_all};
+
+/// Variables that steer kubesh rather than the program: not passed on.
+const SETTINGS: &[&str] = &[
+    "SERVICE_NAME",
+    "SERVICE_PORT",
+    "REPLICAS",
+    "HOTRELOAD",
+    "BUNDLE_MAX_MB",
+    "BUNDLE_MAX_FILES",
+];
+
+/// Launches the program an invocation names. `None` when the invocation is
+/// not a program launch (no runtime command, no such file).
+pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
+    let setting = |name: &str| -> Option<String> {
+        invocation
+            .prefixes
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| shell.vars.get(name))
+    };
+    let image_for = |runtime: &Runtime| setting(&format!("{}_IMAGE", runtime.name.to_uppercase()));
+    let node_arch = executable::host_arch();
+    let program = match program::resolve(&invocation.args, &shell.runtimes, &image_for, node_arch) {
+        Ok(Some(program)) => program,
+        Ok(None) => return None,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return Some(error.status());
+        }
+    };
+    let mut env: Vec<(String, String)> = shell
+        .vars
+        .exported()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    env.extend(invocation.prefixes.iter().cloned());
+    env.retain(|(name, _)| !SETTINGS.contains(&name.as_str()) && !name.ends_with("_IMAGE"));
+    let mut command_line = quote_all(&invocation.args);
+    if invocation.background {
+        command_line.push_str(" &");
+    }
+    let settings = plan::Settings {
+        service_name: setting("SERVICE_NAME"),
+        service_port: setting("SERVICE_PORT"),
+        replicas: setting("REPLICAS"),
+        bundle_max_mb: setting("BUNDLE_MAX_MB"),
+        bundle_max_files: setting("BUNDLE_MAX_FILES"),
+        namespace: shell.target.namespace.clone(),
+        environment: shell.target.environment.clone(),
+        env,
+        command_line,
+    };
+    let (spec, bundle) = match plan::plan(program, invocation.background, &settings) {
+        Ok(planned) => planned,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return Some(STATUS_USAGE);
+        }
+    };
+    if !bundle.credentials_left_out.is_empty() {
+        report!(
+            "kubesh: left out of the bundle, as they look like credentials: {} \
+             (pass secrets with `export --from-secret`, or name the file as the program)",
+            bundle.credentials_left_out.join(", ")
+        );
+    }
+    if shell.dry_run {
+        return Some(print_objects(&spec, &bundle));
+    }
+    let interrupt = shell.interrupt.clone();
+    let connection = match shell.connect() {
+        Ok(connection) => connection,
+        Err(error) => {
+            report!("kubesh: {}: {error}", spec.name);
+            return Some(1);
+        }
+    };
+    if spec.background {
+        match run::background(connection, &interrupt, &spec, &bundle) {
+            Ok(took) => {
+                let url = format!("http://{}:{}", spec.name, spec.port);
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "{}  {}  ready in {:.1} s  {url}",
+                    spec.dproc_id,
+                    spec.name,
+                    took.as_secs_f64()
+                );
+                Some(0)
+            }
+            Err(error) => {
+                report!("kubesh: {error}");
+                Some(1)
+            }
+        }
+    } else {
+        match run::foreground(connection, &interrupt, &spec, &bundle) {
+            Ok(status) => Some(status),
+            Err(error) => {
+                report!("kubesh: {error}");
+                Some(1)
+            }
+        }
+    }
+}
+
+/// `--dry-run`: the objects as YAML documents, nothing created.
+fn print_objects(spec: &objects::Spec, bundle: &bundle::Bundle) -> i32 {
+    let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    let mut documents = Vec::new();
+    let mut push = |yaml: Result<String, serde_saphyr::ser::Error>| match yaml {
+        Ok(text) => documents.push(text),
+        Err(error) => report!("kubesh: an object cannot be shown as YAML: {error}"),
+    };
+    if spec.background {
+        push(serde_saphyr::to_string(&objects::deployment(spec)));
+        push(serde_saphyr::to_string(&objects::service(spec, None)));
+    } else {
+        push(serde_saphyr::to_string(&objects::pod(spec)));
+    }
+    for config_map in objects::config_maps(spec, &chunks, None) {
+        push(serde_saphyr::to_string(&config_map));
+    }
+    let mut out = std::io::stdout().lock();
+    for document in documents {
+        let _ = write!(out, "---\n{document}");
+    }
+    0
+}

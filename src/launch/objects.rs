@@ -1,0 +1,476 @@
+//! The Kubernetes objects of a dproc, built as pure functions: a Deployment
+//! and a Service for a background program, a Pod for a foreground one, and
+//! the ConfigMaps holding its bundle. All carry kubesh's labels, so that
+//! the cluster — not kubesh — is the record of what runs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    KeyToPath, Pod, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, Service, ServicePort,
+    ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::program::Program;
+
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_KUBESH: &str = "kubesh";
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_DPROC: &str = "kubesh.dev/dproc";
+pub const LABEL_ENVIRONMENT: &str = "kubesh.dev/env";
+pub const LABEL_RUNTIME: &str = "kubesh.dev/runtime";
+pub const LABEL_KIND: &str = "kubesh.dev/kind";
+pub const ANNOTATION_SOURCE: &str = "kubesh.dev/source";
+pub const ANNOTATION_COMMAND: &str = "kubesh.dev/command";
+pub const ANNOTATION_BUNDLE: &str = "kubesh.dev/bundle-hash";
+/// The environment of dprocs launched with no environment selected.
+pub const GLOBAL_ENVIRONMENT: &str = "global";
+
+/// Where the bundle is unpacked and the program runs.
+pub const APP_DIR: &str = "/app";
+const BUNDLE_DIR: &str = "/kubesh/bundle";
+/// The image of the init container that unpacks the bundle.
+pub const UNPACK_IMAGE: &str = "busybox:1.37";
+/// The key of a bundle piece in its ConfigMap.
+const BUNDLE_KEY: &str = "bundle.tgz";
+
+/// Everything decided about one launch.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The Service / Deployment / Pod name.
+    pub name: String,
+    pub dproc_id: String,
+    pub namespace: String,
+    pub environment: String,
+    /// `&`: a Deployment behind a Service; otherwise a Pod.
+    pub background: bool,
+    pub replicas: i32,
+    pub port: u16,
+    pub program: Program,
+    /// Variables for the program, in order (exported, then prefixes).
+    pub env: Vec<(String, String)>,
+    pub bundle_hash: String,
+    /// How many ConfigMaps the bundle takes.
+    pub chunks: usize,
+    /// The dependency file that triggers the dependency step, if present.
+    pub dependency_file: Option<String>,
+    /// The command line as typed, for `ps` and annotations.
+    pub command_line: String,
+}
+
+impl Spec {
+    pub fn kind(&self) -> &'static str {
+        if self.background { "deployment" } else { "pod" }
+    }
+
+    /// The labels every object of this dproc carries.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_MANAGED_BY.to_string(), MANAGED_BY_KUBESH.to_string()),
+            (LABEL_NAME.to_string(), self.name.clone()),
+            (LABEL_DPROC.to_string(), self.dproc_id.clone()),
+            (LABEL_ENVIRONMENT.to_string(), self.environment.clone()),
+            (LABEL_RUNTIME.to_string(), self.program.runtime.name.clone()),
+            (LABEL_KIND.to_string(), self.kind().to_string()),
+        ])
+    }
+
+    fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                ANNOTATION_SOURCE.to_string(),
+                self.program.file.display().to_string(),
+            ),
+            (ANNOTATION_COMMAND.to_string(), self.command_line.clone()),
+        ])
+    }
+
+    fn meta(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels()),
+            annotations: Some(self.annotations()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// The name of the bundle's `index`th ConfigMap.
+    pub fn config_map_name(&self, index: usize) -> String {
+        format!("{}-bundle-{index}", self.name)
+    }
+
+    fn selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(LABEL_DPROC.to_string(), self.dproc_id.clone())])
+    }
+}
+
+/// The Deployment of a background dproc.
+pub fn deployment(spec: &Spec) -> Deployment {
+    let mut template_meta = ObjectMeta {
+        labels: Some(spec.labels()),
+        annotations: Some(spec.annotations()),
+        ..ObjectMeta::default()
+    };
+    template_meta
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
+    Deployment {
+        metadata: spec.meta(&spec.name),
+        spec: DeploymentSpec {
+            replicas: Some(spec.replicas),
+            revision_history_limit: Some(2),
+            selector: LabelSelector {
+                match_labels: Some(spec.selector()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(template_meta),
+                spec: Some(pod_spec(spec, "Always")),
+            },
+            ..DeploymentSpec::default()
+        },
+        status: None,
+    }
+}
+
+/// The Service in front of a background dproc's pods.
+pub fn service(spec: &Spec, owner: Option<OwnerReference>) -> Service {
+    let mut meta = spec.meta(&spec.name);
+    meta.owner_references = owner.map(|o| vec![o]);
+    Service {
+        metadata: meta,
+        spec: Some(ServiceSpec {
+            selector: Some(spec.selector()),
+            ports: Some(vec![ServicePort {
+                name: Some("main".to_string()),
+                port: i32::from(spec.port),
+                target_port: Some(IntOrString::Int(i32::from(spec.port))),
+                protocol: Some("TCP".to_string()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// The Pod of a foreground dproc.
+pub fn pod(spec: &Spec) -> Pod {
+    let mut meta = spec.meta(&spec.name);
+    meta.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
+    Pod {
+        metadata: meta,
+        spec: Some(pod_spec(spec, "Never")),
+        status: None,
+    }
+}
+
+/// The ConfigMaps holding the bundle, in order, owned by `owner` (the
+/// Deployment or Pod) so that Kubernetes deletes them with it.
+pub fn config_maps(spec: &Spec, chunks: &[&[u8]], owner: Option<OwnerReference>) -> Vec<ConfigMap> {
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(index, chunk)| {
+            let mut meta = spec.meta(&spec.config_map_name(index));
+            meta.owner_references = owner.clone().map(|o| vec![o]);
+            meta.annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
+            ConfigMap {
+                metadata: meta,
+                binary_data: Some(BTreeMap::from([(
+                    BUNDLE_KEY.to_string(),
+                    ByteString(chunk.to_vec()),
+                )])),
+                ..ConfigMap::default()
+            }
+        })
+        .collect()
+}
+
+/// A reference making an object owned by the dproc's Deployment or Pod.
+pub fn owner_reference(api_version: &str, kind: &str, name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        uid: uid.to_string(),
+        controller: Some(false),
+        block_owner_deletion: Some(false),
+    }
+}
+
+fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
+    let app_mount = VolumeMount {
+        name: "app".to_string(),
+        mount_path: APP_DIR.to_string(),
+        ..VolumeMount::default()
+    };
+    let bundle_mount = VolumeMount {
+        name: "bundle".to_string(),
+        mount_path: BUNDLE_DIR.to_string(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    let runtime_env: Vec<EnvVar> = spec
+        .program
+        .runtime
+        .env
+        .iter()
+        .map(|(name, value)| env_var(name, value))
+        .collect();
+    let mut init_containers = vec![Container {
+        name: "unpack".to_string(),
+        image: Some(UNPACK_IMAGE.to_string()),
+        // A fixed script: no user text ever reaches this shell.
+        command: Some(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("cat {BUNDLE_DIR}/part-* | tar -xzf - -C {APP_DIR}"),
+        ]),
+        volume_mounts: Some(vec![bundle_mount, app_mount.clone()]),
+        ..Container::default()
+    }];
+    if let (Some(_), Some(dependencies)) =
+        (&spec.dependency_file, &spec.program.runtime.dependencies)
+    {
+        init_containers.push(Container {
+            name: "dependencies".to_string(),
+            image: Some(spec.program.image.clone()),
+            command: Some(dependencies.install.clone()),
+            working_dir: Some(APP_DIR.to_string()),
+            env: Some(runtime_env.clone()),
+            volume_mounts: Some(vec![app_mount.clone()]),
+            ..Container::default()
+        });
+    }
+    let mut env = runtime_env;
+    if spec.background {
+        env.push(env_var("PORT", &spec.port.to_string()));
+    }
+    env.extend(spec.env.iter().map(|(name, value)| env_var(name, value)));
+    let main = Container {
+        name: "main".to_string(),
+        image: Some(spec.program.image.clone()),
+        command: Some(spec.program.command.clone()),
+        args: (!spec.program.args.is_empty()).then(|| spec.program.args.clone()),
+        working_dir: Some(APP_DIR.to_string()),
+        env: Some(env),
+        ports: spec.background.then(|| {
+            vec![ContainerPort {
+                container_port: i32::from(spec.port),
+                name: Some("main".to_string()),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            }]
+        }),
+        readiness_probe: spec.background.then(|| Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(i32::from(spec.port)),
+                host: None,
+            }),
+            period_seconds: Some(1),
+            failure_threshold: Some(1),
+            ..Probe::default()
+        }),
+        stdin: Some(!spec.background),
+        stdin_once: Some(!spec.background),
+        volume_mounts: Some(vec![app_mount]),
+        ..Container::default()
+    };
+    let sources = (0..spec.chunks)
+        .map(|index| VolumeProjection {
+            config_map: Some(ConfigMapProjection {
+                name: spec.config_map_name(index),
+                items: Some(vec![KeyToPath {
+                    key: BUNDLE_KEY.to_string(),
+                    path: format!("part-{index:04}"),
+                    ..KeyToPath::default()
+                }]),
+                optional: Some(false),
+            }),
+            ..VolumeProjection::default()
+        })
+        .collect();
+    PodSpec {
+        restart_policy: Some(restart_policy.to_string()),
+        termination_grace_period_seconds: Some(5),
+        init_containers: Some(init_containers),
+        containers: vec![main],
+        volumes: Some(vec![
+            Volume {
+                name: "bundle".to_string(),
+                projected: Some(ProjectedVolumeSource {
+                    sources: Some(sources),
+                    default_mode: Some(0o444),
+                    ..ProjectedVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+            Volume {
+                name: "app".to_string(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    }
+}
+
+fn env_var(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        value_from: None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::runtimes::Runtimes;
+
+    pub fn spec(background: bool) -> Spec {
+        let runtime = Runtimes::load(None).0.by_command("node").unwrap().clone();
+        Spec {
+            name: "stock-gen".into(),
+            dproc_id: "dp-abc123".into(),
+            namespace: "shop".into(),
+            environment: GLOBAL_ENVIRONMENT.into(),
+            background,
+            replicas: 2,
+            port: 9999,
+            program: Program {
+                runtime,
+                file: "/src/stock-gen.js".into(),
+                root: "/src".into(),
+                relative: "stock-gen.js".into(),
+                args: vec!["a b".into(), "$HOME".into()],
+                image: "node:22-slim".into(),
+                command: vec!["node".into(), "stock-gen.js".into()],
+            },
+            env: vec![("GREETING".into(), "hi there".into())],
+            bundle_hash: "0123456789abcdef".into(),
+            chunks: 2,
+            dependency_file: Some("package.json".into()),
+            command_line: "node stock-gen.js 'a b' '$HOME' &".into(),
+        }
+    }
+
+    #[test]
+    fn background_is_a_deployment_behind_a_service() {
+        let spec = spec(true);
+        let deployment = deployment(&spec);
+        let deployment_spec = &deployment.spec;
+        assert_eq!(deployment_spec.replicas, Some(2));
+        let template = &deployment_spec.template;
+        let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        for (key, value) in deployment_spec.selector.match_labels.as_ref().unwrap() {
+            assert_eq!(
+                labels.get(key),
+                Some(value),
+                "the selector matches the template"
+            );
+        }
+        let pod = template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+        let main = &pod.containers[0];
+        assert_eq!(
+            main.args.as_ref().unwrap(),
+            &["a b", "$HOME"],
+            "arguments exactly as typed"
+        );
+        assert_eq!(main.command.as_ref().unwrap(), &["node", "stock-gen.js"]);
+        let env = main.env.as_ref().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e.name == "PORT" && e.value.as_deref() == Some("9999"))
+        );
+        assert!(
+            env.iter()
+                .any(|e| e.name == "GREETING" && e.value.as_deref() == Some("hi there"))
+        );
+        let probe = main.readiness_probe.as_ref().unwrap();
+        assert_eq!(
+            probe.tcp_socket.as_ref().unwrap().port,
+            IntOrString::Int(9999)
+        );
+        let inits: Vec<&str> = pod
+            .init_containers
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(inits, ["unpack", "dependencies"]);
+        let service = service(&spec, None);
+        let port = &service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
+        assert_eq!(
+            (port.port, port.target_port.clone()),
+            (9999, Some(IntOrString::Int(9999)))
+        );
+        assert_eq!(
+            service.spec.unwrap().selector,
+            deployment_spec.selector.match_labels
+        );
+    }
+
+    #[test]
+    fn foreground_is_a_pod_that_is_not_restarted() {
+        let pod = pod(&spec(false));
+        let pod_spec = pod.spec.unwrap();
+        assert_eq!(pod_spec.restart_policy.as_deref(), Some("Never"));
+        let main = &pod_spec.containers[0];
+        assert!(main.readiness_probe.is_none());
+        assert_eq!(main.stdin, Some(true));
+        assert!(!main.env.as_ref().unwrap().iter().any(|e| e.name == "PORT"));
+        assert_eq!(pod.metadata.labels.unwrap()[LABEL_KIND], "pod");
+    }
+
+    #[test]
+    fn bundle_config_maps_are_owned_and_projected_in_order() {
+        let spec = spec(true);
+        let owner = owner_reference("apps/v1", "Deployment", "stock-gen", "uid-1");
+        let maps = config_maps(&spec, &[b"one", b"two"], Some(owner));
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[1].metadata.name.as_deref(), Some("stock-gen-bundle-1"));
+        assert_eq!(
+            maps[0].metadata.owner_references.as_ref().unwrap()[0].uid,
+            "uid-1"
+        );
+        let pod = deployment(&spec).spec.template.spec.unwrap();
+        let projected = pod.volumes.unwrap()[0].projected.clone().unwrap();
+        let paths: Vec<String> = projected
+            .sources
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s.config_map.as_ref().unwrap().items.as_ref().unwrap()[0]
+                    .path
+                    .clone()
+            })
+            .collect();
+        assert_eq!(paths, ["part-0000", "part-0001"]);
+    }
+
+    #[test]
+    fn every_object_is_labelled_as_kubesh_s() {
+        let spec = spec(true);
+        let labels = deployment(&spec).metadata.labels.unwrap();
+        assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_KUBESH);
+        assert_eq!(labels[LABEL_DPROC], "dp-abc123");
+        assert_eq!(labels[LABEL_ENVIRONMENT], "global");
+        assert_eq!(labels[LABEL_RUNTIME], "node");
+        let annotations = service(&spec, None).metadata.annotations.unwrap();
+        assert_eq!(annotations[ANNOTATION_SOURCE], "/src/stock-gen.js");
+    }
+}

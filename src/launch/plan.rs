@@ -1,0 +1,211 @@
+//! Deciding everything about a launch before anything is created: the
+//! name, port, replicas and environment from the shell's variables, and the
+//! bundle. Refusals (bad name, bundle too large) happen here.
+
+use super::bundle::{self, Bundle, Limits};
+use super::names;
+use super::objects::{GLOBAL_ENVIRONMENT, Spec};
+use super::program::Program;
+
+/// The shell's settings for one launch, read from its variables
+/// (per-command prefixes first).
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    pub service_name: Option<String>,
+    pub service_port: Option<String>,
+    pub replicas: Option<String>,
+    pub bundle_max_mb: Option<String>,
+    pub bundle_max_files: Option<String>,
+    pub namespace: String,
+    pub environment: Option<String>,
+    /// Variables the program gets: exported ones, then prefixes.
+    pub env: Vec<(String, String)>,
+    pub command_line: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "SERVICE_NAME={0:?} is not a valid name: use lower-case letters, digits and `-`, starting with a letter (at most 63)"
+    )]
+    BadName(String),
+    #[error("{0}: no usable name can be made from the file name; set one with SERVICE_NAME=NAME")]
+    NoName(String),
+    #[error("SERVICE_PORT={0:?} is not a port number (1–65535)")]
+    BadPort(String),
+    #[error("REPLICAS={0:?} is not a number of replicas (0–100)")]
+    BadReplicas(String),
+    #[error("{0}={1:?} is not a number")]
+    BadLimit(&'static str, String),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+}
+
+/// Builds the bundle and the launch spec.
+pub fn plan(
+    program: Program,
+    background: bool,
+    settings: &Settings,
+) -> Result<(Spec, Bundle), PlanError> {
+    let stem = program
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match &settings.service_name {
+        Some(name) if names::is_rfc1035_label(name) => name.clone(),
+        Some(name) => return Err(PlanError::BadName(name.clone())),
+        None => {
+            names::service_name(&stem).ok_or_else(|| PlanError::NoName(program.relative.clone()))?
+        }
+    };
+    let port = match &settings.service_port {
+        None => program.runtime.port,
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| PlanError::BadPort(text.clone()))?,
+    };
+    let replicas = match &settings.replicas {
+        None => 1,
+        Some(text) => text
+            .parse::<i32>()
+            .ok()
+            .filter(|r| (0..=100).contains(r))
+            .ok_or_else(|| PlanError::BadReplicas(text.clone()))?,
+    };
+    let mut limits = Limits::default();
+    if let Some(text) = &settings.bundle_max_mb {
+        let mb: u64 = text
+            .parse()
+            .map_err(|_| PlanError::BadLimit("BUNDLE_MAX_MB", text.clone()))?;
+        limits.max_compressed = mb.saturating_mul(1024 * 1024);
+    }
+    if let Some(text) = &settings.bundle_max_files {
+        limits.max_files = text
+            .parse()
+            .map_err(|_| PlanError::BadLimit("BUNDLE_MAX_FILES", text.clone()))?;
+    }
+    let bundle = bundle::build(&program.root, &program.file, limits)?;
+    let dependency_file = program.runtime.dependencies.as_ref().and_then(|d| {
+        d.files
+            .iter()
+            .find(|f| bundle.files.contains_key(f.as_str()))
+            .cloned()
+    });
+    let dproc_id = names::new_dproc_id(&name);
+    let name = if background {
+        name
+    } else {
+        format!("{name}-{}", &dproc_id[3..])
+    };
+    let spec = Spec {
+        name,
+        dproc_id,
+        namespace: settings.namespace.clone(),
+        environment: settings
+            .environment
+            .clone()
+            .unwrap_or_else(|| GLOBAL_ENVIRONMENT.to_string()),
+        background,
+        replicas,
+        port,
+        program,
+        env: settings.env.clone(),
+        bundle_hash: bundle.short_hash().to_string(),
+        chunks: bundle.chunks().count(),
+        dependency_file,
+        command_line: settings.command_line.clone(),
+    };
+    Ok((spec, bundle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::program::resolve;
+    use crate::runtimes::Runtimes;
+
+    fn program(dir: &std::path::Path, file: &str) -> Program {
+        let path = dir.join(file);
+        std::fs::write(&path, "print(1)").unwrap();
+        let words = vec!["python".to_string(), path.display().to_string()];
+        resolve(&words, &Runtimes::load(None).0, &|_| None, "amd64")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn names_ports_and_replicas_from_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            namespace: "ns".into(),
+            ..Settings::default()
+        };
+        let (spec, _) = plan(program(dir.path(), "Stock_Gen.py"), true, &settings).unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.port, spec.replicas),
+            ("stock-gen", 8080, 1)
+        );
+        let settings = Settings {
+            service_name: Some("api".into()),
+            service_port: Some("9999".into()),
+            replicas: Some("3".into()),
+            ..settings
+        };
+        let (spec, _) = plan(program(dir.path(), "x.py"), true, &settings).unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.port, spec.replicas),
+            ("api", 9999, 3)
+        );
+        let (job, _) = plan(program(dir.path(), "job.py"), false, &Settings::default()).unwrap();
+        assert!(
+            job.name.starts_with("job-") && job.name.len() == 10,
+            "{}",
+            job.name
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = |settings: Settings| {
+            plan(program(dir.path(), "x.py"), true, &settings)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            bad(Settings {
+                service_name: Some("Bad_Name".into()),
+                ..Settings::default()
+            })
+            .contains("SERVICE_NAME")
+        );
+        assert!(
+            bad(Settings {
+                service_port: Some("0".into()),
+                ..Settings::default()
+            })
+            .contains("SERVICE_PORT")
+        );
+        assert!(
+            bad(Settings {
+                replicas: Some("many".into()),
+                ..Settings::default()
+            })
+            .contains("REPLICAS")
+        );
+    }
+
+    #[test]
+    fn the_dependency_step_follows_the_dependency_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, _) = plan(program(dir.path(), "app.py"), true, &Settings::default()).unwrap();
+        assert_eq!(spec.dependency_file, None);
+        std::fs::write(dir.path().join("requirements.txt"), "requests\n").unwrap();
+        let (spec, _) = plan(program(dir.path(), "app.py"), true, &Settings::default()).unwrap();
+        assert_eq!(spec.dependency_file.as_deref(), Some("requirements.txt"));
+    }
+}

@@ -1,0 +1,586 @@
+//! Creating a dproc's objects and waiting for it: a background dproc until
+//! its pods are ready, a foreground one until its program ends (its output
+//! streamed meanwhile). Failures the cluster knows of — an image that
+//! cannot be pulled, a crash, a failing dependency install, a pod that
+//! cannot be scheduled — end the wait at once, with the last log lines.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures_util::{AsyncReadExt, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, Pod, Service};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::runtime::watcher;
+
+use super::bundle::Bundle;
+use super::objects::{self, LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH, Spec};
+use crate::cluster::connection::{ClusterError, Connection, status_code};
+use crate::shell::Interrupt;
+
+/// How a launch ended, short of success.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Creates a background dproc and waits until its pods are ready; returns
+/// how long the wait took.
+pub fn background(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<Duration, LaunchError> {
+    let started = Instant::now();
+    let spinner = spinner(&spec.name);
+    spinner.set_message(format!("{}: creating", spec.name));
+    let created = connection.block_on(create_background(connection, spec, bundle));
+    if let Err(error) = created {
+        spinner.finish_and_clear();
+        return Err(error);
+    }
+    let waited = connection.until_interrupted(interrupt, wait_ready(connection, spec, &spinner));
+    spinner.finish_and_clear();
+    match waited {
+        Ok(result) => result.map(|()| started.elapsed()),
+        Err(ClusterError::Interrupted) => Err(LaunchError::Failed(format!(
+            "stopped waiting; {} ({}) stays: `ps` shows it, `kill {}` removes it",
+            spec.name, spec.dproc_id, spec.name
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Creates a foreground dproc, streams its output and returns its exit
+/// status. Ctrl-C stops the program and deletes its pod.
+pub fn foreground(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<i32, LaunchError> {
+    let spinner = spinner(&spec.name);
+    spinner.set_message(format!("{}: creating", spec.name));
+    let created = connection.block_on(create_foreground(connection, spec, bundle));
+    if let Err(error) = created {
+        spinner.finish_and_clear();
+        return Err(error);
+    }
+    let outcome =
+        connection.until_interrupted(interrupt, run_foreground(connection, spec, &spinner));
+    spinner.finish_and_clear();
+    match outcome {
+        Ok(result) => result,
+        Err(ClusterError::Interrupted) => {
+            let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+            let _ = connection
+                .block_on(pods.delete(&spec.name, &DeleteParams::default().grace_period(0)));
+            Ok(crate::shell::STATUS_INTERRUPTED)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn spinner(name: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        spinner.set_style(style);
+    }
+    spinner.set_message(name.to_string());
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}
+
+async fn create_background(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<(), LaunchError> {
+    let client = connection.client.clone();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
+    let created = match deployments
+        .create(&PostParams::default(), &objects::deployment(spec))
+        .await
+    {
+        Ok(created) => created,
+        Err(error) if status_code(&error) == Some(409) => {
+            let existing = deployments.get(&spec.name).await.ok();
+            return Err(LaunchError::Failed(name_taken(
+                "Deployment",
+                &spec.name,
+                existing.as_ref().map(|d| &d.metadata),
+            )));
+        }
+        Err(error) => return Err(creation_error(connection, spec, error)),
+    };
+    let uid = created.metadata.uid.unwrap_or_default();
+    let owner = objects::owner_reference("apps/v1", "Deployment", &spec.name, &uid);
+    let rest = async {
+        create_config_maps(connection, spec, bundle, owner.clone()).await?;
+        let services: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+        match services
+            .create(&PostParams::default(), &objects::service(spec, Some(owner)))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if status_code(&error) == Some(409) => {
+                let existing = services.get(&spec.name).await.ok();
+                Err(LaunchError::Failed(name_taken(
+                    "Service",
+                    &spec.name,
+                    existing.as_ref().map(|s| &s.metadata),
+                )))
+            }
+            Err(error) => Err(LaunchError::Cluster(connection.explain(error))),
+        }
+    };
+    if let Err(error) = rest.await {
+        // Nothing half-created stays: the ConfigMaps go with the Deployment.
+        let _ = deployments
+            .delete(&spec.name, &DeleteParams::background())
+            .await;
+        return Err(error);
+    }
+    Ok(())
+}
+
+async fn create_foreground(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<(), LaunchError> {
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let created = pods
+        .create(&PostParams::default(), &objects::pod(spec))
+        .await
+        .map_err(|error| creation_error(connection, spec, error))?;
+    let uid = created.metadata.uid.unwrap_or_default();
+    let owner = objects::owner_reference("v1", "Pod", &spec.name, &uid);
+    if let Err(error) = create_config_maps(connection, spec, bundle, owner).await {
+        let _ = pods
+            .delete(&spec.name, &DeleteParams::default().grace_period(0))
+            .await;
+        return Err(error);
+    }
+    Ok(())
+}
+
+async fn create_config_maps(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+    owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+) -> Result<(), LaunchError> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    for config_map in objects::config_maps(spec, &chunks, Some(owner)) {
+        let name = config_map.metadata.name.clone().unwrap_or_default();
+        match config_maps
+            .create(&PostParams::default(), &config_map)
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if status_code(&error) == Some(409) => {
+                return Err(LaunchError::Failed(format!(
+                    "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
+                     set SERVICE_NAME to launch under another name"
+                )));
+            }
+            Err(error) => return Err(LaunchError::Cluster(connection.explain(error))),
+        }
+    }
+    Ok(())
+}
+
+fn creation_error(connection: &Connection, spec: &Spec, error: kube::Error) -> LaunchError {
+    if status_code(&error) == Some(404) {
+        return LaunchError::Failed(format!(
+            "namespace {} does not exist; create it with `literally create namespace {}` or pick \
+             another with --namespace",
+            spec.namespace, spec.namespace
+        ));
+    }
+    LaunchError::Cluster(connection.explain(error))
+}
+
+fn name_taken(
+    kind: &str,
+    name: &str,
+    existing: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+) -> String {
+    let labels = existing.and_then(|m| m.labels.as_ref());
+    let ours = labels
+        .and_then(|l| l.get(LABEL_MANAGED_BY))
+        .is_some_and(|v| v == MANAGED_BY_KUBESH);
+    if ours {
+        let dproc = labels
+            .and_then(|l| l.get(LABEL_DPROC))
+            .cloned()
+            .unwrap_or_default();
+        format!(
+            "{name} is already running ({dproc}); `kill {name}` first, or set SERVICE_NAME to run another copy"
+        )
+    } else {
+        format!(
+            "a {kind} named {name} already exists and was not created by kubesh, which will not \
+             touch it; set SERVICE_NAME to launch under another name"
+        )
+    }
+}
+
+/// What a pod tells about the launch.
+enum Progress {
+    Phase(String),
+    Ready,
+    /// The program ended (foreground) with this exit code.
+    Ended(i32),
+    Failed {
+        reason: String,
+        /// The container whose last lines explain it, and whether they are
+        /// from its previous run.
+        logs: Option<(String, bool)>,
+    },
+}
+
+fn assess(pod: &Pod, background: bool) -> Progress {
+    let Some(status) = &pod.status else {
+        return Progress::Phase("scheduling".into());
+    };
+    if let Some(condition) = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        && condition.reason.as_deref() == Some("Unschedulable")
+    {
+        return Progress::Failed {
+            reason: format!(
+                "the pod cannot be scheduled: {}",
+                condition.message.clone().unwrap_or_default()
+            ),
+            logs: None,
+        };
+    }
+    for init in status.init_container_statuses.iter().flatten() {
+        if let Some(failure) = container_failure(init, true) {
+            return failure;
+        }
+        let done = init
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0);
+        if !done {
+            let phase = match init.name.as_str() {
+                "dependencies" => "installing dependencies",
+                _ => "unpacking the program",
+            };
+            return Progress::Phase(waiting_phase(init).unwrap_or_else(|| phase.to_string()));
+        }
+    }
+    let Some(main) = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == "main")
+    else {
+        return Progress::Phase("starting".into());
+    };
+    if !background {
+        if let Some(terminated) = main.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            return Progress::Ended(terminated.exit_code);
+        }
+        if main
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .is_some()
+        {
+            return Progress::Ready;
+        }
+        return match container_failure(main, false) {
+            Some(failure) => failure,
+            None => Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into())),
+        };
+    }
+    if let Some(failure) = container_failure(main, false) {
+        return failure;
+    }
+    if main.ready {
+        return Progress::Ready;
+    }
+    if main
+        .state
+        .as_ref()
+        .and_then(|s| s.running.as_ref())
+        .is_some()
+    {
+        return Progress::Phase("starting: waiting for the program to listen on its port".into());
+    }
+    Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into()))
+}
+
+fn waiting_phase(container: &ContainerStatus) -> Option<String> {
+    let reason = container.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+    Some(match reason.as_str() {
+        "ContainerCreating" | "PodInitializing" => {
+            "pulling image / creating the container".to_string()
+        }
+        other => other.to_string(),
+    })
+}
+
+fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress> {
+    let image = &container.image;
+    let state = container.state.as_ref()?;
+    if let Some(waiting) = &state.waiting {
+        let reason = waiting.reason.clone().unwrap_or_default();
+        let message = waiting.message.clone().unwrap_or_default();
+        match reason.as_str() {
+            "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+                return Some(Progress::Failed {
+                    reason: format!(
+                        "the image {image} cannot be pulled ({reason}): {message}; set another with <RUNTIME>_IMAGE"
+                    ),
+                    logs: None,
+                });
+            }
+            "CrashLoopBackOff" => {
+                let code = container
+                    .last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .map(|t| t.exit_code);
+                return Some(Progress::Failed {
+                    reason: match code {
+                        Some(code) => {
+                            format!("the program keeps crashing (last exit status {code})")
+                        }
+                        None => "the program keeps crashing".to_string(),
+                    },
+                    logs: Some((container.name.clone(), true)),
+                });
+            }
+            "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
+                return Some(Progress::Failed {
+                    reason: format!("the container cannot start ({reason}): {message}"),
+                    logs: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(terminated) = &state.terminated
+        && terminated.exit_code != 0
+        && (init || container.restart_count == 0)
+    {
+        let what = match container.name.as_str() {
+            "dependencies" => "installing dependencies failed".to_string(),
+            "unpack" => "unpacking the program failed".to_string(),
+            _ => "the program exited".to_string(),
+        };
+        return Some(Progress::Failed {
+            reason: format!("{what} with status {}", terminated.exit_code),
+            logs: Some((container.name.clone(), false)),
+        });
+    }
+    if container.restart_count > 0
+        && !init
+        && let Some(last) = container
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+    {
+        return Some(Progress::Failed {
+            reason: format!(
+                "the program crashed (exit status {}) and is being restarted",
+                last.exit_code
+            ),
+            logs: Some((container.name.clone(), true)),
+        });
+    }
+    None
+}
+
+/// Waits until as many pods as replicas are ready.
+async fn wait_ready(
+    connection: &Connection,
+    spec: &Spec,
+    spinner: &ProgressBar,
+) -> Result<(), LaunchError> {
+    if spec.replicas == 0 {
+        return Ok(());
+    }
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+    while let Some(event) = events.next().await {
+        let event =
+            event.map_err(|e| LaunchError::Failed(format!("watching the pods failed: {e}")))?;
+        let (pod, deleted) = match event {
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => (pod, false),
+            watcher::Event::Delete(pod) => (pod, true),
+            watcher::Event::Init | watcher::Event::InitDone => continue,
+        };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if deleted {
+            ready.remove(&name);
+            continue;
+        }
+        match assess(&pod, true) {
+            Progress::Ready => {
+                ready.insert(name, true);
+            }
+            Progress::Phase(phase) => {
+                ready.insert(name, false);
+                spinner.set_message(format!("{}: {phase}", spec.name));
+            }
+            Progress::Ended(_) => {}
+            Progress::Failed { reason, logs } => {
+                let tail = match logs {
+                    Some((container, previous)) => {
+                        last_lines(&pods, &name, &container, previous).await
+                    }
+                    None => String::new(),
+                };
+                return Err(LaunchError::Failed(format!(
+                    "{}: {reason}{tail}",
+                    spec.name
+                )));
+            }
+        }
+        let count = ready.values().filter(|r| **r).count();
+        if count >= usize::try_from(spec.replicas).unwrap_or(1) {
+            return Ok(());
+        }
+        if spec.replicas > 1 {
+            spinner.set_message(format!("{}: {count}/{} ready", spec.name, spec.replicas));
+        }
+    }
+    Err(LaunchError::Failed(
+        "the watch on the pods ended; `ps` shows the dproc's state".into(),
+    ))
+}
+
+/// Waits for the program to start, streams its output, returns its status.
+async fn run_foreground(
+    connection: &Connection,
+    spec: &Spec,
+    spinner: &ProgressBar,
+) -> Result<i32, LaunchError> {
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", spec.name));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut started = false;
+    while let Some(event) = events.next().await {
+        let event =
+            event.map_err(|e| LaunchError::Failed(format!("watching the pod failed: {e}")))?;
+        let pod = match event {
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => pod,
+            watcher::Event::Delete(_) => {
+                return Err(LaunchError::Failed(format!(
+                    "the pod {} was deleted before the program ended",
+                    spec.name
+                )));
+            }
+            watcher::Event::Init | watcher::Event::InitDone => continue,
+        };
+        match assess(&pod, false) {
+            Progress::Phase(phase) => spinner.set_message(format!("{}: {phase}", spec.name)),
+            Progress::Ready | Progress::Ended(_) if !started => {
+                started = true;
+                spinner.finish_and_clear();
+                stream_output(&pods, &spec.name).await?;
+                if let Progress::Ended(code) = assess(
+                    &pods
+                        .get(&spec.name)
+                        .await
+                        .map_err(|e| connection.explain(e))?,
+                    false,
+                ) {
+                    return Ok(code);
+                }
+            }
+            Progress::Ended(code) => return Ok(code),
+            Progress::Ready => {}
+            Progress::Failed { reason, logs } => {
+                let tail = match logs {
+                    Some((container, previous)) => {
+                        last_lines(&pods, &spec.name, &container, previous).await
+                    }
+                    None => String::new(),
+                };
+                return Err(LaunchError::Failed(format!(
+                    "{}: {reason}{tail}",
+                    spec.name
+                )));
+            }
+        }
+    }
+    Err(LaunchError::Failed(
+        "the watch on the pod ended before the program did".into(),
+    ))
+}
+
+/// Copies the program's output (stdout and stderr, as the cluster
+/// interleaves them) to kubesh's stdout until the program ends.
+async fn stream_output(pods: &Api<Pod>, name: &str) -> Result<(), LaunchError> {
+    let params = LogParams {
+        follow: true,
+        container: Some("main".to_string()),
+        ..LogParams::default()
+    };
+    let stream = pods
+        .log_stream(name, &params)
+        .await
+        .map_err(|e| LaunchError::Failed(format!("the program's output cannot be read: {e}")))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = stream
+            .read(&mut buffer)
+            .await
+            .map_err(|e| LaunchError::Failed(format!("the program's output stopped: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&buffer[..read]);
+        let _ = out.flush();
+    }
+}
+
+/// The last lines a container printed, as an indented block (or nothing).
+async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -> String {
+    let params = LogParams {
+        container: Some(container.to_string()),
+        tail_lines: Some(10),
+        previous,
+        ..LogParams::default()
+    };
+    let mut text = pods.logs(pod, &params).await.unwrap_or_default();
+    if text.trim().is_empty() && previous {
+        text = pods
+            .logs(
+                pod,
+                &LogParams {
+                    previous: false,
+                    ..params
+                },
+            )
+            .await
+            .unwrap_or_default();
+    }
+    if text.trim().is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = text.lines().map(|line| format!("    {line}")).collect();
+    format!("; its last lines:\n{}", lines.join("\n"))
+}
