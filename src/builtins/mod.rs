@@ -11,10 +11,14 @@ mod exit;
 mod export;
 mod help;
 mod history;
+mod kill;
 mod literally;
+mod logs;
 mod ls;
+mod ps;
 mod pwd;
 mod runtimes;
+mod scale;
 mod set;
 mod sleep;
 mod source;
@@ -113,12 +117,24 @@ pub const BUILTINS: &[Builtin] = &[
         run: history::run,
     },
     Builtin {
+        name: "kill",
+        run: kill::run,
+    },
+    Builtin {
         name: "literally",
         run: literally::run,
     },
     Builtin {
+        name: "logs",
+        run: logs::run,
+    },
+    Builtin {
         name: "ls",
         run: ls::run,
+    },
+    Builtin {
+        name: "ps",
+        run: ps::run,
     },
     Builtin {
         name: "pwd",
@@ -127,6 +143,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "runtimes",
         run: runtimes::run,
+    },
+    Builtin {
+        name: "scale",
+        run: scale::run,
     },
     Builtin {
         name: "set",
@@ -153,8 +173,7 @@ pub const BUILTINS: &[Builtin] = &[
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
 pub const NOT_YET_AVAILABLE: &[&str] = &[
-    "curl", "cx", "forward", "img", "jobs", "kill", "logs", "ns", "plugin", "ps", "scale",
-    "unwatch", "watch",
+    "curl", "cx", "forward", "img", "jobs", "ns", "plugin", "unwatch", "watch",
 ];
 
 /// The builtin called `name`.

@@ -4,6 +4,7 @@
 //! use.
 
 pub mod connection;
+pub mod dprocs;
 
 pub use connection::{ClusterError, Connection};
 
@@ -27,6 +28,13 @@ pub struct ClusterTarget {
 }
 
 impl ClusterTarget {
+    /// The value of the environment label for this shell's launches.
+    pub fn environment_label(&self) -> String {
+        self.environment
+            .clone()
+            .unwrap_or_else(|| crate::launch::objects::GLOBAL_ENVIRONMENT.to_string())
+    }
+
     /// Reads the kubeconfig as kubectl does (`KUBECONFIG`, else
     /// `~/.kube/config`); flags override the current context and its
     /// namespace.

@@ -79,3 +79,79 @@ impl Sandbox {
 pub fn kubesh_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kubesh"))
 }
+
+/// A local cluster run by `kubesh local-cluster` for one test; stopped
+/// (every pod process with it) when dropped.
+pub struct LocalCluster {
+    child: std::process::Child,
+    pub kubeconfig: PathBuf,
+}
+
+impl LocalCluster {
+    pub fn start(sandbox: &Sandbox) -> LocalCluster {
+        use std::io::BufRead;
+        let kubeconfig = sandbox.path("cluster/kubeconfig");
+        let mut child = Command::new(kubesh_binary())
+            .args(["local-cluster", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .arg("--state")
+            .arg(sandbox.path("cluster/state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("kubesh local-cluster starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        // The kubeconfig line is printed once the server accepts requests.
+        let ready = lines.any(|line| line.is_ok_and(|l| l.starts_with("kubeconfig:")));
+        assert!(ready, "the local cluster printed its kubeconfig");
+        std::thread::spawn(move || for _ in lines {});
+        LocalCluster { child, kubeconfig }
+    }
+
+    /// `kubesh` in `sandbox`, talking to this cluster.
+    pub fn kubesh(&self, sandbox: &Sandbox) -> Command {
+        let mut command = sandbox.command();
+        command.env("KUBECONFIG", &self.kubeconfig);
+        command
+    }
+
+    /// `kubectl` talking to this cluster.
+    pub fn kubectl(&self) -> Command {
+        let mut command = Command::new("kubectl");
+        command.env("KUBECONFIG", &self.kubeconfig);
+        command
+    }
+
+    /// Waits until `kubectl ARGS` prints exactly `expected` (trimmed).
+    pub fn wait_for_kubectl(&self, args: &[&str], expected: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            let output = self.kubectl().args(args).output().expect("kubectl runs");
+            last = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            if last == expected.trim() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("kubectl {args:?} printed {last:?}, not {expected:?}");
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

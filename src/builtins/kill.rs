@@ -1,0 +1,66 @@
+//! `kill NAME|DPID…` and `kill --all`: remove dprocs and everything kubesh
+//! created for them; never anything kubesh did not create.
+
+use std::io::Write;
+
+use super::{Failure, Outcome};
+use crate::cluster::dprocs;
+use crate::shell::Shell;
+
+const USAGE: &str = "usage: kill NAME|DPID… or kill --all";
+
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+    if args.is_empty() {
+        return Err(Failure::Usage(USAGE.to_string()));
+    }
+    let all = args.iter().any(|a| a == "--all");
+    if all && args.len() > 1 {
+        return Err(Failure::Usage(format!("--all takes no names; {USAGE}")));
+    }
+    if let Some(job) = args.iter().find(|a| a.starts_with('%')) {
+        return Err(Failure::Failed(format!(
+            "{job}: background jobs (`forward`) are not available yet"
+        )));
+    }
+    let namespace = shell.target.namespace.clone();
+    let environment = shell.target.environment_label();
+    let connection = shell
+        .connect()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let scope = if all {
+        Some(environment.as_str())
+    } else {
+        None
+    };
+    let list =
+        dprocs::list(connection, &namespace, scope).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut status = 0;
+    let targets: Vec<&dprocs::Dproc> = if all {
+        list.iter().collect()
+    } else {
+        let mut found = Vec::new();
+        for key in args {
+            let matched = dprocs::matching(&list, key);
+            if matched.is_empty() {
+                report!(
+                    "kubesh: kill: {key}: no dproc with that name or id in namespace {namespace}; \
+                     `ps -a` lists them"
+                );
+                status = 1;
+            }
+            found.extend(matched);
+        }
+        found
+    };
+    let mut out = std::io::stdout().lock();
+    for dproc in targets {
+        match dprocs::delete(connection, &namespace, dproc) {
+            Ok(()) => writeln!(out, "killed {} ({})", dproc.name, dproc.id)?,
+            Err(error) => {
+                report!("kubesh: kill: {}: {error}", dproc.name);
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,48 @@
+//! `scale NAME N`: set the number of replicas of a background dproc.
+
+use std::io::Write;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+
+use super::{Failure, Outcome};
+use crate::cluster::dprocs;
+use crate::shell::Shell;
+
+pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+    let [key, count] = args else {
+        return Err(Failure::Usage("usage: scale NAME N".into()));
+    };
+    let replicas: i32 = count
+        .parse()
+        .ok()
+        .filter(|n| (0..=100).contains(n))
+        .ok_or_else(|| Failure::Usage(format!("{count:?} is not a number of replicas (0–100)")))?;
+    let namespace = shell.target.namespace.clone();
+    let connection = shell
+        .connect()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let list =
+        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
+    let dproc = dprocs::find(&list, key).ok_or_else(|| {
+        Failure::Failed(format!(
+            "{key}: no dproc with that name or id; `ps -a` lists them"
+        ))
+    })?;
+    if dproc.kind != "deployment" {
+        return Err(Failure::Failed(format!(
+            "{key}: runs in the foreground (a pod); only background dprocs scale"
+        )));
+    }
+    let api: Api<Deployment> = Api::namespaced(connection.client.clone(), &namespace);
+    let patch = serde_json::json!({ "spec": { "replicas": replicas } });
+    connection
+        .block_on(api.patch_scale(&dproc.name, &PatchParams::default(), &Patch::Merge(&patch)))
+        .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{} scaled to {replicas}",
+        dproc.name
+    )?;
+    Ok(0)
+}

@@ -1,0 +1,295 @@
+//! Launching programs on the local cluster with the real `kubesh` binary:
+//! foreground pods with their output and exit status, background services
+//! that become ready, `ps`, `logs`, `kill`, dependency steps, binaries, a
+//! second session seeing the first one's dprocs, and `--dry-run`.
+
+mod common;
+
+use assert_cmd::assert::OutputAssertExt;
+use common::{LocalCluster, Sandbox, free_port};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const WEB_PY: &str = r#"
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello from web\n")
+    def log_message(self, *args):
+        print("served", self.path, flush=True)
+http.server.HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+const JOB_PY: &str = r#"
+import os, sys
+print("args", sys.argv[1:])
+print("cwd", os.getcwd())
+print("GREETING", os.environ.get("GREETING"), "ONLY", os.environ.get("ONLY"))
+print("data", open("data.txt").read().strip())
+sys.exit(int(os.environ.get("EXIT", "0")))
+"#;
+
+#[test]
+fn a_foreground_program_streams_its_output_and_its_status_becomes_dollar_question() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("job.py", JOB_PY);
+    sandbox.write("data.txt", "beside the program\n");
+    sandbox.write(
+        "run.kubesh",
+        "export GREETING='hi there'\nset +e\nONLY=once EXIT=3 python job.py 'a b' '$HOME' \"\"\n\
+         echo \"status=$?\"\npython job.py\n",
+    );
+    cluster
+        .kubesh(&sandbox)
+        .arg("run.kubesh")
+        .assert()
+        .success()
+        .stdout(contains(
+            "args ['a b', '$HOME', '']\ncwd /app\nGREETING hi there ONLY once\ndata beside the program\nstatus=3\n",
+        ))
+        .stdout(contains("GREETING hi there ONLY None"));
+}
+
+#[test]
+fn a_background_service_gets_ready_is_listed_logged_and_killed_without_leftovers() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &format!("SERVICE_PORT={port} python web.py &")])
+        .assert()
+        .success()
+        .stdout(contains("  web  ready in ").and(contains(format!("http://web:{port}"))));
+    let page = std::process::Command::new("python3")
+        .args(["-c", &format!("import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/x').read().decode(), end='')")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&page.stdout),
+        "hello from web\n",
+        "the service answers once ready"
+    );
+
+    // A second session sees the first one's dproc: the state is in the cluster.
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "ps"])
+        .assert()
+        .success()
+        .stdout(
+            contains("web.py")
+                .and(contains("deployment"))
+                .and(contains("Running"))
+                .and(contains("1/1")),
+        );
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "ps -o json"])
+        .assert()
+        .success()
+        .stdout(contains("\"name\": \"web\"").and(contains("\"kind\": \"deployment\"")));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "logs web"])
+        .assert()
+        .success()
+        .stdout(contains("served /x"));
+
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "kill web"])
+        .assert()
+        .success()
+        .stdout(contains("killed web (dp-"));
+    cluster.wait_for_kubectl(
+        &[
+            "get",
+            "deployments,replicasets,pods,services,configmaps",
+            "-l",
+            "app.kubernetes.io/managed-by=kubesh",
+            "-o",
+            "name",
+        ],
+        "",
+    );
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "kill web"])
+        .assert()
+        .code(1)
+        .stderr(contains("web: no dproc with that name or id"));
+}
+
+#[test]
+fn kill_never_touches_objects_kubesh_did_not_create() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let mut apply = cluster
+        .kubectl()
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        apply.stdin.as_mut().unwrap(),
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-bundle-0}\ndata: {a: b}\n---\n\
+          apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {ports: [{port: 80}]}\n",
+    )
+    .unwrap();
+    drop(apply.stdin.take());
+    assert!(
+        apply.wait().unwrap().success(),
+        "the user's own objects are created"
+    );
+    sandbox.write("web.py", WEB_PY);
+    sandbox.write("api.py", WEB_PY);
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={} python api.py &", free_port()),
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "a Service named api already exists and was not created by kubesh",
+        ));
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={} python web.py &", free_port()),
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("a ConfigMap named web-bundle-0 already exists"));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "kill --all; kill api"])
+        .assert()
+        .code(1);
+    cluster.wait_for_kubectl(&["get", "deployments", "-o", "name"], "");
+    cluster.wait_for_kubectl(
+        &["get", "configmap", "web-bundle-0", "-o", "name"],
+        "configmap/web-bundle-0",
+    );
+    cluster.wait_for_kubectl(&["get", "service", "api", "-o", "name"], "service/api");
+}
+
+#[test]
+fn a_crashing_service_is_reported_with_its_last_lines() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "broken.py",
+        "print('starting up')\nraise SystemExit('no database configured')\n",
+    );
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={} python broken.py &", free_port()),
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            contains("broken: the program")
+                .and(contains("starting up"))
+                .and(contains("no database configured")),
+        );
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "ps; kill broken"])
+        .assert()
+        .success()
+        .stdout(contains("broken.py").and(contains("killed broken")));
+}
+
+#[test]
+fn a_binary_runs_with_the_data_file_beside_it() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "reader.c",
+        "#include <stdio.h>\nint main(int argc, char **argv) {\n  char line[256];\n  FILE *f = fopen(\"greeting.txt\", \"r\");\n  \
+         if (!f) return 9;\n  if (fgets(line, sizeof line, f)) printf(\"%s\", line);\n  printf(\"arg %s\\n\", argc > 1 ? argv[1] : \"-\");\n  return 5;\n}\n",
+    );
+    let compiled = std::process::Command::new("cc")
+        .current_dir(sandbox.work())
+        .args(["-o", "reader", "reader.c"])
+        .status()
+        .expect("a C compiler (cc) builds the test binary");
+    assert!(compiled.success());
+    std::fs::remove_file(sandbox.work().join("reader.c")).unwrap();
+    sandbox.write("greeting.txt", "read from the bundle\n");
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "set +e; ./reader 'x y'; echo status=$?"])
+        .assert()
+        .success()
+        .stdout("read from the bundle\narg x y\nstatus=5\n");
+}
+
+#[test]
+fn dependencies_from_requirements_txt_are_installed_first() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    // A local package directory keeps the install off the network.
+    sandbox.write(
+        "vendor/greet/setup.py",
+        "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'])\n",
+    );
+    sandbox.write(
+        "vendor/greet/greet.py",
+        "def hello():\n    return 'hello from a dependency'\n",
+    );
+    sandbox.write("requirements.txt", "./vendor/greet\n");
+    sandbox.write("uses_dep.py", "import greet\nprint(greet.hello())\n");
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "python uses_dep.py"])
+        .assert()
+        .success()
+        .stdout(contains("hello from a dependency"));
+}
+
+#[test]
+fn dry_run_prints_the_objects_without_a_cluster() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "service.js",
+        "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)\n",
+    );
+    sandbox.write(".env", "SECRET=1\n");
+    let output = sandbox
+        .command()
+        .args(["--dry-run", "-c", "REPLICAS=2 node service.js --flag &"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "kind: Deployment",
+        "kind: Service",
+        "kind: ConfigMap",
+        "replicas: 2",
+        "app.kubernetes.io/managed-by: kubesh",
+        "- --flag",
+        "image: node:22-slim",
+    ] {
+        assert!(yaml.contains(expected), "{expected} in:\n{yaml}");
+    }
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("left out of the bundle, as they look like credentials: .env")
+    );
+}
