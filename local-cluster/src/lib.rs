@@ -95,6 +95,8 @@ impl LocalCluster {
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .max_blocking_threads(8)
+                    .thread_keep_alive(std::time::Duration::from_secs(2))
                     .thread_name("local-cluster-worker")
                     .enable_all()
                     .build()

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
 
 /// How many past events a watch can resume from.
-const HISTORY: usize = 20_000;
+const HISTORY: usize = 1_024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -128,7 +128,7 @@ impl Store {
 
     /// A store that can replay the last `history_len` events to watches.
     pub fn with_history(history_len: usize) -> Store {
-        let (tx, _) = broadcast::channel(16_384);
+        let (tx, _) = broadcast::channel(1_024);
         Store {
             inner: Mutex::new(Inner {
                 rv: 1,

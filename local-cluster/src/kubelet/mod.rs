@@ -161,6 +161,13 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let ns = meta["namespace"].as_str().unwrap_or("").to_string();
     let name = meta["name"].as_str().unwrap_or("").to_string();
     let k = &shared.kubelet;
+    // Pods bound to another node are not ours to run.
+    if pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty() && n != NODE_NAME)
+    {
+        return;
+    }
     let handle = k.handle(&uid);
     if kind == EventType::Deleted {
         if let Some(h) = handle {
@@ -221,7 +228,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let shared2 = shared.clone();
     tokio::spawn(async move {
         runner::run_pod(shared2.clone(), h.clone(), pod).await;
-        let _ = h.finished.send(true);
+        h.finished.send_replace(true);
         shared2.kubelet.forget(&uid);
         let _ = std::fs::remove_dir_all(&h.dir);
     });

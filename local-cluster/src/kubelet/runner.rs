@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
@@ -363,11 +363,13 @@ fn spawn_logged(
     drop(tx);
     let log = log.to_path_buf();
     let log_done = tokio::spawn(async move {
-        let Ok(mut f) = tokio::fs::OpenOptions::new()
+        // Plain writes: appending a line to the page cache does not block,
+        // and it keeps log traffic off the blocking thread pool.
+        use std::io::Write;
+        let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
-            .await
         else {
             return;
         };
@@ -384,9 +386,8 @@ fn spawn_logged(
             let mut out = format!("{ts} {stream} {tag} ").into_bytes();
             out.extend_from_slice(&line);
             out.push(b'\n');
-            let _ = f.write_all(&out).await;
+            let _ = f.write_all(&out);
         }
-        let _ = f.flush().await;
     });
     Ok(Spawned {
         child,
