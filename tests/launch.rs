@@ -293,3 +293,42 @@ fn dry_run_prints_the_objects_without_a_cluster() {
             .contains("left out of the bundle, as they look like credentials: .env")
     );
 }
+
+#[test]
+fn environments_group_dprocs_and_deleting_one_moves_them_to_global() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("job.py", "print('job done')\n");
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            "env create shop; python job.py; env select; python job.py; ps; echo ---; ps -a",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::function(|out: &str| {
+            let (mine, all) = out.split_once("---").unwrap_or_default();
+            mine.matches("job.py").count() == 1
+                && mine.contains("global")
+                && all.matches("job.py").count() == 2
+                && all.contains("shop")
+        }));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "env list; env delete shop; ps -a"])
+        .assert()
+        .success()
+        .stdout(
+            contains("shop")
+                .and(contains("moved job-"))
+                .and(contains("environment shop deleted")),
+        )
+        .stdout(predicate::function(|out: &str| {
+            let after = out
+                .rsplit("environment shop deleted")
+                .next()
+                .unwrap_or_default();
+            after.matches("global").count() == 2 && !after.contains("shop")
+        }));
+}

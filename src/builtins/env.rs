@@ -1,20 +1,35 @@
-//! `env`: list the shell's variables and where each comes from.
+//! `env`: list the shell's variables and where each comes from; and
+//! environments — named groups of dprocs in one namespace, kept as a label
+//! on their objects: `env list|create|select|delete`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
+
 use super::{Failure, Outcome};
+use crate::cluster::dprocs;
+use crate::launch::names::is_rfc1035_label;
+use crate::launch::objects::{GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
 use crate::shell::{Shell, quote};
 
+const USAGE: &str =
+    "usage: env, env list, env create NAME, env select [NAME], env delete [--purge] NAME";
+
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
-    if let Some(first) = args.first() {
-        return Err(match first.as_str() {
-            "list" | "create" | "select" | "delete" => Failure::Failed(format!(
-                "{first}: environments are not available yet: this version of kubesh does \
-                 not manage programs in the cluster"
-            )),
-            _ => Failure::Usage(format!("{first:?}: usage: env")),
-        });
+    match args.first().map(String::as_str) {
+        None => variables(shell),
+        Some("list") => list(shell),
+        Some("create") => create(shell, &args[1..]),
+        Some("select") => select(shell, &args[1..]),
+        Some("delete") => delete(shell, &args[1..]),
+        Some(other) => Err(Failure::Usage(format!("{other:?}: {USAGE}"))),
     }
+}
+
+fn variables(shell: &Shell) -> Outcome {
     let mut out = std::io::stdout().lock();
     for (name, variable) in shell.vars.iter() {
         writeln!(
@@ -24,5 +39,129 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             quote(&variable.value)
         )?;
     }
+    Ok(0)
+}
+
+fn list(shell: &mut Shell) -> Outcome {
+    let namespace = shell.target.namespace.clone();
+    let selected = shell.target.environment_label();
+    let connection = shell
+        .connect()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let all =
+        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    counts.insert(GLOBAL_ENVIRONMENT.to_string(), 0);
+    counts.insert(selected.clone(), 0);
+    for dproc in &all {
+        *counts.entry(dproc.environment.clone()).or_default() += 1;
+    }
+    let mut out = std::io::stdout().lock();
+    for (name, count) in counts {
+        let mark = if name == selected { "*" } else { " " };
+        writeln!(out, "{mark} {name:<20} {count} dproc(s)")?;
+    }
+    Ok(0)
+}
+
+fn valid_name(name: &str) -> Result<(), Failure> {
+    if is_rfc1035_label(name) {
+        Ok(())
+    } else {
+        Err(Failure::Usage(format!(
+            "{name:?} is not a valid environment name: lower-case letters, digits and `-`, starting with a letter"
+        )))
+    }
+}
+
+fn create(shell: &mut Shell, args: &[String]) -> Outcome {
+    let [name] = args else {
+        return Err(Failure::Usage(format!("usage: env create NAME; {USAGE}")));
+    };
+    valid_name(name)?;
+    shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
+    writeln!(
+        std::io::stdout().lock(),
+        "environment {name} selected: programs launched from now on belong to it"
+    )?;
+    Ok(0)
+}
+
+fn select(shell: &mut Shell, args: &[String]) -> Outcome {
+    match args {
+        [] => {
+            shell.target.environment = None;
+            writeln!(
+                std::io::stdout().lock(),
+                "environment {GLOBAL_ENVIRONMENT} selected"
+            )?;
+            Ok(0)
+        }
+        [name] => {
+            valid_name(name)?;
+            shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
+            writeln!(std::io::stdout().lock(), "environment {name} selected")?;
+            Ok(0)
+        }
+        _ => Err(Failure::Usage(format!("usage: env select [NAME]; {USAGE}"))),
+    }
+}
+
+fn delete(shell: &mut Shell, args: &[String]) -> Outcome {
+    let (purge, name) = match args {
+        [flag, name] if flag == "--purge" => (true, name),
+        [name] => (false, name),
+        _ => {
+            return Err(Failure::Usage(format!(
+                "usage: env delete [--purge] NAME; {USAGE}"
+            )));
+        }
+    };
+    valid_name(name)?;
+    if name == GLOBAL_ENVIRONMENT {
+        return Err(Failure::Failed(format!(
+            "the {GLOBAL_ENVIRONMENT} environment cannot be deleted"
+        )));
+    }
+    let namespace = shell.target.namespace.clone();
+    let connection = shell
+        .connect()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let members = dprocs::list(connection, &namespace, Some(name))
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    for dproc in &members {
+        if purge {
+            dprocs::delete(connection, &namespace, dproc)
+                .map_err(|e| Failure::Failed(format!("{}: {e}", dproc.name)))?;
+            writeln!(out, "killed {} ({})", dproc.name, dproc.id)?;
+            continue;
+        }
+        // Only the objects' own labels change: the pods keep running.
+        let patch = serde_json::json!({ "metadata": { "labels": { LABEL_ENVIRONMENT: GLOBAL_ENVIRONMENT } } });
+        let params = PatchParams::default();
+        let result = if dproc.kind == "deployment" {
+            let api: Api<Deployment> = Api::namespaced(connection.client.clone(), &namespace);
+            connection
+                .block_on(api.patch(&dproc.name, &params, &Patch::Merge(&patch)))
+                .map(|_| ())
+        } else {
+            let api: Api<Pod> = Api::namespaced(connection.client.clone(), &namespace);
+            connection
+                .block_on(api.patch(&dproc.name, &params, &Patch::Merge(&patch)))
+                .map(|_| ())
+        };
+        result
+            .map_err(|e| Failure::Failed(format!("{}: {}", dproc.name, connection.explain(e))))?;
+        writeln!(
+            out,
+            "moved {} ({}) to {GLOBAL_ENVIRONMENT}",
+            dproc.name, dproc.id
+        )?;
+    }
+    if shell.target.environment.as_deref() == Some(name.as_str()) {
+        shell.target.environment = None;
+    }
+    writeln!(out, "environment {name} deleted")?;
     Ok(0)
 }
