@@ -188,3 +188,16 @@ fn a_builtin_name_and_a_blank_show_its_synopsis() {
     session.send_line("echo status=$?").unwrap();
     session.exp_string("\nstatus=0").unwrap();
 }
+
+#[test]
+fn tab_completes_a_context_after_cx() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send("cx te\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("test-ctx").unwrap();
+    session.send_line("").unwrap();
+    session
+        .exp_string("\ncontext test-ctx, namespace shop")
+        .unwrap();
+}

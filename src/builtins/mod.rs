@@ -4,6 +4,7 @@
 
 mod cat;
 mod cd;
+mod cx;
 mod debug;
 mod echo;
 mod env;
@@ -15,6 +16,7 @@ mod kill;
 mod literally;
 mod logs;
 mod ls;
+mod ns;
 mod ps;
 mod pwd;
 mod runtimes;
@@ -89,6 +91,10 @@ pub const BUILTINS: &[Builtin] = &[
         run: cd::run,
     },
     Builtin {
+        name: "cx",
+        run: cx::run,
+    },
+    Builtin {
         name: "debug",
         run: debug::run,
     },
@@ -133,6 +139,10 @@ pub const BUILTINS: &[Builtin] = &[
         run: ls::run,
     },
     Builtin {
+        name: "ns",
+        run: ns::run,
+    },
+    Builtin {
         name: "ps",
         run: ps::run,
     },
@@ -173,7 +183,7 @@ pub const BUILTINS: &[Builtin] = &[
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
 pub const NOT_YET_AVAILABLE: &[&str] = &[
-    "curl", "cx", "forward", "img", "jobs", "ns", "plugin", "unwatch", "watch",
+    "curl", "forward", "img", "jobs", "plugin", "unwatch", "watch",
 ];
 
 /// The builtin called `name`.

@@ -34,6 +34,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .map_err(|e| Failure::Failed(e.to_string()))?;
     let list = dprocs::list(connection, &namespace, environment.as_deref())
         .map_err(|e| Failure::Failed(e.to_string()))?;
+    shell.known_dprocs = list
+        .iter()
+        .flat_map(|d| [d.name.clone(), d.id.clone()])
+        .collect();
     let mut out = std::io::stdout().lock();
     match format.as_deref() {
         Some("json") => {

@@ -28,6 +28,16 @@ pub struct ClusterTarget {
 }
 
 impl ClusterTarget {
+    /// The names of the kubeconfig's contexts.
+    pub fn contexts(&self) -> Result<Vec<String>, String> {
+        let read = match &self.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        };
+        let config = read.map_err(|e| kubeconfig_problem(&e))?;
+        Ok(config.contexts.into_iter().map(|c| c.name).collect())
+    }
+
     /// The value of the environment label for this shell's launches.
     pub fn environment_label(&self) -> String {
         self.environment

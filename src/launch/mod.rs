@@ -98,6 +98,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
     if spec.background {
         match run::background(connection, &interrupt, &spec, &bundle) {
             Ok(took) => {
+                shell.known_dprocs.push(spec.name.clone());
                 let url = format!("http://{}:{}", spec.name, spec.port);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(

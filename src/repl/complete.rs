@@ -12,6 +12,30 @@ pub trait ArgumentSource {
     fn candidates(&self, command: &str, args: &[&str], prefix: &str) -> Option<Vec<String>>;
 }
 
+/// Words for the commands that take a dproc or a context.
+#[derive(Default)]
+pub struct ClusterWords {
+    pub dprocs: Vec<String>,
+    pub contexts: Vec<String>,
+}
+
+impl ArgumentSource for ClusterWords {
+    fn candidates(&self, command: &str, args: &[&str], prefix: &str) -> Option<Vec<String>> {
+        let words = match command {
+            "kill" | "logs" | "scale" if command != "scale" || args.is_empty() => &self.dprocs,
+            "cx" if args.is_empty() => &self.contexts,
+            _ => return None,
+        };
+        Some(
+            words
+                .iter()
+                .filter(|w| w.starts_with(prefix))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
 /// What completion chooses from.
 #[derive(Default)]
 pub struct Vocabulary {
@@ -317,6 +341,28 @@ mod tests {
                 .1
                 .contains(&".hidden ".to_string())
         );
+    }
+
+    #[test]
+    fn dproc_names_after_kill_logs_and_scale() {
+        let words = ClusterWords {
+            dprocs: vec!["stock-gen".into(), "stock-con".into(), "web".into()],
+            contexts: vec![],
+        };
+        assert_eq!(
+            words.candidates("kill", &["web"], "stock-g"),
+            Some(vec!["stock-gen".to_string()])
+        );
+        assert_eq!(
+            words.candidates("scale", &[], "w"),
+            Some(vec!["web".to_string()])
+        );
+        assert_eq!(
+            words.candidates("scale", &["web"], ""),
+            None,
+            "the count is not a name"
+        );
+        assert_eq!(words.candidates("echo", &[], "w"), None);
     }
 
     #[test]

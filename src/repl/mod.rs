@@ -144,4 +144,8 @@ fn refresh_vocabulary(editor: &mut Editor<ShellHelper, FileHistory>, shell: &She
         .collect();
     helper.vocabulary.variables.sort();
     helper.home = shell.vars.get("HOME");
+    helper.vocabulary.arguments = vec![Box::new(complete::ClusterWords {
+        dprocs: shell.known_dprocs.clone(),
+        contexts: shell.target.contexts().unwrap_or_default(),
+    })];
 }

@@ -46,6 +46,8 @@ pub struct Shell {
     pub last_command: Vec<String>,
     /// Lines entered interactively, oldest first (`history`).
     pub history: Vec<String>,
+    /// Names and ids of dprocs this shell has seen, for completion.
+    pub known_dprocs: Vec<String>,
     /// The directory before the last `cd` (`cd -`).
     pub previous_dir: Option<PathBuf>,
     /// Which cluster, context, namespace and environment commands go to.
@@ -73,6 +75,7 @@ impl Shell {
             exit_requested: None,
             last_command: Vec::new(),
             history: Vec::new(),
+            known_dprocs: Vec::new(),
             previous_dir: None,
             target,
             runtimes,
@@ -136,6 +139,13 @@ impl Shell {
 }
 
 impl Shell {
+    /// Aims the shell at another context; the next cluster command connects
+    /// to it.
+    pub fn set_target(&mut self, target: ClusterTarget) {
+        self.target = target;
+        self.connection = None;
+    }
+
     /// The connection to the cluster, opened now if it is not yet.
     pub fn connect(&mut self) -> Result<&Connection, ClusterError> {
         if self.connection.is_none() {
