@@ -1,5 +1,5 @@
-//! `debug [on|off]`: show what the shell does and how long each command
-//! takes; without an argument, toggle.
+//! `debug [on|off]`: show what the shell does — each API request and each
+//! command's status and time; without an argument, toggle.
 
 use std::io::Write;
 
@@ -16,6 +16,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             return Err(Failure::Usage(format!("{other:?}: usage: debug [on|off]")));
         }
     };
+    shell.requests.set_debug(shell.debug);
     let state = if shell.debug { "on" } else { "off" };
     writeln!(std::io::stderr().lock(), "debug is {state}")?;
     Ok(0)

@@ -10,6 +10,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::ClusterTarget;
+use super::trace::RequestLog;
 use crate::shell::Interrupt;
 
 /// An open client and the runtime its requests run on.
@@ -37,7 +38,7 @@ pub enum ClusterError {
 
 impl Connection {
     /// Connects as the kubeconfig (or the in-cluster service account) says.
-    pub fn open(target: &ClusterTarget) -> Result<Connection, ClusterError> {
+    pub fn open(target: &ClusterTarget, log: &RequestLog) -> Result<Connection, ClusterError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("kubesh-cluster")
@@ -74,8 +75,10 @@ impl Connection {
         config.connect_timeout = Some(Duration::from_secs(5));
         let server = config.cluster_url.to_string();
         let _guard = runtime.enter();
-        let client = Client::try_from(config)
-            .map_err(|e| ClusterError::Other(format!("cannot set up the cluster client: {e}")))?;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Other(format!("cannot set up the cluster client: {e}")))?
+            .with_layer(log)
+            .build();
         drop(_guard);
         Ok(Connection {
             runtime,

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod dprocs;
+pub mod trace;
 
 pub use connection::{ClusterError, Connection};
 

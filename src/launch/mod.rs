@@ -70,6 +70,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         env,
         command_line,
     };
+    let planning = std::time::Instant::now();
     let (spec, bundle) = match plan::plan(program, invocation.background, &settings) {
         Ok(planned) => planned,
         Err(error) => {
@@ -77,6 +78,16 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
             return Some(STATUS_USAGE);
         }
     };
+    if shell.debug {
+        report!(
+            "debug: {} planned in {:.1} ms: {} file(s), bundle {} in {} ConfigMap(s)",
+            spec.name,
+            planning.elapsed().as_secs_f64() * 1000.0,
+            bundle.files.len(),
+            bundle::human(bundle.archive.len() as u64),
+            spec.chunks
+        );
+    }
     if !bundle.credentials_left_out.is_empty() {
         report!(
             "kubesh: left out of the bundle, as they look like credentials: {} \
@@ -88,6 +99,9 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         return Some(print_objects(&spec, &bundle));
     }
     let interrupt = shell.interrupt.clone();
+    let requests_before = shell.requests.count();
+    let requests = shell.requests.clone();
+    let debug = shell.debug;
     let connection = match shell.connect() {
         Ok(connection) => connection,
         Err(error) => {
@@ -98,6 +112,13 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
     if spec.background {
         match run::background(connection, &interrupt, &spec, &bundle) {
             Ok(took) => {
+                if debug {
+                    report!(
+                        "debug: {} ready after {} API request(s), watches not counted",
+                        spec.name,
+                        requests.count() - requests_before
+                    );
+                }
                 shell.known_dprocs.push(spec.name.clone());
                 let url = format!("http://{}:{}", spec.name, spec.port);
                 let mut out = std::io::stdout().lock();

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub use dispatch::Invocation;
 pub use interrupt::Interrupt;
 
+use crate::cluster::trace::RequestLog;
 use crate::cluster::{ClusterError, ClusterTarget, Connection};
 use crate::runtimes::Runtimes;
 use crate::syntax::{self, Command, Lookup};
@@ -56,6 +57,8 @@ pub struct Shell {
     pub interrupt: Interrupt,
     /// `--dry-run`: launches print their objects instead of creating them.
     pub dry_run: bool,
+    /// The API requests made, shown while `debug` is on.
+    pub requests: RequestLog,
     /// The API server connection, opened on first use.
     connection: Option<Connection>,
     /// How deep `source` calls are nested.
@@ -81,6 +84,7 @@ impl Shell {
             runtimes,
             interrupt,
             dry_run: false,
+            requests: RequestLog::default(),
             connection: None,
             source_depth: 0,
         }
@@ -149,7 +153,7 @@ impl Shell {
     /// The connection to the cluster, opened now if it is not yet.
     pub fn connect(&mut self) -> Result<&Connection, ClusterError> {
         if self.connection.is_none() {
-            self.connection = Some(Connection::open(&self.target)?);
+            self.connection = Some(Connection::open(&self.target, &self.requests)?);
         }
         self.connection
             .as_ref()
