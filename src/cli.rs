@@ -37,6 +37,12 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// What to remove at exit: none (default), pods (this session's
+    /// foreground pods) or all (everything this session launched); also
+    /// the variable KUBESH_GC.
+    #[arg(long, value_name = "none|pods|all", value_parser = ["none", "pods", "all"])]
+    pub gc: Option<String>,
+
     /// Start kubesh's local cluster and use it.
     #[arg(long)]
     pub local: bool,

@@ -106,7 +106,14 @@ fn run(cli: Cli) -> i32 {
     };
     let mut shell = Shell::new(target, runtimes, interrupt);
     shell.dry_run = cli.dry_run;
+    let gc = cli.gc.clone();
+    let status = run_shell(&mut shell, cli, dirs);
+    shell.clean_up(gc.as_deref());
+    status
+}
 
+/// Runs the shell in the mode the command line asks for.
+fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>) -> i32 {
     let mut words = cli
         .script_and_args
         .into_iter()
@@ -141,5 +148,5 @@ fn run(cli: Cli) -> i32 {
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let history = dirs.map(|d| d.data_dir().join("history"));
-    repl::run(&mut shell, history, color)
+    repl::run(shell, history, color)
 }

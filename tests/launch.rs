@@ -332,3 +332,42 @@ fn environments_group_dprocs_and_deleting_one_moves_them_to_global() {
             after.matches("global").count() == 2 && !after.contains("shop")
         }));
 }
+
+#[test]
+fn clean_up_at_exit_follows_gc() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("job.py", "print('done')\n");
+    sandbox.write("web.py", WEB_PY);
+    let line = format!(
+        "python job.py; SERVICE_PORT={} python web.py &",
+        free_port()
+    );
+    cluster
+        .kubesh(&sandbox)
+        .args(["--gc", "pods", "-c", &line])
+        .assert()
+        .success();
+    cluster.wait_for_kubectl(&["get", "deployments", "-o", "name"], "deployment.apps/web");
+    cluster.wait_for_kubectl(
+        &["get", "pods", "-l", "kubesh.dev/kind=pod", "-o", "name"],
+        "",
+    );
+    cluster
+        .kubesh(&sandbox)
+        .env("KUBESH_GC", "all")
+        .args(["-c", "kill web; python job.py"])
+        .assert()
+        .success();
+    cluster.wait_for_kubectl(
+        &[
+            "get",
+            "deployments,pods,configmaps,services",
+            "-l",
+            "app.kubernetes.io/managed-by=kubesh",
+            "-o",
+            "name",
+        ],
+        "",
+    );
+}

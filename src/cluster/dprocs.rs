@@ -117,6 +117,40 @@ pub fn matching<'a>(dprocs: &'a [Dproc], key: &str) -> Vec<&'a Dproc> {
         .collect()
 }
 
+/// A dproc this session launched.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    pub name: String,
+    pub namespace: String,
+    pub background: bool,
+}
+
+/// Deletes a dproc this session launched (if it still exists).
+pub fn delete_launched(
+    connection: &Connection,
+    namespace: &str,
+    launched: &Launched,
+) -> Result<(), ClusterError> {
+    let dproc = Dproc {
+        id: String::new(),
+        name: launched.name.clone(),
+        environment: String::new(),
+        source: String::new(),
+        kind: if launched.background {
+            "deployment"
+        } else {
+            "pod"
+        }
+        .to_string(),
+        status: String::new(),
+        ready: String::new(),
+        restarts: 0,
+        age_seconds: 0,
+        url: None,
+    };
+    delete(connection, namespace, &dproc)
+}
+
 /// Deletes a dproc; its ReplicaSets, Pods, Service and ConfigMaps go with
 /// it through their owner references.
 pub fn delete(connection: &Connection, namespace: &str, dproc: &Dproc) -> Result<(), ClusterError> {

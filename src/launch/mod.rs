@@ -102,6 +102,11 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
     let requests_before = shell.requests.count();
     let requests = shell.requests.clone();
     let debug = shell.debug;
+    shell.launched.push(crate::cluster::dprocs::Launched {
+        name: spec.name.clone(),
+        namespace: spec.namespace.clone(),
+        background: spec.background,
+    });
     let connection = match shell.connect() {
         Ok(connection) => connection,
         Err(error) => {

@@ -47,6 +47,8 @@ pub struct Shell {
     pub last_command: Vec<String>,
     /// Lines entered interactively, oldest first (`history`).
     pub history: Vec<String>,
+    /// The dprocs launched by this session, for clean-up at exit.
+    pub launched: Vec<crate::cluster::dprocs::Launched>,
     /// Names and ids of dprocs this shell has seen, for completion.
     pub known_dprocs: Vec<String>,
     /// The directory before the last `cd` (`cd -`).
@@ -78,6 +80,7 @@ impl Shell {
             exit_requested: None,
             last_command: Vec::new(),
             history: Vec::new(),
+            launched: Vec::new(),
             known_dprocs: Vec::new(),
             previous_dir: None,
             target,
@@ -158,6 +161,49 @@ impl Shell {
         self.connection
             .as_ref()
             .ok_or_else(|| ClusterError::Other("no connection".to_string()))
+    }
+}
+
+impl Shell {
+    /// Clean-up at exit, as `--gc` or `KUBESH_GC` says: `none` (default),
+    /// `pods` (this session's foreground pods) or `all` (everything this
+    /// session launched).
+    pub fn clean_up(&mut self, flag: Option<&str>) {
+        let policy = flag
+            .map(str::to_string)
+            .or_else(|| self.vars.get("KUBESH_GC"));
+        let keep_background = match policy.as_deref() {
+            None | Some("none" | "") => return,
+            Some("pods") => true,
+            Some("all") => false,
+            Some(other) => {
+                report!("kubesh: KUBESH_GC={other:?} is not none, pods or all; nothing cleaned up");
+                return;
+            }
+        };
+        let launched = std::mem::take(&mut self.launched);
+        let targets: Vec<_> = launched
+            .iter()
+            .filter(|l| !(keep_background && l.background))
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let namespace_of = |l: &crate::cluster::dprocs::Launched| l.namespace.clone();
+        let connection = match self.connect() {
+            Ok(connection) => connection,
+            Err(error) => {
+                report!("kubesh: clean-up: {error}");
+                return;
+            }
+        };
+        for target in targets {
+            if let Err(error) =
+                crate::cluster::dprocs::delete_launched(connection, &namespace_of(target), target)
+            {
+                report!("kubesh: clean-up: {}: {error}", target.name);
+            }
+        }
     }
 }
 
