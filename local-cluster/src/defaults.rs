@@ -97,11 +97,31 @@ fn template_defaults(obj: &mut Value) {
     }
 }
 
+/// Drops null fields, as decoding into the typed objects of a real server
+/// does (pod templates keep their `creationTimestamp: null`).
+pub fn prune_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, v| !v.is_null() || k == "creationTimestamp");
+            for v in m.values_mut() {
+                prune_nulls(v);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(prune_nulls),
+        _ => {}
+    }
+}
+
 /// Fills defaults in an object being written.
 pub fn apply(rt: &ResourceType, obj: &mut Value, store: &Store) {
     if !obj.is_object() {
         return;
     }
+    apply_defaults(rt, obj, store);
+    prune_nulls(obj);
+}
+
+fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
     match rt.plural {
         "pods" => {
             if !obj["spec"].is_object() {

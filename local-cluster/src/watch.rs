@@ -91,11 +91,16 @@ impl Filter {
         } else {
             let was = self.seen.contains(&key);
             match (ev.kind, was, now) {
-                (EventType::Deleted, true, _) => {
+                // A deleted object that matched (its last state, or as
+                // this watch saw it) is reported; the client may have
+                // listed it before this watch began.
+                (EventType::Deleted, was, now) => {
                     self.seen.remove(&key);
+                    if !was && !now {
+                        return None;
+                    }
                     EventType::Deleted
                 }
-                (EventType::Deleted, false, _) => return None,
                 (_, false, true) => {
                     self.seen.insert(key);
                     EventType::Added

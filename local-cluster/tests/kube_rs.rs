@@ -199,10 +199,21 @@ fn await_pod_and_deployment_conditions() {
             .expect("apply patch");
         let uid = deploys.get("api").await.expect("get").metadata.uid.unwrap_or_default();
         deploys.delete("api", &DeleteParams::foreground()).await.expect("delete");
-        tokio::time::timeout(Duration::from_secs(20), await_condition(deploys.clone(), "api", conditions::is_deleted(&uid)))
+        if tokio::time::timeout(Duration::from_secs(20), await_condition(deploys.clone(), "api", conditions::is_deleted(&uid)))
             .await
-            .expect("in time")
-            .expect("watch");
+            .is_err()
+        {
+            let d = deploys.get_opt("api").await.expect("get");
+            let rs: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::namespaced(client.clone(), "default");
+            let rss = rs.list(&ListParams::default()).await.expect("list");
+            let ps = pods.list(&ListParams::default()).await.expect("list");
+            panic!(
+                "deployment not deleted in time: {:?}\nreplica sets: {:?}\npods: {:?}",
+                d.map(|d| (d.metadata.finalizers, d.metadata.deletion_timestamp)),
+                rss.items.iter().map(|r| (&r.metadata.name, &r.metadata.finalizers, &r.metadata.deletion_timestamp)).collect::<Vec<_>>(),
+                ps.items.iter().map(|p| (&p.metadata.name, &p.metadata.finalizers, &p.metadata.deletion_timestamp, p.status.as_ref().and_then(|s| s.phase.clone()))).collect::<Vec<_>>()
+            );
+        }
         let left = pods.list(&ListParams::default().labels("app=api")).await.expect("list");
         assert!(left.items.is_empty(), "pods left after foreground deletion");
     });

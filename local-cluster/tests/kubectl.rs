@@ -103,6 +103,18 @@ fn deployment_lifecycle() {
     let rs = c.ok(&["get", "rs", "-o", "json"]);
     let rs: Value = serde_json::from_str(&rs).expect("json");
     assert_eq!(rs["items"].as_array().map(Vec::len), Some(2));
+    let history = c.ok(&["rollout", "history", "deploy/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    c.ok(&["rollout", "undo", "deploy/web"]);
+    c.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    let image = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "python:3.12");
 
     let pids = c.cluster.pod_pids();
     assert_eq!(pids.len(), 3);

@@ -296,10 +296,10 @@ fn update_status(s: &Shared, d: &Value, ns: &str, name: &str, uid: &str, desired
         .into_iter()
         .filter(|rs| controller_of(rs).is_some_and(|(_, _, u)| u == uid))
         .collect();
-    let hash = template_hash(&d["spec"]["template"]);
+    let want = template_without_hash(&d["spec"]["template"]);
     let new_rs = owned
         .iter()
-        .find(|rs| rs["metadata"]["labels"][HASH] == hash.as_str());
+        .find(|rs| template_without_hash(&rs["spec"]["template"]) == want);
     let sum = |f: &str| -> i64 { owned.iter().map(|rs| st(rs, f)).sum() };
     let total = sum("replicas");
     let ready = sum("readyReplicas");

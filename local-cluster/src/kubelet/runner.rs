@@ -204,8 +204,9 @@ impl Pod {
 
 /// Sends a signal to a container's processes. With bubblewrap, SIGTERM
 /// goes to every process of the group except bubblewrap's own monitors (so
-/// the program can shut down gracefully); anything else goes to the group.
-fn signal_group(pgid: u32, sig: i32, bwrap: bool) {
+/// the program can shut down gracefully) and not already in `done`;
+/// anything else goes to the whole group.
+fn signal_group(pgid: u32, sig: i32, bwrap: bool, done: &mut Vec<i32>) {
     let Ok(pgid) = i32::try_from(pgid) else {
         return;
     };
@@ -221,6 +222,9 @@ fn signal_group(pgid: u32, sig: i32, bwrap: bool) {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
+        if done.contains(&pid) {
+            continue;
+        }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
@@ -235,6 +239,7 @@ fn signal_group(pgid: u32, sig: i32, bwrap: bool) {
         if pgrp == pgid && comm != "bwrap" {
             // SAFETY: plain kill(2) of one process.
             unsafe { libc::kill(pid, sig) };
+            done.push(pid);
         }
     }
 }
@@ -532,7 +537,7 @@ async fn run_once(
         t.abort();
     }
     // Nothing of a container outlives its main process.
-    signal_group(sp.pid, libc::SIGKILL, false);
+    signal_group(sp.pid, libc::SIGKILL, false, &mut Vec::new());
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut sp.log_done).await;
     pod.h
         .pids
@@ -566,14 +571,22 @@ async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32,
             &format!("Stopping container {name}"),
             Some(name),
         );
-        signal_group(sp.pid, libc::SIGTERM, bwrap);
-        if let Ok(r) =
-            tokio::time::timeout(Duration::from_secs(grace as u64), wait_child(&mut sp.child)).await
-        {
-            return r;
+        // Processes that appear during the grace period (a container that
+        // had not yet started its program) get the signal too.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
+        let mut signalled = Vec::new();
+        loop {
+            signal_group(sp.pid, libc::SIGTERM, bwrap, &mut signalled);
+            let step = tokio::time::Instant::now()
+                + Duration::from_millis(if bwrap { 100 } else { 86_400_000 });
+            match tokio::time::timeout_at(step.min(deadline), wait_child(&mut sp.child)).await {
+                Ok(r) => return r,
+                Err(_) if tokio::time::Instant::now() >= deadline => break,
+                Err(_) => {}
+            }
         }
     }
-    signal_group(sp.pid, libc::SIGKILL, false);
+    signal_group(sp.pid, libc::SIGKILL, false, &mut Vec::new());
     wait_child(&mut sp.child).await
 }
 
