@@ -26,6 +26,50 @@ fn get_namespaces() {
 }
 
 #[test]
+fn generator_commands() {
+    let c = TestCluster::start();
+    c.ok(&["create", "namespace", "gen"]);
+    c.ok(&[
+        "create",
+        "configmap",
+        "c1",
+        "-n",
+        "gen",
+        "--from-literal=a=b",
+    ]);
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        "-n",
+        "gen",
+        "--from-literal=token=abc",
+    ]);
+    assert_eq!(
+        c.ok(&["get", "cm", "c1", "-n", "gen", "-o", "jsonpath={.data.a}"]),
+        "b"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "s1",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.data.token}"
+        ]),
+        "YWJj"
+    );
+    c.ok(&["label", "ns", "gen", "team=x"]);
+    assert!(
+        c.ok(&["get", "ns", "-l", "team=x", "-o", "name"])
+            .contains("namespace/gen")
+    );
+}
+
+#[test]
 fn requests_without_the_token_are_refused() {
     let c = TestCluster::start();
     let out = c.kubectl(&["--token", "wrong", "get", "ns"]);

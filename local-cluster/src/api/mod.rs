@@ -158,7 +158,10 @@ pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
 
 /// Parses a JSON request body into an object.
 pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        return crate::protobuf::decode(bytes);
+    }
+    if content_type.contains("cbor") {
         // Clients fall back to JSON on 415.
         return Err(ApiError::unsupported_media(content_type));
     }
