@@ -371,3 +371,98 @@ fn clean_up_at_exit_follows_gc() {
         "",
     );
 }
+
+#[test]
+fn a_background_dproc_survives_its_pod_being_deleted_and_img_lists_its_image() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &format!("SERVICE_PORT={port} python web.py &")])
+        .assert()
+        .success();
+    let first = cluster
+        .kubectl()
+        .args([
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=web",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&first.stdout).trim().to_string();
+    assert!(first.starts_with("pod/web-"), "{first}");
+    assert!(
+        cluster
+            .kubectl()
+            .args(["delete", &first, "--wait=true"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The replacement pod unpacks the program from the ConfigMaps again.
+    assert!(
+        cluster
+            .kubectl()
+            .args(["rollout", "status", "deployment/web", "--timeout=30s"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    cluster.wait_for_kubectl(
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        "1",
+    );
+    let second = cluster
+        .kubectl()
+        .args([
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=web",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&second.stdout).trim(), first);
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "img"])
+        .assert()
+        .success()
+        .stdout(contains("python   python:3.12-slim").and(contains("python:3.12-slim").count(2)));
+}
+
+#[test]
+fn plugins_are_listed_and_run_with_the_shell_s_namespace() {
+    let sandbox = Sandbox::new();
+    let bin = sandbox.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let plugin = bin.join("kubectl-hello");
+    std::fs::write(&plugin, "#!/bin/sh\necho \"hello plugin $*\"\n").unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    sandbox
+        .command()
+        .env("PATH", path)
+        .args(["-c", "plugin; plugin hello x"])
+        .assert()
+        .success()
+        .stdout("hello\nhello plugin --context test-ctx --namespace shop x\n");
+}

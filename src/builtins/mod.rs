@@ -12,11 +12,13 @@ mod exit;
 mod export;
 mod help;
 mod history;
+mod img;
 mod kill;
 mod literally;
 mod logs;
 mod ls;
 mod ns;
+mod plugin;
 mod ps;
 mod pwd;
 mod runtimes;
@@ -123,6 +125,10 @@ pub const BUILTINS: &[Builtin] = &[
         run: history::run,
     },
     Builtin {
+        name: "img",
+        run: img::run,
+    },
+    Builtin {
         name: "kill",
         run: kill::run,
     },
@@ -141,6 +147,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "ns",
         run: ns::run,
+    },
+    Builtin {
+        name: "plugin",
+        run: plugin::run,
     },
     Builtin {
         name: "ps",
@@ -182,9 +192,7 @@ pub const BUILTINS: &[Builtin] = &[
 
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &[
-    "curl", "forward", "img", "jobs", "plugin", "unwatch", "watch",
-];
+pub const NOT_YET_AVAILABLE: &[&str] = &["curl", "forward", "jobs", "unwatch", "watch"];
 
 /// The builtin called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {

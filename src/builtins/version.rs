@@ -7,7 +7,11 @@ use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     at_most(args, 0, "version")?;
-    writeln!(std::io::stdout().lock(), "kubesh {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "kubesh {}",
+        env!("CARGO_PKG_VERSION")
+    )?;
     let server = match shell.connect() {
         Ok(connection) => match connection.block_on(connection.client.apiserver_version()) {
             Ok(info) => format!("server {} at {}", info.git_version, connection.server),

@@ -32,6 +32,8 @@ pub struct Dproc {
     pub age_seconds: i64,
     /// In-cluster URL of a background dproc's service.
     pub url: Option<String>,
+    /// The program's image.
+    pub image: String,
 }
 
 /// The dprocs in `namespace`; only `environment`'s when given.
@@ -76,7 +78,9 @@ pub fn list(
             .and_then(|p| p.first())
             .map(|p| p.container_port);
         let name = deployment.metadata.name.clone().unwrap_or_default();
+        let image = main_image(deployment.spec.template.spec.as_ref());
         dprocs.push(Dproc {
+            image,
             status: summarize(&pods, ready >= wanted && wanted > 0),
             ready: format!("{ready}/{wanted}"),
             restarts: pods.iter().map(|p| restarts(p)).sum(),
@@ -88,6 +92,7 @@ pub fn list(
         for pod in pods {
             let ready = pod_ready(pod);
             dprocs.push(Dproc {
+                image: main_image(pod.spec.as_ref()),
                 status: summarize(&[pod], ready),
                 ready: format!("{}/1", i32::from(ready)),
                 restarts: restarts(pod),
@@ -147,6 +152,7 @@ pub fn delete_launched(
         restarts: 0,
         age_seconds: 0,
         url: None,
+        image: String::new(),
     };
     delete(connection, namespace, &dproc)
 }
@@ -190,7 +196,14 @@ fn common(meta: &ObjectMeta, id: String, kind: &str) -> Dproc {
         restarts: 0,
         age_seconds: age(meta.creation_timestamp.as_ref()),
         url: None,
+        image: String::new(),
     }
+}
+
+fn main_image(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> String {
+    spec.and_then(|s| s.containers.iter().find(|c| c.name == "main"))
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
 }
 
 fn label(meta: &ObjectMeta, key: &str) -> Option<String> {
