@@ -201,3 +201,25 @@ fn tab_completes_a_context_after_cx() {
         .exp_string("\ncontext test-ctx, namespace shop")
         .unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_a_foreground_program_and_deletes_its_pod() {
+    let sandbox = Sandbox::new();
+    let cluster = common::LocalCluster::start(&sandbox);
+    sandbox.write(
+        "ticker.py",
+        "import time\nprint('ticking', flush=True)\nwhile True:\n    time.sleep(0.1)\n",
+    );
+    let mut command = cluster.kubesh(&sandbox);
+    command.env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(TIMEOUT_MS)).unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("python ticker.py").unwrap();
+    // The spinner clears its line, then the program's output follows.
+    session.exp_string("ticking\r\n").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("echo status=$?").unwrap();
+    session.exp_string("\nstatus=130").unwrap();
+    cluster.wait_for_kubectl(&["get", "pods", "-o", "name"], "");
+}
