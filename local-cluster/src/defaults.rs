@@ -6,10 +6,23 @@ use serde_json::{Value, json};
 use crate::resources::{self, ResourceType};
 use crate::store::Store;
 
+/// Sets `key` when missing; does nothing on values that are not objects
+/// (validation reports those).
 fn set_default(obj: &mut Value, key: &str, v: Value) {
-    if obj.get(key).is_none_or(Value::is_null) {
-        obj[key] = v;
+    if let Some(m) = obj.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_string(), v);
     }
+}
+
+/// The object at `path`, only through objects.
+fn at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.as_object_mut()?.get_mut(*p)?;
+    }
+    cur.is_object().then_some(cur)
 }
 
 #[allow(clippy::collapsible_if)]
@@ -87,13 +100,11 @@ pub fn pod_spec(spec: &mut Value) {
 }
 
 fn template_defaults(obj: &mut Value) {
-    pod_spec(&mut obj["spec"]["template"]["spec"]);
-    if obj["spec"]["template"]["metadata"].is_object() {
-        set_default(
-            &mut obj["spec"]["template"]["metadata"],
-            "creationTimestamp",
-            Value::Null,
-        );
+    if let Some(spec) = at(obj, &["spec", "template", "spec"]) {
+        pod_spec(spec);
+    }
+    if let Some(meta) = at(obj, &["spec", "template", "metadata"]) {
+        set_default(meta, "creationTimestamp", Value::Null);
     }
 }
 
@@ -141,19 +152,15 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
             set_default(spec, "strategy", json!({}));
-            set_default(&mut spec["strategy"], "type", json!("RollingUpdate"));
-            if spec["strategy"]["type"] == "RollingUpdate" {
-                set_default(&mut spec["strategy"], "rollingUpdate", json!({}));
-                set_default(
-                    &mut spec["strategy"]["rollingUpdate"],
-                    "maxSurge",
-                    json!("25%"),
-                );
-                set_default(
-                    &mut spec["strategy"]["rollingUpdate"],
-                    "maxUnavailable",
-                    json!("25%"),
-                );
+            if let Some(strategy) = at(spec, &["strategy"]) {
+                set_default(strategy, "type", json!("RollingUpdate"));
+                if strategy["type"] == "RollingUpdate" {
+                    set_default(strategy, "rollingUpdate", json!({}));
+                    if let Some(ru) = at(strategy, &["rollingUpdate"]) {
+                        set_default(ru, "maxSurge", json!("25%"));
+                        set_default(ru, "maxUnavailable", json!("25%"));
+                    }
+                }
             }
             template_defaults(obj);
             if obj["status"].is_null() {
@@ -209,9 +216,13 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
                 obj["status"] = json!({"phase": "Active"});
             }
             let name = obj["metadata"]["name"].clone();
-            if obj["metadata"].is_object() && name.is_string() {
-                set_default(&mut obj["metadata"], "labels", json!({}));
-                obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            if let Some(meta) = at(obj, &["metadata"])
+                && name.is_string()
+            {
+                set_default(meta, "labels", json!({}));
+                if let Some(labels) = at(meta, &["labels"]) {
+                    labels["kubernetes.io/metadata.name"] = name;
+                }
             }
         }
         "secrets" => {

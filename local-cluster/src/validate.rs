@@ -187,8 +187,148 @@ fn check_data_size(obj: &Value, causes: &mut Causes) {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Shape {
+    Obj,
+    List,
+    ListOfObj,
+    ListOfStr,
+    Str,
+    MapOfStr,
+}
+
+fn shape_ok(v: &Value, s: Shape) -> bool {
+    match s {
+        Shape::Obj => v.is_object(),
+        Shape::List => v.is_array(),
+        Shape::ListOfObj => v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
+        Shape::ListOfStr => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        Shape::Str => v.is_string(),
+        Shape::MapOfStr => v
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string)),
+    }
+}
+
+fn shape_name(s: Shape) -> &'static str {
+    match s {
+        Shape::Obj => "an object",
+        Shape::List => "a list",
+        Shape::ListOfObj => "a list of objects",
+        Shape::ListOfStr => "a list of strings",
+        Shape::Str => "a string",
+        Shape::MapOfStr => "a map of strings",
+    }
+}
+
+fn check_fields(v: &Value, path: &str, fields: &[(&str, Shape)]) -> ApiResult<()> {
+    for (f, s) in fields {
+        let x = &v[*f];
+        if !x.is_null() && !shape_ok(x, *s) {
+            return Err(ApiError::bad_request(format!(
+                "the body does not match its type: {path}{f} must be {}",
+                shape_name(*s)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_pod_spec_shape(spec: &Value, path: &str) -> ApiResult<()> {
+    use Shape::*;
+    if !spec.is_null() && !spec.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the body does not match its type: {path} must be an object"
+        )));
+    }
+    check_fields(
+        spec,
+        &format!("{path}."),
+        &[
+            ("containers", ListOfObj),
+            ("initContainers", ListOfObj),
+            ("volumes", ListOfObj),
+            ("restartPolicy", Str),
+        ],
+    )?;
+    for field in ["containers", "initContainers"] {
+        for (i, c) in spec[field].as_array().into_iter().flatten().enumerate() {
+            check_fields(
+                c,
+                &format!("{path}.{field}[{i}]."),
+                &[
+                    ("name", Str),
+                    ("image", Str),
+                    ("workingDir", Str),
+                    ("command", ListOfStr),
+                    ("args", ListOfStr),
+                    ("env", ListOfObj),
+                    ("envFrom", ListOfObj),
+                    ("ports", ListOfObj),
+                    ("volumeMounts", ListOfObj),
+                    ("readinessProbe", Obj),
+                    ("livenessProbe", Obj),
+                    ("startupProbe", Obj),
+                    ("resources", Obj),
+                    ("securityContext", Obj),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Type checks a real server does while decoding: 400 on a mismatch.
+pub fn check_shape(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    use Shape::*;
+    check_fields(
+        &obj["metadata"],
+        "metadata.",
+        &[
+            ("labels", MapOfStr),
+            ("annotations", MapOfStr),
+            ("finalizers", ListOfStr),
+            ("ownerReferences", ListOfObj),
+        ],
+    )?;
+    match rt.plural {
+        "pods" => check_pod_spec_shape(&obj["spec"], "spec"),
+        "deployments" | "replicasets" => {
+            check_fields(obj, "", &[("spec", Obj)])?;
+            check_fields(
+                &obj["spec"],
+                "spec.",
+                &[("selector", Obj), ("template", Obj), ("strategy", Obj)],
+            )?;
+            check_fields(
+                &obj["spec"]["template"],
+                "spec.template.",
+                &[("metadata", Obj)],
+            )?;
+            check_pod_spec_shape(&obj["spec"]["template"]["spec"], "spec.template.spec")
+        }
+        "services" => {
+            check_fields(obj, "", &[("spec", Obj)])?;
+            check_fields(
+                &obj["spec"],
+                "spec.",
+                &[("ports", ListOfObj), ("selector", MapOfStr), ("type", Str)],
+            )
+        }
+        "configmaps" => check_fields(obj, "", &[("data", MapOfStr), ("binaryData", MapOfStr)]),
+        "secrets" => check_fields(
+            obj,
+            "",
+            &[("data", MapOfStr), ("stringData", MapOfStr), ("type", Str)],
+        ),
+        "namespaces" => check_fields(obj, "", &[("spec", Obj)]),
+        _ => Ok(()),
+    }
+}
+
 /// Validates an object for create (`old` is None) or update.
 pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    check_shape(rt, obj)?;
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     let mut causes = Causes::new();
     if !obj["metadata"].is_object() && !obj["metadata"].is_null() {

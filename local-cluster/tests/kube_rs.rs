@@ -218,3 +218,70 @@ fn await_pod_and_deployment_conditions() {
         assert!(left.items.is_empty(), "pods left after foreground deletion");
     });
 }
+
+#[test]
+fn malformed_requests_get_statuses_and_lose_nothing() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let client = client(&c).await;
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+        cms.create(&PostParams::default(), &cm("keep")).await.expect("create");
+        let posts: &[(&str, &str)] = &[
+            ("/apis/apps/v1/namespaces/default/deployments", r#"{"spec":"x"}"#),
+            ("/apis/apps/v1/namespaces/default/deployments", r#"{"metadata":{"name":"d"},"spec":{"strategy":"x","template":"y"}}"#),
+            ("/apis/apps/v1/namespaces/default/deployments", r#"{"metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[1,"a",null]}}}}"#),
+            ("/api/v1/namespaces/default/pods", r#"{"metadata":{"name":"p"},"spec":{"containers":"x"}}"#),
+            ("/api/v1/namespaces/default/pods", r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i","ports":"x","readinessProbe":"y"}],"volumes":[1]}}"#),
+            ("/api/v1/namespaces", r#"{"metadata":{"name":"n","labels":"x"}}"#),
+            ("/api/v1/namespaces/default/services", r#"{"metadata":{"name":"s"},"spec":{"ports":[{"port":"x"}]}}"#),
+            ("/api/v1/namespaces/default/secrets", r#"{"metadata":{"name":"s"},"data":"x","stringData":{"a":1}}"#),
+            ("/api/v1/namespaces/default/configmaps", r#"{"metadata":"x"}"#),
+            ("/api/v1/namespaces/default/configmaps", r#"[]"#),
+            ("/api/v1/namespaces/default/configmaps", r#""str""#),
+            ("/api/v1/namespaces/default/configmaps", r#"{"metadata":{"name":"x"},"data":{"a":1}}"#),
+            ("/api/v1/namespaces/default/configmaps", "{not json"),
+            ("/api/v1/namespaces/nowhere/configmaps", r#"{"metadata":{"name":"x"}}"#),
+            ("/api/v1/namespaces/default/bogus", "{}"),
+        ];
+        for (path, body) in posts {
+            let req = http::Request::post(*path)
+                .header("content-type", "application/json")
+                .body(body.as_bytes().to_vec())
+                .expect("request");
+            match client.request_text(req).await {
+                Err(kube::Error::Api(s)) => assert!((400..500).contains(&s.code), "{path} {body}: {s:?}"),
+                other => panic!("{path} {body}: expected an error status, got {other:?}"),
+            }
+        }
+        let patches: &[(&str, &str)] = &[
+            ("application/merge-patch+json", r#"{"metadata":"x"}"#),
+            ("application/merge-patch+json", r#"{"metadata":{"name":"other"}}"#),
+            ("application/json-patch+json", r#"[{"op":"remove","path":"/nope"}]"#),
+            ("application/json-patch+json", r#"{"op":"add"}"#),
+            ("application/strategic-merge-patch+json", r#"[1]"#),
+            ("application/strategic-merge-patch+json", r#"{"data":{"$patch":"bogus"}}"#),
+            ("text/plain", "x"),
+        ];
+        for (ct, body) in patches {
+            let req = http::Request::patch("/api/v1/namespaces/default/configmaps/keep")
+                .header("content-type", *ct)
+                .body(body.as_bytes().to_vec())
+                .expect("request");
+            match client.request_text(req).await {
+                Err(kube::Error::Api(s)) => assert!((400..500).contains(&s.code), "{ct} {body}: {s:?}"),
+                other => panic!("{ct} {body}: expected an error status, got {other:?}"),
+            }
+        }
+        let big = format!(r#"{{"metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#, "x".repeat(4 * 1024 * 1024));
+        let req = http::Request::post("/api/v1/namespaces/default/configmaps")
+            .header("content-type", "application/json")
+            .body(big.into_bytes())
+            .expect("request");
+        match client.request_text(req).await {
+            Err(kube::Error::Api(s)) => assert_eq!(s.code, 413),
+            other => panic!("expected 413, got {other:?}"),
+        }
+        let kept = cms.get("keep").await.expect("still there");
+        assert_eq!(kept.data.and_then(|d| d.get("k").cloned()).as_deref(), Some("keep"));
+    });
+}

@@ -272,6 +272,7 @@ pub fn create(
         m.remove("uid");
         m.remove("managedFields");
     }
+    validate::check_shape(rt, &obj)?;
     defaults::apply(rt, &mut obj, &s.store);
     validate::validate(rt, &obj, None)?;
     if is_dry_run(q) {
@@ -316,6 +317,7 @@ fn update(
                 obj["metadata"] = json!({});
             }
             obj["metadata"]["name"] = json!(name);
+            validate::check_shape(rt, &obj)?;
             defaults::apply(rt, &mut obj, &s.store);
             // Fields the server owns are carried over before validation.
             if rt.plural == "services"
@@ -426,6 +428,7 @@ fn patch_object(
             Ok(c) => c,
             Err(e) if e.code == 404 && kind == PatchKind::Apply && sub.is_none() => {
                 let mut obj = p.clone();
+                check_type(rt, &obj)?;
                 obj["metadata"]["name"] = json!(name);
                 return create(s, rt, ns, obj, q).map(|o| json_response(201, &o));
             }
@@ -442,9 +445,9 @@ fn patch_object(
             PatchKind::Merge => patch::merge_patch(&mut new, &p),
             PatchKind::Strategic | PatchKind::Apply => patch::strategic_merge(&mut new, &p)?,
         }
-        if !new.is_object() {
+        if !new.is_object() || !(new["metadata"].is_object() || new["metadata"].is_null()) {
             return Err(ApiError::bad_request(
-                "the patched object is not a JSON object",
+                "the patched object is not a valid object",
             ));
         }
         if sub == Some("scale") {

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
 use hyper::body::Incoming;
@@ -187,10 +188,23 @@ pub async fn serve(
     if !authorized(&shared, &req) {
         return Ok(error_response(&ApiError::unauthorized()));
     }
-    let resp = match route(shared, req).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    // A bug must cost one request, never the server or stored objects.
+    let resp = match std::panic::AssertUnwindSafe(route(shared, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => error_response(&e),
+        Err(_) => error_response(&ApiError::internal(
+            "the local cluster failed to handle this request",
+        )),
     };
+    let mut resp = resp;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was not read: this connection cannot be reused.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(resp)
 }
 
