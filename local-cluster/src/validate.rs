@@ -190,7 +190,6 @@ fn check_data_size(obj: &Value, causes: &mut Causes) {
 #[derive(Clone, Copy)]
 enum Shape {
     Obj,
-    List,
     ListOfObj,
     ListOfStr,
     Str,
@@ -200,7 +199,6 @@ enum Shape {
 fn shape_ok(v: &Value, s: Shape) -> bool {
     match s {
         Shape::Obj => v.is_object(),
-        Shape::List => v.is_array(),
         Shape::ListOfObj => v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
         Shape::ListOfStr => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
         Shape::Str => v.is_string(),
@@ -213,7 +211,6 @@ fn shape_ok(v: &Value, s: Shape) -> bool {
 fn shape_name(s: Shape) -> &'static str {
     match s {
         Shape::Obj => "an object",
-        Shape::List => "a list",
         Shape::ListOfObj => "a list of objects",
         Shape::ListOfStr => "a list of strings",
         Shape::Str => "a string",
