@@ -466,3 +466,57 @@ fn plugins_are_listed_and_run_with_the_shell_s_namespace() {
         .success()
         .stdout("hello\nhello plugin --context test-ctx --namespace shop x\n");
 }
+
+#[test]
+fn the_cluster_env_wires_services_and_exports_from_configmaps_and_secrets() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("stock-gen.py", WEB_PY);
+    sandbox.write(
+        "show.py",
+        "import os\nfor k in ['STOCK_GEN_URL', 'STOCK_GEN_SERVICE_PORT', 'DB_USER', 'DB_PASSWORD', 'FEED']:\n    print(k, os.environ.get(k))\n",
+    );
+    let mut apply = cluster
+        .kubectl()
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        apply.stdin.as_mut().unwrap(),
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {DB_USER: shop}\n---\n\
+          apiVersion: v1\nkind: Secret\nmetadata: {name: db-pass}\nstringData: {DB_PASSWORD: s3cret-value}\n",
+    )
+    .unwrap();
+    drop(apply.stdin.take());
+    assert!(apply.wait().unwrap().success());
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!(
+                "SERVICE_PORT={port} python stock-gen.py & export FEED=$STOCK_GEN_URL/feed; \
+                 export --from-configmap db; export --from-secret db-pass; python show.py; env; debug on; export"
+            ),
+        ])
+        .assert()
+        .success()
+        .stdout(
+            contains(format!("STOCK_GEN_URL http://stock-gen:{port}\n"))
+                .and(contains(format!("STOCK_GEN_SERVICE_PORT {port}\n")))
+                .and(contains("DB_USER shop\n"))
+                .and(contains("DB_PASSWORD s3cret-value\n"))
+                .and(contains(format!("FEED http://stock-gen:{port}/feed\n")))
+                .and(contains(format!("cluster  STOCK_GEN_URL=http://stock-gen:{port}")))
+                .and(contains("every key of secret db-pass (values not shown)")),
+        )
+        .stdout(predicate::function(|out: &str| out.matches("s3cret-value").count() == 1))
+        .stderr(predicate::str::contains("s3cret-value").not());
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "export --from-secret nope"])
+        .assert()
+        .code(1)
+        .stderr(contains("no secret named nope in namespace default"));
+}

@@ -12,7 +12,7 @@ use kube::api::{Api, Patch, PatchParams};
 use super::{Failure, Outcome};
 use crate::cluster::dprocs;
 use crate::launch::names::is_rfc1035_label;
-use crate::launch::objects::{GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
+use crate::launch::objects::{EnvSource, GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
 use crate::shell::{Shell, quote};
 
 const USAGE: &str =
@@ -20,7 +20,10 @@ const USAGE: &str =
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     match args.first().map(String::as_str) {
-        None => variables(shell),
+        None => {
+            shell.refresh_cluster_env();
+            variables(shell)
+        }
         Some("list") => list(shell),
         Some("create") => create(shell, &args[1..]),
         Some("select") => select(shell, &args[1..]),
@@ -38,6 +41,18 @@ fn variables(shell: &Shell) -> Outcome {
             variable.origin.label(),
             quote(&variable.value)
         )?;
+    }
+    for source in &shell.env_from {
+        match source {
+            EnvSource::ConfigMap(name) => {
+                writeln!(out, "{:<9}every key of configmap {name}", "exported")?
+            }
+            EnvSource::Secret(name) => writeln!(
+                out,
+                "{:<9}every key of secret {name} (values not shown)",
+                "exported"
+            )?,
+        }
     }
     Ok(0)
 }
@@ -80,6 +95,7 @@ fn create(shell: &mut Shell, args: &[String]) -> Outcome {
     };
     valid_name(name)?;
     shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
+    shell.refresh_cluster_env();
     writeln!(
         std::io::stdout().lock(),
         "environment {name} selected: programs launched from now on belong to it"
@@ -100,6 +116,7 @@ fn select(shell: &mut Shell, args: &[String]) -> Outcome {
         [name] => {
             valid_name(name)?;
             shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
+            shell.refresh_cluster_env();
             writeln!(std::io::stdout().lock(), "environment {name} selected")?;
             Ok(0)
         }

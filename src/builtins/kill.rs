@@ -62,5 +62,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             }
         }
     }
+    drop(out);
+    shell.refresh_cluster_env();
     Ok(status)
 }

@@ -3,6 +3,7 @@
 //! happens before the first prompt), and the connection, opened on first
 //! use.
 
+pub mod cluster_env;
 pub mod connection;
 pub mod dprocs;
 pub mod trace;

@@ -29,16 +29,13 @@ const SETTINGS: &[&str] = &[
 /// Launches the program an invocation names. `None` when the invocation is
 /// not a program launch (no runtime command, no such file).
 pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
-    let setting = |name: &str| -> Option<String> {
-        invocation
-            .prefixes
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| shell.vars.get(name))
+    let image_for = |runtime: &Runtime| {
+        setting(
+            shell,
+            invocation,
+            &format!("{}_IMAGE", runtime.name.to_uppercase()),
+        )
     };
-    let image_for = |runtime: &Runtime| setting(&format!("{}_IMAGE", runtime.name.to_uppercase()));
     let node_arch = executable::host_arch();
     let program = match program::resolve(&invocation.args, &shell.runtimes, &image_for, node_arch) {
         Ok(Some(program)) => program,
@@ -48,9 +45,15 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
             return Some(error.status());
         }
     };
+    if !shell.dry_run
+        && let Err(error) = shell.connect()
+    {
+        report!("kubesh: {}: {error}", invocation.args[0]);
+        return Some(1);
+    }
     let mut env: Vec<(String, String)> = shell
         .vars
-        .exported()
+        .for_programs()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     env.extend(invocation.prefixes.iter().cloned());
@@ -60,14 +63,15 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         command_line.push_str(" &");
     }
     let settings = plan::Settings {
-        service_name: setting("SERVICE_NAME"),
-        service_port: setting("SERVICE_PORT"),
-        replicas: setting("REPLICAS"),
-        bundle_max_mb: setting("BUNDLE_MAX_MB"),
-        bundle_max_files: setting("BUNDLE_MAX_FILES"),
+        service_name: setting(shell, invocation, "SERVICE_NAME"),
+        service_port: setting(shell, invocation, "SERVICE_PORT"),
+        replicas: setting(shell, invocation, "REPLICAS"),
+        bundle_max_mb: setting(shell, invocation, "BUNDLE_MAX_MB"),
+        bundle_max_files: setting(shell, invocation, "BUNDLE_MAX_FILES"),
         namespace: shell.target.namespace.clone(),
         environment: shell.target.environment.clone(),
         env,
+        env_from: shell.env_from.clone(),
         command_line,
     };
     let planning = std::time::Instant::now();
@@ -125,6 +129,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                     );
                 }
                 shell.known_dprocs.push(spec.name.clone());
+                shell.refresh_cluster_env();
                 let url = format!("http://{}:{}", spec.name, spec.port);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(
@@ -150,6 +155,17 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
             }
         }
     }
+}
+
+/// A setting for this launch: a per-command prefix, else a shell variable.
+fn setting(shell: &Shell, invocation: &Invocation, name: &str) -> Option<String> {
+    invocation
+        .prefixes
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| shell.vars.get(name))
 }
 
 /// `--dry-run`: the objects as YAML documents, nothing created.

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    KeyToPath, Pod, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, Service, ServicePort,
-    ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
+    ConfigMap, ConfigMapEnvSource, ConfigMapProjection, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, Pod, PodSpec, PodTemplateSpec, Probe,
+    ProjectedVolumeSource, SecretEnvSource, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -38,6 +39,13 @@ pub const UNPACK_IMAGE: &str = "busybox:1.37";
 /// The key of a bundle piece in its ConfigMap.
 const BUNDLE_KEY: &str = "bundle.tgz";
 
+/// A ConfigMap or Secret exported with `export --from-configmap/--from-secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSource {
+    ConfigMap(String),
+    Secret(String),
+}
+
 /// Everything decided about one launch.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -53,6 +61,8 @@ pub struct Spec {
     pub program: Program,
     /// Variables for the program, in order (exported, then prefixes).
     pub env: Vec<(String, String)>,
+    /// ConfigMaps and Secrets whose keys all become variables, by reference.
+    pub env_from: Vec<EnvSource>,
     pub bundle_hash: String,
     /// How many ConfigMaps the bundle takes.
     pub chunks: usize,
@@ -265,6 +275,8 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         args: (!spec.program.args.is_empty()).then(|| spec.program.args.clone()),
         working_dir: Some(APP_DIR.to_string()),
         env: Some(env),
+        env_from: (!spec.env_from.is_empty())
+            .then(|| spec.env_from.iter().map(env_from_source).collect()),
         ports: spec.background.then(|| {
             vec![ContainerPort {
                 container_port: i32::from(spec.port),
@@ -326,6 +338,25 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
     }
 }
 
+fn env_from_source(source: &EnvSource) -> EnvFromSource {
+    match source {
+        EnvSource::ConfigMap(name) => EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: name.clone(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        },
+        EnvSource::Secret(name) => EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: name.clone(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        },
+    }
+}
+
 fn env_var(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),
@@ -359,6 +390,7 @@ pub(crate) mod tests {
                 command: vec!["node".into(), "stock-gen.js".into()],
             },
             env: vec![("GREETING".into(), "hi there".into())],
+            env_from: vec![EnvSource::Secret("db".into())],
             bundle_hash: "0123456789abcdef".into(),
             chunks: 2,
             dependency_file: Some("package.json".into()),
@@ -399,6 +431,8 @@ pub(crate) mod tests {
             env.iter()
                 .any(|e| e.name == "GREETING" && e.value.as_deref() == Some("hi there"))
         );
+        let env_from = main.env_from.as_ref().unwrap();
+        assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "db");
         let probe = main.readiness_probe.as_ref().unwrap();
         assert_eq!(
             probe.tcp_socket.as_ref().unwrap().port,

@@ -20,6 +20,7 @@ pub struct Settings {
     pub environment: Option<String>,
     /// Variables the program gets: exported ones, then prefixes.
     pub env: Vec<(String, String)>,
+    pub env_from: Vec<super::objects::EnvSource>,
     pub command_line: String,
 }
 
@@ -113,6 +114,7 @@ pub fn plan(
         port,
         program,
         env: settings.env.clone(),
+        env_from: settings.env_from.clone(),
         bundle_hash: bundle.short_hash().to_string(),
         chunks: bundle.chunks().count(),
         dependency_file,

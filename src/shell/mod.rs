@@ -47,6 +47,8 @@ pub struct Shell {
     pub last_command: Vec<String>,
     /// Lines entered interactively, oldest first (`history`).
     pub history: Vec<String>,
+    /// ConfigMaps and Secrets exported to launched programs by reference.
+    pub env_from: Vec<crate::launch::objects::EnvSource>,
     /// The dprocs launched by this session, for clean-up at exit.
     pub launched: Vec<crate::cluster::dprocs::Launched>,
     /// Names and ids of dprocs this shell has seen, for completion.
@@ -80,6 +82,7 @@ impl Shell {
             exit_requested: None,
             last_command: Vec::new(),
             history: Vec::new(),
+            env_from: Vec::new(),
             launched: Vec::new(),
             known_dprocs: Vec::new(),
             previous_dir: None,
@@ -146,17 +149,37 @@ impl Shell {
 }
 
 impl Shell {
+    /// Reads the cluster env again (after launches, kills and environment
+    /// changes); keeps the old values when the cluster cannot be asked.
+    pub fn refresh_cluster_env(&mut self) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        let environment = self.target.environment_label();
+        match crate::cluster::cluster_env::read(connection, &self.target.namespace, &environment) {
+            Ok(variables) => self.vars.set_cluster(variables),
+            Err(error) => {
+                if self.debug {
+                    report!("debug: the cluster env was not read: {error}");
+                }
+            }
+        }
+    }
+
     /// Aims the shell at another context; the next cluster command connects
     /// to it.
     pub fn set_target(&mut self, target: ClusterTarget) {
         self.target = target;
         self.connection = None;
+        self.vars.set_cluster(Vec::new());
     }
 
-    /// The connection to the cluster, opened now if it is not yet.
+    /// The connection to the cluster, opened now if it is not yet (and
+    /// then the cluster env read).
     pub fn connect(&mut self) -> Result<&Connection, ClusterError> {
         if self.connection.is_none() {
             self.connection = Some(Connection::open(&self.target, &self.requests)?);
+            self.refresh_cluster_env();
         }
         self.connection
             .as_ref()

@@ -15,6 +15,9 @@ pub enum Origin {
     Shell,
     /// Set in this shell and exported to launched programs.
     Exported,
+    /// Told by the cluster: the address of a background dproc of the
+    /// current environment (`STOCK_GEN_URL`); passed to launched programs.
+    Cluster,
 }
 
 impl Origin {
@@ -22,6 +25,7 @@ impl Origin {
         match self {
             Origin::Shell => "shell",
             Origin::Exported => "exported",
+            Origin::Cluster => "cluster",
         }
     }
 }
@@ -55,6 +59,11 @@ impl Variables {
     pub fn set(&mut self, name: &str, value: String) {
         self.hidden.remove(name);
         match self.map.get_mut(name) {
+            // A value set by hand is the user's, no longer the cluster's.
+            Some(variable) if variable.origin == Origin::Cluster => {
+                variable.value = value;
+                variable.origin = Origin::Shell;
+            }
             Some(variable) => variable.value = value,
             None => {
                 self.map.insert(
@@ -113,10 +122,30 @@ impl Variables {
             .map(|(name, variable)| (name.as_str(), variable))
     }
 
-    /// The exported variables, as launched programs receive them.
+    /// Replaces the variables the cluster defines; a name the user set
+    /// keeps the user's value.
+    pub fn set_cluster(&mut self, variables: Vec<(String, String)>) {
+        self.map.retain(|_, v| v.origin != Origin::Cluster);
+        for (name, value) in variables {
+            self.map.entry(name).or_insert(Variable {
+                value,
+                origin: Origin::Cluster,
+            });
+        }
+    }
+
+    /// The variables marked with `export`.
     pub fn exported(&self) -> impl Iterator<Item = (&str, &str)> {
         self.iter()
             .filter(|(_, v)| v.origin == Origin::Exported)
+            .map(|(name, v)| (name, v.value.as_str()))
+    }
+
+    /// The variables launched programs receive: exported ones and the
+    /// cluster's.
+    pub fn for_programs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter()
+            .filter(|(_, v)| v.origin != Origin::Shell)
             .map(|(name, v)| (name, v.value.as_str()))
     }
 }
@@ -148,6 +177,32 @@ mod tests {
         assert_eq!(vars.get("PATH"), None, "an inherited variable can be unset");
         vars.set("PATH", "/x".into());
         assert_eq!(vars.get("PATH").as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn cluster_variables_are_replaced_but_never_override_the_user() {
+        let mut vars = Variables::default();
+        vars.set("MINE_URL", "by hand".into());
+        vars.set_cluster(vec![
+            ("WEB_URL".into(), "http://web:80".into()),
+            ("MINE_URL".into(), "x".into()),
+        ]);
+        assert_eq!(vars.get("MINE_URL").as_deref(), Some("by hand"));
+        assert_eq!(
+            vars.for_programs().collect::<Vec<_>>(),
+            [("WEB_URL", "http://web:80")]
+        );
+        assert_eq!(vars.exported().count(), 0);
+        vars.set_cluster(vec![]);
+        assert_eq!(vars.get("WEB_URL"), None);
+        vars.set_cluster(vec![("WEB_URL".into(), "http://web:80".into())]);
+        vars.set("WEB_URL", "mine".into());
+        vars.set_cluster(vec![]);
+        assert_eq!(
+            vars.get("WEB_URL").as_deref(),
+            Some("mine"),
+            "set by hand, it is the user's"
+        );
     }
 
     #[test]
