@@ -120,7 +120,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
     };
     if spec.background {
         match run::background(connection, &interrupt, &spec, &bundle) {
-            Ok(took) => {
+            Ok((took, service)) => {
                 if debug {
                     report!(
                         "debug: {} ready after {} API request(s), watches not counted",
@@ -129,7 +129,15 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                     );
                 }
                 shell.known_dprocs.push(spec.name.clone());
-                shell.refresh_cluster_env();
+                // The new Service's variables, without asking the cluster again.
+                let mut cluster_env: Vec<(String, String)> = shell
+                    .vars
+                    .iter()
+                    .filter(|(_, v)| v.origin == crate::shell::vars::Origin::Cluster)
+                    .map(|(n, v)| (n.to_string(), v.value.clone()))
+                    .collect();
+                cluster_env.extend(crate::cluster::cluster_env::variables(&[service]));
+                shell.vars.set_cluster(cluster_env);
                 let url = format!("http://{}:{}", spec.name, spec.port);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(

@@ -30,25 +30,27 @@ pub enum LaunchError {
 }
 
 /// Creates a background dproc and waits until its pods are ready; returns
-/// how long the wait took.
+/// how long that took and the Service as the cluster created it.
 pub fn background(
     connection: &Connection,
     interrupt: &Interrupt,
     spec: &Spec,
     bundle: &Bundle,
-) -> Result<Duration, LaunchError> {
+) -> Result<(Duration, Service), LaunchError> {
     let started = Instant::now();
     let spinner = spinner(&spec.name);
     spinner.set_message(format!("{}: creating", spec.name));
-    let created = connection.block_on(create_background(connection, spec, bundle));
-    if let Err(error) = created {
-        spinner.finish_and_clear();
-        return Err(error);
-    }
+    let service = match connection.block_on(create_background(connection, spec, bundle)) {
+        Ok(service) => service,
+        Err(error) => {
+            spinner.finish_and_clear();
+            return Err(error);
+        }
+    };
     let waited = connection.until_interrupted(interrupt, wait_ready(connection, spec, &spinner));
     spinner.finish_and_clear();
     match waited {
-        Ok(result) => result.map(|()| started.elapsed()),
+        Ok(result) => result.map(|()| (started.elapsed(), service)),
         Err(ClusterError::Interrupted) => Err(LaunchError::Failed(format!(
             "stopped waiting; {} ({}) stays: `ps` shows it, `kill {}` removes it",
             spec.name, spec.dproc_id, spec.name
@@ -101,7 +103,7 @@ async fn create_background(
     connection: &Connection,
     spec: &Spec,
     bundle: &Bundle,
-) -> Result<(), LaunchError> {
+) -> Result<Service, LaunchError> {
     let client = connection.client.clone();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
     let created = match deployments
@@ -128,7 +130,7 @@ async fn create_background(
             .create(&PostParams::default(), &objects::service(spec, Some(owner)))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(service) => Ok(service),
             Err(error) if status_code(&error) == Some(409) => {
                 let existing = services.get(&spec.name).await.ok();
                 Err(LaunchError::Failed(name_taken(
@@ -140,14 +142,16 @@ async fn create_background(
             Err(error) => Err(LaunchError::Cluster(connection.explain(error))),
         }
     };
-    if let Err(error) = rest.await {
-        // Nothing half-created stays: the ConfigMaps go with the Deployment.
-        let _ = deployments
-            .delete(&spec.name, &DeleteParams::background())
-            .await;
-        return Err(error);
+    match rest.await {
+        Ok(service) => Ok(service),
+        Err(error) => {
+            // Nothing half-created stays: the ConfigMaps go with the Deployment.
+            let _ = deployments
+                .delete(&spec.name, &DeleteParams::background())
+                .await;
+            Err(error)
+        }
     }
-    Ok(())
 }
 
 async fn create_foreground(
