@@ -92,7 +92,7 @@ fn remove(doc: &mut Value, path: &str) -> ApiResult<Value> {
         ))
     };
     match doc.pointer_mut(&parent) {
-        Some(Value::Object(m)) => m.shift_remove(&last).ok_or_else(missing),
+        Some(Value::Object(m)) => m.remove(&last).ok_or_else(missing),
         Some(Value::Array(a)) => match last.parse::<usize>() {
             Ok(i) if i < a.len() => Ok(a.remove(i)),
             _ => Err(missing()),
@@ -250,11 +250,11 @@ fn smp_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> ApiResult<()> 
         }
         match v {
             Value::Null => {
-                t.shift_remove(k);
+                t.remove(k);
             }
             Value::Object(pm) => {
                 if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
-                    t.shift_remove(k);
+                    t.remove(k);
                     continue;
                 }
                 match t.get_mut(k) {

@@ -38,7 +38,7 @@ pub struct Event {
     pub rv: u64,
     pub res: &'static str,
     pub kind: EventType,
-    pub obj: Value,
+    pub obj: Arc<Value>,
 }
 
 impl Event {
@@ -54,7 +54,7 @@ type Key = (String, String);
 
 struct Inner {
     rv: u64,
-    objects: HashMap<&'static str, BTreeMap<Key, Value>>,
+    objects: HashMap<&'static str, BTreeMap<Key, Arc<Value>>>,
     history: VecDeque<Arc<Event>>,
     history_len: usize,
     /// Watches from a resourceVersion older than this get 410 Gone.
@@ -155,7 +155,7 @@ impl Store {
         self.lock().rv
     }
 
-    fn emit(&self, inner: &mut Inner, res: &'static str, kind: EventType, obj: Value) {
+    fn emit(&self, inner: &mut Inner, res: &'static str, kind: EventType, obj: Arc<Value>) {
         let ev = Arc::new(Event {
             rv: inner.rv,
             res,
@@ -171,13 +171,33 @@ impl Store {
         let _ = self.tx.send(ev);
     }
 
+    /// Stores the current version of an object and tells watchers.
+    fn put(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        key: Key,
+        obj: Value,
+        kind: EventType,
+    ) -> Value {
+        let shared = Arc::new(obj);
+        inner
+            .objects
+            .entry(rt.key())
+            .or_default()
+            .insert(key, shared.clone());
+        let out = Value::clone(&shared);
+        self.emit(inner, rt.key(), kind, shared);
+        out
+    }
+
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<Value> {
         let inner = self.lock();
         inner
             .objects
             .get(rt.key())
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
-            .cloned()
+            .map(|v| Value::clone(v))
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
     }
 
@@ -188,6 +208,23 @@ impl Store {
     /// All objects of a type (in one namespace, or all), sorted by namespace
     /// and name, with the list's resourceVersion.
     pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let items = match inner.objects.get(rt.key()) {
+            None => Vec::new(),
+            Some(m) => match ns {
+                Some(ns) => m
+                    .range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|(_, v)| Value::clone(v))
+                    .collect(),
+                None => m.values().map(|v| Value::clone(v)).collect(),
+            },
+        };
+        (items, inner.rv)
+    }
+
+    /// Like [`Store::list`] without copying the objects.
+    pub fn list_shared(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
         let items = match inner.objects.get(rt.key()) {
             None => Vec::new(),
@@ -272,13 +309,7 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         obj["kind"] = json!(rt.kind);
         obj["apiVersion"] = json!(rt.api_version());
-        inner
-            .objects
-            .entry(rt.key())
-            .or_default()
-            .insert(key, obj.clone());
-        self.emit(&mut inner, rt.key(), EventType::Added, obj.clone());
-        Ok(obj)
+        Ok(self.put(&mut inner, rt, key, obj, EventType::Added))
     }
 
     /// Replaces an object (PUT). `subresource` is `Some("status")` for the
@@ -297,7 +328,7 @@ impl Store {
             .objects
             .get(rt.key())
             .and_then(|m| m.get(&key))
-            .cloned()
+            .map(|v| Value::clone(v))
         else {
             return Err(ApiError::not_found(&rt.qualified(), name));
         };
@@ -373,7 +404,7 @@ impl Store {
             .objects
             .get(rt.key())
             .and_then(|m| m.get(&key))
-            .cloned()
+            .map(|v| Value::clone(v))
         else {
             return Err(ApiError::not_found(&rt.qualified(), name));
         };
@@ -426,16 +457,10 @@ impl Store {
             if let Some(m) = inner.objects.get_mut(rt.key()) {
                 m.remove(&key);
             }
-            self.emit(inner, rt.key(), EventType::Deleted, new.clone());
+            self.emit(inner, rt.key(), EventType::Deleted, Arc::new(new.clone()));
             return Ok(new);
         }
-        inner
-            .objects
-            .entry(rt.key())
-            .or_default()
-            .insert(key, new.clone());
-        self.emit(inner, rt.key(), EventType::Modified, new.clone());
-        Ok(new)
+        Ok(self.put(inner, rt, key, new, EventType::Modified))
     }
 
     /// Deletes an object, honouring finalizers, graceful pod termination and
@@ -454,7 +479,7 @@ impl Store {
             .objects
             .get(rt.key())
             .and_then(|m| m.get(&key))
-            .cloned()
+            .map(|v| Value::clone(v))
         else {
             return Err(ApiError::not_found(&rt.qualified(), name));
         };
@@ -514,13 +539,10 @@ impl Store {
                 }
                 inner.rv += 1;
                 new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-                inner
-                    .objects
-                    .entry(rt.key())
-                    .or_default()
-                    .insert(key, new.clone());
-                self.emit(&mut inner, rt.key(), EventType::Modified, new.clone());
-                return Ok((new, false));
+                return Ok((
+                    self.put(&mut inner, rt, key, new, EventType::Modified),
+                    false,
+                ));
             }
         }
         // Namespaces are emptied by the namespace controller first.
@@ -555,20 +577,22 @@ impl Store {
             }
             inner.rv += 1;
             new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-            inner
-                .objects
-                .entry(rt.key())
-                .or_default()
-                .insert(key, new.clone());
-            self.emit(&mut inner, rt.key(), EventType::Modified, new.clone());
-            return Ok((new, false));
+            return Ok((
+                self.put(&mut inner, rt, key, new, EventType::Modified),
+                false,
+            ));
         }
         if let Some(m) = inner.objects.get_mut(rt.key()) {
             m.remove(&key);
         }
         inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-        self.emit(&mut inner, rt.key(), EventType::Deleted, new.clone());
+        self.emit(
+            &mut inner,
+            rt.key(),
+            EventType::Deleted,
+            Arc::new(new.clone()),
+        );
         Ok((new, true))
     }
 
@@ -581,7 +605,8 @@ impl Store {
         let mut old = inner
             .objects
             .get_mut(rt.key())
-            .and_then(|m| m.remove(&key))?;
+            .and_then(|m| m.remove(&key))
+            .map(|v| Value::clone(&v))?;
         if old["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
@@ -597,12 +622,17 @@ impl Store {
                 .objects
                 .entry(rt.key())
                 .or_default()
-                .insert(key, old.clone());
+                .insert(key, Arc::new(old));
             return None;
         }
         inner.rv += 1;
         old["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-        self.emit(&mut inner, rt.key(), EventType::Deleted, old.clone());
+        self.emit(
+            &mut inner,
+            rt.key(),
+            EventType::Deleted,
+            Arc::new(old.clone()),
+        );
         Some(old)
     }
 
@@ -666,7 +696,7 @@ impl Store {
                         .as_array()
                         .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
                     {
-                        out.push((rt, ns.clone(), name.clone(), v.clone()));
+                        out.push((rt, ns.clone(), name.clone(), Value::clone(v)));
                     }
                 }
             }

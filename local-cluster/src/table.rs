@@ -455,7 +455,7 @@ fn row(rt: &ResourceType, o: &Value, include: &str) -> Value {
 /// A Table of objects; `list_meta` becomes the table's metadata.
 pub fn table(
     rt: &ResourceType,
-    items: &[Value],
+    items: &[&Value],
     list_meta: Value,
     include: &str,
     with_columns: bool,

@@ -58,13 +58,7 @@ impl Filter {
             None => obj.clone(),
             Some(include) => {
                 let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
-                let t = table::table(
-                    self.rt,
-                    std::slice::from_ref(obj),
-                    meta,
-                    include,
-                    self.first_table,
-                );
+                let t = table::table(self.rt, &[obj], meta, include, self.first_table);
                 self.first_table = false;
                 t
             }

@@ -53,7 +53,7 @@ pub async fn dispatch(
                 let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
                 return Ok(json_response(
                     200,
-                    &table::table(rt, &[obj], meta, include, true),
+                    &table::table(rt, &[&obj], meta, include, true),
                 ));
             }
             Ok(json_response(200, &obj))
@@ -110,8 +110,8 @@ fn list(
 ) -> ApiResult<Response<Body>> {
     let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?;
     let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
-    let (items, rv) = s.store.list(rt, ns);
-    let mut items: Vec<Value> = items
+    let (items, rv) = s.store.list_shared(rt, ns);
+    let mut items: Vec<std::sync::Arc<Value>> = items
         .into_iter()
         .filter(|o| labels.matches_object(o) && fields.matches(o))
         .collect();
@@ -147,18 +147,34 @@ fn list(
             .get("includeObject")
             .map(String::as_str)
             .unwrap_or("Metadata");
+        let refs: Vec<&Value> = items.iter().map(|a| a.as_ref()).collect();
         return Ok(json_response(
             200,
-            &table::table(rt, &items, meta, include, true),
+            &table::table(rt, &refs, meta, include, true),
         ));
     }
-    let list = json!({
+    // Written piece by piece: the stored objects are shared, not copied.
+    let head = json!({
         "kind": format!("{}List", rt.kind),
         "apiVersion": rt.api_version(),
         "metadata": meta,
-        "items": items,
     });
-    Ok(json_response(200, &list))
+    let mut body = serde_json::to_vec(&head).unwrap_or_default();
+    body.pop();
+    body.extend_from_slice(br#","items":["#);
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut body, o.as_ref());
+    }
+    body.extend_from_slice(b"]}");
+    let mut r = Response::new(super::full(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
