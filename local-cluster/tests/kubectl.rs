@@ -420,6 +420,57 @@ spec:
         "involvedObject.name=crash",
     ]);
     assert!(events.contains("BackOff"), "{events}");
+    // After the 10 s back-off the container runs again; the first run's
+    // logs stay available as --previous.
+    wait_for("the restart", Duration::from_secs(40), || {
+        let out = c.ok(&[
+            "get",
+            "pod",
+            "crash",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount}",
+        ]);
+        (out.trim().parse::<i64>().unwrap_or(0) >= 1).then_some(())
+    });
+    assert_eq!(c.ok(&["logs", "crash", "--previous"]).trim(), "run");
+}
+
+#[test]
+fn http_and_tcp_probes() {
+    let c = TestCluster::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: web}}
+spec:
+  containers:
+  - name: web
+    image: python:3.12
+    command: ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    ports: [{{name: http, containerPort: {port}}}]
+    readinessProbe:
+      httpGet: {{path: /, port: http}}
+      periodSeconds: 1
+    livenessProbe:
+      tcpSocket: {{port: {port}}}
+      periodSeconds: 1
+"#
+    );
+    c.apply(&manifest);
+    c.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]);
+    let ready = c.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].ready}",
+    ]);
+    assert_eq!(ready, "true");
 }
 
 #[test]
