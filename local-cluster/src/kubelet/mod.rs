@@ -96,10 +96,31 @@ fn bwrap_works() -> bool {
 }
 
 impl Kubelet {
-    pub fn new(root: PathBuf) -> Kubelet {
-        let _ = std::fs::remove_dir_all(root.join("pods"));
+    /// Pods live under `STATE/run-PID/pods`, so clusters sharing a state
+    /// directory do not touch each other's pods; directories of servers
+    /// that are gone are removed.
+    pub fn new(state_dir: PathBuf) -> Kubelet {
+        for e in std::fs::read_dir(&state_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(pid) = name
+                .strip_prefix("run-")
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 only checks that the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         Kubelet {
-            root,
+            root: state_dir.join(format!("run-{}", std::process::id())),
             bwrap: bwrap_works(),
             pods: Mutex::new(HashMap::new()),
         }
@@ -151,7 +172,7 @@ impl Kubelet {
             let _ =
                 tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|f| *f)).await;
         }
-        let _ = std::fs::remove_dir_all(self.root.join("pods"));
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
