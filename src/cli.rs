@@ -43,6 +43,10 @@ pub struct Cli {
     #[arg(long, value_name = "none|pods|all", value_parser = ["none", "pods", "all"])]
     pub gc: Option<String>,
 
+    /// Hot-reload every background program launched (HOTRELOAD=true).
+    #[arg(long)]
+    pub watch: bool,
+
     /// Start kubesh's local cluster and use it.
     #[arg(long)]
     pub local: bool,

@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod launch;
 mod pages;
+mod reload;
 mod repl;
 mod runtimes;
 mod script_file;
@@ -106,6 +107,9 @@ fn run(cli: Cli) -> i32 {
     };
     let mut shell = Shell::new(target, runtimes, interrupt);
     shell.dry_run = cli.dry_run;
+    if cli.watch {
+        shell.vars.set("HOTRELOAD", "true".to_string());
+    }
     let gc = cli.gc.clone();
     let status = run_shell(&mut shell, cli, dirs);
     shell.clean_up(gc.as_deref());

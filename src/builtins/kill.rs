@@ -52,10 +52,14 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         }
         found
     };
+    let mut shell_reloads_to_stop = Vec::new();
     let mut out = std::io::stdout().lock();
     for dproc in targets {
         match dprocs::delete(connection, &namespace, dproc) {
-            Ok(()) => writeln!(out, "killed {} ({})", dproc.name, dproc.id)?,
+            Ok(()) => {
+                shell_reloads_to_stop.push(dproc.name.clone());
+                writeln!(out, "killed {} ({})", dproc.name, dproc.id)?;
+            }
             Err(error) => {
                 report!("kubesh: kill: {}: {error}", dproc.name);
                 status = 1;
@@ -63,6 +67,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         }
     }
     drop(out);
+    for name in shell_reloads_to_stop {
+        shell.reloads.unwatch(&name);
+        shell.watchable.remove(&name);
+    }
     shell.refresh_cluster_env();
     Ok(status)
 }

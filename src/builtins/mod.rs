@@ -27,7 +27,9 @@ mod set;
 mod sleep;
 mod source;
 mod unset;
+mod unwatch;
 mod version;
+mod watch;
 
 use std::fmt;
 
@@ -185,14 +187,22 @@ pub const BUILTINS: &[Builtin] = &[
         run: unset::run,
     },
     Builtin {
+        name: "unwatch",
+        run: unwatch::run,
+    },
+    Builtin {
         name: "version",
         run: version::run,
+    },
+    Builtin {
+        name: "watch",
+        run: watch::run,
     },
 ];
 
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &["curl", "forward", "jobs", "unwatch", "watch"];
+pub const NOT_YET_AVAILABLE: &[&str] = &["curl", "forward", "jobs"];
 
 /// The builtin called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {

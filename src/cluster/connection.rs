@@ -87,6 +87,11 @@ impl Connection {
         })
     }
 
+    /// The runtime, for work that outlives one command (hot reload).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     /// Runs a request to completion.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)

@@ -45,6 +45,8 @@ pub struct Bundle {
     pub hash: String,
     /// The files inside, relative to the root, with their sizes.
     pub files: BTreeMap<String, u64>,
+    /// Each file's SHA-256, to tell which files a new bundle changes.
+    pub digests: BTreeMap<String, [u8; 32]>,
     /// Files left out because they look like credentials.
     pub credentials_left_out: Vec<String>,
 }
@@ -93,6 +95,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
     let mut hasher = Sha256::new();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     let mut listing = BTreeMap::new();
+    let mut digests = BTreeMap::new();
     {
         let mut tar = tar::Builder::new(&mut encoder);
         tar.mode(tar::HeaderMode::Deterministic);
@@ -116,6 +119,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             tar.append_data(&mut header, relative, contents.as_slice())
                 .map_err(unreadable)?;
             listing.insert(relative.clone(), contents.len() as u64);
+            digests.insert(relative.clone(), Sha256::digest(&contents).into());
         }
         tar.finish().map_err(|e| BundleError::Unreadable {
             path: root.display().to_string(),
@@ -144,6 +148,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         archive,
         hash,
         files: listing,
+        digests,
         credentials_left_out,
     })
 }
@@ -405,6 +410,7 @@ mod tests {
             archive: vec![0; CHUNK_SIZE * 2 + 1],
             hash: "0".repeat(64),
             files: BTreeMap::new(),
+            digests: BTreeMap::new(),
             credentials_left_out: Vec::new(),
         };
         let sizes: Vec<usize> = bundle.chunks().map(<[u8]>::len).collect();

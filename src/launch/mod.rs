@@ -138,6 +138,17 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                     .collect();
                 cluster_env.extend(crate::cluster::cluster_env::variables(&[service]));
                 shell.vars.set_cluster(cluster_env);
+                shell
+                    .watchable
+                    .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
+                if shell
+                    .vars
+                    .get("HOTRELOAD")
+                    .is_some_and(|v| v == "true" || v == "1")
+                    && let Err(error) = shell.watch(&spec.name)
+                {
+                    report!("kubesh: {}: not watched: {error}", spec.name);
+                }
                 let url = format!("http://{}:{}", spec.name, spec.port);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, ConfigMapProjection, Container, ContainerPort,
     EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, Pod, PodSpec, PodTemplateSpec, Probe,
@@ -135,6 +137,15 @@ pub fn deployment(spec: &Spec) -> Deployment {
         spec: DeploymentSpec {
             replicas: Some(spec.replicas),
             revision_history_limit: Some(2),
+            // One pod at a time, the old one gone before the new one starts:
+            // on the local cluster pods share this machine's ports.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_string()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(0)),
+                    max_unavailable: Some(IntOrString::Int(1)),
+                }),
+            }),
             selector: LabelSelector {
                 match_labels: Some(spec.selector()),
                 ..LabelSelector::default()

@@ -29,6 +29,15 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
     if let Some(path) = &history_file {
         load_history(&mut editor, path, shell);
     }
+    // Reload lines appear above the prompt, not in the middle of the line.
+    if let Ok(printer) = editor.create_external_printer() {
+        let printer = std::sync::Mutex::new(printer);
+        shell.printer = std::sync::Arc::new(move |line: String| {
+            if let Ok(mut printer) = printer.lock() {
+                let _ = rustyline::ExternalPrinter::print(&mut *printer, format!("{line}\n"));
+            }
+        });
+    }
     let mut read_errors = 0;
     loop {
         refresh_vocabulary(&mut editor, shell);

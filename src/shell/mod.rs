@@ -49,6 +49,13 @@ pub struct Shell {
     pub history: Vec<String>,
     /// ConfigMaps and Secrets exported to launched programs by reference.
     pub env_from: Vec<crate::launch::objects::EnvSource>,
+    /// Background dprocs launched by this session, which can be watched.
+    pub watchable:
+        std::collections::BTreeMap<String, (crate::launch::objects::Spec, crate::reload::Digests)>,
+    /// The dprocs being hot-reloaded.
+    pub reloads: crate::reload::Reloads,
+    /// Where messages from background work (reload lines) are printed.
+    pub printer: crate::reload::Printer,
     /// The dprocs launched by this session, for clean-up at exit.
     pub launched: Vec<crate::cluster::dprocs::Launched>,
     /// Names and ids of dprocs this shell has seen, for completion.
@@ -83,6 +90,9 @@ impl Shell {
             last_command: Vec::new(),
             history: Vec::new(),
             env_from: Vec::new(),
+            watchable: std::collections::BTreeMap::new(),
+            reloads: crate::reload::Reloads::default(),
+            printer: std::sync::Arc::new(|line: String| report!("{line}")),
             launched: Vec::new(),
             known_dprocs: Vec::new(),
             previous_dir: None,
@@ -149,6 +159,17 @@ impl Shell {
 }
 
 impl Shell {
+    /// Starts hot-reloading a background dproc this session launched.
+    pub fn watch(&mut self, name: &str) -> Result<(), String> {
+        let (spec, digests) = self.watchable.get(name).cloned().ok_or_else(|| {
+            format!("{name}: only background dprocs launched in this session can be watched")
+        })?;
+        let printer = self.printer.clone();
+        let connection = self.connect().map_err(|e| e.to_string())?;
+        let (client, handle) = (connection.client.clone(), connection.handle());
+        self.reloads.watch(spec, digests, client, handle, printer)
+    }
+
     /// Reads the cluster env again (after launches, kills and environment
     /// changes); keeps the old values when the cluster cannot be asked.
     pub fn refresh_cluster_env(&mut self) {
