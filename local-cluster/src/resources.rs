@@ -33,6 +33,7 @@ pub const VERBS_NS: &[&str] = &[
 ];
 
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
 
 pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
@@ -62,6 +63,10 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[
             ("status", "Pod", STATUS_VERBS),
             ("log", "Pod", &["get"]),
+            ("exec", "PodExecOptions", &["create", "get"]),
+            ("attach", "PodAttachOptions", &["create", "get"]),
+            ("portforward", "PodPortForwardOptions", &["create", "get"]),
+            ("proxy", "PodProxyOptions", PROXY_VERBS),
             ("binding", "Binding", &["create"]),
         ],
         has_status: true,
@@ -75,7 +80,10 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         short_names: &["svc"],
         categories: &["all"],
-        subresources: &[("status", "Service", STATUS_VERBS)],
+        subresources: &[
+            ("status", "Service", STATUS_VERBS),
+            ("proxy", "ServiceProxyOptions", PROXY_VERBS),
+        ],
         has_status: true,
     },
     ResourceType {

@@ -3,6 +3,7 @@
 //! watches and logs. Every failure leaves as a Kubernetes `Status`.
 
 pub mod handlers;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -273,6 +274,32 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
                 .ok_or_else(ApiError::path_not_found);
         }
         _ => {}
+    }
+    if let [
+        "api",
+        "v1",
+        "namespaces",
+        ns,
+        kind @ ("services" | "pods"),
+        name,
+        "proxy",
+        ..,
+    ] = s.as_slice()
+    {
+        // The raw path after `/proxy`, still percent-encoded.
+        let raw = req.uri().path().to_string();
+        let mut rest = raw.as_str();
+        for _ in 0..7 {
+            rest = rest.trim_start_matches('/');
+            rest = &rest[rest.find('/').unwrap_or(rest.len())..];
+        }
+        let (ns, kind, name, rest) = (
+            ns.to_string(),
+            kind.to_string(),
+            name.to_string(),
+            rest.to_string(),
+        );
+        return proxy::serve(shared, req, &ns, &kind, &name, &rest).await;
     }
     let (group, rest) = match s.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),

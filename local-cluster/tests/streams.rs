@@ -1,0 +1,119 @@
+//! Proxies, exec, attach and port-forward, through real kubectl.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestCluster, wait_for};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A Python http.server pod serving `dir` on a free port, behind a Service
+/// `web` whose port 8080 differs from the targetPort.
+fn web(c: &TestCluster, dir: &std::path::Path) -> u16 {
+    let port = free_port();
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: web, labels: {{app: web}}}}
+spec:
+  containers:
+  - name: web
+    image: python:3.12
+    command: ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "{dir}"]
+    ports: [{{name: http, containerPort: {port}}}]
+    readinessProbe:
+      httpGet: {{path: /, port: http}}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{name: http, port: 8080, targetPort: http}}]
+"#,
+        dir = dir.display()
+    );
+    c.apply(&manifest);
+    c.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]);
+    port
+}
+
+#[test]
+fn service_and_pod_proxy() {
+    let c = TestCluster::start();
+    let www = c.dir.path().join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("x"), "hello from x\n").expect("file");
+    web(&c, &www);
+    // Endpoints follow readiness; wait until the proxy reaches the pod.
+    let out = wait_for("the service proxy", Duration::from_secs(20), || {
+        let o = c.kubectl(&[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/services/web:8080/proxy/x?a=b",
+        ]);
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    assert_eq!(out, "hello from x\n");
+    // Named port and the http: scheme prefix.
+    let out = c.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/http:web:http/proxy/x",
+    ]);
+    assert_eq!(out, "hello from x\n");
+    // The pod itself, by named port.
+    let out = c.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/pods/web:http/proxy/x",
+    ]);
+    assert_eq!(out, "hello from x\n");
+    // The upstream's own status comes back.
+    let o = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/web:8080/proxy/missing",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("NotFound")
+            || String::from_utf8_lossy(&o.stderr).contains("404")
+    );
+
+    // A service without ready endpoints: 503 with a Status.
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: empty}
+spec:
+  selector: {app: nothing}
+  ports: [{port: 80}]
+"#,
+    );
+    let o = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/empty/proxy/",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no endpoints available"), "{err}");
+    let o = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/nosuch/proxy/",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
+}
