@@ -129,22 +129,10 @@ fn a_background_service_gets_ready_is_listed_logged_and_killed_without_leftovers
 fn kill_never_touches_objects_kubesh_did_not_create() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);
-    let mut apply = cluster
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        apply.stdin.as_mut().unwrap(),
-        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-bundle-0}\ndata: {a: b}\n---\n\
-          apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {ports: [{port: 80}]}\n",
-    )
-    .unwrap();
-    drop(apply.stdin.take());
-    assert!(
-        apply.wait().unwrap().success(),
-        "the user's own objects are created"
+    // The user's own objects, which kubesh must never touch.
+    cluster.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-bundle-0}\ndata: {a: b}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {ports: [{port: 80}]}\n",
     );
     sandbox.write("web.py", WEB_PY);
     sandbox.write("api.py", WEB_PY);
@@ -383,19 +371,14 @@ fn a_background_dproc_survives_its_pod_being_deleted_and_img_lists_its_image() {
         .args(["-c", &format!("SERVICE_PORT={port} python web.py &")])
         .assert()
         .success();
-    let first = cluster
-        .kubectl()
-        .args([
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=web",
-            "-o",
-            "name",
-        ])
-        .output()
-        .unwrap();
-    let first = String::from_utf8_lossy(&first.stdout).trim().to_string();
+    let first = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=web",
+        "-o",
+        "name",
+    ]);
     assert!(first.starts_with("pod/web-"), "{first}");
     assert!(
         cluster
@@ -424,19 +407,15 @@ fn a_background_dproc_survives_its_pod_being_deleted_and_img_lists_its_image() {
         ],
         "1",
     );
-    let second = cluster
-        .kubectl()
-        .args([
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=web",
-            "-o",
-            "name",
-        ])
-        .output()
-        .unwrap();
-    assert_ne!(String::from_utf8_lossy(&second.stdout).trim(), first);
+    let second = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=web",
+        "-o",
+        "name",
+    ]);
+    assert_ne!(second, first);
     cluster
         .kubesh(&sandbox)
         .args(["-c", "img"])
@@ -476,20 +455,10 @@ fn the_cluster_env_wires_services_and_exports_from_configmaps_and_secrets() {
         "show.py",
         "import os\nfor k in ['STOCK_GEN_URL', 'STOCK_GEN_SERVICE_PORT', 'DB_USER', 'DB_PASSWORD', 'FEED']:\n    print(k, os.environ.get(k))\n",
     );
-    let mut apply = cluster
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        apply.stdin.as_mut().unwrap(),
-        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {DB_USER: shop}\n---\n\
-          apiVersion: v1\nkind: Secret\nmetadata: {name: db-pass}\nstringData: {DB_PASSWORD: s3cret-value}\n",
-    )
-    .unwrap();
-    drop(apply.stdin.take());
-    assert!(apply.wait().unwrap().success());
+    cluster.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {DB_USER: shop}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {name: db-pass}\nstringData: {DB_PASSWORD: s3cret-value}\n",
+    );
     let port = free_port();
     cluster
         .kubesh(&sandbox)

@@ -123,6 +123,29 @@ impl LocalCluster {
         command
     }
 
+    /// What `kubectl ARGS` prints, trimmed.
+    pub fn kubectl_stdout(&self, args: &[&str]) -> String {
+        let output = self.kubectl().args(args).output().expect("kubectl runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// `kubectl apply -f -` of some YAML, which must succeed.
+    pub fn apply(&self, yaml: &str) {
+        let mut apply = self
+            .kubectl()
+            .args(["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let mut stdin = apply.stdin.take().expect("piped stdin");
+        std::io::Write::write_all(&mut stdin, yaml.as_bytes()).expect("kubectl reads the YAML");
+        drop(stdin);
+        assert!(
+            apply.wait().expect("kubectl ends").success(),
+            "kubectl apply of:\n{yaml}"
+        );
+    }
+
     /// Waits until `kubectl ARGS` prints exactly `expected` (trimmed).
     pub fn wait_for_kubectl(&self, args: &[&str], expected: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
