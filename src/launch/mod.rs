@@ -13,6 +13,8 @@ pub mod run;
 
 use std::io::Write;
 
+use k8s_openapi::api::core::v1::Service;
+
 use crate::runtimes::Runtime;
 use crate::shell::{Invocation, STATUS_USAGE, Shell, quote_all};
 
@@ -128,36 +130,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                         requests.count() - requests_before
                     );
                 }
-                shell.known_dprocs.push(spec.name.clone());
-                // The new Service's variables, without asking the cluster again.
-                let mut cluster_env: Vec<(String, String)> = shell
-                    .vars
-                    .iter()
-                    .filter(|(_, v)| v.origin == crate::shell::vars::Origin::Cluster)
-                    .map(|(n, v)| (n.to_string(), v.value.clone()))
-                    .collect();
-                cluster_env.extend(crate::cluster::cluster_env::variables(&[service]));
-                shell.vars.set_cluster(cluster_env);
-                shell
-                    .watchable
-                    .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
-                if shell
-                    .vars
-                    .get("HOTRELOAD")
-                    .is_some_and(|v| v == "true" || v == "1")
-                    && let Err(error) = shell.watch(&spec.name)
-                {
-                    report!("kubesh: {}: not watched: {error}", spec.name);
-                }
-                let url = format!("http://{}:{}", spec.name, spec.port);
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(
-                    out,
-                    "{}  {}  ready in {:.1} s  {url}",
-                    spec.dproc_id,
-                    spec.name,
-                    took.as_secs_f64()
-                );
+                after_ready(shell, &spec, &bundle, service, took);
                 Some(0)
             }
             Err(error) => {
@@ -174,6 +147,47 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
             }
         }
     }
+}
+
+/// What follows a background dproc becoming ready: its variables in the
+/// cluster env, hot reload if asked for, and the line saying where it is.
+fn after_ready(
+    shell: &mut Shell,
+    spec: &objects::Spec,
+    bundle: &bundle::Bundle,
+    service: Service,
+    took: std::time::Duration,
+) {
+    shell.known_dprocs.push(spec.name.clone());
+    // The new Service's variables, without asking the cluster again.
+    let mut cluster_env: Vec<(String, String)> = shell
+        .vars
+        .iter()
+        .filter(|(_, v)| v.origin == crate::shell::vars::Origin::Cluster)
+        .map(|(n, v)| (n.to_string(), v.value.clone()))
+        .collect();
+    cluster_env.extend(crate::cluster::cluster_env::variables(&[service]));
+    shell.vars.set_cluster(cluster_env);
+    shell
+        .watchable
+        .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
+    if shell
+        .vars
+        .get("HOTRELOAD")
+        .is_some_and(|v| v == "true" || v == "1")
+        && let Err(error) = shell.watch(&spec.name)
+    {
+        report!("kubesh: {}: not watched: {error}", spec.name);
+    }
+    let url = format!("http://{}:{}", spec.name, spec.port);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}  {}  ready in {:.1} s  {url}",
+        spec.dproc_id,
+        spec.name,
+        took.as_secs_f64()
+    );
 }
 
 /// A setting for this launch: a per-command prefix, else a shell variable.
