@@ -57,9 +57,9 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                     let svc = service_fn(move |req| crate::api::serve(shared.clone(), req));
                     if tls {
                         let Ok(stream) = acceptor.accept(stream).await else { return };
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
                     } else {
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
                     }
                 });
             }

@@ -117,3 +117,52 @@ spec:
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
 }
+
+#[test]
+fn exec_exit_code_env_and_stdin() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: box}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "1000"]
+    env: [{name: FOO, value: bar}]
+"#,
+    );
+    c.ok(&["wait", "--for=condition=Ready", "pod/box", "--timeout=30s"]);
+    let o = c.kubectl(&[
+        "exec",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "echo $HOSTNAME $FOO; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "box bar\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("oops"));
+    assert_eq!(o.status.code(), Some(3));
+    let o = c.kubectl_stdin(
+        &[
+            "exec",
+            "-i",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo done",
+        ],
+        "hello\nworld\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "HELLO\nWORLD\ndone\n");
+    assert_eq!(c.ok(&["exec", "box", "-c", "main", "--", "true"]), "");
+    let o = c.kubectl(&["exec", "box", "-c", "nope", "--", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not valid"));
+    let o = c.kubectl(&["exec", "nosuch", "--", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
+}

@@ -4,6 +4,8 @@
 
 pub mod handlers;
 pub mod proxy;
+pub mod pty;
+pub mod streams;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -55,7 +57,7 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -300,6 +302,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
             rest.to_string(),
         );
         return proxy::serve(shared, req, &ns, &kind, &name, &rest).await;
+    }
+    if let ["api", "v1", "namespaces", ns, "pods", name, "exec"] = s.as_slice()
+        && (req.method() == Method::GET || req.method() == Method::POST)
+    {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        return streams::exec(shared, req, &ns, &name).await;
     }
     let (group, rest) = match s.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),

@@ -402,8 +402,46 @@ fn spawn_logged(
 }
 
 fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
+    ctx_for(&pod.shared, &pod.obj, &pod.h, c)
+}
+
+/// A command (`argv`) to run in a running pod's container, as exec does:
+/// the container's env, working directory and mount view. stdin, stdout
+/// and stderr are null; the caller sets what it needs.
+pub fn exec_command(
+    shared: &Shared,
+    h: &PodHandle,
+    obj: &Value,
+    c: &Value,
+    argv: Vec<String>,
+) -> Result<Command, String> {
+    let mut ctx = match ctx_for(shared, obj, h, c) {
+        Ok(ctx) => ctx,
+        // A container without a command still accepts exec.
+        Err((_, _)) if c["command"].is_null() && c["args"].is_null() => {
+            let mut c = c.clone();
+            c["command"] = json!(["true"]);
+            ctx_for(shared, obj, h, &c).map_err(|(_, m)| m)?
+        }
+        Err((_, m)) => return Err(m),
+    };
+    if argv.is_empty() {
+        return Err("no command given".into());
+    }
+    ctx.argv = argv;
+    let mut cmd = build_command(shared.kubelet.bwrap, &h.dir, &h.name, &ctx);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Ok(cmd)
+}
+
+fn ctx_for(
+    shared: &Shared,
+    obj: &Value,
+    h: &PodHandle,
+    c: &Value,
+) -> Result<Ctx, (String, String)> {
     let mut argv: Vec<String> = Vec::new();
-    let vars = env::build(&pod.shared.store, &pod.obj, c)
+    let vars = env::build(&shared.store, obj, c)
         .map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -420,14 +458,14 @@ fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
             "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
         ));
     }
-    let mut env_all = base_env(&pod.h.name);
+    let mut env_all = base_env(&h.name);
     env_all.extend(vars);
-    let mounts = volumes::mounts(c, &pod.h.dir);
+    let mounts = volumes::mounts(c, &h.dir);
     let workdir = c["workingDir"]
         .as_str()
         .filter(|s| s.starts_with('/'))
         .map(String::from);
-    let workdir = workdir.unwrap_or_else(|| pod.h.dir.join("root").to_string_lossy().to_string());
+    let workdir = workdir.unwrap_or_else(|| h.dir.join("root").to_string_lossy().to_string());
     Ok(Ctx {
         argv,
         env: env_all,

@@ -1,0 +1,451 @@
+//! `pods/exec` (and the shared WebSocket plumbing) with the channel
+//! protocols kubectl and kube-rs speak: `v5.channel.k8s.io` and
+//! `v4.channel.k8s.io`. Every binary message starts with its channel:
+//! 0 stdin, 1 stdout, 2 stderr, 3 error (a `Status` at the end), 4 resize,
+//! 255 close (v5: the client has no more input on the channel that follows).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
+use super::{Body, full, percent_decode};
+use crate::Shared;
+use crate::error::{ApiError, ApiResult};
+use crate::resources;
+
+const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+pub const STDIN: u8 = 0;
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+pub const ERROR: u8 = 3;
+pub const RESIZE: u8 = 4;
+pub const CLOSE: u8 = 255;
+
+/// Options of an exec or attach request.
+pub struct StreamOpts {
+    pub command: Vec<String>,
+    pub container: Option<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+fn truthy(v: &str) -> bool {
+    v == "true" || v == "1"
+}
+
+/// Parses the query (with `command` repeated).
+pub fn parse_opts(query: Option<&str>) -> StreamOpts {
+    let mut o = StreamOpts {
+        command: Vec::new(),
+        container: None,
+        stdin: false,
+        stdout: false,
+        stderr: false,
+        tty: false,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        match percent_decode(k).as_str() {
+            "command" => o.command.push(v),
+            "container" => o.container = Some(v).filter(|c| !c.is_empty()),
+            "stdin" => o.stdin = truthy(&v),
+            "stdout" => o.stdout = truthy(&v),
+            "stderr" => o.stderr = truthy(&v),
+            "tty" => o.tty = truthy(&v),
+            _ => {}
+        }
+    }
+    o
+}
+
+/// The channel protocol both sides speak, if the request is a WebSocket
+/// upgrade offering one the local cluster knows.
+fn negotiate(req: &Request<Incoming>) -> ApiResult<(&'static str, String)> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case("websocket"));
+    let key = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|h| h.to_str().ok());
+    let (true, Some(key)) = (upgrade, key) else {
+        return Err(ApiError::bad_request(
+            "the local cluster streams over WebSocket only (v5.channel.k8s.io, v4.channel.k8s.io); SPDY is not supported",
+        ));
+    };
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(',').map(|p| p.trim().to_string()))
+        .collect();
+    let proto = PROTOCOLS
+        .iter()
+        .find(|p| offered.iter().any(|o| o == *p))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unsupported streaming protocols {offered:?}; the local cluster speaks {PROTOCOLS:?}"
+            ))
+        })?;
+    Ok((proto, derive_accept_key(key.as_bytes())))
+}
+
+/// The pod (running, on this node) and the container a stream goes to.
+pub fn find_container(
+    shared: &Shared,
+    ns: &str,
+    name: &str,
+    container: Option<&str>,
+) -> ApiResult<(Value, Value, Arc<crate::kubelet::PodHandle>)> {
+    let pod = shared.store.get(resources::pods(), ns, name)?;
+    let containers: Vec<&Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let c = match container {
+        Some(cn) => containers
+            .iter()
+            .find(|c| c["name"].as_str() == Some(cn))
+            .copied()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("container {cn} is not valid for pod {name}"))
+            })?,
+        None => containers
+            .first()
+            .copied()
+            .ok_or_else(|| ApiError::bad_request(format!("pod {name} has no containers")))?,
+    };
+    let cname = c["name"].as_str().unwrap_or("");
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+    let h = shared
+        .kubelet
+        .handle(uid)
+        .filter(|h| h.is_running(cname))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to upgrade connection: container {cname} of pod {name} is not running"
+            ))
+        })?;
+    let c = c.clone();
+    Ok((pod, c, h))
+}
+
+/// Answers the upgrade with 101 and hands the WebSocket to `session` once
+/// the connection has switched.
+pub fn upgrade<F, Fut>(mut req: Request<Incoming>, session: F) -> ApiResult<Response<Body>>
+where
+    F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (proto, accept) = negotiate(&req)?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        session(ws, proto.starts_with("v5")).await;
+    });
+    let mut r = Response::new(full(""));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert("sec-websocket-protocol", HeaderValue::from_static(proto));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert("sec-websocket-accept", v);
+    }
+    Ok(r)
+}
+
+/// The Status on the error channel for an exit code.
+pub fn exit_status(code: i32, what: &str) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: error executing command [{what}], exit code {code}"),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+pub fn failure_status(message: &str) -> Value {
+    json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
+}
+
+pub fn frame(ch: u8, data: &[u8]) -> Message {
+    let mut v = Vec::with_capacity(data.len() + 1);
+    v.push(ch);
+    v.extend_from_slice(data);
+    Message::Binary(Bytes::from(v))
+}
+
+/// Copies a reader to a channel until it ends.
+pub async fn pump(mut r: impl AsyncRead + Unpin, ch: u8, tx: mpsc::Sender<Message>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(frame(ch, &buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What the client sent.
+pub enum Input {
+    Stdin(Bytes),
+    CloseStdin,
+    Resize(u16, u16),
+    Gone,
+}
+
+pub fn decode_input(
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Option<Input> {
+    match m {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Input::Gone),
+        Some(Ok(Message::Binary(b))) => match b.first() {
+            Some(&STDIN) => Some(Input::Stdin(b.slice(1..))),
+            Some(&CLOSE) if b.get(1) == Some(&STDIN) => Some(Input::CloseStdin),
+            Some(&RESIZE) => {
+                let v: Value = serde_json::from_slice(&b[1..]).ok()?;
+                Some(Input::Resize(
+                    v["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
+                    v["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
+                ))
+            }
+            _ => None,
+        },
+        Some(Ok(_)) => None,
+    }
+}
+
+/// Feeds stdin from a channel; closing the channel closes stdin.
+pub fn stdin_task(
+    mut w: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+) -> mpsc::Sender<Bytes> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if w.write_all(&b).await.is_err() || w.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    tx
+}
+
+/// Serves `pods/exec`.
+pub async fn exec(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Response<Body>> {
+    let o = parse_opts(req.uri().query());
+    if o.command.is_empty() {
+        return Err(ApiError::bad_request("you must specify at least 1 command"));
+    }
+    if !(o.stdin || o.stdout || o.stderr) {
+        return Err(ApiError::bad_request(
+            "you must specify at least one of stdin, stdout, stderr",
+        ));
+    }
+    let (pod, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
+    let what = o.command.join(" ");
+    let cmd = crate::kubelet::runner::exec_command(&shared, &h, &pod, &c, o.command.clone())
+        .map_err(ApiError::bad_request)?;
+    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what))
+}
+
+async fn exec_session(
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    mut cmd: tokio::process::Command,
+    o: StreamOpts,
+    what: String,
+) {
+    use std::process::Stdio;
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                return;
+            }
+        }
+        // A normal closure: the client reads it as the end of every channel.
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+        let _ = sink.close().await;
+    });
+    let mut pty = None;
+    if o.tty {
+        match super::pty::Pty::open() {
+            Ok(mut p) => match p.attach(&mut cmd) {
+                Ok(()) => pty = Some(p),
+                Err(e) => {
+                    let _ = tx
+                        .send(frame(
+                            ERROR,
+                            failure_status(&e.to_string()).to_string().as_bytes(),
+                        ))
+                        .await;
+                    drop(tx);
+                    let _ = writer.await;
+                    return;
+                }
+            },
+            Err(e) => {
+                let _ = tx
+                    .send(frame(
+                        ERROR,
+                        failure_status(&format!("cannot allocate a terminal: {e}"))
+                            .to_string()
+                            .as_bytes(),
+                    ))
+                    .await;
+                drop(tx);
+                let _ = writer.await;
+                return;
+            }
+        }
+    } else {
+        cmd.stdin(if o.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stdout(if o.stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stderr(if o.stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    }
+    let spawned = cmd.spawn();
+    // The command holds the terminal's other side until dropped.
+    drop(cmd);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("failed to exec in container: {what}: {e}");
+            let _ = tx
+                .send(frame(ERROR, failure_status(&msg).to_string().as_bytes()))
+                .await;
+            drop(tx);
+            let _ = writer.await;
+            return;
+        }
+    };
+    let pid = child.id().unwrap_or(0);
+    let mut pumps = Vec::new();
+    let mut stdin = None;
+    if let Some(p) = &pty {
+        if let Ok((r, w)) = p.streams() {
+            pumps.push(tokio::spawn(pump(r, STDOUT, tx.clone())));
+            if o.stdin {
+                stdin = Some(stdin_task(w));
+            }
+        }
+    } else {
+        if let Some(out) = child.stdout.take() {
+            pumps.push(tokio::spawn(pump(out, STDOUT, tx.clone())));
+        }
+        if let Some(err) = child.stderr.take() {
+            pumps.push(tokio::spawn(pump(err, STDERR, tx.clone())));
+        }
+        if let Some(w) = child.stdin.take() {
+            stdin = Some(stdin_task(w));
+        }
+    }
+    let code = loop {
+        tokio::select! {
+            m = stream.next() => match decode_input(m) {
+                Some(Input::Stdin(b)) => {
+                    if let Some(s) = &stdin && s.send(b).await.is_err() {
+                        stdin = None;
+                    }
+                }
+                Some(Input::CloseStdin) => stdin = None,
+                Some(Input::Resize(w, h)) => {
+                    if let Some(p) = &pty {
+                        p.resize(w, h);
+                    }
+                }
+                Some(Input::Gone) => {
+                    // Nobody is left to read the output.
+                    if pid != 0 {
+                        // SAFETY: kill(2) of the process group this exec started.
+                        unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                    }
+                    let _ = child.wait().await;
+                    return;
+                }
+                None => {}
+            },
+            s = child.wait() => break exit_code(s),
+        }
+    };
+    drop(stdin);
+    drop(pty);
+    for p in pumps {
+        let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+    }
+    let _ = tx
+        .send(frame(
+            ERROR,
+            exit_status(code, &what).to_string().as_bytes(),
+        ))
+        .await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+pub fn exit_code(s: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match s {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => c,
+            (None, Some(sig)) => 128 + sig,
+            _ => 1,
+        },
+        Err(_) => 1,
+    }
+}
