@@ -139,7 +139,7 @@ pub type Digests = BTreeMap<String, [u8; 32]>;
 impl Reloader {
     fn run(&mut self, events: &mpsc::Receiver<notify::Result<notify::Event>>, stop: &AtomicBool) {
         // A save while the dproc was starting is picked up at once.
-        self.reload();
+        self.reload(stop);
         while !stop.load(Ordering::Relaxed) {
             match events.recv_timeout(Duration::from_millis(200)) {
                 Ok(_) => {}
@@ -151,11 +151,11 @@ impl Reloader {
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            self.reload();
+            self.reload(stop);
         }
     }
 
-    fn reload(&mut self) {
+    fn reload(&mut self, stop: &AtomicBool) {
         let started = Instant::now();
         let name = self.spec.name.clone();
         let bundle = match bundle::build(
@@ -177,9 +177,24 @@ impl Reloader {
         spec.bundle_hash = bundle.short_hash().to_string();
         spec.chunks = bundle.chunks().count();
         let outcome = self.runtime.block_on(async {
-            update(&self.client, &spec, &bundle).await?;
-            wait_new_pods(&self.client, &spec).await
+            let work = async {
+                update(&self.client, &spec, &bundle).await?;
+                wait_new_pods(&self.client, &spec).await
+            };
+            // `unwatch` and exit do not wait for a rollout to finish.
+            let stopped = async {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::select! {
+                outcome = work => Some(outcome),
+                () = stopped => None,
+            }
         });
+        let Some(outcome) = outcome else {
+            return;
+        };
         let ms = started.elapsed().as_millis();
         let files = if changed == 1 {
             "1 file".to_string()
