@@ -166,3 +166,43 @@ spec:
     let o = c.kubectl(&["exec", "nosuch", "--", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
 }
+
+#[test]
+fn exec_tty_runs_an_interactive_shell() {
+    // `script` gives kubectl the terminal `-t` needs.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: box}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "1000"]
+"#,
+    );
+    c.ok(&["wait", "--for=condition=Ready", "pod/box", "--timeout=30s"]);
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            "kubectl exec -it box -- sh -c 'test -t 0 && echo is-a-tty; exit 6'",
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("is-a-tty"), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
+}

@@ -282,9 +282,16 @@ pub async fn exec(
     }
     let (pod, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
     let what = o.command.join(" ");
-    let cmd = crate::kubelet::runner::exec_command(&shared, &h, &pod, &c, o.command.clone())
+    let mut argv = o.command.clone();
+    let bwrap = shared.kubelet.bwrap;
+    if o.tty && bwrap {
+        // The terminal must be the controlling one of a session inside the
+        // container's pid namespace, or shells cannot do job control.
+        argv.splice(0..0, ["setsid", "-w", "-c"].map(String::from));
+    }
+    let cmd = crate::kubelet::runner::exec_command(&shared, &h, &pod, &c, argv)
         .map_err(ApiError::bad_request)?;
-    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what))
+    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what, !bwrap))
 }
 
 async fn exec_session(
@@ -292,6 +299,7 @@ async fn exec_session(
     mut cmd: tokio::process::Command,
     o: StreamOpts,
     what: String,
+    ctty: bool,
 ) {
     use std::process::Stdio;
     let (mut sink, mut stream) = ws.split();
@@ -314,7 +322,7 @@ async fn exec_session(
     let mut pty = None;
     if o.tty {
         match super::pty::Pty::open() {
-            Ok(mut p) => match p.attach(&mut cmd) {
+            Ok(mut p) => match p.attach(&mut cmd, ctty) {
                 Ok(()) => pty = Some(p),
                 Err(e) => {
                     let _ = tx
