@@ -309,6 +309,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         let (ns, name) = (ns.to_string(), name.to_string());
         return streams::exec(shared, req, &ns, &name).await;
     }
+    if let ["api", "v1", "namespaces", ns, "pods", name, "portforward"] = s.as_slice()
+        && (req.method() == Method::GET || req.method() == Method::POST)
+    {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        return streams::portforward(shared, req, &ns, &name).await;
+    }
     let (group, rest) = match s.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),
         ["apis", "apps", "v1", ..] => ("apps", &segs[3..]),

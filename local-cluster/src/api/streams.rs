@@ -457,3 +457,116 @@ pub fn exit_code(s: std::io::Result<std::process::ExitStatus>) -> i32 {
         Err(_) => 1,
     }
 }
+
+/// Serves `pods/portforward` over WebSocket, as kube-rs's `Portforwarder`
+/// speaks it: port number i (in `ports`) uses data channel 2i and error
+/// channel 2i+1, each opened by a message holding the port (little endian).
+/// One connection to the pod per port and WebSocket.
+pub async fn portforward(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Response<Body>> {
+    let mut ports = Vec::new();
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(k) != "ports" {
+            continue;
+        }
+        for p in percent_decode(v).split(',').filter(|p| !p.is_empty()) {
+            let n: u16 = p
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid port {p:?}")))?;
+            ports.push(n);
+        }
+    }
+    if ports.is_empty() {
+        return Err(ApiError::bad_request("at least one port must be given"));
+    }
+    if ports.len() > 127 {
+        return Err(ApiError::bad_request("too many ports"));
+    }
+    let (pod, _, _) = find_container(&shared, ns, name, None)?;
+    let ip = pod["status"]["podIP"]
+        .as_str()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let pod_name = name.to_string();
+    upgrade(req, move |ws, _| forward_session(ws, ip, pod_name, ports))
+}
+
+async fn forward_session(
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    ip: String,
+    pod: String,
+    ports: Vec<u16>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+        let _ = sink.close().await;
+    });
+    let mut inputs: Vec<Option<mpsc::Sender<Bytes>>> = Vec::new();
+    let mut pumps = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let (data, err) = ((2 * i) as u8, (2 * i + 1) as u8);
+        let pb = port.to_le_bytes();
+        let _ = tx.send(frame(data, &pb)).await;
+        let _ = tx.send(frame(err, &pb)).await;
+        match tokio::net::TcpStream::connect((ip.as_str(), *port)).await {
+            Ok(conn) => {
+                let _ = conn.set_nodelay(true);
+                let (r, w) = conn.into_split();
+                pumps.push(tokio::spawn(pump(r, data, tx.clone())));
+                inputs.push(Some(stdin_task(w)));
+            }
+            Err(e) => {
+                let msg = format!(
+                    "an error occurred forwarding {port} -> {pod}: dial tcp {ip}:{port}: {e}"
+                );
+                let _ = tx.send(frame(err, msg.as_bytes())).await;
+                inputs.push(None);
+            }
+        }
+    }
+    let all_out = futures_util::future::join_all(pumps);
+    tokio::pin!(all_out);
+    loop {
+        tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(Message::Binary(b))) if b.len() > 1 => {
+                    let ch = b[0] as usize;
+                    if ch % 2 == 0
+                        && let Some(slot) = inputs.get_mut(ch / 2)
+                        && let Some(s) = slot
+                        && s.send(b.slice(1..)).await.is_err()
+                    {
+                        *slot = None;
+                    }
+                }
+                Some(Ok(Message::Binary(_) | Message::Text(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                // The client is done: closing the WebSocket ends every connection.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            _ = &mut all_out => break,
+        }
+    }
+    drop(inputs);
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
