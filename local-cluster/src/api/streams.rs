@@ -551,7 +551,7 @@ async fn forward_session(
             m = stream.next() => match m {
                 Some(Ok(Message::Binary(b))) if b.len() > 1 => {
                     let ch = b[0] as usize;
-                    if ch % 2 == 0
+                    if ch.is_multiple_of(2)
                         && let Some(slot) = inputs.get_mut(ch / 2)
                         && let Some(s) = slot
                         && s.send(b.slice(1..)).await.is_err()
