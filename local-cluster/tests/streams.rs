@@ -206,3 +206,31 @@ spec:
     assert!(text.contains("is-a-tty"), "{text}");
     assert_eq!(out.status.code(), Some(6), "{text}");
 }
+
+#[test]
+fn attach_passes_stdin_and_streams_output_until_exit() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: rd}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    stdin: true
+    command: ["sh", "-c", "while read l; do echo got $l; [ $l = quit ] && exit 0; done"]
+"#,
+    );
+    c.ok(&["wait", "--for=condition=Ready", "pod/rd", "--timeout=30s"]);
+    let o = c.kubectl_stdin(&["attach", "-i", "rd"], "a\nquit\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("got a\ngot quit\n"), "{out}");
+    wait_for("the pod to complete", Duration::from_secs(20), || {
+        let phase = c.ok(&["get", "pod", "rd", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Succeeded").then_some(())
+    });
+}

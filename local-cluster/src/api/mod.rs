@@ -309,6 +309,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         let (ns, name) = (ns.to_string(), name.to_string());
         return streams::exec(shared, req, &ns, &name).await;
     }
+    if let ["api", "v1", "namespaces", ns, "pods", name, "attach"] = s.as_slice()
+        && (req.method() == Method::GET || req.method() == Method::POST)
+    {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        return streams::attach(shared, req, &ns, &name).await;
+    }
     if let ["api", "v1", "namespaces", ns, "pods", name, "portforward"] = s.as_slice()
         && (req.method() == Method::GET || req.method() == Method::POST)
     {

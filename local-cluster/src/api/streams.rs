@@ -570,3 +570,125 @@ async fn forward_session(
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
+
+/// Serves `pods/attach`: the running container's output from now on (read
+/// from its log as it is written) and, for a container with `stdin: true`,
+/// its stdin.
+pub async fn attach(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Response<Body>> {
+    let o = parse_opts(req.uri().query());
+    if !(o.stdin || o.stdout || o.stderr) {
+        return Err(ApiError::bad_request(
+            "you must specify at least one of stdin, stdout, stderr",
+        ));
+    }
+    let (_, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
+    let cname = c["name"].as_str().unwrap_or("").to_string();
+    let log = h
+        .log_files(&cname)
+        .last()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("container {cname} has no output yet")))?;
+    let stdin = if o.stdin { h.stdin_of(&cname) } else { None };
+    upgrade(req, move |ws, _| {
+        attach_session(ws, h, cname, log, stdin, o)
+    })
+}
+
+async fn attach_session(
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    h: Arc<crate::kubelet::PodHandle>,
+    cname: String,
+    log: std::path::PathBuf,
+    mut stdin: Option<mpsc::Sender<Bytes>>,
+    o: StreamOpts,
+) {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+        let _ = sink.close().await;
+    });
+    let mut file = std::fs::File::open(&log).ok();
+    if let Some(f) = &mut file {
+        let _ = f.seek(SeekFrom::End(0));
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut last = false;
+    loop {
+        tokio::select! {
+            m = stream.next() => match decode_input(m) {
+                Some(Input::Stdin(b)) => {
+                    if let Some(s) = &stdin && s.send(b).await.is_err() {
+                        stdin = None;
+                    }
+                }
+                Some(Input::CloseStdin) => stdin = None,
+                Some(Input::Resize(..)) | None => {}
+                Some(Input::Gone) => {
+                    drop(tx);
+                    let _ = writer.await;
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                // The process is gone (or restarted): read what is left, then end.
+                let running = h.is_running(&cname) && h.log_files(&cname).last() == Some(&log);
+                let mut buf = Vec::new();
+                if let Some(f) = &mut file {
+                    let _ = f.read_to_end(&mut buf);
+                }
+                pending.extend_from_slice(&buf);
+                while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    let line = &line[..line.len() - 1];
+                    let mut parts = line.splitn(4, |b| *b == b' ');
+                    let (_, stream_name, tag, content) =
+                        (parts.next(), parts.next(), parts.next(), parts.next().unwrap_or(b""));
+                    let (ch, wanted) = if stream_name == Some(b"stderr".as_slice()) {
+                        (STDERR, o.stderr)
+                    } else {
+                        (STDOUT, o.stdout)
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    let mut data = content.to_vec();
+                    if tag == Some(b"F".as_slice()) {
+                        data.push(b'\n');
+                    }
+                    if tx.send(frame(ch, &data)).await.is_err() {
+                        return;
+                    }
+                }
+                if last {
+                    break;
+                }
+                if !running {
+                    last = true;
+                }
+            }
+        }
+    }
+    let _ = tx
+        .send(frame(ERROR, exit_status(0, "").to_string().as_bytes()))
+        .await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}

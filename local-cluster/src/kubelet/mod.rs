@@ -32,6 +32,8 @@ pub struct PodHandle {
     pub pids: Mutex<HashMap<String, u32>>,
     /// Container name → log file of each run, oldest first.
     pub logs: Mutex<HashMap<String, Vec<PathBuf>>>,
+    /// Container name → the stdin of its running process (`stdin: true`).
+    pub stdin: Mutex<HashMap<String, tokio::sync::mpsc::Sender<bytes::Bytes>>>,
     /// Some(grace seconds) once the pod must stop.
     pub stop: watch::Sender<Option<i64>>,
     /// Set when every process of the pod is gone.
@@ -54,6 +56,14 @@ impl PodHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(container)
+    }
+
+    pub fn stdin_of(&self, container: &str) -> Option<tokio::sync::mpsc::Sender<bytes::Bytes>> {
+        self.stdin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container)
+            .cloned()
     }
 
     pub fn log_files(&self, container: &str) -> Vec<PathBuf> {
@@ -242,6 +252,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         dir,
         pids: Mutex::new(HashMap::new()),
         logs: Mutex::new(HashMap::new()),
+        stdin: Mutex::new(HashMap::new()),
         stop,
         finished,
     });

@@ -256,6 +256,8 @@ struct Ctx {
     env: Vec<(String, String)>,
     mounts: Vec<Mount>,
     workdir: String,
+    /// The process reads a pipe kept for attach (`stdin: true`).
+    stdin: bool,
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
@@ -329,6 +331,9 @@ fn spawn_logged(
 ) -> std::io::Result<Spawned> {
     let mut cmd = build_command(bwrap, pod_dir, hostname, ctx);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if ctx.stdin {
+        cmd.stdin(Stdio::piped());
+    }
     let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
     let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(256);
@@ -429,6 +434,7 @@ pub fn exec_command(
         return Err("no command given".into());
     }
     ctx.argv = argv;
+    ctx.stdin = false;
     let mut cmd = build_command(shared.kubelet.bwrap, &h.dir, &h.name, &ctx);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     Ok(cmd)
@@ -471,6 +477,7 @@ fn ctx_for(
         env: env_all,
         mounts,
         workdir,
+        stdin: c["stdin"].as_bool().unwrap_or(false),
     })
 }
 
@@ -524,6 +531,17 @@ async fn run_once(
         .entry(name.clone())
         .or_default()
         .push(log);
+    {
+        let mut stdins = pod.h.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        match sp.child.stdin.take() {
+            Some(w) => {
+                stdins.insert(name.clone(), crate::api::streams::stdin_task(w));
+            }
+            None => {
+                stdins.remove(&name);
+            }
+        }
+    }
     pod.h
         .pids
         .lock()
