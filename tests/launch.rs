@@ -587,3 +587,41 @@ fn saving_a_watched_service_s_file_rolls_the_new_code_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn curl_reaches_a_service_through_the_api_server() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!(
+                "SERVICE_PORT={port} python web.py & curl web:{port}/x; curl -i http://web/y?z=1"
+            ),
+        ])
+        .assert()
+        .success()
+        .stdout(
+            contains("hello from web\n")
+                .count(2)
+                .and(contains("HTTP/1.1 200")),
+        );
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "logs web"])
+        .assert()
+        .success()
+        .stdout(contains("served /x").and(contains("served /y?z=1")));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "curl nothing:80/"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(
+            "kubesh: curl: nothing:80: services \"nothing\" not found",
+        ));
+}

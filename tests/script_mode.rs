@@ -103,9 +103,9 @@ fn unknown_commands_say_what_was_looked_for_and_suggest() {
 #[test]
 fn cluster_builtins_not_built_yet_say_so() {
     let sandbox = Sandbox::new();
-    run_c(&sandbox, "curl web:8080")
+    run_c(&sandbox, "jobs")
         .code(1)
-        .stderr(contains("curl: not available yet"));
+        .stderr(contains("jobs: not available yet"));
     run_c(&sandbox, "ps").code(1).stderr(contains(
         "kubesh: ps: cannot reach the cluster at https://127.0.0.1:9",
     ));

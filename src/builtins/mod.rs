@@ -4,6 +4,7 @@
 
 mod cat;
 mod cd;
+mod curl;
 mod cx;
 mod debug;
 mod echo;
@@ -93,6 +94,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "cd",
         run: cd::run,
+    },
+    Builtin {
+        name: "curl",
+        run: curl::run,
     },
     Builtin {
         name: "cx",
@@ -202,7 +207,7 @@ pub const BUILTINS: &[Builtin] = &[
 
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &["curl", "forward", "jobs"];
+pub const NOT_YET_AVAILABLE: &[&str] = &["forward", "jobs"];
 
 /// The builtin called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {
