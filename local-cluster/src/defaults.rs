@@ -245,18 +245,22 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
     }
 }
 
-/// The next free loopback service address (127.10.0.0/16).
+/// A free loopback service address, random in 127.16.0.0–127.250.255.255
+/// so that clusters on one machine (each listens on its services'
+/// addresses) do not pick the same ones.
 fn allocate_cluster_ip(store: &Store) -> String {
     let (svcs, _) = store.list(resources::services(), None);
     let used: std::collections::HashSet<String> = svcs
         .iter()
         .filter_map(|s| s["spec"]["clusterIP"].as_str().map(String::from))
         .collect();
-    for n in 1u32..65_000 {
-        let ip = format!("127.10.{}.{}", n / 256, n % 256);
-        if n % 256 != 0 && !used.contains(&ip) {
+    loop {
+        let r: u32 = rand::random();
+        let a = 16 + (r >> 16) % 235;
+        let (b, c) = ((r >> 8) & 0xff, r & 0xff);
+        let ip = format!("127.{a}.{b}.{c}");
+        if c != 0 && c != 255 && !used.contains(&ip) {
             return ip;
         }
     }
-    "127.10.255.254".into()
 }

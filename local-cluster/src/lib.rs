@@ -20,6 +20,7 @@ pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod server;
+pub mod service_ips;
 pub mod store;
 pub mod table;
 pub mod tls;
@@ -138,6 +139,7 @@ impl LocalCluster {
                     let tasks = vec![
                         tokio::spawn(controllers::run(shared.clone())),
                         tokio::spawn(kubelet::run(shared.clone())),
+                        tokio::spawn(service_ips::run(shared.clone())),
                     ];
                     let _ = ready_tx.send(Ok(shared.clone()));
                     server::serve(shared.clone(), listener).await;

@@ -234,3 +234,31 @@ spec:
         (phase == "Succeeded").then_some(())
     });
 }
+
+#[test]
+fn cluster_ip_forwards_to_a_ready_endpoint() {
+    use std::io::{Read, Write};
+    let c = TestCluster::start();
+    let www = c.dir.path().join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("x"), "via cluster ip\n").expect("file");
+    web(&c, &www);
+    let ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(ip.starts_with("127."), "{ip}");
+    let page = wait_for("the ClusterIP to answer", Duration::from_secs(20), || {
+        let mut s = std::net::TcpStream::connect((ip.as_str(), 8080)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /x HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.starts_with("HTTP/1.0 200").then_some(out)
+    });
+    assert!(page.ends_with("via cluster ip\n"), "{page}");
+    // The service goes away: so does its address.
+    c.ok(&["delete", "svc", "web"]);
+    wait_for("the ClusterIP to close", Duration::from_secs(20), || {
+        std::net::TcpStream::connect((ip.as_str(), 8080))
+            .is_err()
+            .then_some(())
+    });
+}

@@ -74,7 +74,12 @@ fn split_name(seg: &str) -> (Option<&str>, &str, Option<&str>) {
 
 /// The `host:port` behind `services/NAME[:PORT]`: a ready endpoint,
 /// round-robin.
-fn service_target(s: &Shared, ns: &str, name: &str, port: Option<&str>) -> ApiResult<String> {
+pub(crate) fn service_target(
+    s: &Shared,
+    ns: &str,
+    name: &str,
+    port: Option<&str>,
+) -> ApiResult<String> {
     let svc = s.store.get(resources::services(), ns, name)?;
     let ports: Vec<&Value> = svc["spec"]["ports"]
         .as_array()

@@ -1,0 +1,151 @@
+//! Service addresses, like kube-proxy: every Service has a loopback
+//! ClusterIP (127.x.y.z), and the cluster listens on ClusterIP:port for each
+//! of its ports, forwarding each connection to a ready endpoint's
+//! targetPort (round-robin). A port that cannot be opened is reported as a
+//! Warning event on the Service.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::Shared;
+use crate::resources;
+use crate::store::EventType;
+
+struct Open {
+    addrs: Vec<(String, u16)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn wanted(svc: &Value) -> Vec<(String, u16)> {
+    let Some(ip) = svc["spec"]["clusterIP"]
+        .as_str()
+        .filter(|ip| ip.starts_with("127."))
+    else {
+        return Vec::new();
+    };
+    svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["protocol"].as_str().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| p["port"].as_u64().and_then(|n| u16::try_from(n).ok()))
+        .map(|port| (ip.to_string(), port))
+        .collect()
+}
+
+async fn serve_port(shared: Arc<Shared>, l: TcpListener, ns: String, name: String, port: u16) {
+    loop {
+        let Ok((mut conn, _)) = l.accept().await else {
+            // Out of descriptors, say: try again shortly.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        let (ns, name) = (ns.clone(), name.clone());
+        tokio::spawn(async move {
+            let Ok(target) =
+                crate::api::proxy::service_target(&shared, &ns, &name, Some(&port.to_string()))
+            else {
+                // No ready endpoint: the connection is refused.
+                return;
+            };
+            let Ok(mut up) = tokio::net::TcpStream::connect(&target).await else {
+                return;
+            };
+            let _ = conn.set_nodelay(true);
+            let _ = up.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+        });
+    }
+}
+
+fn sync(shared: &Arc<Shared>, open: &mut HashMap<String, Open>, svc: &Value, deleted: bool) {
+    let ns = svc["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = svc["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let key = format!("{ns}/{name}");
+    let addrs = if deleted { Vec::new() } else { wanted(svc) };
+    if open.get(&key).is_some_and(|o| o.addrs == addrs) {
+        return;
+    }
+    // Close the old listeners before opening the new ones.
+    open.remove(&key);
+    if addrs.is_empty() {
+        return;
+    }
+    let mut tasks = Vec::new();
+    for (ip, port) in &addrs {
+        let std_listener = std::net::TcpListener::bind((ip.as_str(), *port)).and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        });
+        match std_listener.and_then(TcpListener::from_std) {
+            Ok(l) => tasks.push(tokio::spawn(serve_port(
+                shared.clone(),
+                l,
+                ns.clone(),
+                name.clone(),
+                *port,
+            ))),
+            Err(e) => crate::events::record(
+                &shared.store,
+                svc,
+                "Service",
+                "Warning",
+                "ClusterIPNotAvailable",
+                &format!("cannot listen on {ip}:{port}: {e}"),
+                "kube-proxy",
+            ),
+        }
+    }
+    open.insert(key, Open { addrs, tasks });
+}
+
+/// Keeps the listeners in line with the services.
+pub async fn run(shared: Arc<Shared>) {
+    let mut rx = shared.store.subscribe();
+    let mut open: HashMap<String, Open> = HashMap::new();
+    let resync = |shared: &Arc<Shared>, open: &mut HashMap<String, Open>| {
+        let (svcs, _) = shared.store.list(resources::services(), None);
+        let keys: std::collections::HashSet<String> = svcs
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    s["metadata"]["namespace"].as_str().unwrap_or(""),
+                    s["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        open.retain(|k, _| keys.contains(k));
+        for s in &svcs {
+            sync(shared, open, s, false);
+        }
+    };
+    resync(&shared, &mut open);
+    loop {
+        match rx.recv().await {
+            Ok(ev) if ev.res == "services" => {
+                sync(&shared, &mut open, &ev.obj, ev.kind == EventType::Deleted)
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => resync(&shared, &mut open),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
