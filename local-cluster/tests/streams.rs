@@ -254,6 +254,43 @@ fn cluster_ip_forwards_to_a_ready_endpoint() {
         out.starts_with("HTTP/1.0 200").then_some(out)
     });
     assert!(page.ends_with("via cluster ip\n"), "{page}");
+    // A pod started after the service finds it through the variables.
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  containers:
+  - name: main
+    image: python:3.12
+    command: ["sleep", "1000"]
+"#,
+    );
+    c.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/client",
+        "--timeout=30s",
+    ]);
+    let env = c.ok(&[
+        "exec",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        "echo $WEB_SERVICE_HOST $WEB_SERVICE_PORT $WEB_SERVICE_PORT_HTTP $WEB_PORT",
+    ]);
+    assert_eq!(env, format!("{ip} 8080 8080 tcp://{ip}:8080\n"));
+    let fetched = c.ok(&[
+        "exec",
+        "client",
+        "--",
+        "python3",
+        "-c",
+        "import os, urllib.request; print(urllib.request.urlopen('http://%s:%s/x' % (os.environ['WEB_SERVICE_HOST'], os.environ['WEB_SERVICE_PORT'])).read().decode(), end='')",
+    ]);
+    assert_eq!(fetched, "via cluster ip\n");
     // The service goes away: so does its address.
     c.ok(&["delete", "svc", "web"]);
     wait_for("the ClusterIP to close", Duration::from_secs(20), || {

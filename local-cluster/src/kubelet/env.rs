@@ -188,6 +188,65 @@ pub fn build(
     Ok(vars)
 }
 
+/// The variables the kubelet gives a pod for each service of its namespace
+/// that exists when the container starts: `<SVC>_SERVICE_HOST`,
+/// `<SVC>_SERVICE_PORT[_<NAME>]` and, with `enableServiceLinks` (the
+/// default), the docker-link style `<SVC>_PORT*` ones. The `kubernetes`
+/// service is left out: in-cluster clients would take it for their API
+/// server.
+pub fn service_env(store: &crate::Store, pod: &Value) -> Vec<(String, String)> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    let links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+    let (svcs, _) = store.list(crate::resources::services(), Some(ns));
+    let mut out = Vec::new();
+    for s in &svcs {
+        let name = s["metadata"]["name"].as_str().unwrap_or("");
+        let Some(ip) = s["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+        else {
+            continue;
+        };
+        if name == "kubernetes" || name.is_empty() {
+            continue;
+        }
+        let key = name.to_uppercase().replace('-', "_");
+        let ports: Vec<&Value> = s["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let Some(first) = ports.first() else { continue };
+        out.push((format!("{key}_SERVICE_HOST"), ip.to_string()));
+        out.push((format!("{key}_SERVICE_PORT"), first["port"].to_string()));
+        for p in &ports {
+            if let Some(pn) = p["name"].as_str().filter(|n| !n.is_empty()) {
+                out.push((
+                    format!("{key}_SERVICE_PORT_{}", pn.to_uppercase().replace('-', "_")),
+                    p["port"].to_string(),
+                ));
+            }
+        }
+        if !links {
+            continue;
+        }
+        let proto = |p: &Value| p["protocol"].as_str().unwrap_or("TCP").to_lowercase();
+        out.push((
+            format!("{key}_PORT"),
+            format!("{}://{ip}:{}", proto(first), first["port"]),
+        ));
+        for p in &ports {
+            let (pr, port) = (proto(p), p["port"].to_string());
+            let base = format!("{key}_PORT_{port}_{}", pr.to_uppercase());
+            out.push((base.clone(), format!("{pr}://{ip}:{port}")));
+            out.push((format!("{base}_PROTO"), pr.clone()));
+            out.push((format!("{base}_PORT"), port.clone()));
+            out.push((format!("{base}_ADDR"), ip.to_string()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

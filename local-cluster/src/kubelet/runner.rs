@@ -465,6 +465,7 @@ fn ctx_for(
         ));
     }
     let mut env_all = base_env(&h.name);
+    env_all.extend(env::service_env(&shared.store, obj));
     env_all.extend(vars);
     let mounts = volumes::mounts(c, &h.dir);
     let workdir = c["workingDir"]
