@@ -291,6 +291,28 @@ spec:
         "import os, urllib.request; print(urllib.request.urlopen('http://%s:%s/x' % (os.environ['WEB_SERVICE_HOST'], os.environ['WEB_SERVICE_PORT'])).read().decode(), end='')",
     ]);
     assert_eq!(fetched, "via cluster ip\n");
+    // With a private mount view, service names resolve too.
+    let bwrap = std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_none_or(|v| v != "1")
+        && std::process::Command::new("bwrap")
+            .args(["--dev-bind", "/", "/", "--unshare-pid", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if bwrap {
+        for url in [
+            "http://web:8080/x",
+            "http://web.default.svc.cluster.local:8080/x",
+        ] {
+            let fetched = c.ok(&[
+                "exec",
+                "client",
+                "--",
+                "python3",
+                "-c",
+                &format!("import urllib.request; print(urllib.request.urlopen('{url}').read().decode(), end='')"),
+            ]);
+            assert_eq!(fetched, "via cluster ip\n");
+        }
+    }
     // The service goes away: so does its address.
     c.ok(&["delete", "svc", "web"]);
     wait_for("the ClusterIP to close", Duration::from_secs(20), || {

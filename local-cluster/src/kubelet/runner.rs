@@ -258,6 +258,8 @@ struct Ctx {
     workdir: String,
     /// The process reads a pipe kept for attach (`stdin: true`).
     stdin: bool,
+    /// The pod's own /etc/hosts (service names), in a mount view.
+    hosts: Option<PathBuf>,
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
@@ -287,6 +289,9 @@ fn build_command(bwrap: bool, pod_dir: &Path, hostname: &str, ctx: &Ctx) -> Comm
     if bwrap {
         cmd = Command::new("bwrap");
         cmd.args(volumes::bwrap_args(&ctx.mounts, hostname));
+        if let Some(hosts) = &ctx.hosts {
+            cmd.arg("--ro-bind").arg(hosts).arg("/etc/hosts");
+        }
         cmd.args(["--chdir", &ctx.workdir, "--"]);
         cmd.args(&ctx.argv);
     } else {
@@ -440,6 +445,46 @@ pub fn exec_command(
     Ok(cmd)
 }
 
+/// Writes the pod's /etc/hosts: this machine's, then every service's
+/// ClusterIP under `NAME.NS`, `NAME.NS.svc`, `NAME.NS.svc.cluster.local`
+/// and, for the pod's namespace, `NAME`. Rewritten in place, so processes
+/// started later see services created since.
+fn write_hosts(shared: &Shared, obj: &Value, dir: &Path) -> Option<PathBuf> {
+    use std::io::Write;
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
+    let mut text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# services of the local cluster\n");
+    let (svcs, _) = shared.store.list(resources::services(), None);
+    for s in &svcs {
+        let (Some(name), Some(sns), Some(ip)) = (
+            s["metadata"]["name"].as_str(),
+            s["metadata"]["namespace"].as_str(),
+            s["spec"]["clusterIP"]
+                .as_str()
+                .filter(|ip| ip.starts_with("127.")),
+        ) else {
+            continue;
+        };
+        let short = if sns == ns { name } else { "" };
+        text.push_str(&format!(
+            "{ip} {name}.{sns}.svc.cluster.local {name}.{sns}.svc {name}.{sns} {short}\n"
+        ));
+    }
+    let _ = std::fs::create_dir_all(dir);
+    let path = dir.join("hosts");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .ok()?;
+    f.write_all(text.as_bytes()).ok()?;
+    Some(path)
+}
+
 fn ctx_for(
     shared: &Shared,
     obj: &Value,
@@ -479,6 +524,11 @@ fn ctx_for(
         mounts,
         workdir,
         stdin: c["stdin"].as_bool().unwrap_or(false),
+        hosts: shared
+            .kubelet
+            .bwrap
+            .then(|| write_hosts(shared, obj, &h.dir))
+            .flatten(),
     })
 }
 
