@@ -321,3 +321,83 @@ spec:
             .then_some(())
     });
 }
+
+#[test]
+fn service_proxy_forwards_method_body_query_and_headers() {
+    let c = TestCluster::start();
+    let port = free_port();
+    let script = c.dir.path().join("echo.py");
+    std::fs::write(
+        &script,
+        r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        auth = self.headers.get('Authorization') or 'none'
+        out = ('%s %s auth=%s x=%s body=' % (self.command, self.path, auth, self.headers.get('X-Test'))).encode() + body
+        self.send_response(201)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"#,
+    )
+    .expect("script");
+    c.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: echo, labels: {{app: echo}}}}
+spec:
+  containers:
+  - name: echo
+    image: python:3.12
+    command: ["python3", "{script}", "{port}"]
+    readinessProbe:
+      tcpSocket: {{port: {port}}}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{port: 80, targetPort: {port}}}]
+"#,
+        script = script.display()
+    ));
+    c.ok(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=30s"]);
+    let kc = std::fs::read_to_string(c.kubeconfig()).expect("kubeconfig");
+    let token = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("token")
+        .trim_matches('"')
+        .to_string();
+    let server = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("server")
+        .to_string();
+    // Plain HTTP on the same port, with the bearer token.
+    let addr = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let reply = wait_for("the proxied POST", Duration::from_secs(20), || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let req = format!(
+            "POST /api/v1/namespaces/default/services/echo/proxy/a/b?q=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nX-Test: yes\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.starts_with("HTTP/1.1 201").then_some(out)
+    });
+    assert!(
+        reply.ends_with("POST /a/b?q=1 auth=none x=yes body=hello"),
+        "{reply}"
+    );
+}

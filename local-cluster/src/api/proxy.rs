@@ -194,6 +194,7 @@ pub async fn serve(
         None => path.to_string(),
     };
     let (parts, body) = req.into_parts();
+    let client_version = parts.version;
     let uri: Uri = pq
         .parse()
         .map_err(|_| ApiError::bad_request("invalid proxy path"))?;
@@ -229,6 +230,8 @@ pub async fn serve(
         .await
         .map_err(|e| unavailable(format!("error trying to reach {kind} {name}: {e}")))?;
     let (mut parts, body) = resp.into_parts();
+    // The client talks to the API server, not to the upstream.
+    parts.version = client_version;
     for h in HOP_BY_HOP {
         parts.headers.remove(*h);
     }
