@@ -1,8 +1,10 @@
 //! Service addresses, like kube-proxy: every Service has a loopback
 //! ClusterIP (127.x.y.z), and the cluster listens on ClusterIP:port for each
-//! of its ports, forwarding each connection to a ready endpoint's
-//! targetPort (round-robin). A port that cannot be opened is reported as a
-//! Warning event on the Service.
+//! of its ports whose targetPort differs, forwarding each connection to a
+//! ready endpoint's targetPort (round-robin). Where port and targetPort are
+//! the same, the program itself answers on the ClusterIP (pods share this
+//! machine's network and 127.0.0.0/8 is all loopback). A port that cannot
+//! be opened is reported as a Warning event on the Service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +43,14 @@ fn wanted(svc: &Value) -> Vec<(String, u16)> {
         .into_iter()
         .flatten()
         .filter(|p| p["protocol"].as_str().unwrap_or("TCP") == "TCP")
+        // Pods share this machine's network: a program listening on its
+        // port on every address already answers on the ClusterIP, and a
+        // listener here would take that port from it.
+        .filter(|p| match &p["targetPort"] {
+            Value::Null => false,
+            Value::Number(target) => target.as_u64() != p["port"].as_u64(),
+            _ => true,
+        })
         .filter_map(|p| p["port"].as_u64().and_then(|n| u16::try_from(n).ok()))
         .map(|port| (ip.to_string(), port))
         .collect()

@@ -1,0 +1,24 @@
+//! The README's run command: the two-service demo on the local cluster.
+
+mod common;
+
+use assert_cmd::assert::OutputAssertExt;
+use common::Sandbox;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+#[test]
+fn the_demo_runs_on_the_local_cluster() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--local", "scripts/demo/demo.kubesh"]);
+    command.assert().success().stdout(
+        contains("the consumer was handed STOCK_GEN_URL=http://stock-gen:9999")
+            .and(contains("\"symbol\": \"NITE\""))
+            .and(contains("ok\n"))
+            .and(contains("{\"NITE\":"))
+            .and(contains("killed stock-gen")),
+    );
+}
