@@ -52,51 +52,61 @@ int main(void) {
 }
 "#;
 
-/// A kubesh session watching the dprocs it launches, its stderr (where
-/// the reload lines go) collected as it comes.
+/// A kubesh session watching the dprocs it launches, its output (stdout
+/// and stderr, where the reload lines go) collected as it comes.
 struct Watching {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    output: Arc<Mutex<String>>,
 }
 
 impl Watching {
+    /// Launches `launch` in the background with `--watch` and stays.
     fn start(cluster: &LocalCluster, sandbox: &Sandbox, launch: &str) -> Watching {
+        Watching::run(cluster, sandbox, &format!("{launch} & sleep 600"))
+    }
+
+    fn run(cluster: &LocalCluster, sandbox: &Sandbox, line: &str) -> Watching {
         let mut child = cluster
             .kubesh(sandbox)
-            .args(["--watch", "-c", &format!("{launch} & sleep 600")])
-            .stdout(Stdio::null())
+            .args(["--watch", "-c", line])
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubesh starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let collected = Arc::clone(&stderr);
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = collected.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Watching { child, stderr }
+        let output = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        collect(stdout, Arc::clone(&output));
+        collect(stderr, Arc::clone(&output));
+        Watching { child, output }
     }
 
-    /// Waits until kubesh has printed `count` lines containing `text`;
-    /// returns its whole stderr.
+    /// Waits until kubesh has printed `text` `count` times; returns all it
+    /// printed.
     fn wait_for(&self, text: &str, count: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let stderr = self.stderr.lock().unwrap().clone();
-            if stderr.matches(text).count() >= count {
-                return stderr;
+            let output = self.output.lock().unwrap().clone();
+            if output.matches(text).count() >= count {
+                return output;
             }
             assert!(
                 Instant::now() < deadline,
-                "kubesh did not print {text:?} {count} times:\n{stderr}"
+                "kubesh did not print {text:?} {count} times:\n{output}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = into.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
 }
 
 impl Drop for Watching {
@@ -327,4 +337,34 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
         "jsonpath={.metadata.annotations.kubesh\\.dev/bundle-hash}",
     ]);
     assert_eq!(template, stored, "the pod template names the stored bundle");
+}
+
+#[test]
+fn a_foreground_program_runs_again_when_its_files_change() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let job =
+        |text: &str, then: &str| format!("import time\nprint({text:?}, flush=True)\n{then}\n");
+    sandbox.write("job.py", job("run one", "time.sleep(600)"));
+    let session = Watching::run(&cluster, &sandbox, "python job.py");
+    session.wait_for("run one", 1);
+    // Still running: stopped, and run again with the new file.
+    sandbox.write("job.py", job("run two", "raise SystemExit(4)"));
+    session.wait_for("run two", 1);
+    let output = session.wait_for("ended with status 4", 1);
+    assert!(
+        output.contains("↻ job.py  running again with the new files"),
+        "{output}"
+    );
+    // Ended: started anew on the next change.
+    sandbox.write("job.py", job("run three", "time.sleep(600)"));
+    session.wait_for("run three", 1);
+    let running = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(running.lines().count(), 1, "only the newest run: {running}");
 }
