@@ -18,6 +18,9 @@ pub struct Elf {
     /// ELF machine number when kubesh does not know it.
     pub arch: String,
     pub linkage: Linkage,
+    /// Whether the file holds everything its headers point to: a binary
+    /// still being written by a linker does not.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,11 +139,35 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
     } else {
         (u32_at(28)?, u16_at(42)?, u16_at(44)?)
     };
+    let (shoff, shentsize, shnum) = if wide {
+        (u64_at(40)?, u16_at(58)?, u16_at(60)?)
+    } else {
+        (u32_at(32)?, u16_at(46)?, u16_at(48)?)
+    };
+    let length = bytes.len() as u64;
+    let within = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= length);
+    let mut complete = within(shoff, shentsize.saturating_mul(shnum));
+    const PT_LOAD: u64 = 1;
     const PT_INTERP: u64 = 3;
     let mut interpreter = None;
     for index in 0..phnum {
         let header = usize::try_from(phoff.checked_add(index.checked_mul(phentsize)?)?).ok()?;
-        if u32_at(header)? != PT_INTERP {
+        let kind = u32_at(header)?;
+        if kind == PT_LOAD {
+            let (offset, size) = if wide {
+                (
+                    u64_at(header.checked_add(8)?)?,
+                    u64_at(header.checked_add(32)?)?,
+                )
+            } else {
+                (
+                    u32_at(header.checked_add(4)?)?,
+                    u32_at(header.checked_add(16)?)?,
+                )
+            };
+            complete &= within(offset, size);
+        }
+        if kind != PT_INTERP {
             continue;
         }
         let (offset, size) = if wide {
@@ -172,6 +199,7 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
     Some(Elf {
         arch: arch_name(machine),
         linkage,
+        complete,
     })
 }
 
@@ -207,21 +235,24 @@ mod tests {
             inspect(&elf64(62, None)),
             FileKind::Elf(Elf {
                 arch: "amd64".into(),
-                linkage: Linkage::Static
+                linkage: Linkage::Static,
+                complete: true
             })
         );
         assert_eq!(
             inspect(&elf64(183, Some("/lib/ld-linux-aarch64.so.1"))),
             FileKind::Elf(Elf {
                 arch: "arm64".into(),
-                linkage: Linkage::Glibc
+                linkage: Linkage::Glibc,
+                complete: true
             })
         );
         assert_eq!(
             inspect(&elf64(62, Some("/lib/ld-musl-x86_64.so.1"))),
             FileKind::Elf(Elf {
                 arch: "amd64".into(),
-                linkage: Linkage::Musl
+                linkage: Linkage::Musl,
+                complete: true
             })
         );
     }
@@ -230,7 +261,15 @@ mod tests {
     fn this_test_binary_is_a_host_elf() {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         match inspect(&me) {
-            FileKind::Elf(elf) => assert_eq!(elf.arch, host_arch()),
+            FileKind::Elf(elf) => {
+                assert_eq!(elf.arch, host_arch());
+                assert!(elf.complete);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same binary cut short, as while a linker writes it.
+        match inspect(&me[..me.len() / 2]) {
+            FileKind::Elf(elf) => assert!(!elf.complete, "a half-written binary"),
             other => panic!("{other:?}"),
         }
     }

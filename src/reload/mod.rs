@@ -157,6 +157,10 @@ impl Reloader {
     fn reload(&mut self, stop: &AtomicBool) {
         let started = Instant::now();
         let name = self.spec.name.clone();
+        if being_written(&self.spec.program.file) {
+            // The linker's last write is another event: that one ships it.
+            return;
+        }
         let bundle = match bundle::build(
             &self.spec.program.root,
             &self.spec.program.file,
@@ -235,6 +239,14 @@ impl Reloader {
         }
         Ok(())
     }
+}
+
+/// Whether the program is a binary still being written (its headers point
+/// past the end of the file).
+fn being_written(program: &std::path::Path) -> bool {
+    use crate::launch::executable::{FileKind, inspect};
+    std::fs::read(program)
+        .is_ok_and(|bytes| matches!(inspect(&bytes), FileKind::Elf(elf) if !elf.complete))
 }
 
 /// Which path a reload took and how it ended.
