@@ -1,8 +1,8 @@
 //! The live path of a reload: the changed files go into every running pod
 //! of the dproc over exec, and the supervisor (the container's entrypoint)
 //! restarts the program in place — the pod keeps its name, nothing is
-//! scheduled, no init container runs again. The ConfigMaps are updated
-//! first, so a pod started afterwards unpacks the same code.
+//! scheduled, no init container runs again. The ConfigMaps are updated at
+//! the same time, so a pod started afterwards unpacks the same code.
 
 use std::collections::BTreeSet;
 
@@ -83,25 +83,33 @@ pub async fn update(
     bundle: &Bundle,
     diff: &Diff,
 ) -> Result<Live, String> {
-    rollout::store_bundle(client, spec, bundle, spec.chunks, None).await?;
-    let pods = running_pods(client, spec).await?;
-    if pods.is_empty() {
-        return Err("no pod of it is running".to_string());
-    }
     let files = bundle::subset(&bundle.archive, &diff.changed)
         .map_err(|e| format!("the changed files cannot be packed: {e}"))?;
-    let command = update_command(&diff.deleted);
-    let runs = pods.iter().map(|pod| {
-        exec::run(
-            client,
-            &spec.namespace,
-            pod,
-            "main",
-            command.clone(),
-            &files,
-        )
-    });
-    let results = futures_util::future::join_all(runs).await;
+    // The ConfigMaps and the running pods are updated at once: a round
+    // trip less on a distant cluster.
+    let store = rollout::store_bundle(client, spec, bundle, spec.chunks, None);
+    let run = async {
+        let pods = running_pods(client, spec).await?;
+        if pods.is_empty() {
+            return Err("no pod of it is running".to_string());
+        }
+        let command = update_command(&diff.deleted);
+        let runs = pods.iter().map(|pod| {
+            exec::run(
+                client,
+                &spec.namespace,
+                pod,
+                "main",
+                command.clone(),
+                &files,
+            )
+        });
+        let results = futures_util::future::join_all(runs).await;
+        Ok((pods, results))
+    };
+    let (stored, ran) = tokio::join!(store, run);
+    stored?;
+    let (pods, results) = ran?;
     let mut waiting = Vec::new();
     let mut exited = None;
     for (pod, result) in pods.iter().zip(results) {
