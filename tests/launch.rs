@@ -625,3 +625,140 @@ fn curl_reaches_a_service_through_the_api_server() {
             "kubesh: curl: nothing:80: services \"nothing\" not found",
         ));
 }
+
+/// A kubesh reading its script from a pipe, line by line as the test
+/// writes it, with its output lines collected as they come.
+struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Session {
+    fn start(mut command: std::process::Command) -> Session {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubesh starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Session {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("kubesh reads its script");
+    }
+
+    /// Waits for an output line (stdout or stderr) matching `wanted`.
+    fn expect(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line; kubesh printed:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Ends the script; returns kubesh's exit status and every line it
+    /// printed.
+    fn finish(mut self) -> (i32, Vec<String>) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("kubesh ends");
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(line);
+        }
+        (status.code().unwrap_or(-1), self.seen)
+    }
+}
+
+#[test]
+fn a_foreground_program_reads_piped_stdin_to_its_end() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "greet.py",
+        "import sys\nname = input('name? ')\nprint(f'hello {name}')\n\
+         print('rest', repr(sys.stdin.read()))\nsys.exit(4)\n",
+    );
+    let mut command = cluster.kubesh(&sandbox);
+    command.args(["-c", "set +e; python greet.py; echo status=$?"]);
+    assert_cmd::Command::from_std(command)
+        .write_stdin("Ada\nLovelace\n")
+        .assert()
+        .success()
+        .stdout(contains("name? hello Ada\nrest 'Lovelace\\n'\nstatus=4\n"));
+    // A script read from stdin keeps it: its programs read nothing.
+    sandbox.write(
+        "readall.py",
+        "import sys\nprint('read', repr(sys.stdin.read()))\n",
+    );
+    assert_cmd::Command::from_std(cluster.kubesh(&sandbox))
+        .write_stdin("python readall.py\necho after\n")
+        .assert()
+        .success()
+        .stdout(contains("read ''\nafter\n"));
+}
+
+#[test]
+fn the_api_server_going_away_mid_command_is_reported_and_the_script_goes_on() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "slow.py",
+        "import time\nprint('started', flush=True)\ntime.sleep(120)\n",
+    );
+    let mut session = Session::start(cluster.kubesh(&sandbox));
+    session.send("set +e");
+    session.send("python slow.py; echo status=$?");
+    session.expect(|l| l == "started");
+    cluster.crash();
+    session.expect(|l| l.starts_with("status=") && l != "status=0");
+    session.send("ps; echo ps-status=$?");
+    session.expect(|l| l == "ps-status=1");
+    session.send("exit 7");
+    let (status, lines) = session.finish();
+    assert_eq!(status, 7, "the shell went on to `exit 7`");
+    let text = lines.join("\n");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("kubesh: slow-")
+            && text.contains(": lost the connection to the cluster at https://127.0.0.1:"),
+        "the failed command and the cluster are named: {text}"
+    );
+    assert!(
+        text.contains("kubesh: ps: cannot reach the cluster at") && text.contains("is it running?"),
+        "{text}"
+    );
+}

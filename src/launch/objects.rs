@@ -72,6 +72,9 @@ pub struct Spec {
     pub dependency_file: Option<String>,
     /// The command line as typed, for `ps` and annotations.
     pub command_line: String,
+    /// A foreground program reads kubesh's stdin through `pods/attach`;
+    /// otherwise its stdin is empty.
+    pub stdin: bool,
 }
 
 impl Spec {
@@ -305,8 +308,8 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             failure_threshold: Some(1),
             ..Probe::default()
         }),
-        stdin: Some(!spec.background),
-        stdin_once: Some(!spec.background),
+        stdin: Some(spec.stdin),
+        stdin_once: Some(spec.stdin),
         volume_mounts: Some(vec![app_mount]),
         ..Container::default()
     };
@@ -406,6 +409,7 @@ pub(crate) mod tests {
             chunks: 2,
             dependency_file: Some("package.json".into()),
             command_line: "node stock-gen.js 'a b' '$HOME' &".into(),
+            stdin: !background,
         }
     }
 
@@ -477,6 +481,19 @@ pub(crate) mod tests {
         let main = &pod_spec.containers[0];
         assert!(main.readiness_probe.is_none());
         assert_eq!(main.stdin, Some(true));
+        assert_eq!(
+            main.stdin_once,
+            Some(true),
+            "end of input reaches the program"
+        );
+        let mut without = spec(false);
+        without.stdin = false;
+        let main = &super::pod(&without).spec.unwrap().containers[0];
+        assert_eq!(
+            main.stdin,
+            Some(false),
+            "no stdin: the program reads nothing"
+        );
         assert!(!main.env.as_ref().unwrap().iter().any(|e| e.name == "PORT"));
         assert_eq!(pod.metadata.labels.unwrap()[LABEL_KIND], "pod");
     }

@@ -66,6 +66,9 @@ pub struct Shell {
     pub target: ClusterTarget,
     pub runtimes: Runtimes,
     pub interrupt: Interrupt,
+    /// Foreground programs read kubesh's stdin (not when the script itself
+    /// comes from stdin).
+    pub programs_read_stdin: bool,
     /// `--dry-run`: launches print their objects instead of creating them.
     pub dry_run: bool,
     /// The API requests made, shown while `debug` is on.
@@ -99,6 +102,7 @@ impl Shell {
             target,
             runtimes,
             interrupt,
+            programs_read_stdin: true,
             dry_run: false,
             requests: RequestLog::default(),
             connection: None,
