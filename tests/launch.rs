@@ -703,6 +703,152 @@ impl Session {
     }
 }
 
+/// The local port in `forwarding 127.0.0.1:PORT -> …`.
+fn forwarded_port(line: &str) -> u16 {
+    line.trim_start_matches("forwarding 127.0.0.1:")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a local port in {line:?}"))
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` is refused, waiting up to
+/// 10 s for it to become so.
+fn refused_soon(port: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn forward_serves_a_dproc_on_localhost_until_kill_percent_stops_it() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "web.py",
+        WEB_PY.replace("HTTPServer", "ThreadingHTTPServer"),
+    );
+    let port = free_port();
+    let mut session = Session::start(cluster.kubesh(&sandbox));
+    session.send("set +e");
+    session.send(&format!("SERVICE_PORT={port} python web.py &"));
+    session.expect(|l| l.contains("  web  ready in "));
+    session.send(&format!("forward web :{port}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    let local = forwarded_port(&line);
+    assert!(
+        line.ends_with(&format!(" -> web:{port}  (job %1)")),
+        "{line}"
+    );
+    assert_ne!(local, port, "`:PORT` picks a free local port");
+
+    // Many connections at once, each on its own stream.
+    let fetches: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || fetch(local)))
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.join().unwrap().as_deref(), Some("hello from web\n"));
+    }
+
+    // Nothing listening at the other end, and a local port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    session.send(&format!("forward web {taken_port}:{port}"));
+    session.expect(|l| {
+        l.contains(&format!(
+            "127.0.0.1:{taken_port} is in use by another program"
+        ))
+    });
+    let unused = free_port();
+    session.send(&format!("forward web :{unused}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    assert!(line.ends_with("(job %2)"), "{line}");
+    let dead_end = forwarded_port(&line);
+    assert_eq!(fetch(dead_end), None, "the connection is closed");
+    session.expect(|l| {
+        l.contains(&format!(
+            "kubesh: forward %2: nothing listens on port {unused} in web"
+        ))
+    });
+    session.send("forward nope 80");
+    session.expect(|l| l.contains("kubesh: forward: nope: no dproc with that name or id"));
+
+    session.send("jobs");
+    session.expect(|l| l == format!("[1]  forward web {port} -> 127.0.0.1:{local}  running"));
+    session.send("kill %1 %2");
+    session.expect(|l| l == format!("killed %1 (forward web {port} -> 127.0.0.1:{local})"));
+    session.expect(|l| l.starts_with("killed %2 ("));
+    assert!(
+        refused_soon(local),
+        "the forward's port refuses once killed"
+    );
+    session.send("kill %1");
+    session.expect(|l| l.contains("kubesh: kill: %1: no such job"));
+    session.send("jobs; echo jobs-listed");
+    session.expect(|l| l == "jobs-listed");
+    assert!(
+        !session
+            .seen
+            .iter()
+            .rev()
+            .take_while(|l| !l.contains("no such job"))
+            .any(|l| l.starts_with('[')),
+        "no jobs left: {:?}",
+        session.seen
+    );
+
+    // A forward follows its dproc, and ends when the dproc is gone.
+    session.send(&format!("forward web :{port}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    assert!(line.ends_with("(job %1)"), "numbers are used again: {line}");
+    let local = forwarded_port(&line);
+    assert_eq!(fetch(local).as_deref(), Some("hello from web\n"));
+    session.send("kill web");
+    session.expect(|l| l.contains("kubesh: forward %1: web is gone"));
+    session.send("jobs");
+    session.expect(|l| {
+        l == format!("[1]  forward web {port} -> 127.0.0.1:{local}  done (web is gone)")
+    });
+    assert!(refused_soon(local));
+    assert_eq!(session.finish().0, 0);
+}
+
+#[test]
+fn a_script_forwards_then_uses_the_local_port() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let (port, local) = (free_port(), free_port());
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!(
+                "SERVICE_PORT={port} python web.py &\nforward web {local}:{port}\n\
+                 curl localhost:{local}/via-forward\njobs\nkill %1\ncurl localhost:{local}/again"
+            ),
+        ])
+        .assert()
+        .code(1)
+        .stdout(contains(format!(
+            "forwarding 127.0.0.1:{local} -> web:{port}  (job %1)\nhello from web\n\
+             [1]  forward web {port} -> 127.0.0.1:{local}  running\n\
+             killed %1 (forward web {port} -> 127.0.0.1:{local})\n"
+        )))
+        .stderr(contains(format!("kubesh: curl: localhost:{local}")).and(contains("-c:6")));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "logs web"])
+        .assert()
+        .success()
+        .stdout(contains("served /via-forward").and(contains("/again").not()));
+}
+
 #[test]
 fn a_foreground_program_reads_piped_stdin_to_its_end() {
     let sandbox = Sandbox::new();

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod interrupt;
+pub mod jobs;
 mod script;
 pub mod vars;
 
@@ -58,6 +59,8 @@ pub struct Shell {
     pub printer: crate::reload::Printer,
     /// The dprocs launched by this session, for clean-up at exit.
     pub launched: Vec<crate::cluster::dprocs::Launched>,
+    /// Background jobs (port forwards).
+    pub jobs: jobs::Jobs,
     /// Names and ids of dprocs this shell has seen, for completion.
     pub known_dprocs: Vec<String>,
     /// The directory before the last `cd` (`cd -`).
@@ -97,6 +100,7 @@ impl Shell {
             reloads: crate::reload::Reloads::default(),
             printer: std::sync::Arc::new(|line: String| report!("{line}")),
             launched: Vec::new(),
+            jobs: jobs::Jobs::default(),
             known_dprocs: Vec::new(),
             previous_dir: None,
             target,
