@@ -878,6 +878,46 @@ fn a_foreground_program_reads_piped_stdin_to_its_end() {
 }
 
 #[test]
+fn dependencies_from_package_json_are_installed_from_the_npm_registry() {
+    let reachable = std::process::Command::new("npm")
+        .args([
+            "view",
+            "is-number@7.0.0",
+            "version",
+            "--fetch-timeout=20000",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !reachable {
+        eprintln!("skipped: the npm registry cannot be reached (`npm view is-number` failed)");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "package.json",
+        r#"{"name": "checker", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}"#,
+    );
+    sandbox.write(
+        "checker.js",
+        "const isNumber = require('is-number');\n\
+         require('http').createServer((req, res) => {\n\
+           res.end(`is-number says ${isNumber(req.url.slice(1))}\\n`);\n\
+         }).listen(process.env.PORT);\n",
+    );
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={port} node checker.js & curl checker:{port}/42; curl checker:{port}/x"),
+        ])
+        .assert()
+        .success()
+        .stdout(contains("is-number says true\nis-number says false\n"));
+}
+
+#[test]
 fn the_api_server_going_away_mid_command_is_reported_and_the_script_goes_on() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);
