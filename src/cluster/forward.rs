@@ -252,6 +252,12 @@ async fn forward_one(
             }
         }
     }
+    // The pod's side may have ended the stream and said why at once.
+    if !error_seen
+        && let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(1), error).await
+    {
+        say(refused(&target, &pod, &message));
+    }
     forwarder.abort();
 }
 
