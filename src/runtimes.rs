@@ -33,9 +33,18 @@ pub struct Runtime {
     /// Environment variables of the program and of its dependency step.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Whether the images have `/bin/sh`: then a background program runs
+    /// under kubesh's supervisor and saved files reach its running pods
+    /// over exec. Without, every reload is a rolling update.
+    #[serde(default = "has_shell")]
+    pub shell: bool,
     /// Images by ELF linkage, for the binary runtime.
     #[serde(default)]
     pub elf_images: Option<ElfImages>,
+}
+
+fn has_shell() -> bool {
+    true
 }
 
 /// The dependency step: when one of `files` is beside the program, `install`

@@ -39,7 +39,7 @@ fn a_foreground_program_streams_its_output_and_its_status_becomes_dollar_questio
     sandbox.write("data.txt", "beside the program\n");
     sandbox.write(
         "run.kubesh",
-        "export GREETING='hi there'\nset +e\nONLY=once EXIT=3 python job.py 'a b' '$HOME' \"\"\n\
+        "export GREETING='hi there'\nset +e\nONLY=once EXIT=3 python job.py 'a b' '$HOME' '$(GREETING)' '$$' \"\"\n\
          echo \"status=$?\"\npython job.py\n",
     );
     cluster
@@ -48,7 +48,7 @@ fn a_foreground_program_streams_its_output_and_its_status_becomes_dollar_questio
         .assert()
         .success()
         .stdout(contains(
-            "args ['a b', '$HOME', '']\ncwd /app\nGREETING hi there ONLY once\ndata beside the program\nstatus=3\n",
+            "args ['a b', '$HOME', '$(GREETING)', '$$', '']\ncwd /app\nGREETING hi there ONLY once\ndata beside the program\nstatus=3\n",
         ))
         .stdout(contains("GREETING hi there ONLY None"));
 }
@@ -491,103 +491,6 @@ fn the_cluster_env_wires_services_and_exports_from_configmaps_and_secrets() {
 }
 
 /// Fetches a page from the local cluster's shared network.
-fn fetch(port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
-        .ok()?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-}
-
-/// Waits until the page at `port` is `expected`.
-fn wait_for_page(port: u16, expected: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        last = fetch(port);
-        if last.as_deref() == Some(expected) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("the page on port {port} is {last:?}, not {expected:?}");
-}
-
-#[test]
-fn saving_a_watched_service_s_file_rolls_the_new_code_out() {
-    let sandbox = Sandbox::new();
-    let cluster = LocalCluster::start(&sandbox);
-    let page = |text: &str| WEB_PY.replace("hello from web", text);
-    sandbox.write("web.py", page("version one"));
-    let port = free_port();
-    let session = cluster
-        .kubesh(&sandbox)
-        .args([
-            "--watch",
-            "-c",
-            &format!("SERVICE_PORT={port} python web.py & sleep 600"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_page(port, "version one\n");
-    sandbox.write("web.py", page("version two"));
-    wait_for_page(port, "version two\n");
-    // A syntax error keeps the cluster's copy, and the next good save wins.
-    sandbox.write("web.py", "this is not python\n");
-    sandbox.write("web.py", page("version three"));
-    wait_for_page(port, "version three\n");
-    // Twenty saves in 200 ms end with the last one running.
-    for save in 1..=20 {
-        sandbox.write("web.py", page(&format!("save {save}")));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    wait_for_page(port, "save 20\n");
-    let config_map = cluster
-        .kubectl()
-        .args([
-            "get",
-            "configmap",
-            "web-bundle-0",
-            "-o",
-            "jsonpath={.metadata.annotations.kubesh\\.dev/bundle-hash}",
-        ])
-        .output()
-        .unwrap();
-    let template = cluster
-        .kubectl()
-        .args([
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.template.metadata.annotations.kubesh\\.dev/bundle-hash}",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        config_map.stdout, template.stdout,
-        "the ConfigMap holds what the pods run"
-    );
-    std::process::Command::new("kill")
-        .args(["-INT", &session.id().to_string()])
-        .status()
-        .unwrap();
-    let output = session.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("↻ web  1 file  ") && stderr.contains("(rollout)"),
-        "{stderr}"
-    );
-}
-
 #[test]
 fn curl_reaches_a_service_through_the_api_server() {
     let sandbox = Sandbox::new();
@@ -701,6 +604,22 @@ impl Session {
         }
         (status.code().unwrap_or(-1), self.seen)
     }
+}
+
+/// Fetches a page from 127.0.0.1:`port` (HTTP/1.0); its body, or `None`
+/// when the connection gives no HTTP answer.
+fn fetch(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
 }
 
 /// The local port in `forwarding 127.0.0.1:PORT -> …`.

@@ -125,6 +125,16 @@ impl Connection {
     }
 }
 
+/// A kube-rs error as a sentence, when the server's address is not at hand.
+pub fn describe(error: kube::Error) -> String {
+    match explain("the cluster", error) {
+        ClusterError::Unreachable { reason, .. } => {
+            format!("the cluster cannot be reached: {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Turns a kube-rs error into a sentence; API errors keep the server's own
 /// message, which names the verb, the resource and the namespace.
 pub fn explain(server: &str, error: kube::Error) -> ClusterError {

@@ -8,8 +8,8 @@
 //! unless the program file is one of them, and the caller says which.
 //! A bundle over the limits is refused before anything is created.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -151,6 +151,30 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         digests,
         credentials_left_out,
     })
+}
+
+/// A tar.gz of the entries of `archive` (a bundle) named in `names`, with
+/// their modes: what a live update writes into a running container.
+pub fn subset(archive: &[u8], names: &BTreeSet<String>) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    {
+        let mut out = tar::Builder::new(&mut encoder);
+        out.mode(tar::HeaderMode::Deterministic);
+        let mut input = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+        for entry in input.entries()? {
+            let mut entry = entry?;
+            let name = entry.path()?.to_string_lossy().into_owned();
+            if !names.contains(&name) {
+                continue;
+            }
+            let mut header = entry.header().clone();
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents)?;
+            out.append_data(&mut header, &name, contents.as_slice())?;
+        }
+        out.finish()?;
+    }
+    encoder.finish()
 }
 
 /// The files to pack (relative name → path), and the credentials left out.
@@ -297,6 +321,31 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, contents).unwrap();
         path
+    }
+
+    #[test]
+    fn a_subset_holds_only_the_named_files_with_their_contents_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = write(dir.path(), "app.js", b"console.log(2)");
+        write(dir.path(), "lib/util.js", b"module.exports = 1");
+        write(dir.path(), "data.txt", b"unchanged");
+        let bundle = build(dir.path(), &program, Limits::default()).unwrap();
+        let wanted = BTreeSet::from(["app.js".to_string(), "lib/util.js".to_string()]);
+        let subset = subset(&bundle.archive, &wanted).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(subset.as_slice()));
+        let mut found = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mode = entry.header().mode().unwrap();
+            let mut contents = String::new();
+            entry.read_to_string(&mut contents).unwrap();
+            found.insert(name, (contents, mode));
+        }
+        assert_eq!(found.len(), 2);
+        assert_eq!(found["app.js"].0, "console.log(2)");
+        assert_eq!(found["lib/util.js"].0, "module.exports = 1");
+        assert_eq!(found["app.js"].1, file_mode(&program));
     }
 
     fn names(bundle: &Bundle) -> Vec<&str> {

@@ -10,6 +10,7 @@ pub mod names;
 pub mod objects;
 pub mod plan;
 pub mod program;
+pub mod rerun;
 pub mod run;
 
 use std::io::Write;
@@ -79,6 +80,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         stdin: shell.programs_read_stdin,
     };
     let planning = std::time::Instant::now();
+    let rerun_program = program.clone();
     let (spec, bundle) = match plan::plan(program, invocation.background, &settings) {
         Ok(planned) => planned,
         Err(error) => {
@@ -115,6 +117,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         namespace: spec.namespace.clone(),
         background: spec.background,
     });
+    let watch = hot_reload(shell, invocation);
     let connection = match shell.connect() {
         Ok(connection) => connection,
         Err(error) => {
@@ -132,7 +135,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                         requests.count() - requests_before
                     );
                 }
-                after_ready(shell, &spec, &bundle, service, took);
+                after_ready(shell, &spec, &bundle, service, took, watch);
                 Some(0)
             }
             Err(error) => {
@@ -140,6 +143,13 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                 Some(1)
             }
         }
+    } else if watch {
+        let replan =
+            || plan::plan(rerun_program.clone(), false, &settings).map_err(|e| e.to_string());
+        let mut pods = Vec::new();
+        let status = rerun::watching(connection, &interrupt, (spec, bundle), replan, &mut pods);
+        shell.launched.extend(pods);
+        Some(status)
     } else {
         match run::foreground(connection, &interrupt, &spec, &bundle) {
             Ok(status) => Some(status),
@@ -159,6 +169,7 @@ fn after_ready(
     bundle: &bundle::Bundle,
     service: Service,
     took: std::time::Duration,
+    watch: bool,
 ) {
     shell.known_dprocs.push(spec.name.clone());
     // The new Service's variables, without asking the cluster again.
@@ -173,12 +184,7 @@ fn after_ready(
     shell
         .watchable
         .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
-    if shell
-        .vars
-        .get("HOTRELOAD")
-        .is_some_and(|v| v == "true" || v == "1")
-        && let Err(error) = shell.watch(&spec.name)
-    {
+    if watch && let Err(error) = shell.watch(&spec.name) {
         report!("kubesh: {}: not watched: {error}", spec.name);
     }
     let url = format!("http://{}:{}", spec.name, spec.port);
@@ -190,6 +196,14 @@ fn after_ready(
         spec.name,
         took.as_secs_f64()
     );
+}
+
+/// Whether this launch is hot-reloaded: `HOTRELOAD` as a prefix or variable.
+fn hot_reload(shell: &Shell, invocation: &Invocation) -> bool {
+    matches!(
+        setting(shell, invocation, "HOTRELOAD").as_deref(),
+        Some("true" | "1" | "yes" | "on")
+    )
 }
 
 /// A setting for this launch: a per-command prefix, else a shell variable.

@@ -35,6 +35,10 @@ pub const GLOBAL_ENVIRONMENT: &str = "global";
 
 /// Where the bundle is unpacked and the program runs.
 pub const APP_DIR: &str = "/app";
+/// Where the supervisor and the live updates meet (a FIFO and a state file).
+pub const RUN_DIR: &str = "/kubesh/run";
+/// The supervisor, `sh -c`'s script: the program is its arguments.
+const SUPERVISOR: &str = include_str!("supervise.sh");
 const BUNDLE_DIR: &str = "/kubesh/bundle";
 /// The image of the init container that unpacks the bundle.
 pub const UNPACK_IMAGE: &str = "busybox:1.37";
@@ -285,8 +289,9 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
     let main = Container {
         name: "main".to_string(),
         image: Some(spec.program.image.clone()),
-        command: Some(spec.program.command.clone()),
-        args: (!spec.program.args.is_empty()).then(|| spec.program.args.clone()),
+        command: Some(main_command(spec).iter().map(|w| literal(w)).collect()),
+        args: (!spec.program.args.is_empty())
+            .then(|| spec.program.args.iter().map(|w| literal(w)).collect()),
         working_dir: Some(APP_DIR.to_string()),
         env: Some(env),
         env_from: (!spec.env_from.is_empty())
@@ -310,7 +315,18 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         }),
         stdin: Some(spec.stdin),
         stdin_once: Some(spec.stdin),
-        volume_mounts: Some(vec![app_mount]),
+        volume_mounts: Some(if supervised(spec) {
+            vec![
+                app_mount,
+                VolumeMount {
+                    name: "run".to_string(),
+                    mount_path: RUN_DIR.to_string(),
+                    ..VolumeMount::default()
+                },
+            ]
+        } else {
+            vec![app_mount]
+        }),
         ..Container::default()
     };
     let sources = (0..spec.chunks)
@@ -327,28 +343,63 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             ..VolumeProjection::default()
         })
         .collect();
+    let mut volumes = vec![
+        Volume {
+            name: "bundle".to_string(),
+            projected: Some(ProjectedVolumeSource {
+                sources: Some(sources),
+                default_mode: Some(0o444),
+                ..ProjectedVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        empty_dir("app"),
+    ];
+    if supervised(spec) {
+        volumes.push(empty_dir("run"));
+    }
     PodSpec {
         restart_policy: Some(restart_policy.to_string()),
         termination_grace_period_seconds: Some(5),
         init_containers: Some(init_containers),
         containers: vec![main],
-        volumes: Some(vec![
-            Volume {
-                name: "bundle".to_string(),
-                projected: Some(ProjectedVolumeSource {
-                    sources: Some(sources),
-                    default_mode: Some(0o444),
-                    ..ProjectedVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "app".to_string(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(volumes),
         ..PodSpec::default()
+    }
+}
+
+/// Whether the program runs under kubesh's supervisor, which lets saved
+/// files reach a running pod (a background dproc whose image has a shell).
+pub fn supervised(spec: &Spec) -> bool {
+    spec.background && spec.program.runtime.shell
+}
+
+/// The main container's command: the program, under the supervisor when
+/// there is one. The program's words are the script's arguments, never
+/// part of its text.
+fn main_command(spec: &Spec) -> Vec<String> {
+    let program = spec.program.command.iter().cloned();
+    if !supervised(spec) {
+        return program.collect();
+    }
+    ["sh", "-c", SUPERVISOR, "kubesh-supervise", RUN_DIR]
+        .into_iter()
+        .map(String::from)
+        .chain(program)
+        .collect()
+}
+
+/// A command word Kubernetes passes on unchanged: it expands `$(NAME)` in
+/// `command` and `args` and turns `$$` into `$`, so every `$` is doubled.
+fn literal(word: &str) -> String {
+    word.replace('$', "$$")
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
     }
 }
 
@@ -433,10 +484,18 @@ pub(crate) mod tests {
         let main = &pod.containers[0];
         assert_eq!(
             main.args.as_ref().unwrap(),
-            &["a b", "$HOME"],
-            "arguments exactly as typed"
+            &["a b", "$$HOME"],
+            "arguments exactly as typed: Kubernetes turns `$$` back into `$`"
         );
-        assert_eq!(main.command.as_ref().unwrap(), &["node", "stock-gen.js"]);
+        let command = main.command.as_ref().unwrap();
+        assert_eq!(&command[..2], ["sh", "-c"], "the supervisor runs it");
+        assert_eq!(
+            &command[3..],
+            ["kubesh-supervise", RUN_DIR, "node", "stock-gen.js"],
+            "the program's words are the supervisor's arguments"
+        );
+        let mounts = main.volume_mounts.as_ref().unwrap();
+        assert!(mounts.iter().any(|m| m.mount_path == RUN_DIR));
         let env = main.env.as_ref().unwrap();
         assert!(
             env.iter()
@@ -481,6 +540,11 @@ pub(crate) mod tests {
         let main = &pod_spec.containers[0];
         assert!(main.readiness_probe.is_none());
         assert_eq!(main.stdin, Some(true));
+        assert_eq!(
+            main.command.as_ref().unwrap(),
+            &["node", "stock-gen.js"],
+            "a foreground program is the container's process itself"
+        );
         assert_eq!(
             main.stdin_once,
             Some(true),

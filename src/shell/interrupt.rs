@@ -23,6 +23,11 @@ impl Interrupt {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// Sets the flag as Ctrl-C would: stops what runs in the foreground.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
     /// Reads and clears the flag.
     pub fn take(&self) -> bool {
         self.0.swap(false, Ordering::SeqCst)

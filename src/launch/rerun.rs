@@ -1,0 +1,188 @@
+//! Foreground programs under hot reload: like watchexec, the program runs
+//! again with the new files whenever they change — stopped first if it is
+//! still running, started anew if it has ended — until Ctrl-C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use super::bundle::{self, Bundle, Limits};
+use super::objects::Spec;
+use super::run;
+use crate::cluster::Connection;
+use crate::cluster::dprocs::Launched;
+use crate::shell::Interrupt;
+use crate::shell::STATUS_INTERRUPTED;
+
+/// How long the files must be quiet before the program runs again.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// Runs the foreground dproc, and again after every change to its files,
+/// until Ctrl-C. `replan` packs the files again for the next run. Each pod
+/// created goes into `launched`. Returns the last run's status.
+pub fn watching(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    first: (Spec, Bundle),
+    replan: impl Fn() -> Result<(Spec, Bundle), String>,
+    launched: &mut Vec<Launched>,
+) -> i32 {
+    let (mut spec, mut bundle) = first;
+    let changes = match Changes::watch(&spec, &bundle, interrupt.clone()) {
+        Ok(changes) => Some(changes),
+        Err(error) => {
+            report!("kubesh: {}: not watched: {error}", spec.name);
+            None
+        }
+    };
+    loop {
+        launched.push(Launched {
+            name: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            background: false,
+        });
+        let status = match run::foreground(connection, interrupt, &spec, &bundle) {
+            Ok(status) => status,
+            Err(error) => {
+                report!("kubesh: {error}");
+                1
+            }
+        };
+        let Some(changes) = &changes else {
+            return status;
+        };
+        if !changes.take() {
+            if interrupt.is_set() {
+                return status;
+            }
+            report!(
+                "kubesh: {} ended with status {status}; it runs again when its files change (Ctrl-C stops)",
+                spec.program.relative
+            );
+            loop {
+                if changes.take() {
+                    break;
+                }
+                if interrupt.is_set() {
+                    return status;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // The change raised the interrupt to stop the program; it was not Ctrl-C.
+        interrupt.take();
+        loop {
+            match replan() {
+                Ok((next_spec, next_bundle)) => {
+                    report!(
+                        "↻ {}  running again with the new files",
+                        spec.program.relative
+                    );
+                    (spec, bundle) = (next_spec, next_bundle);
+                    changes.running(&bundle);
+                    break;
+                }
+                Err(error) => {
+                    report!("↻ {}  not run again: {error}", spec.program.relative);
+                    loop {
+                        if changes.take() {
+                            break;
+                        }
+                        if interrupt.is_set() {
+                            return STATUS_INTERRUPTED;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    interrupt.take();
+                }
+            }
+        }
+    }
+}
+
+/// Watches a program's files; a change that alters its bundle raises the
+/// interrupt (stopping a running foreground program) and is remembered.
+struct Changes {
+    changed: Arc<AtomicBool>,
+    running_hash: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl Changes {
+    fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, String> {
+        let touched: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let noted = Arc::clone(&touched);
+        let mut watcher = notify::recommended_watcher(move |_event| {
+            if let Ok(mut last) = noted.lock() {
+                *last = Some(Instant::now());
+            }
+        })
+        .map_err(|e| format!("the files cannot be watched: {e}"))?;
+        let root = spec.program.root.clone();
+        watcher
+            .watch(&root, RecursiveMode::Recursive)
+            .map_err(|e| format!("{} cannot be watched: {e}", root.display()))?;
+        let changes = Changes {
+            changed: Arc::default(),
+            running_hash: Arc::new(Mutex::new(bundle.hash.clone())),
+            stop: Arc::default(),
+            _watcher: watcher,
+        };
+        let (changed, running_hash, stop) = (
+            Arc::clone(&changes.changed),
+            Arc::clone(&changes.running_hash),
+            Arc::clone(&changes.stop),
+        );
+        let file = spec.program.file.clone();
+        std::thread::Builder::new()
+            .name("rerun-watch".to_string())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let quiet = touched
+                        .lock()
+                        .ok()
+                        .and_then(|last| *last)
+                        .is_some_and(|last| last.elapsed() >= QUIET);
+                    if !quiet {
+                        continue;
+                    }
+                    if let Ok(mut last) = touched.lock() {
+                        *last = None;
+                    }
+                    // Only a change to what would be shipped counts.
+                    let Ok(new) = bundle::build(&root, &file, Limits::default()) else {
+                        continue;
+                    };
+                    let differs = running_hash.lock().is_ok_and(|hash| *hash != new.hash);
+                    if differs {
+                        changed.store(true, Ordering::SeqCst);
+                        interrupt.raise();
+                    }
+                }
+            })
+            .map_err(|e| format!("the watcher cannot start: {e}"))?;
+        Ok(changes)
+    }
+
+    /// Whether the files changed since the last call.
+    fn take(&self) -> bool {
+        self.changed.swap(false, Ordering::SeqCst)
+    }
+
+    /// The bundle now running, which later changes are compared with.
+    fn running(&self, bundle: &Bundle) {
+        if let Ok(mut hash) = self.running_hash.lock() {
+            *hash = bundle.hash.clone();
+        }
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

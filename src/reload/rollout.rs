@@ -1,0 +1,168 @@
+//! The rolling-update path of a reload: the new bundle goes into the
+//! ConfigMaps and its content hash into the Deployment's pod template, so
+//! Kubernetes replaces the pods with ones that unpack the new code. It
+//! works wherever kubesh may update Deployments; it costs a pod start.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+
+use crate::cluster::connection::describe;
+use crate::launch::bundle::Bundle;
+use crate::launch::objects::{self, ANNOTATION_BUNDLE, LABEL_DPROC, Spec};
+
+/// Rolls the new bundle out: the ConfigMaps, then the Deployment's pod
+/// template with the new content hash; waits until a pod running it is
+/// ready, or says why none is.
+pub async fn roll_out(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(), String> {
+    update(client, spec, bundle).await?;
+    wait_new_pods(client, spec).await
+}
+
+/// Puts the new bundle in the ConfigMaps and the new pod template (with
+/// the new content hash) in the Deployment.
+async fn update(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(), String> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
+    let current = deployments
+        .get(&spec.name)
+        .await
+        .map_err(|e| format!("the Deployment cannot be read: {}", describe(e)))?;
+    let uid = current.metadata.uid.clone().unwrap_or_default();
+    let old_chunks = current
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .and_then(|v| v.iter().find(|v| v.name == "bundle"))
+        .and_then(|v| v.projected.as_ref())
+        .and_then(|p| p.sources.as_ref())
+        .map_or(0, Vec::len);
+    let owner = objects::owner_reference("apps/v1", "Deployment", &spec.name, &uid);
+    store_bundle(client, spec, bundle, old_chunks, Some(owner)).await?;
+    let template = objects::deployment(spec).spec.template;
+    let patch = serde_json::json!({ "spec": { "template": template } });
+    deployments
+        .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| format!("the Deployment cannot be updated: {}", describe(e)))?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+    for index in bundle.chunks().count()..old_chunks {
+        let _ = config_maps
+            .delete(&spec.config_map_name(index), &DeleteParams::default())
+            .await;
+    }
+    Ok(())
+}
+
+/// Writes the bundle into the dproc's ConfigMaps: the first `existing` are
+/// patched, the others created (owned by `owner`).
+pub async fn store_bundle(
+    client: &kube::Client,
+    spec: &Spec,
+    bundle: &Bundle,
+    existing: usize,
+    owner: Option<OwnerReference>,
+) -> Result<(), String> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+    let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    for (index, config_map) in objects::config_maps(spec, &chunks, owner)
+        .into_iter()
+        .enumerate()
+    {
+        let name = spec.config_map_name(index);
+        if index < existing {
+            let patch = ConfigMap {
+                binary_data: config_map.binary_data.clone(),
+                metadata: kube::api::ObjectMeta {
+                    annotations: config_map.metadata.annotations.clone(),
+                    ..kube::api::ObjectMeta::default()
+                },
+                ..ConfigMap::default()
+            };
+            config_maps
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| format!("the ConfigMap {name} cannot be updated: {}", describe(e)))?;
+        } else {
+            config_maps
+                .create(&PostParams::default(), &config_map)
+                .await
+                .map_err(|e| format!("the ConfigMap {name} cannot be created: {}", describe(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until a pod running the new bundle is ready, or reports why not.
+async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
+    let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let deadline = tokio::time::sleep(Duration::from_secs(120));
+    tokio::pin!(deadline);
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = &mut deadline => return Err("no pod with the new code became ready within 2 minutes; `ps` and `logs` tell more".to_string()),
+        };
+        let Some(event) = event else {
+            return Err("the watch on the pods ended".to_string());
+        };
+        let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event else {
+            continue;
+        };
+        let hash = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_BUNDLE));
+        if hash != Some(&spec.bundle_hash) {
+            continue;
+        }
+        let Some(status) = &pod.status else { continue };
+        let main = status
+            .container_statuses
+            .iter()
+            .flatten()
+            .find(|c| c.name == "main");
+        if main.is_some_and(|c| c.ready) {
+            return Ok(());
+        }
+        let crashed = main.and_then(|c| {
+            let state = c.state.as_ref()?;
+            let waiting = state.waiting.as_ref().and_then(|w| w.reason.clone());
+            let exited = c
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| t.exit_code);
+            let exited_now = state.terminated.as_ref().map(|t| t.exit_code);
+            match (waiting.as_deref(), exited.or(exited_now)) {
+                (Some("CrashLoopBackOff"), code) | (_, code @ Some(_)) => Some(code),
+                _ => None,
+            }
+        });
+        if let Some(code) = crashed {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let params = kube::api::LogParams {
+                container: Some("main".into()),
+                tail_lines: Some(10),
+                previous: code.is_some() && main.is_some_and(|c| c.restart_count > 0),
+                ..kube::api::LogParams::default()
+            };
+            let lines = pods.logs(&name, &params).await.unwrap_or_default();
+            let lines: Vec<String> = lines.lines().map(|l| format!("    {l}")).collect();
+            let status = code.map_or(String::new(), |c| format!(" with status {c}"));
+            return Err(format!(
+                "the new code exits{status}; the old pods keep serving until a save fixes it; its last lines:\n{}",
+                lines.join("\n")
+            ));
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Hot reload against the local cluster: saving a watched service's files
+//! changes the program in its running pod (the live path) or rolls new pods
+//! out (the rollout path), as `curl` through the service shows.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{LocalCluster, Sandbox, free_port};
+
+const WEB_PY: &str = r#"
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"PAGE\n")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+const WEB_JS: &str = r#"
+require("http").createServer((req, res) => res.end("PAGE\n")).listen(process.env.PORT);
+"#;
+
+/// A static C program answering every connection with one page.
+const WEB_C: &str = r#"
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    const char *page = "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nPAGE\n";
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(getenv("PORT")));
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) return 1;
+    for (;;) {
+        int c = accept(s, 0, 0);
+        char request[1024];
+        read(c, request, sizeof request);
+        write(c, page, strlen(page));
+        close(c);
+    }
+}
+"#;
+
+/// A kubesh session watching the dprocs it launches, its output (stdout
+/// and stderr, where the reload lines go) collected as it comes.
+struct Watching {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Watching {
+    /// Launches `launch` in the background with `--watch` and stays.
+    fn start(cluster: &LocalCluster, sandbox: &Sandbox, launch: &str) -> Watching {
+        Watching::run(cluster, sandbox, &format!("{launch} & sleep 600"))
+    }
+
+    fn run(cluster: &LocalCluster, sandbox: &Sandbox, line: &str) -> Watching {
+        let mut child = cluster
+            .kubesh(sandbox)
+            .args(["--watch", "-c", line])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubesh starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        collect(stdout, Arc::clone(&output));
+        collect(stderr, Arc::clone(&output));
+        Watching { child, output }
+    }
+
+    /// Waits until kubesh has printed `text` `count` times; returns all it
+    /// printed.
+    fn wait_for(&self, text: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = self.output.lock().unwrap().clone();
+            if output.matches(text).count() >= count {
+                return output;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubesh did not print {text:?} {count} times:\n{output}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = into.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fetch(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// Waits until the page at `port` is `expected`.
+fn wait_for_page(port: u16, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = fetch(port);
+        if last.as_deref() == Some(expected) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the page on port {port} is {last:?}, not {expected:?}");
+}
+
+/// The names of the dproc's pods that are not being deleted.
+fn pods(cluster: &LocalCluster, name: &str) -> String {
+    let listing = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("app.kubernetes.io/name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+    ]);
+    listing
+        .lines()
+        .filter(|line| line.split_whitespace().count() == 1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The program file as stored in the dproc's first bundle ConfigMap.
+fn stored_file(cluster: &LocalCluster, name: &str, file: &str) -> String {
+    let encoded = cluster.kubectl_stdout(&[
+        "get",
+        "configmap",
+        &format!("{name}-bundle-0"),
+        "-o",
+        "jsonpath={.binaryData.bundle\\.tgz}",
+    ]);
+    let output = std::process::Command::new("sh")
+        .args(["-c", "base64 -d | tar -xzOf - \"$1\"", "sh", file])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(encoded.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("base64 and tar run");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn saving_a_python_service_changes_the_program_in_its_running_pod() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let page = |text: &str| WEB_PY.replace("PAGE", text);
+    sandbox.write("web.py", page("version one"));
+    let port = free_port();
+    let session = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("SERVICE_PORT={port} python web.py"),
+    );
+    wait_for_page(port, "version one\n");
+    let pod = pods(&cluster, "web");
+    assert!(!pod.trim().is_empty(), "one pod runs");
+
+    sandbox.write("web.py", page("version two"));
+    wait_for_page(port, "version two\n");
+    let stderr = session.wait_for("(live)", 1);
+    assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
+    assert_eq!(pods(&cluster, "web"), pod, "the same pod runs the new code");
+
+    // A syntax error shows the program's own message; the next good save
+    // brings it back, still in the same pod.
+    sandbox.write("web.py", "def broken(:\n");
+    let stderr = session.wait_for("the new code exits with status 1", 1);
+    assert!(stderr.contains("SyntaxError"), "{stderr}");
+    sandbox.write("web.py", page("version three"));
+    wait_for_page(port, "version three\n");
+    assert_eq!(pods(&cluster, "web"), pod);
+
+    // Twenty saves in 200 ms end with the last one running, and nothing
+    // older answers afterwards.
+    for save in 1..=20 {
+        sandbox.write("web.py", page(&format!("save {save}")));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_for_page(port, "save 20\n");
+    for _ in 0..20 {
+        assert_eq!(fetch(port).as_deref(), Some("save 20\n"));
+    }
+    assert!(stored_file(&cluster, "web", "web.py").contains("save 20"));
+
+    // A pod started afterwards unpacks the newest code from the ConfigMaps.
+    cluster.kubectl_stdout(&["delete", "pod", pod.trim(), "--wait=false"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pods(&cluster, "web") == pod || pods(&cluster, "web").trim().is_empty() {
+        assert!(Instant::now() < deadline, "no new pod replaced {pod}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for_page(port, "save 20\n");
+}
+
+#[test]
+fn a_node_service_and_a_rebuilt_binary_reload_live() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("node/web.js", WEB_JS.replace("PAGE", "node one"));
+    let node_port = free_port();
+    let node = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("cd node; SERVICE_PORT={node_port} node web.js"),
+    );
+    wait_for_page(node_port, "node one\n");
+    sandbox.write("node/web.js", WEB_JS.replace("PAGE", "node two"));
+    wait_for_page(node_port, "node two\n");
+    node.wait_for("↻ web  1 file  ", 1);
+    node.wait_for("(live)", 1);
+
+    let compiles = std::process::Command::new("gcc")
+        .args(["-static", "-x", "c", "-", "-o", "/dev/null"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut gcc| {
+            use std::io::Write;
+            gcc.stdin
+                .take()
+                .unwrap()
+                .write_all(b"int main(void){return 0;}")?;
+            gcc.wait()
+        })
+        .is_ok_and(|status| status.success());
+    if !compiles {
+        eprintln!("skipped the binary: no gcc able to link statically (gcc, libc6-dev)");
+        return;
+    }
+    let build = |text: &str| {
+        let source = sandbox.write("bin/server.c", WEB_C.replace("PAGE", text));
+        let status = std::process::Command::new("gcc")
+            .args(["-static", "-O0", "-o"])
+            .arg(sandbox.work().join("bin/server"))
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(status.success(), "gcc builds the test server");
+    };
+    build("bin1");
+    let bin_port = free_port();
+    let binary = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("cd bin; SERVICE_PORT={bin_port} ./server"),
+    );
+    wait_for_page(bin_port, "bin1\n");
+    build("bin2");
+    wait_for_page(bin_port, "bin2\n");
+    let stderr = binary.wait_for("(live)", 1);
+    assert!(stderr.contains("↻ server  2 files  "), "{stderr}");
+}
+
+#[test]
+fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
+    let sandbox = Sandbox::new();
+    let runtimes = sandbox.path("config/kubesh/runtimes");
+    std::fs::create_dir_all(&runtimes).unwrap();
+    std::fs::write(
+        runtimes.join("python.toml"),
+        "description = \"Python in an image without a shell\"\n\
+         extensions = [\"py\"]\ncommands = [\"python\"]\n\
+         image = \"gcr.io/distroless/python3-debian12\"\n\
+         run = [\"python3\", \"{file}\"]\nport = 8080\nshell = false\n",
+    )
+    .unwrap();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "before"));
+    let port = free_port();
+    let session = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("SERVICE_PORT={port} python web.py"),
+    );
+    wait_for_page(port, "before\n");
+    let pod = pods(&cluster, "web");
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "after"));
+    wait_for_page(port, "after\n");
+    let stderr = session.wait_for("(rollout: the python runtime's image has no shell)", 1);
+    assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
+    assert_ne!(pods(&cluster, "web"), pod, "a new pod runs the new code");
+    let template = cluster.kubectl_stdout(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.metadata.annotations.kubesh\\.dev/bundle-hash}",
+    ]);
+    let stored = cluster.kubectl_stdout(&[
+        "get",
+        "configmap",
+        "web-bundle-0",
+        "-o",
+        "jsonpath={.metadata.annotations.kubesh\\.dev/bundle-hash}",
+    ]);
+    assert_eq!(template, stored, "the pod template names the stored bundle");
+}
+
+#[test]
+fn a_foreground_program_runs_again_when_its_files_change() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let job =
+        |text: &str, then: &str| format!("import time\nprint({text:?}, flush=True)\n{then}\n");
+    sandbox.write("job.py", job("run one", "time.sleep(600)"));
+    let session = Watching::run(&cluster, &sandbox, "python job.py");
+    session.wait_for("run one", 1);
+    // Still running: stopped, and run again with the new file.
+    sandbox.write("job.py", job("run two", "raise SystemExit(4)"));
+    session.wait_for("run two", 1);
+    let output = session.wait_for("ended with status 4", 1);
+    assert!(
+        output.contains("↻ job.py  running again with the new files"),
+        "{output}"
+    );
+    // Ended: started anew on the next change.
+    sandbox.write("job.py", job("run three", "time.sleep(600)"));
+    session.wait_for("run three", 1);
+    let running = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(running.lines().count(), 1, "only the newest run: {running}");
+}
