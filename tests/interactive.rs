@@ -223,3 +223,30 @@ fn ctrl_c_stops_a_foreground_program_and_deletes_its_pod() {
     session.exp_string("\nstatus=130").unwrap();
     cluster.wait_for_kubectl(&["get", "pods", "-o", "name"], "");
 }
+
+#[test]
+fn a_foreground_program_reads_what_is_typed_and_the_prompt_gets_the_rest() {
+    let sandbox = Sandbox::new();
+    let cluster = common::LocalCluster::start(&sandbox);
+    sandbox.write(
+        "greet.py",
+        "import sys\nname = input('name? ')\nprint(f'hello {name}')\n\
+         print('rest', repr(sys.stdin.read()))\nsys.exit(3)\n",
+    );
+    let mut command = cluster.kubesh(&sandbox);
+    command.env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(TIMEOUT_MS)).unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("python greet.py").unwrap();
+    session.exp_string("name? ").unwrap();
+    session.send_line("Ada").unwrap();
+    session.exp_string("hello Ada\r\n").unwrap();
+    session.send_line("more").unwrap();
+    // Ctrl-D at the start of a line: end of the program's input.
+    session.send_control('d').unwrap();
+    session.exp_string("rest 'more\\n'\r\n").unwrap();
+    session.exp_string("$ ").unwrap();
+    // Once the program has ended, what is typed goes to the shell again.
+    session.send_line("echo status=$?").unwrap();
+    session.exp_string("\nstatus=3").unwrap();
+}

@@ -528,3 +528,342 @@ fn curl_reaches_a_service_through_the_api_server() {
             "kubesh: curl: nothing:80: services \"nothing\" not found",
         ));
 }
+
+/// A kubesh reading its script from a pipe, line by line as the test
+/// writes it, with its output lines collected as they come.
+struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Session {
+    fn start(mut command: std::process::Command) -> Session {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubesh starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Session {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("kubesh reads its script");
+    }
+
+    /// Waits for an output line (stdout or stderr) matching `wanted`.
+    fn expect(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line; kubesh printed:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Ends the script; returns kubesh's exit status and every line it
+    /// printed.
+    fn finish(mut self) -> (i32, Vec<String>) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("kubesh ends");
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(line);
+        }
+        (status.code().unwrap_or(-1), self.seen)
+    }
+}
+
+/// Fetches a page from 127.0.0.1:`port` (HTTP/1.0); its body, or `None`
+/// when the connection gives no HTTP answer.
+fn fetch(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// The local port in `forwarding 127.0.0.1:PORT -> …`.
+fn forwarded_port(line: &str) -> u16 {
+    line.trim_start_matches("forwarding 127.0.0.1:")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a local port in {line:?}"))
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` is refused, waiting up to
+/// 10 s for it to become so.
+fn refused_soon(port: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn forward_serves_a_dproc_on_localhost_until_kill_percent_stops_it() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "web.py",
+        WEB_PY.replace("HTTPServer", "ThreadingHTTPServer"),
+    );
+    let port = free_port();
+    let mut session = Session::start(cluster.kubesh(&sandbox));
+    session.send("set +e");
+    session.send(&format!("SERVICE_PORT={port} python web.py &"));
+    session.expect(|l| l.contains("  web  ready in "));
+    session.send(&format!("forward web :{port}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    let local = forwarded_port(&line);
+    assert!(
+        line.ends_with(&format!(" -> web:{port}  (job %1)")),
+        "{line}"
+    );
+    assert_ne!(local, port, "`:PORT` picks a free local port");
+
+    // Many connections at once, each on its own stream.
+    let fetches: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || fetch(local)))
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.join().unwrap().as_deref(), Some("hello from web\n"));
+    }
+
+    // Nothing listening at the other end, and a local port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    session.send(&format!("forward web {taken_port}:{port}"));
+    session.expect(|l| {
+        l.contains(&format!(
+            "127.0.0.1:{taken_port} is in use by another program"
+        ))
+    });
+    let unused = free_port();
+    session.send(&format!("forward web :{unused}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    assert!(line.ends_with("(job %2)"), "{line}");
+    let dead_end = forwarded_port(&line);
+    assert_eq!(fetch(dead_end), None, "the connection is closed");
+    session.expect(|l| {
+        l.contains(&format!(
+            "kubesh: forward %2: nothing listens on port {unused} in web"
+        ))
+    });
+    session.send("forward nope 80");
+    session.expect(|l| l.contains("kubesh: forward: nope: no dproc with that name or id"));
+
+    session.send("jobs");
+    session.expect(|l| l == format!("[1]  forward web {port} -> 127.0.0.1:{local}  running"));
+    session.send("kill %1 %2");
+    session.expect(|l| l == format!("killed %1 (forward web {port} -> 127.0.0.1:{local})"));
+    session.expect(|l| l.starts_with("killed %2 ("));
+    assert!(
+        refused_soon(local),
+        "the forward's port refuses once killed"
+    );
+    session.send("kill %1");
+    session.expect(|l| l.contains("kubesh: kill: %1: no such job"));
+    session.send("jobs; echo jobs-listed");
+    session.expect(|l| l == "jobs-listed");
+    assert!(
+        !session
+            .seen
+            .iter()
+            .rev()
+            .take_while(|l| !l.contains("no such job"))
+            .any(|l| l.starts_with('[')),
+        "no jobs left: {:?}",
+        session.seen
+    );
+
+    // A forward follows its dproc, and ends when the dproc is gone.
+    session.send(&format!("forward web :{port}"));
+    let line = session.expect(|l| l.starts_with("forwarding 127.0.0.1:"));
+    assert!(line.ends_with("(job %1)"), "numbers are used again: {line}");
+    let local = forwarded_port(&line);
+    assert_eq!(fetch(local).as_deref(), Some("hello from web\n"));
+    session.send("kill web");
+    session.expect(|l| l.contains("kubesh: forward %1: web is gone"));
+    session.send("jobs");
+    session.expect(|l| {
+        l == format!("[1]  forward web {port} -> 127.0.0.1:{local}  done (web is gone)")
+    });
+    assert!(refused_soon(local));
+    assert_eq!(session.finish().0, 0);
+}
+
+#[test]
+fn a_script_forwards_then_uses_the_local_port() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let (port, local) = (free_port(), free_port());
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!(
+                "SERVICE_PORT={port} python web.py &\nforward web {local}:{port}\n\
+                 curl localhost:{local}/via-forward\njobs\nkill %1\ncurl localhost:{local}/again"
+            ),
+        ])
+        .assert()
+        .code(1)
+        .stdout(contains(format!(
+            "forwarding 127.0.0.1:{local} -> web:{port}  (job %1)\nhello from web\n\
+             [1]  forward web {port} -> 127.0.0.1:{local}  running\n\
+             killed %1 (forward web {port} -> 127.0.0.1:{local})\n"
+        )))
+        .stderr(contains(format!("kubesh: curl: localhost:{local}")).and(contains("-c:6")));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "logs web"])
+        .assert()
+        .success()
+        .stdout(contains("served /via-forward").and(contains("/again").not()));
+}
+
+#[test]
+fn a_foreground_program_reads_piped_stdin_to_its_end() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "greet.py",
+        "import sys\nname = input('name? ')\nprint(f'hello {name}')\n\
+         print('rest', repr(sys.stdin.read()))\nsys.exit(4)\n",
+    );
+    let mut command = cluster.kubesh(&sandbox);
+    command.args(["-c", "set +e; python greet.py; echo status=$?"]);
+    assert_cmd::Command::from_std(command)
+        .write_stdin("Ada\nLovelace\n")
+        .assert()
+        .success()
+        .stdout(contains("name? hello Ada\nrest 'Lovelace\\n'\nstatus=4\n"));
+    // A script read from stdin keeps it: its programs read nothing.
+    sandbox.write(
+        "readall.py",
+        "import sys\nprint('read', repr(sys.stdin.read()))\n",
+    );
+    assert_cmd::Command::from_std(cluster.kubesh(&sandbox))
+        .write_stdin("python readall.py\necho after\n")
+        .assert()
+        .success()
+        .stdout(contains("read ''\nafter\n"));
+}
+
+#[test]
+fn dependencies_from_package_json_are_installed_from_the_npm_registry() {
+    let reachable = std::process::Command::new("npm")
+        .args([
+            "view",
+            "is-number@7.0.0",
+            "version",
+            "--fetch-timeout=20000",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !reachable {
+        eprintln!("skipped: the npm registry cannot be reached (`npm view is-number` failed)");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "package.json",
+        r#"{"name": "checker", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}"#,
+    );
+    sandbox.write(
+        "checker.js",
+        "const isNumber = require('is-number');\n\
+         require('http').createServer((req, res) => {\n\
+           res.end(`is-number says ${isNumber(req.url.slice(1))}\\n`);\n\
+         }).listen(process.env.PORT);\n",
+    );
+    let port = free_port();
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={port} node checker.js & curl checker:{port}/42; curl checker:{port}/x"),
+        ])
+        .assert()
+        .success()
+        .stdout(contains("is-number says true\nis-number says false\n"));
+}
+
+#[test]
+fn the_api_server_going_away_mid_command_is_reported_and_the_script_goes_on() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "slow.py",
+        "import time\nprint('started', flush=True)\ntime.sleep(120)\n",
+    );
+    let mut session = Session::start(cluster.kubesh(&sandbox));
+    session.send("set +e");
+    session.send("python slow.py; echo status=$?");
+    session.expect(|l| l == "started");
+    cluster.crash();
+    session.expect(|l| l.starts_with("status=") && l != "status=0");
+    session.send("ps; echo ps-status=$?");
+    session.expect(|l| l == "ps-status=1");
+    session.send("exit 7");
+    let (status, lines) = session.finish();
+    assert_eq!(status, 7, "the shell went on to `exit 7`");
+    let text = lines.join("\n");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("kubesh: slow-")
+            && text.contains(": lost the connection to the cluster at https://127.0.0.1:"),
+        "the failed command and the cluster are named: {text}"
+    );
+    assert!(
+        text.contains("kubesh: ps: cannot reach the cluster at") && text.contains("is it running?"),
+        "{text}"
+    );
+}

@@ -101,14 +101,21 @@ fn unknown_commands_say_what_was_looked_for_and_suggest() {
 }
 
 #[test]
-fn cluster_builtins_not_built_yet_say_so() {
+fn jobs_need_no_cluster_and_cluster_builtins_say_when_it_cannot_be_reached() {
     let sandbox = Sandbox::new();
-    run_c(&sandbox, "jobs")
+    run_c(&sandbox, "jobs").success().stdout("");
+    run_c(&sandbox, "kill %1")
         .code(1)
-        .stderr(contains("jobs: not available yet"));
+        .stderr(contains("kubesh: kill: %1: no such job; `jobs` lists them"));
     run_c(&sandbox, "ps").code(1).stderr(contains(
         "kubesh: ps: cannot reach the cluster at https://127.0.0.1:9",
     ));
+    run_c(&sandbox, "forward web 8080").code(1).stderr(contains(
+        "kubesh: forward: cannot reach the cluster at https://127.0.0.1:9",
+    ));
+    run_c(&sandbox, "forward web 8080:x")
+        .code(2)
+        .stderr(contains("\"x\" is not a port"));
 }
 
 #[test]

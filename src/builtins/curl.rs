@@ -1,8 +1,11 @@
 //! `curl [-X METHOD] [-H HEADER]… [-d DATA] [-i] URL`: an HTTP request to a
 //! service in the cluster, through the API server's service proxy — no jump
 //! pod, no port to open. `URL` is `[http://]SERVICE[.NAMESPACE][:PORT][/PATH]`.
+//! `localhost` and `127.0.0.1` are this machine (where `forward` listens):
+//! those requests go there directly.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+use std::time::Duration;
 
 use super::{Failure, Outcome};
 use crate::shell::Shell;
@@ -21,10 +24,15 @@ struct Request {
     port: Option<String>,
     /// Path and query, starting with `/`.
     path: String,
+    /// `localhost`, `127.0.0.1` or `[::1]`: this machine, not a service.
+    local: bool,
 }
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     let request = parse(args).map_err(Failure::Usage)?;
+    if request.local {
+        return local(shell, &request);
+    }
     let namespace = request
         .namespace
         .clone()
@@ -150,6 +158,8 @@ fn parse(args: &[String]) -> Result<Request, String> {
         Some((host, port)) => (host, Some(port.to_string())),
         None => (authority, None),
     };
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    let host = if local { "local" } else { host };
     let mut labels = host.split('.');
     let service = labels.next().unwrap_or_default().to_string();
     let namespace = labels.next().filter(|n| *n != "svc").map(str::to_string);
@@ -173,7 +183,88 @@ fn parse(args: &[String]) -> Result<Request, String> {
         namespace,
         port,
         path,
+        local,
     })
+}
+
+/// A request to this machine (a forwarded port), over HTTP/1.0 so that the
+/// answer ends with the connection.
+fn local(shell: &Shell, request: &Request) -> Outcome {
+    use std::io::Read;
+    let port: u16 = request
+        .port
+        .as_deref()
+        .unwrap_or("80")
+        .parse()
+        .map_err(|_| Failure::Usage(format!("{:?} is not a port; {USAGE}", request.port)))?;
+    let address = format!("localhost:{port}");
+    let failed = |what: &str, error: std::io::Error| {
+        Failure::Failed(format!(
+            "{address}: {what}: {error}; `jobs` shows whether a forward listens there"
+        ))
+    };
+    let socket = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(5))
+        .map_err(|e| failed("cannot connect", e))?;
+    let body = request.data.clone().unwrap_or_default();
+    let mut head = format!(
+        "{} {} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: kubesh\r\nContent-Length: {}\r\n",
+        request.method,
+        request.path,
+        body.len()
+    );
+    for (name, value) in &request.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body.as_bytes()))
+        .map_err(|e| failed("cannot send the request", e))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if shell.interrupt.is_set() {
+                    return Ok(crate::shell::STATUS_INTERRUPTED);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed("the answer broke off", e)),
+        }
+    }
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(at) => (&response[..at], &response[at + 4..]),
+        None => {
+            return Err(Failure::Failed(format!(
+                "{address}: the answer is not HTTP"
+            )));
+        }
+    };
+    let head = String::from_utf8_lossy(head);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    if request.include_headers {
+        writeln!(out, "{}\n", head.replace("\r\n", "\n"))?;
+    }
+    out.write_all(body)?;
+    out.flush()?;
+    if (200..400).contains(&status) {
+        Ok(0)
+    } else {
+        drop(out);
+        report!("kubesh: curl: {address}{}: HTTP {status}", request.path);
+        Ok(22)
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +298,19 @@ mod tests {
         );
         let request = parse(&words(&["web"])).unwrap();
         assert_eq!(request.path, "/");
+        assert!(!request.local);
+        for url in [
+            "localhost:8080/x",
+            "http://127.0.0.1:8080/x",
+            "[::1]:8080/x",
+        ] {
+            let request = parse(&words(&[url])).unwrap();
+            assert!(request.local, "{url}");
+            assert_eq!(
+                (request.port.as_deref(), request.path.as_str()),
+                (Some("8080"), "/x")
+            );
+        }
     }
 
     #[test]

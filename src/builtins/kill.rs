@@ -1,13 +1,15 @@
 //! `kill NAME|DPID…` and `kill --all`: remove dprocs and everything kubesh
-//! created for them; never anything kubesh did not create.
+//! created for them; never anything kubesh did not create. `kill %N` stops
+//! the shell's background job N (a port forward).
 
 use std::io::Write;
 
 use super::{Failure, Outcome};
 use crate::cluster::dprocs;
 use crate::shell::Shell;
+use crate::shell::jobs::job_number;
 
-const USAGE: &str = "usage: kill NAME|DPID… or kill --all";
+const USAGE: &str = "usage: kill NAME|DPID|%JOB… or kill --all";
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if args.is_empty() {
@@ -17,10 +19,22 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if all && args.len() > 1 {
         return Err(Failure::Usage(format!("--all takes no names; {USAGE}")));
     }
-    if let Some(job) = args.iter().find(|a| a.starts_with('%')) {
-        return Err(Failure::Failed(format!(
-            "{job}: background jobs (`forward`) are not available yet"
-        )));
+    let (jobs, args): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| a.starts_with('%'));
+    let mut status = 0;
+    for job in jobs {
+        let killed = job_number(job).and_then(|number| shell.jobs.kill(number));
+        match killed {
+            Some(description) => {
+                writeln!(std::io::stdout().lock(), "killed {job} ({description})")?;
+            }
+            None => {
+                report!("kubesh: kill: {job}: no such job; `jobs` lists them");
+                status = 1;
+            }
+        }
+    }
+    if args.is_empty() {
+        return Ok(status);
     }
     let namespace = shell.target.namespace.clone();
     let environment = shell.target.environment_label();
@@ -34,12 +48,11 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     };
     let list =
         dprocs::list(connection, &namespace, scope).map_err(|e| Failure::Failed(e.to_string()))?;
-    let mut status = 0;
     let targets: Vec<&dprocs::Dproc> = if all {
         list.iter().collect()
     } else {
         let mut found = Vec::new();
-        for key in args {
+        for key in args.iter().copied() {
             let matched = dprocs::matching(&list, key);
             if matched.is_empty() {
                 report!(

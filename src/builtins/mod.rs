@@ -11,9 +11,11 @@ mod echo;
 mod env;
 mod exit;
 mod export;
+mod forward;
 mod help;
 mod history;
 mod img;
+mod jobs;
 mod kill;
 mod literally;
 mod logs;
@@ -124,6 +126,10 @@ pub const BUILTINS: &[Builtin] = &[
         run: export::run,
     },
     Builtin {
+        name: "forward",
+        run: forward::run,
+    },
+    Builtin {
         name: "help",
         run: help::run,
     },
@@ -134,6 +140,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "img",
         run: img::run,
+    },
+    Builtin {
+        name: "jobs",
+        run: jobs::run,
     },
     Builtin {
         name: "kill",
@@ -207,7 +217,7 @@ pub const BUILTINS: &[Builtin] = &[
 
 /// Cluster builtins that have a page but do not run yet: running one says
 /// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &["forward", "jobs"];
+pub const NOT_YET_AVAILABLE: &[&str] = &[];
 
 /// The builtin called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {

@@ -7,6 +7,7 @@ pub mod cluster_env;
 pub mod connection;
 pub mod dprocs;
 pub mod exec;
+pub mod forward;
 pub mod trace;
 
 pub use connection::{ClusterError, Connection};

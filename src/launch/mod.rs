@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod executable;
+pub mod input;
 pub mod names;
 pub mod objects;
 pub mod plan;
@@ -76,6 +77,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         env,
         env_from: shell.env_from.clone(),
         command_line,
+        stdin: shell.programs_read_stdin,
     };
     let planning = std::time::Instant::now();
     let rerun_program = program.clone();

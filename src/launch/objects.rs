@@ -76,6 +76,9 @@ pub struct Spec {
     pub dependency_file: Option<String>,
     /// The command line as typed, for `ps` and annotations.
     pub command_line: String,
+    /// A foreground program reads kubesh's stdin through `pods/attach`;
+    /// otherwise its stdin is empty.
+    pub stdin: bool,
 }
 
 impl Spec {
@@ -310,8 +313,8 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             failure_threshold: Some(1),
             ..Probe::default()
         }),
-        stdin: Some(!spec.background),
-        stdin_once: Some(!spec.background),
+        stdin: Some(spec.stdin),
+        stdin_once: Some(spec.stdin),
         volume_mounts: Some(if supervised(spec) {
             vec![
                 app_mount,
@@ -457,6 +460,7 @@ pub(crate) mod tests {
             chunks: 2,
             dependency_file: Some("package.json".into()),
             command_line: "node stock-gen.js 'a b' '$HOME' &".into(),
+            stdin: !background,
         }
     }
 
@@ -540,6 +544,19 @@ pub(crate) mod tests {
             main.command.as_ref().unwrap(),
             &["node", "stock-gen.js"],
             "a foreground program is the container's process itself"
+        );
+        assert_eq!(
+            main.stdin_once,
+            Some(true),
+            "end of input reaches the program"
+        );
+        let mut without = spec(false);
+        without.stdin = false;
+        let main = &super::pod(&without).spec.unwrap().containers[0];
+        assert_eq!(
+            main.stdin,
+            Some(false),
+            "no stdin: the program reads nothing"
         );
         assert!(!main.env.as_ref().unwrap().iter().any(|e| e.name == "PORT"));
         assert_eq!(pod.metadata.labels.unwrap()[LABEL_KIND], "pod");

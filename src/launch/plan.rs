@@ -22,6 +22,8 @@ pub struct Settings {
     pub env: Vec<(String, String)>,
     pub env_from: Vec<super::objects::EnvSource>,
     pub command_line: String,
+    /// A foreground program reads kubesh's stdin (else its stdin is empty).
+    pub stdin: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,7 @@ pub fn plan(
         chunks: bundle.chunks().count(),
         dependency_file,
         command_line: settings.command_line.clone(),
+        stdin: settings.stdin && !background,
     };
     Ok((spec, bundle))
 }

@@ -2,7 +2,9 @@
 //! its pods are ready, a foreground one until its program ends (its output
 //! streamed meanwhile). Failures the cluster knows of — an image that
 //! cannot be pulled, a crash, a failing dependency install, a pod that
-//! cannot be scheduled — end the wait at once, with the last log lines.
+//! cannot be scheduled — end the wait at once, with the last log lines. A
+//! foreground program that reads its stdin gets kubesh's, over
+//! `pods/attach` (its output still comes from its log, from the start).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,8 +14,10 @@ use futures_util::{AsyncReadExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, Pod, Service};
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::api::{Api, AttachParams, DeleteParams, LogParams, PostParams};
 use kube::runtime::watcher;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use super::bundle::Bundle;
 use super::objects::{self, LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH, Spec};
@@ -74,8 +78,18 @@ pub fn foreground(
         spinner.finish_and_clear();
         return Err(error);
     }
+    let (reader, input) = match spec.stdin {
+        true => {
+            let (reader, input) = super::input::read_stdin();
+            (Some(reader), Some(input))
+        }
+        false => (None, None),
+    };
     let outcome =
-        connection.until_interrupted(interrupt, run_foreground(connection, spec, &spinner));
+        connection.until_interrupted(interrupt, run_foreground(connection, spec, &spinner, input));
+    if let Some(reader) = reader {
+        reader.stop();
+    }
     spinner.finish_and_clear();
     match outcome {
         Ok(result) => result,
@@ -478,14 +492,14 @@ async fn run_foreground(
     connection: &Connection,
     spec: &Spec,
     spinner: &ProgressBar,
+    mut input: Option<mpsc::Receiver<Vec<u8>>>,
 ) -> Result<i32, LaunchError> {
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", spec.name));
     let mut events = std::pin::pin!(watcher(pods.clone(), config));
     let mut started = false;
     while let Some(event) = events.next().await {
-        let event =
-            event.map_err(|e| LaunchError::Failed(format!("watching the pod failed: {e}")))?;
+        let event = event.map_err(|e| lost(connection, &spec.name, &e.to_string()))?;
         let pod = match event {
             watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => pod,
             watcher::Event::Delete(_) => {
@@ -501,14 +515,24 @@ async fn run_foreground(
             Progress::Ready | Progress::Ended(_) if !started => {
                 started = true;
                 spinner.finish_and_clear();
-                stream_output(&pods, &spec.name).await?;
-                if let Progress::Ended(code) = assess(
-                    &pods
-                        .get(&spec.name)
-                        .await
-                        .map_err(|e| connection.explain(e))?,
-                    false,
-                ) {
+                let output = stream_output(connection, &pods, &spec.name);
+                match input.take() {
+                    Some(input) => {
+                        let feed = async {
+                            feed_stdin(&pods, &spec.name, input).await;
+                            std::future::pending::<()>().await;
+                        };
+                        tokio::select! {
+                            streamed = output => streamed?,
+                            () = feed => {}
+                        }
+                    }
+                    None => output.await?,
+                }
+                let pod = pods.get(&spec.name).await.map_err(|e| {
+                    lost(connection, &spec.name, &connection.explain(e).to_string())
+                })?;
+                if let Progress::Ended(code) = assess(&pod, false) {
                     return Ok(code);
                 }
             }
@@ -535,7 +559,11 @@ async fn run_foreground(
 
 /// Copies the program's output (stdout and stderr, as the cluster
 /// interleaves them) to kubesh's stdout until the program ends.
-async fn stream_output(pods: &Api<Pod>, name: &str) -> Result<(), LaunchError> {
+async fn stream_output(
+    connection: &Connection,
+    pods: &Api<Pod>,
+    name: &str,
+) -> Result<(), LaunchError> {
     let params = LogParams {
         follow: true,
         container: Some("main".to_string()),
@@ -544,14 +572,14 @@ async fn stream_output(pods: &Api<Pod>, name: &str) -> Result<(), LaunchError> {
     let stream = pods
         .log_stream(name, &params)
         .await
-        .map_err(|e| LaunchError::Failed(format!("the program's output cannot be read: {e}")))?;
+        .map_err(|e| lost(connection, name, &connection.explain(e).to_string()))?;
     let mut stream = std::pin::pin!(stream);
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let read = stream
             .read(&mut buffer)
             .await
-            .map_err(|e| LaunchError::Failed(format!("the program's output stopped: {e}")))?;
+            .map_err(|e| lost(connection, name, &e.to_string()))?;
         if read == 0 {
             return Ok(());
         }
@@ -559,6 +587,42 @@ async fn stream_output(pods: &Api<Pod>, name: &str) -> Result<(), LaunchError> {
         let _ = out.write_all(&buffer[..read]);
         let _ = out.flush();
     }
+}
+
+/// The connection to the cluster broke while a foreground program ran.
+fn lost(connection: &Connection, name: &str, reason: &str) -> LaunchError {
+    let reason = reason.trim_start_matches("ServiceError: ");
+    LaunchError::Failed(format!(
+        "{name}: lost the connection to the cluster at {} while the program ran ({reason}); \
+         it may still be running there: once the cluster answers again, `ps` shows it, \
+         `logs {name}` its output and `kill {name}` removes it",
+        connection.server
+    ))
+}
+
+/// Writes what arrives on `input` to the program's stdin, then ends it
+/// (the pod's `stdinOnce` makes that the program's end of input). A program
+/// that has already ended gets nothing.
+async fn feed_stdin(pods: &Api<Pod>, name: &str, mut input: mpsc::Receiver<Vec<u8>>) {
+    let params = AttachParams::default()
+        .container("main")
+        .stdin(true)
+        .stdout(false)
+        .stderr(false);
+    let Ok(mut attached) = pods.attach(name, &params).await else {
+        return;
+    };
+    let Some(mut stdin) = attached.stdin() else {
+        return;
+    };
+    while let Some(chunk) = input.recv().await {
+        if stdin.write_all(&chunk).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = stdin.shutdown().await;
+    drop(stdin);
+    let _ = attached.join().await;
 }
 
 /// The last lines a container printed, as an indented block (or nothing).

@@ -22,7 +22,8 @@ pub struct ClusterWords {
 impl ArgumentSource for ClusterWords {
     fn candidates(&self, command: &str, args: &[&str], prefix: &str) -> Option<Vec<String>> {
         let words = match command {
-            "kill" | "logs" | "scale" if command != "scale" || args.is_empty() => &self.dprocs,
+            "kill" | "logs" => &self.dprocs,
+            "scale" | "forward" if args.is_empty() => &self.dprocs,
             "cx" if args.is_empty() => &self.contexts,
             _ => return None,
         };
@@ -344,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn dproc_names_after_kill_logs_and_scale() {
+    fn dproc_names_after_kill_logs_scale_and_forward() {
         let words = ClusterWords {
             dprocs: vec!["stock-gen".into(), "stock-con".into(), "web".into()],
             contexts: vec![],
@@ -361,6 +362,15 @@ mod tests {
             words.candidates("scale", &["web"], ""),
             None,
             "the count is not a name"
+        );
+        assert_eq!(
+            words.candidates("forward", &[], "stock-c"),
+            Some(vec!["stock-con".to_string()])
+        );
+        assert_eq!(
+            words.candidates("forward", &["web"], ""),
+            None,
+            "the port is not a name"
         );
         assert_eq!(words.candidates("echo", &[], "w"), None);
     }

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod interrupt;
+pub mod jobs;
 mod script;
 pub mod vars;
 
@@ -58,6 +59,8 @@ pub struct Shell {
     pub printer: crate::reload::Printer,
     /// The dprocs launched by this session, for clean-up at exit.
     pub launched: Vec<crate::cluster::dprocs::Launched>,
+    /// Background jobs (port forwards).
+    pub jobs: jobs::Jobs,
     /// Names and ids of dprocs this shell has seen, for completion.
     pub known_dprocs: Vec<String>,
     /// The directory before the last `cd` (`cd -`).
@@ -66,6 +69,9 @@ pub struct Shell {
     pub target: ClusterTarget,
     pub runtimes: Runtimes,
     pub interrupt: Interrupt,
+    /// Foreground programs read kubesh's stdin (not when the script itself
+    /// comes from stdin).
+    pub programs_read_stdin: bool,
     /// `--dry-run`: launches print their objects instead of creating them.
     pub dry_run: bool,
     /// The API requests made, shown while `debug` is on.
@@ -94,11 +100,13 @@ impl Shell {
             reloads: crate::reload::Reloads::default(),
             printer: std::sync::Arc::new(|line: String| report!("{line}")),
             launched: Vec::new(),
+            jobs: jobs::Jobs::default(),
             known_dprocs: Vec::new(),
             previous_dir: None,
             target,
             runtimes,
             interrupt,
+            programs_read_stdin: true,
             dry_run: false,
             requests: RequestLog::default(),
             connection: None,

@@ -162,8 +162,22 @@ impl LocalCluster {
     }
 }
 
+impl LocalCluster {
+    /// Ends the API server at once (SIGKILL), as a crash or a lost network
+    /// would: it says nothing to its clients first.
+    pub fn crash(mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // already ended (`crash`)
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -573,7 +573,8 @@ async fn forward_session(
 
 /// Serves `pods/attach`: the running container's output from now on (read
 /// from its log as it is written) and, for a container with `stdin: true`,
-/// its stdin.
+/// its stdin — closed for good when the first attach that had it ends it or
+/// goes away, if the container has `stdinOnce: true`.
 pub async fn attach(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -594,8 +595,9 @@ pub async fn attach(
         .cloned()
         .ok_or_else(|| ApiError::bad_request(format!("container {cname} has no output yet")))?;
     let stdin = if o.stdin { h.stdin_of(&cname) } else { None };
+    let stdin_once = stdin.is_some() && c["stdinOnce"].as_bool().unwrap_or(false);
     upgrade(req, move |ws, _| {
-        attach_session(ws, h, cname, log, stdin, o)
+        attach_session(ws, h, cname, log, stdin, stdin_once, o)
     })
 }
 
@@ -605,9 +607,20 @@ async fn attach_session(
     cname: String,
     log: std::path::PathBuf,
     mut stdin: Option<mpsc::Sender<Bytes>>,
+    stdin_once: bool,
     o: StreamOpts,
 ) {
     use std::io::{Read, Seek, SeekFrom};
+    // With `stdinOnce`, the kubelet's end of the pipe goes too: the process
+    // reads end of input.
+    let close_for_good = || {
+        if stdin_once {
+            h.stdin
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&cname);
+        }
+    };
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
@@ -639,9 +652,14 @@ async fn attach_session(
                         stdin = None;
                     }
                 }
-                Some(Input::CloseStdin) => stdin = None,
+                Some(Input::CloseStdin) => {
+                    stdin = None;
+                    close_for_good();
+                }
                 Some(Input::Resize(..)) | None => {}
                 Some(Input::Gone) => {
+                    drop(stdin);
+                    close_for_good();
                     drop(tx);
                     let _ = writer.await;
                     return;

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
@@ -360,20 +359,7 @@ fn spawn_logged(
     ] {
         let Some(reader) = reader else { continue };
         let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut r = BufReader::new(reader);
-            loop {
-                let mut line = Vec::new();
-                match r.read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if tx.send((stream, line)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(log_lines(stream, reader, tx));
     }
     drop(tx);
     let log = log.to_path_buf();
@@ -409,6 +395,58 @@ fn spawn_logged(
         pid,
         log_done,
     })
+}
+
+/// How long output without a newline waits for the rest of its line before
+/// it is logged as a partial line (a prompt waiting for input).
+const PARTIAL_AFTER: Duration = Duration::from_millis(100);
+
+/// Sends a stream's output as lines (ending in `\n`) and, when the output
+/// pauses mid-line, as partial lines (without).
+async fn log_lines(
+    stream: &'static str,
+    mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    tx: mpsc::Sender<(&'static str, Vec<u8>)>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let read = if pending.is_empty() {
+            reader.read(&mut buf).await
+        } else {
+            // `read` is cancel-safe: nothing is lost when the wait ends first.
+            match tokio::time::timeout(PARTIAL_AFTER, reader.read(&mut buf)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    if tx
+                        .send((stream, std::mem::take(&mut pending)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        };
+        let n = match read {
+            Ok(0) | Err(_) => {
+                if !pending.is_empty() {
+                    let _ = tx.send((stream, pending)).await;
+                }
+                return;
+            }
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if tx.send((stream, line)).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
