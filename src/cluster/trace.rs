@@ -75,6 +75,7 @@ where
         if !path.contains("watch=true") {
             self.log.count.fetch_add(1, Ordering::Relaxed);
         }
+        let path = shortened(path);
         let started = Instant::now();
         let response = self.inner.call(request);
         Box::pin(async move {
@@ -91,5 +92,31 @@ where
             }
             result
         })
+    }
+}
+
+/// The longest path shown whole; an exec's command (a script) is longer.
+const LONGEST_PATH: usize = 240;
+
+/// A path cut to [`LONGEST_PATH`] characters, saying how much was left out.
+fn shortened(path: String) -> String {
+    if path.chars().count() <= LONGEST_PATH {
+        return path;
+    }
+    let kept: String = path.chars().take(LONGEST_PATH).collect();
+    let left = path.chars().count() - LONGEST_PATH;
+    format!("{kept}… ({left} more characters)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_and_say_so() {
+        assert_eq!(shortened("/api/v1/pods".into()), "/api/v1/pods");
+        let long = format!("/exec?command={}", "é".repeat(300));
+        let short = shortened(long);
+        assert!(short.ends_with("… (74 more characters)"), "{short}");
     }
 }

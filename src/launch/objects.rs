@@ -382,11 +382,21 @@ fn main_command(spec: &Spec) -> Vec<String> {
     if !supervised(spec) {
         return program.collect();
     }
-    ["sh", "-c", SUPERVISOR, "kubesh-supervise", RUN_DIR]
+    ["sh", "-c", &script(SUPERVISOR), "kubesh-supervise", RUN_DIR]
         .into_iter()
         .map(String::from)
         .chain(program)
         .collect()
+}
+
+/// A shell script without its comments and indentation, as sent to the
+/// cluster: shorter objects and requests, the same program.
+pub fn script(text: &str) -> String {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A command word Kubernetes passes on unchanged: it expands `$(NAME)` in
@@ -530,6 +540,47 @@ pub(crate) mod tests {
             service.spec.unwrap().selector,
             deployment_spec.selector.match_labels
         );
+    }
+
+    /// The supervisor's script as sent to the cluster.
+    pub fn supervisor_script() -> String {
+        script(SUPERVISOR)
+    }
+
+    /// Runs the supervisor (as sent to the cluster) on this machine's `sh`.
+    fn supervise(run: &std::path::Path, program: &[&str]) -> std::process::Child {
+        std::process::Command::new("sh")
+            .args(["-c", &script(SUPERVISOR), "kubesh-supervise"])
+            .arg(run)
+            .args(program)
+            .spawn()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn the_supervisor_keeps_the_program_s_status_and_passes_signals_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = supervise(dir.path(), &["sh", "-c", "exit 7", "$(not run)"])
+            .wait()
+            .unwrap();
+        assert_eq!(status.code(), Some(7));
+
+        let mut child = supervise(dir.path(), &["sleep", "30"]);
+        let state = dir.path().join("state");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&state).unwrap_or_default() != "running 1\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + 15), "sleep ended by TERM");
     }
 
     #[test]

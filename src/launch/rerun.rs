@@ -17,7 +17,7 @@ use crate::shell::Interrupt;
 use crate::shell::STATUS_INTERRUPTED;
 
 /// How long the files must be quiet before the program runs again.
-const QUIET: Duration = Duration::from_millis(100);
+const QUIET: Duration = Duration::from_millis(50);
 
 /// Runs the foreground dproc, and again after every change to its files,
 /// until Ctrl-C. `replan` packs the files again for the next run. Each pod

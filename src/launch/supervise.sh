@@ -17,7 +17,7 @@ trap 'stopping=1; [ -z "$child" ] || kill -INT "$child" 2>/dev/null' INT
     while :; do
         read -r _ <"$run/reload" && kill -HUP $$
     done
-) &
+) </dev/null >/dev/null 2>&1 &
 reader=$!
 generation=0
 status=0

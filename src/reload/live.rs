@@ -151,11 +151,18 @@ pub async fn update(
 
 /// `sh -c UPDATE_SCRIPT kubesh-update RUN_DIR APP_DIR DELETED…`
 fn update_command(deleted: &[String]) -> Vec<String> {
-    ["sh", "-c", UPDATE_SCRIPT, "kubesh-update", RUN_DIR, APP_DIR]
-        .into_iter()
-        .map(String::from)
-        .chain(deleted.iter().cloned())
-        .collect()
+    [
+        "sh",
+        "-c",
+        &objects::script(UPDATE_SCRIPT),
+        "kubesh-update",
+        RUN_DIR,
+        APP_DIR,
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(deleted.iter().cloned())
+    .collect()
 }
 
 /// The dproc's pods whose program runs now (not starting, not going away).
@@ -269,6 +276,68 @@ mod tests {
             &command[3..],
             ["kubesh-update", RUN_DIR, APP_DIR, "a b.txt", "$(rm -rf /)"]
         );
+    }
+
+    /// The supervisor and an update, on this machine's `sh`: the update
+    /// writes the new file, and the program running afterwards reads it.
+    #[test]
+    fn an_update_restarts_the_program_with_the_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (run, app) = (dir.path().join("run"), dir.path().join("app"));
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("old.txt"), "gone soon").unwrap();
+        std::fs::write(app.join("page"), "one").unwrap();
+        let supervisor = crate::launch::objects::tests::supervisor_script();
+        let program = "cat page >> seen; echo >> seen; exec sleep 30";
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &supervisor, "kubesh-supervise"])
+            .arg(&run)
+            .args(["sh", "-c", program])
+            .current_dir(&app)
+            .env_remove("PORT")
+            .spawn()
+            .unwrap();
+        let seen = || std::fs::read_to_string(app.join("seen")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while seen() != "one\n" {
+            assert!(std::time::Instant::now() < deadline, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let page = tempfile::tempdir().unwrap();
+        std::fs::write(page.path().join("page"), "two").unwrap();
+        let mut files = Vec::new();
+        {
+            let encoder = flate2::write::GzEncoder::new(&mut files, flate2::Compression::fast());
+            let mut tar = tar::Builder::new(encoder);
+            tar.append_path_with_name(page.path().join("page"), "page")
+                .unwrap();
+            tar.into_inner().unwrap().finish().unwrap();
+        }
+        let mut update = std::process::Command::new(&update_command(&[])[0]);
+        let command = update_command(&["old.txt".to_string()]);
+        update
+            .args(&command[1..4])
+            .arg(&run)
+            .arg(&app)
+            .arg("old.txt")
+            .env_remove("PORT")
+            .stdin(std::process::Stdio::piped());
+        let mut update = update.spawn().unwrap();
+        use std::io::Write;
+        update.stdin.take().unwrap().write_all(&files).unwrap();
+        assert_eq!(update.wait().unwrap().code(), Some(0));
+        assert_eq!(
+            seen(),
+            "one\ntwo\n",
+            "the program ran again with the new file"
+        );
+        assert!(!app.join("old.txt").exists(), "the deleted file is gone");
+        // TERM, as Kubernetes stops a container: the supervisor ends all.
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(128 + 15));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub type Printer = Arc<dyn Fn(String) + Send + Sync>;
 
 /// How long the files must be quiet before a reload: saves in a burst (an
 /// editor's rename dance, a linker writing a binary) become one reload.
-const QUIET: Duration = Duration::from_millis(100);
+const QUIET: Duration = Duration::from_millis(50);
 
 /// The dprocs being watched, by name.
 #[derive(Default)]
