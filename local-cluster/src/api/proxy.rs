@@ -1,20 +1,24 @@
 //! `services/proxy` and `pods/proxy`: forwards an HTTP request (method,
 //! headers without the API credentials, body and query) to a ready endpoint
 //! of a service or to a pod's port, and streams the response back.
+//! `https:` upstreams get TLS without certificate verification, as the
+//! Kubernetes API server does for its proxies (pods serve self-signed
+//! certificates).
 
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame, Incoming};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Body;
+use super::{Body, BodyError};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::resources;
@@ -31,29 +35,6 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-
-/// A response body that ends (instead of failing) when the upstream breaks.
-struct EndOnError(Incoming);
-
-impl HttpBody for EndOnError {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match Pin::new(&mut self.0).poll_frame(cx) {
-            Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-}
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -178,11 +159,15 @@ pub async fn serve(
     rest: &str,
 ) -> ApiResult<Response<Body>> {
     let (scheme, name, port) = split_name(seg);
-    if scheme == Some("https") {
-        return Err(ApiError::bad_request(
-            "the local cluster proxies plain HTTP only (https: is not supported)",
-        ));
-    }
+    let tls = match scheme {
+        None | Some("http") | Some("") => false,
+        Some("https") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported scheme {other:?} in {kind}/{seg}/proxy: use http or https"
+            )));
+        }
+    };
     let target = if kind == "services" {
         service_target(&shared, ns, name, port)?
     } else {
@@ -213,27 +198,115 @@ pub async fn serve(
     if let Ok(h) = HeaderValue::from_str(&target) {
         out.headers_mut().insert(header::HOST, h);
     }
-    let stream = tokio::net::TcpStream::connect(&target).await.map_err(|e| {
-        unavailable(format!(
-            "error trying to reach {kind} {name}: dial tcp {target}: {e}"
-        ))
-    })?;
+    let reach = |e: &dyn std::fmt::Display| {
+        unavailable(format!("error trying to reach {kind} {name}: {e}"))
+    };
+    let stream = tokio::net::TcpStream::connect(&target)
+        .await
+        .map_err(|e| reach(&format!("dial tcp {target}: {e}")))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unavailable(format!("error trying to reach {kind} {name}: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender
-        .send_request(out)
-        .await
-        .map_err(|e| unavailable(format!("error trying to reach {kind} {name}: {e}")))?;
+    let resp = if tls {
+        let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+        let server_name = ServerName::try_from(host.to_string())
+            .map_err(|_| reach(&format!("{host} is not a valid TLS server name")))?;
+        let stream = tls_connector()
+            .map_err(|e| reach(&e))?
+            .connect(server_name, stream)
+            .await
+            .map_err(|e| reach(&format!("TLS handshake with {target}: {e}")))?;
+        send(stream, out).await.map_err(|e| reach(&e))?
+    } else {
+        send(stream, out).await.map_err(|e| reach(&e))?
+    };
     let (mut parts, body) = resp.into_parts();
     // The client talks to the API server, not to the upstream.
     parts.version = client_version;
     for h in HOP_BY_HOP {
         parts.headers.remove(*h);
     }
-    Ok(Response::from_parts(parts, EndOnError(body).boxed()))
+    // An upstream that breaks off mid-response cuts the client's
+    // connection too (as the API server does), so the client sees an
+    // incomplete response, never a short one that looks complete.
+    let body = body.map_err(|e| Box::new(e) as BodyError).boxed();
+    Ok(Response::from_parts(parts, body))
+}
+
+/// One HTTP/1.1 exchange on a fresh connection to the upstream.
+async fn send<T>(io: T, req: Request<Incoming>) -> Result<Response<Incoming>, hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await
+}
+
+/// Accepts any upstream certificate: pods serve self-signed ones, and the
+/// API server's proxy does not verify them either. Signatures are still
+/// checked, so the handshake itself is sound.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    static CONNECTOR: OnceLock<Result<tokio_rustls::TlsConnector, String>> = OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        })
+        .clone()
 }
