@@ -5,8 +5,9 @@
 //! Kubernetes API server does for its proxies (pods serve self-signed
 //! certificates).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
@@ -201,22 +202,46 @@ pub async fn serve(
     let reach = |e: &dyn std::fmt::Display| {
         unavailable(format!("error trying to reach {kind} {name}: {e}"))
     };
-    let stream = tokio::net::TcpStream::connect(&target)
-        .await
-        .map_err(|e| reach(&format!("dial tcp {target}: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    let resp = if tls {
-        let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
-        let server_name = ServerName::try_from(host.to_string())
-            .map_err(|_| reach(&format!("{host} is not a valid TLS server name")))?;
-        let stream = tls_connector()
-            .map_err(|e| reach(&e))?
-            .connect(server_name, stream)
-            .await
-            .map_err(|e| reach(&format!("TLS handshake with {target}: {e}")))?;
-        send(stream, out).await.map_err(|e| reach(&e))?
-    } else {
-        send(stream, out).await.map_err(|e| reach(&e))?
+    let key = (target.clone(), tls);
+    // An idle kept-alive connection first; a request it could not send
+    // (the upstream had closed it) goes on a fresh one.
+    let pooled = match checkout(&key) {
+        Some(mut conn) => match conn.try_send_request(out).await {
+            Ok(r) => {
+                checkin(key.clone(), conn);
+                Ok(r)
+            }
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(req),
+                None => return Err(reach(e.error())),
+            },
+        },
+        None => Err(out),
+    };
+    let resp = match pooled {
+        Ok(r) => r,
+        Err(out) => {
+            let stream = tokio::net::TcpStream::connect(&target)
+                .await
+                .map_err(|e| reach(&format!("dial tcp {target}: {e}")))?;
+            let _ = stream.set_nodelay(true);
+            let mut conn = if tls {
+                let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+                let server_name = ServerName::try_from(host.to_string())
+                    .map_err(|_| reach(&format!("{host} is not a valid TLS server name")))?;
+                let stream = tls_connector()
+                    .map_err(|e| reach(&e))?
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|e| reach(&format!("TLS handshake with {target}: {e}")))?;
+                handshake(stream).await.map_err(|e| reach(&e))?
+            } else {
+                handshake(stream).await.map_err(|e| reach(&e))?
+            };
+            let r = conn.send_request(out).await.map_err(|e| reach(&e))?;
+            checkin(key, conn);
+            r
+        }
     };
     let (mut parts, body) = resp.into_parts();
     // The client talks to the API server, not to the upstream.
@@ -231,16 +256,56 @@ pub async fn serve(
     Ok(Response::from_parts(parts, body))
 }
 
-/// One HTTP/1.1 exchange on a fresh connection to the upstream.
-async fn send<T>(io: T, req: Request<Incoming>) -> Result<Response<Incoming>, hyper::Error>
+type Conn = hyper::client::conn::http1::SendRequest<Incoming>;
+
+/// Kept-alive upstream connections by `(host:port, tls)`, busy or idle.
+type Pool = Mutex<HashMap<(String, bool), Vec<Conn>>>;
+
+/// Connections kept per upstream.
+const POOL_PER_UPSTREAM: usize = 32;
+
+fn pool() -> std::sync::MutexGuard<'static, HashMap<(String, bool), Vec<Conn>>> {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// An idle connection to the upstream (its last response read to the end);
+/// closed ones are dropped on the way.
+fn checkout(key: &(String, bool)) -> Option<Conn> {
+    let mut pool = pool();
+    let conns = pool.get_mut(key)?;
+    conns.retain(|c| !c.is_closed());
+    let i = conns.iter().position(|c| c.is_ready())?;
+    Some(conns.swap_remove(i))
+}
+
+/// Keeps a connection for later requests (it serves them once its current
+/// response is done); connections to a pod that is gone close and are
+/// dropped at the next checkout.
+fn checkin(key: (String, bool), conn: Conn) {
+    let mut pool = pool();
+    pool.retain(|_, v| {
+        v.retain(|c| !c.is_closed());
+        !v.is_empty()
+    });
+    let conns = pool.entry(key).or_default();
+    if conns.len() < POOL_PER_UPSTREAM {
+        conns.push(conn);
+    }
+}
+
+/// An HTTP/1.1 client connection to the upstream.
+async fn handshake<T>(io: T) -> Result<Conn, hyper::Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    sender.send_request(req).await
+    Ok(sender)
 }
 
 /// Accepts any upstream certificate: pods serve self-signed ones, and the
