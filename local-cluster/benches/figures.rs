@@ -1,9 +1,14 @@
 //! Figures for the local cluster (prints them; not a timed test):
-//! create → Running, watch event latency, list of 1,000 pods, and the
-//! server's memory with 100 idle pods. Runs the standalone server binary.
+//! create → Running, watch event latency, list of 1,000 pods, the server's
+//! memory with 100 idle pods, and reaching pods: exec round trip, service
+//! proxy latency and throughput, port-forward throughput, each beside a
+//! direct connection to the same pod process. Runs the standalone server
+//! binary.
 //!
-//!     cargo bench -p local-cluster --bench figures
+//!     cargo bench -p local-cluster --bench figures            # all
+//!     cargo bench -p local-cluster --bench figures -- reach   # reaching pods only
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -197,6 +202,307 @@ async fn run(client: Client, server_pid: u32) {
     );
 }
 
+/// The plain-HTTP address of the server (it speaks both on one port) and
+/// the bearer token, from the kubeconfig it wrote.
+fn plain_http(kubeconfig: &Path) -> (String, String) {
+    let kc = std::fs::read_to_string(kubeconfig).expect("kubeconfig");
+    let field = |k: &str| {
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix(k))
+            .expect("kubeconfig field")
+            .trim_matches('"')
+            .to_string()
+    };
+    let server = field("server: ").trim_start_matches("https://").to_string();
+    (server, field("token: "))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>;
+
+/// A keep-alive HTTP/1.1 connection.
+async fn connect(addr: &str) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// One GET on a keep-alive connection; the body's length.
+async fn get(s: &mut Sender, path: &str, token: Option<&str>) -> usize {
+    use http_body_util::BodyExt;
+    let mut req = http::Request::get(path).header("host", "bench");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    s.ready().await.expect("connection ready");
+    let resp = s
+        .send_request(req.body(http_body_util::Empty::new()).expect("request"))
+        .await
+        .expect("response");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .len()
+}
+
+/// Sequential requests on one connection: latencies in ms.
+async fn latencies(addr: &str, path: &str, token: Option<&str>, n: usize) -> Vec<f64> {
+    let mut s = connect(addr).await;
+    for _ in 0..50 {
+        get(&mut s, path, token).await;
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        get(&mut s, path, token).await;
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out
+}
+
+/// Requests per second from `conns` keep-alive connections for `secs`.
+async fn throughput(addr: &str, path: &str, token: Option<&str>, conns: usize, secs: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (addr, path, token) = (addr.to_string(), path.to_string(), token.map(String::from));
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(&addr).await;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                get(&mut s, &path, token.as_deref()).await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let t = Instant::now();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("load task");
+    }
+    total as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn wait_ready(pods: &Api<Pod>, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = pods.get(name).await.expect("get pod");
+        let ready = p
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pod {name} did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+const ECHO_JS: &str = r#"
+const http = require('http'), net = require('net');
+const [p, q, mib] = process.argv.slice(2).map(Number);
+http.createServer((req, res) => res.end('ok\n')).listen(p, '127.0.0.1');
+const chunk = Buffer.alloc(1 << 20, 120);
+net.createServer(s => {
+  let n = 0;
+  const more = () => {
+    while (n < mib) { n++; if (!s.write(chunk)) { s.once('drain', more); return; } }
+    s.end();
+  };
+  more();
+}).listen(q, '127.0.0.1');
+"#;
+
+const STREAM_MIB: usize = 512;
+
+fn line(what: &str, via: &mut [f64], direct: &mut [f64]) {
+    let (vm, vp) = (percentile(via, 0.5), percentile(via, 0.95));
+    let (dm, dp) = (percentile(direct, 0.5), percentile(direct, 0.95));
+    println!(
+        "{what}: median {vm:.3} ms, p95 {vp:.3} ms | direct: median {dm:.3} ms, p95 {dp:.3} ms | overhead (median) {:.3} ms",
+        vm - dm
+    );
+}
+
+/// Exec, the service proxy, the ClusterIP and port-forward, each beside a
+/// direct connection to the same pod process.
+async fn reach(client: Client, kubeconfig: &Path, dir: &Path) {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::AttachParams;
+    use tokio::io::AsyncReadExt;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    let (http_port, stream_port) = (free_port(), free_port());
+    let script = dir.join("echo.js");
+    std::fs::write(&script, ECHO_JS).expect("script");
+    let echo: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "echo", "labels": {"app": "echo"}},
+        "spec": {"containers": [{"name": "echo", "image": "node:20",
+            "command": ["node", script, http_port.to_string(), stream_port.to_string(), STREAM_MIB.to_string()],
+            "readinessProbe": {"tcpSocket": {"port": http_port}, "periodSeconds": 1}}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &echo)
+        .await
+        .expect("create echo");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "echo"},
+        "spec": {"selector": {"app": "echo"}, "ports": [{"port": 80, "targetPort": http_port}]}
+    }))
+    .expect("service");
+    let svc = svcs
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("create service");
+    pods.create(&PostParams::default(), &pod("box", None))
+        .await
+        .expect("create box");
+    wait_ready(&pods, "echo").await;
+    wait_ready(&pods, "box").await;
+    let cluster_ip = svc.spec.and_then(|s| s.cluster_ip).expect("clusterIP");
+    let cluster_addr = format!("{cluster_ip}:80");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&cluster_addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the ClusterIP did not open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Exec round trip of `true`, beside spawning `true` here.
+    let mut via = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        let mut p = pods
+            .exec("box", ["true"], &AttachParams::default().stderr(false))
+            .await
+            .expect("exec");
+        let status = p.take_status().expect("status").await;
+        p.join().await.expect("exec ends");
+        assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"));
+        via.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut direct = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        let st = tokio::process::Command::new("true")
+            .status()
+            .await
+            .expect("true");
+        assert!(st.success());
+        direct.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    line(
+        "exec `true` round trip (kube-rs, TLS WebSocket, 100 runs; direct = spawning `true` here)",
+        &mut via,
+        &mut direct,
+    );
+
+    // Request latency: the same Node.js process, through the service
+    // proxy (plain HTTP + bearer token, as a kube-rs or kubectl request
+    // without TLS), through the ClusterIP, and directly.
+    let (api, token) = plain_http(kubeconfig);
+    let proxy_path = "/api/v1/namespaces/default/services/echo:80/proxy/";
+    let pod_addr = format!("127.0.0.1:{http_port}");
+    let n = 2000;
+    let mut direct = latencies(&pod_addr, "/", None, n).await;
+    let mut via = latencies(&api, proxy_path, Some(&token), n).await;
+    line(
+        &format!("service proxy GET ({n} sequential, one keep-alive connection)"),
+        &mut via,
+        &mut direct.clone(),
+    );
+    let mut via = latencies(&cluster_addr, "/", None, n).await;
+    line(
+        &format!("ClusterIP GET ({n} sequential, one keep-alive connection)"),
+        &mut via,
+        &mut direct,
+    );
+    let mut via = Vec::new();
+    for _ in 0..500 {
+        let t = Instant::now();
+        let req = http::Request::get(proxy_path)
+            .body(Vec::new())
+            .expect("request");
+        client.request_text(req).await.expect("proxied GET");
+        via.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "service proxy GET through kube-rs over TLS (500 sequential): median {:.3} ms, p95 {:.3} ms",
+        percentile(&mut via, 0.5),
+        percentile(&mut via, 0.95)
+    );
+
+    // Throughput: this process generates the load on loopback.
+    let conns = 8;
+    let secs = 5;
+    let direct_rps = throughput(&pod_addr, "/", None, conns, secs).await;
+    let proxy_rps = throughput(&api, proxy_path, Some(&token), conns, secs).await;
+    let cip_rps = throughput(&cluster_addr, "/", None, conns, secs).await;
+    println!(
+        "throughput ({conns} keep-alive connections, {secs} s each): service proxy {proxy_rps:.0} req/s, ClusterIP {cip_rps:.0} req/s, direct {direct_rps:.0} req/s"
+    );
+
+    // Port-forward throughput: the pod sends STREAM_MIB MiB.
+    let stream_addr = format!("127.0.0.1:{stream_port}");
+    let mut direct = Vec::new();
+    let mut via = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(&stream_addr)
+            .await
+            .expect("connect");
+        let n = read_all(&mut s).await;
+        assert_eq!(n, STREAM_MIB << 20);
+        direct.push(STREAM_MIB as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut pf = pods
+            .portforward("echo", &[stream_port])
+            .await
+            .expect("portforward");
+        let mut s = pf.take_stream(stream_port).expect("stream");
+        let n = read_all(&mut s).await;
+        assert_eq!(n, STREAM_MIB << 20);
+        via.push(STREAM_MIB as f64 / t.elapsed().as_secs_f64());
+        drop(s);
+        let _ = pf.join().await;
+    }
+    println!(
+        "port-forward throughput ({STREAM_MIB} MiB from the pod, kube-rs Portforwarder over TLS WebSocket, best of 3): {:.0} MiB/s | direct: {:.0} MiB/s",
+        via.iter().copied().fold(0.0, f64::max),
+        direct.iter().copied().fold(0.0, f64::max)
+    );
+
+    async fn read_all(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> usize {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0;
+        loop {
+            match s.read(&mut buf).await.expect("read") {
+                0 => return n,
+                k => n += k,
+            }
+        }
+    }
+    let _ = pods.delete("echo", &Default::default()).await;
+    let _ = pods.delete("box", &Default::default()).await;
+    let _ = svcs.delete("echo", &Default::default()).await;
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -234,7 +540,10 @@ fn main() {
             "idle server memory: {:.1} MiB RSS",
             rss_kib(server.id()) as f64 / 1024.0
         );
-        run(client, server.id()).await;
+        if !std::env::args().any(|a| a == "reach") {
+            run(client.clone(), server.id()).await;
+        }
+        reach(client, &kubeconfig, dir.path()).await;
     });
     // SAFETY: SIGTERM to the server we started; it stops its pods.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };

@@ -3,8 +3,10 @@
 //! of its ports whose targetPort differs, forwarding each connection to a
 //! ready endpoint's targetPort (round-robin). Where port and targetPort are
 //! the same, the program itself answers on the ClusterIP (pods share this
-//! machine's network and 127.0.0.0/8 is all loopback). A port that cannot
-//! be opened is reported as a Warning event on the Service.
+//! machine's network and 127.0.0.0/8 is all loopback). A port listens only
+//! while the service has a ready endpoint for it, so without one a
+//! connection is refused, as kube-proxy rejects it. A port that cannot be
+//! opened is reported as a Warning event on the Service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +33,26 @@ impl Drop for Open {
     }
 }
 
-fn wanted(svc: &Value) -> Vec<(String, u16)> {
+/// Whether the Endpoints object has a ready address for the port named
+/// `port_name` (unnamed: "").
+fn has_ready(ep: &Value, port_name: &str) -> bool {
+    ep["subsets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|subset| {
+            subset["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"].as_str().unwrap_or("") == port_name)
+                && subset["addresses"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+}
+
+fn wanted(svc: &Value, ep: &Value) -> Vec<(String, u16)> {
     let Some(ip) = svc["spec"]["clusterIP"]
         .as_str()
         .filter(|ip| ip.starts_with("127."))
@@ -51,6 +72,7 @@ fn wanted(svc: &Value) -> Vec<(String, u16)> {
             Value::Number(target) => target.as_u64() != p["port"].as_u64(),
             _ => true,
         })
+        .filter(|p| has_ready(ep, p["name"].as_str().unwrap_or("")))
         .filter_map(|p| p["port"].as_u64().and_then(|n| u16::try_from(n).ok()))
         .map(|port| (ip.to_string(), port))
         .collect()
@@ -89,7 +111,15 @@ fn sync(shared: &Arc<Shared>, open: &mut HashMap<String, Open>, svc: &Value, del
         .to_string();
     let name = svc["metadata"]["name"].as_str().unwrap_or("").to_string();
     let key = format!("{ns}/{name}");
-    let addrs = if deleted { Vec::new() } else { wanted(svc) };
+    let addrs = if deleted {
+        Vec::new()
+    } else {
+        let ep = shared
+            .store
+            .try_get(resources::endpoints(), &ns, &name)
+            .unwrap_or(Value::Null);
+        wanted(svc, &ep)
+    };
     if open.get(&key).is_some_and(|o| o.addrs == addrs) {
         return;
     }
@@ -152,6 +182,16 @@ pub async fn run(shared: Arc<Shared>) {
         match rx.recv().await {
             Ok(ev) if ev.res == "services" => {
                 sync(&shared, &mut open, &ev.obj, ev.kind == EventType::Deleted)
+            }
+            Ok(ev) if ev.res == "endpoints" => {
+                let meta = &ev.obj["metadata"];
+                if let Some(svc) = shared.store.try_get(
+                    resources::services(),
+                    meta["namespace"].as_str().unwrap_or(""),
+                    meta["name"].as_str().unwrap_or(""),
+                ) {
+                    sync(&shared, &mut open, &svc, false);
+                }
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => resync(&shared, &mut open),

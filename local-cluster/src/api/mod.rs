@@ -23,13 +23,18 @@ use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
 
-pub type Body = BoxBody<Bytes, Infallible>;
+/// Why a response body ended early (a proxied upstream that broke off):
+/// the connection to the client is then cut, so it sees an incomplete
+/// response rather than a short one that looks whole.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+pub type Body = BoxBody<Bytes, BodyError>;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into()).map_err(|e| match e {}).boxed()
 }
 
 pub fn json_response(code: u16, v: &Value) -> Response<Body> {

@@ -1,20 +1,25 @@
 //! `services/proxy` and `pods/proxy`: forwards an HTTP request (method,
 //! headers without the API credentials, body and query) to a ready endpoint
 //! of a service or to a pod's port, and streams the response back.
+//! `https:` upstreams get TLS without certificate verification, as the
+//! Kubernetes API server does for its proxies (pods serve self-signed
+//! certificates).
 
-use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame, Incoming};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Body;
+use super::{Body, BodyError};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::resources;
@@ -31,29 +36,6 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-
-/// A response body that ends (instead of failing) when the upstream breaks.
-struct EndOnError(Incoming);
-
-impl HttpBody for EndOnError {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match Pin::new(&mut self.0).poll_frame(cx) {
-            Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-}
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -178,11 +160,15 @@ pub async fn serve(
     rest: &str,
 ) -> ApiResult<Response<Body>> {
     let (scheme, name, port) = split_name(seg);
-    if scheme == Some("https") {
-        return Err(ApiError::bad_request(
-            "the local cluster proxies plain HTTP only (https: is not supported)",
-        ));
-    }
+    let tls = match scheme {
+        None | Some("http") | Some("") => false,
+        Some("https") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported scheme {other:?} in {kind}/{seg}/proxy: use http or https"
+            )));
+        }
+    };
     let target = if kind == "services" {
         service_target(&shared, ns, name, port)?
     } else {
@@ -213,27 +199,179 @@ pub async fn serve(
     if let Ok(h) = HeaderValue::from_str(&target) {
         out.headers_mut().insert(header::HOST, h);
     }
-    let stream = tokio::net::TcpStream::connect(&target).await.map_err(|e| {
-        unavailable(format!(
-            "error trying to reach {kind} {name}: dial tcp {target}: {e}"
-        ))
-    })?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unavailable(format!("error trying to reach {kind} {name}: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender
-        .send_request(out)
-        .await
-        .map_err(|e| unavailable(format!("error trying to reach {kind} {name}: {e}")))?;
+    let reach = |e: &dyn std::fmt::Display| {
+        unavailable(format!("error trying to reach {kind} {name}: {e}"))
+    };
+    let key = (target.clone(), tls);
+    // An idle kept-alive connection first; a request it could not send
+    // (the upstream had closed it) goes on a fresh one.
+    let pooled = match checkout(&key) {
+        Some(mut conn) => match conn.try_send_request(out).await {
+            Ok(r) => {
+                checkin(key.clone(), conn);
+                Ok(r)
+            }
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(req),
+                None => return Err(reach(e.error())),
+            },
+        },
+        None => Err(out),
+    };
+    let resp = match pooled {
+        Ok(r) => r,
+        Err(out) => {
+            let stream = tokio::net::TcpStream::connect(&target)
+                .await
+                .map_err(|e| reach(&format!("dial tcp {target}: {e}")))?;
+            let _ = stream.set_nodelay(true);
+            let mut conn = if tls {
+                let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+                let server_name = ServerName::try_from(host.to_string())
+                    .map_err(|_| reach(&format!("{host} is not a valid TLS server name")))?;
+                let stream = tls_connector()
+                    .map_err(|e| reach(&e))?
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|e| reach(&format!("TLS handshake with {target}: {e}")))?;
+                handshake(stream).await.map_err(|e| reach(&e))?
+            } else {
+                handshake(stream).await.map_err(|e| reach(&e))?
+            };
+            let r = conn.send_request(out).await.map_err(|e| reach(&e))?;
+            checkin(key, conn);
+            r
+        }
+    };
     let (mut parts, body) = resp.into_parts();
     // The client talks to the API server, not to the upstream.
     parts.version = client_version;
     for h in HOP_BY_HOP {
         parts.headers.remove(*h);
     }
-    Ok(Response::from_parts(parts, EndOnError(body).boxed()))
+    // An upstream that breaks off mid-response cuts the client's
+    // connection too (as the API server does), so the client sees an
+    // incomplete response, never a short one that looks complete.
+    let body = body.map_err(|e| Box::new(e) as BodyError).boxed();
+    Ok(Response::from_parts(parts, body))
+}
+
+type Conn = hyper::client::conn::http1::SendRequest<Incoming>;
+
+/// Kept-alive upstream connections by `(host:port, tls)`, busy or idle.
+type Pool = Mutex<HashMap<(String, bool), Vec<Conn>>>;
+
+/// Connections kept per upstream.
+const POOL_PER_UPSTREAM: usize = 32;
+
+fn pool() -> std::sync::MutexGuard<'static, HashMap<(String, bool), Vec<Conn>>> {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// An idle connection to the upstream (its last response read to the end);
+/// closed ones are dropped on the way.
+fn checkout(key: &(String, bool)) -> Option<Conn> {
+    let mut pool = pool();
+    let conns = pool.get_mut(key)?;
+    conns.retain(|c| !c.is_closed());
+    let i = conns.iter().position(|c| c.is_ready())?;
+    Some(conns.swap_remove(i))
+}
+
+/// Keeps a connection for later requests (it serves them once its current
+/// response is done); connections to a pod that is gone close and are
+/// dropped at the next checkout.
+fn checkin(key: (String, bool), conn: Conn) {
+    let mut pool = pool();
+    pool.retain(|_, v| {
+        v.retain(|c| !c.is_closed());
+        !v.is_empty()
+    });
+    let conns = pool.entry(key).or_default();
+    if conns.len() < POOL_PER_UPSTREAM {
+        conns.push(conn);
+    }
+}
+
+/// An HTTP/1.1 client connection to the upstream.
+async fn handshake<T>(io: T) -> Result<Conn, hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Accepts any upstream certificate: pods serve self-signed ones, and the
+/// API server's proxy does not verify them either. Signatures are still
+/// checked, so the handshake itself is sound.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    static CONNECTOR: OnceLock<Result<tokio_rustls::TlsConnector, String>> = OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        })
+        .clone()
 }

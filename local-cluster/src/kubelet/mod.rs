@@ -4,6 +4,7 @@
 //! process ids and the log files of every container.
 
 pub mod env;
+pub mod ports;
 pub mod probes;
 pub mod runner;
 pub mod volumes;
@@ -81,6 +82,8 @@ pub struct Kubelet {
     /// Whether bubblewrap works here (private mount view per pod).
     pub bwrap: bool,
     pods: Mutex<HashMap<String, Arc<PodHandle>>>,
+    /// Declared container ports held by running containers.
+    ports: Mutex<HashMap<ports::PortKey, ports::Holder>>,
 }
 
 /// Whether `bwrap` is installed and allowed to create namespaces here
@@ -133,6 +136,7 @@ impl Kubelet {
             root: state_dir.join(format!("run-{}", std::process::id())),
             bwrap: bwrap_works(),
             pods: Mutex::new(HashMap::new()),
+            ports: Mutex::new(HashMap::new()),
         }
     }
 

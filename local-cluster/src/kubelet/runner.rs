@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
 use super::volumes::{self, Mount};
-use super::{PodHandle, env, probes};
+use super::{PodHandle, env, ports, probes};
 use crate::Shared;
 use crate::events;
 use crate::resources;
@@ -599,6 +599,17 @@ async fn run_once(
 ) -> Result<Exit, (String, String)> {
     let name = c["name"].as_str().unwrap_or("").to_string();
     let ctx = container_ctx(pod, c)?;
+    // Declared ports are this machine's ports: one running container each.
+    let holder = ports::Holder {
+        uid: pod.h.uid.clone(),
+        pod: format!("{}/{}", pod.h.namespace, pod.h.name),
+        container: name.clone(),
+    };
+    let _ports = pod
+        .shared
+        .kubelet
+        .reserve_ports(holder, ports::declared(c))
+        .map_err(|(k, h)| ("PortInUse".to_string(), ports::waiting_message(&k, &h)))?;
     let log_dir = pod.h.dir.join("logs").join(&name);
     let _ = std::fs::create_dir_all(&log_dir);
     let _ = std::fs::create_dir_all(pod.h.dir.join("root"));
@@ -619,7 +630,7 @@ async fn run_once(
         .unwrap_or_else(|e| e.into_inner())
         .entry(name.clone())
         .or_default()
-        .push(log);
+        .push(log.clone());
     {
         let mut stdins = pod.h.stdin.lock().unwrap_or_else(|e| e.into_inner());
         match sp.child.stdin.take() {
@@ -690,11 +701,22 @@ async fn run_once(
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
     let finished = now();
+    let message = if code != 0 && pod.stopping().is_none() {
+        in_use_message(pod, &log)
+    } else {
+        None
+    };
+    if let Some(m) = &message {
+        pod.event("Warning", "PortInUse", m, Some(&name));
+    }
     pod.set_container(init, idx, |s| {
         let reason = if code == 0 { "Completed" } else { "Error" };
         let mut t = json!({"exitCode": code, "reason": reason, "startedAt": s["state"]["running"]["startedAt"], "finishedAt": finished, "containerID": s["containerID"]});
         if let Some(sig) = signal {
             t["signal"] = json!(sig);
+        }
+        if let Some(m) = message {
+            t["message"] = json!(m);
         }
         s["state"] = json!({"terminated": t});
         s["ready"] = json!(false);
@@ -705,6 +727,50 @@ async fn run_once(
         signal,
         killed_by_probe,
     })
+}
+
+/// When a run ended after "address already in use", what to tell the
+/// user: the port and what holds it (pods share this machine's network).
+fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    // Log lines are `TIME STREAM TAG TEXT`; only the text counts.
+    let output: String = String::from_utf8_lossy(&tail)
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let port = ports::address_in_use(&output)?;
+    // Pods of the same controller (replicas) are the likely holders.
+    let owner = |p: &Value| -> Option<String> {
+        p["metadata"]["ownerReferences"]
+            .as_array()?
+            .iter()
+            .find(|o| o["controller"] == true)
+            .and_then(|o| o["uid"].as_str().map(String::from))
+    };
+    let siblings: Vec<String> = match owner(&pod.obj) {
+        Some(mine) => pod
+            .shared
+            .store
+            .list(resources::pods(), Some(&pod.h.namespace))
+            .0
+            .iter()
+            .filter(|p| owner(p).as_deref() == Some(mine.as_str()))
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .collect(),
+        None => Vec::new(),
+    };
+    Some(ports::explain_in_use(
+        &pod.shared.kubelet,
+        &pod.h.uid,
+        &siblings,
+        port,
+    ))
 }
 
 async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
@@ -917,11 +983,14 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
     let image = c["image"].as_str().unwrap_or("").to_string();
     let mut restarts: i64 = 0;
     let mut crash_streak: u32 = 0;
+    let mut waiting_for_port: Option<String> = None;
+    let mut announced = false;
     loop {
         if pod.stopping().is_some() {
             return 137;
         }
-        if restarts == 0 {
+        if !announced {
+            announced = true;
             pod.event(
                 "Normal",
                 "Pulled",
@@ -938,6 +1007,21 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
         let began = Instant::now();
         let exit = match run_once(&pod, init, idx, &c, restarts).await {
             Ok(e) => e,
+            Err((reason, msg)) if reason == "PortInUse" => {
+                // Waiting for another pod to give the port back: said once
+                // per holder, checked again every second.
+                if waiting_for_port.as_deref() != Some(msg.as_str()) {
+                    pod.event("Warning", "PortInUse", &msg, Some(&name));
+                    pod.set_container(init, idx, |s| {
+                        s["state"] = json!({"waiting": {"reason": reason, "message": msg}})
+                    });
+                    waiting_for_port = Some(msg);
+                }
+                if sleep_or_stop(&pod, Duration::from_secs(1)).await {
+                    return 137;
+                }
+                continue;
+            }
             Err((reason, msg)) => {
                 pod.set_container(init, idx, |s| {
                     s["state"] = json!({"waiting": {"reason": reason, "message": msg}})

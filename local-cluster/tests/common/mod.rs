@@ -160,3 +160,53 @@ spec:
   - port: 80
     targetPort: 8080
 "#;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Whether pods get a private mount view here (bubblewrap works), which is
+/// what makes service names resolve inside them.
+pub fn bwrap_works() -> bool {
+    std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_none_or(|v| v != "1")
+        && Command::new("bwrap")
+            .args(["--dev-bind", "/", "/", "--unshare-pid", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+impl TestCluster {
+    /// The server's `host:port` (it also speaks plain HTTP there) and the
+    /// bearer token, from the kubeconfig.
+    pub fn plain_http(&self) -> (String, String) {
+        let kc = std::fs::read_to_string(self.kubeconfig()).expect("kubeconfig");
+        let token = kc
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .expect("token")
+            .trim_matches('"')
+            .to_string();
+        let server = kc
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .expect("server")
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string();
+        (server, token)
+    }
+
+    /// A JSON field of an object, through `kubectl get -o jsonpath`.
+    pub fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        let p = format!("jsonpath={path}");
+        args.extend(["-o", p.as_str()]);
+        let out = self.kubectl(&args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
