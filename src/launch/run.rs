@@ -345,11 +345,15 @@ fn assess(pod: &Pod, background: bool) -> Progress {
 }
 
 fn waiting_phase(container: &ContainerStatus) -> Option<String> {
-    let reason = container.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+    let waiting = container.state.as_ref()?.waiting.as_ref()?;
+    let reason = waiting.reason.clone()?;
     Some(match reason.as_str() {
         "ContainerCreating" | "PodInitializing" => {
             "pulling image / creating the container".to_string()
         }
+        // The local cluster's pods share one network: the cluster says
+        // which pod holds the port.
+        "PortInUse" => waiting.message.clone().unwrap_or(reason),
         other => other.to_string(),
     })
 }
