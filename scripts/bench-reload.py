@@ -160,6 +160,10 @@ def main():
             t = timings[s.name]
             print(f"  {s.name:<9} {statistics.median(t):7.0f} ms {percentile(t, 95):6.0f} ms {max(t):6.0f} ms"
                   f"   {statistics.median(s.reported):6.0f} ms")
+        for s in sessions:
+            t = timings[s.name]
+            slowest = sorted(range(len(t)), key=lambda i: -t[i])[:3]
+            print(f"  slowest {s.name} edits: " + ", ".join(f"#{i} {t[i]:.0f} ms" for i in slowest))
         paths = {s.name: [line.strip() for line in s.lines if "↻" in line][-1] for s in sessions}
         for name, line in paths.items():
             print(f"  last {name} line: {line}")

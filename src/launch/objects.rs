@@ -310,7 +310,9 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
                 host: None,
             }),
             period_seconds: Some(1),
-            failure_threshold: Some(1),
+            // A live reload restarts the program in place: a probe that
+            // falls in that moment must not take the pod out of its Service.
+            failure_threshold: Some(3),
             ..Probe::default()
         }),
         stdin: Some(spec.stdin),
