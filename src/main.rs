@@ -154,5 +154,6 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let history = dirs.map(|d| d.data_dir().join("history"));
+    shell.interactive = true;
     repl::run(shell, history, color)
 }

@@ -346,7 +346,7 @@ fn a_foreground_program_runs_again_when_its_files_change() {
     let job =
         |text: &str, then: &str| format!("import time\nprint({text:?}, flush=True)\n{then}\n");
     sandbox.write("job.py", job("run one", "time.sleep(600)"));
-    let session = Watching::run(&cluster, &sandbox, "python job.py");
+    let session = Watching::run(&cluster, &sandbox, "HOTRELOAD=true python job.py");
     session.wait_for("run one", 1);
     // Still running: stopped, and run again with the new file.
     sandbox.write("job.py", job("run two", "raise SystemExit(4)"));
@@ -367,4 +367,13 @@ fn a_foreground_program_runs_again_when_its_files_change() {
         "name",
     ]);
     assert_eq!(running.lines().count(), 1, "only the newest run: {running}");
+
+    // `--watch` alone never holds a script at its first program.
+    sandbox.write("quick.py", "print('quick')\n");
+    let output = cluster
+        .kubesh(&sandbox)
+        .args(["--watch", "-c", "python quick.py; echo after"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "quick\nafter\n");
 }

@@ -196,7 +196,12 @@ fn local(shell: &Shell, request: &Request) -> Outcome {
         .as_deref()
         .unwrap_or("80")
         .parse()
-        .map_err(|_| Failure::Usage(format!("{:?} is not a port; {USAGE}", request.port)))?;
+        .map_err(|_| {
+            Failure::Usage(format!(
+                "{} is not a port; {USAGE}",
+                request.port.as_deref().unwrap_or_default()
+            ))
+        })?;
     let address = format!("localhost:{port}");
     let failed = |what: &str, error: std::io::Error| {
         Failure::Failed(format!(

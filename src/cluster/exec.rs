@@ -66,7 +66,7 @@ pub async fn run(
     };
     let _ = process.join().await;
     let exit = match status {
-        None => Exit::Status(0),
+        None => Exit::NotRun("the connection ended before the command's status arrived".into()),
         Some(status) if status.status.as_deref() == Some("Success") => Exit::Status(0),
         Some(status) => {
             let code = status

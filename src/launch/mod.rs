@@ -118,6 +118,12 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         background: spec.background,
     });
     let watch = hot_reload(shell, invocation);
+    // A foreground program runs again on changes until Ctrl-C: at the
+    // prompt whenever hot reload is on, in a script only when asked for on
+    // that very command (`HOTRELOAD=true python job.py`), so that `--watch`
+    // never stops a script at its first program.
+    let rerun =
+        watch && (shell.interactive || invocation.prefixes.iter().any(|(n, _)| n == "HOTRELOAD"));
     let connection = match shell.connect() {
         Ok(connection) => connection,
         Err(error) => {
@@ -143,7 +149,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
                 Some(1)
             }
         }
-    } else if watch {
+    } else if rerun {
         let replan =
             || plan::plan(rerun_program.clone(), false, &settings).map_err(|e| e.to_string());
         let mut pods = Vec::new();

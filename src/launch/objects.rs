@@ -401,8 +401,9 @@ pub fn script(text: &str) -> String {
         .join("\n")
 }
 
-/// A command word Kubernetes passes on unchanged: it expands `$(NAME)` in
-/// `command` and `args` and turns `$$` into `$`, so every `$` is doubled.
+/// A word Kubernetes passes on unchanged: it expands `$(NAME)` in `command`,
+/// `args` and variable values and turns `$$` into `$`, so every `$` is
+/// doubled.
 fn literal(word: &str) -> String {
     word.replace('$', "$$")
 }
@@ -434,10 +435,12 @@ fn env_from_source(source: &EnvSource) -> EnvFromSource {
     }
 }
 
+/// A variable whose value reaches the program exactly: Kubernetes expands
+/// `$(NAME)` in values too.
 fn env_var(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),
-        value: Some(value.to_string()),
+        value: Some(literal(value)),
         value_from: None,
     }
 }
@@ -466,7 +469,10 @@ pub(crate) mod tests {
                 image: "node:22-slim".into(),
                 command: vec!["node".into(), "stock-gen.js".into()],
             },
-            env: vec![("GREETING".into(), "hi there".into())],
+            env: vec![
+                ("GREETING".into(), "hi there".into()),
+                ("PRICE".into(), "$(PORT) for $5".into()),
+            ],
             env_from: vec![EnvSource::Secret("db".into())],
             bundle_hash: "0123456789abcdef".into(),
             chunks: 2,
@@ -516,6 +522,11 @@ pub(crate) mod tests {
         assert!(
             env.iter()
                 .any(|e| e.name == "GREETING" && e.value.as_deref() == Some("hi there"))
+        );
+        assert!(
+            env.iter()
+                .any(|e| e.name == "PRICE" && e.value.as_deref() == Some("$$(PORT) for $$5")),
+            "values reach the program exactly: Kubernetes turns `$$` back into `$`"
         );
         let env_from = main.env_from.as_ref().unwrap();
         assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "db");

@@ -71,8 +71,6 @@ pub fn watching(
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        // The change raised the interrupt to stop the program; it was not Ctrl-C.
-        interrupt.take();
         loop {
             match replan() {
                 Ok((next_spec, next_bundle)) => {
@@ -95,7 +93,6 @@ pub fn watching(
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    interrupt.take();
                 }
             }
         }
@@ -105,7 +102,10 @@ pub fn watching(
 /// Watches a program's files; a change that alters its bundle raises the
 /// interrupt (stopping a running foreground program) and is remembered.
 struct Changes {
-    changed: Arc<AtomicBool>,
+    /// Set with the interrupt raised, under one lock, so that taking it
+    /// also clears that interrupt (and never a later one).
+    changed: Arc<Mutex<bool>>,
+    interrupt: Interrupt,
     running_hash: Arc<Mutex<String>>,
     stop: Arc<AtomicBool>,
     _watcher: notify::RecommendedWatcher,
@@ -115,8 +115,10 @@ impl Changes {
     fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, String> {
         let touched: Arc<Mutex<Option<Instant>>> = Arc::default();
         let noted = Arc::clone(&touched);
-        let mut watcher = notify::recommended_watcher(move |_event| {
-            if let Ok(mut last) = noted.lock() {
+        let mut watcher = notify::recommended_watcher(move |event| {
+            if crate::reload::changes_files(&event)
+                && let Ok(mut last) = noted.lock()
+            {
                 *last = Some(Instant::now());
             }
         })
@@ -127,6 +129,7 @@ impl Changes {
             .map_err(|e| format!("{} cannot be watched: {e}", root.display()))?;
         let changes = Changes {
             changed: Arc::default(),
+            interrupt: interrupt.clone(),
             running_hash: Arc::new(Mutex::new(bundle.hash.clone())),
             stop: Arc::default(),
             _watcher: watcher,
@@ -153,13 +156,17 @@ impl Changes {
                     if let Ok(mut last) = touched.lock() {
                         *last = None;
                     }
-                    // Only a change to what would be shipped counts.
+                    // Only a change to what would be shipped counts, once
+                    // a binary being linked is whole.
+                    if crate::reload::being_written(&file) {
+                        continue;
+                    }
                     let Ok(new) = bundle::build(&root, &file, Limits::default()) else {
                         continue;
                     };
                     let differs = running_hash.lock().is_ok_and(|hash| *hash != new.hash);
-                    if differs {
-                        changed.store(true, Ordering::SeqCst);
+                    if differs && let Ok(mut changed) = changed.lock() {
+                        *changed = true;
                         interrupt.raise();
                     }
                 }
@@ -168,9 +175,17 @@ impl Changes {
         Ok(changes)
     }
 
-    /// Whether the files changed since the last call.
+    /// Whether the files changed since the last call; clears the
+    /// interrupt the change raised to stop the program.
     fn take(&self) -> bool {
-        self.changed.swap(false, Ordering::SeqCst)
+        let Ok(mut changed) = self.changed.lock() else {
+            return false;
+        };
+        let was = std::mem::replace(&mut *changed, false);
+        if was {
+            self.interrupt.take();
+        }
+        was
     }
 
     /// The bundle now running, which later changes are compared with.

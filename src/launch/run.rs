@@ -613,8 +613,15 @@ async fn feed_stdin(pods: &Api<Pod>, name: &str, mut input: mpsc::Receiver<Vec<u
         .stdin(true)
         .stdout(false)
         .stderr(false);
-    let Ok(mut attached) = pods.attach(name, &params).await else {
-        return;
+    let mut attached = match pods.attach(name, &params).await {
+        Ok(attached) => attached,
+        Err(error) => {
+            report!(
+                "kubesh: {name}: what you type cannot reach the program ({}); its output still comes, Ctrl-C stops it",
+                crate::cluster::connection::describe(error)
+            );
+            return;
+        }
     };
     let Some(mut stdin) = attached.stdin() else {
         return;

@@ -19,6 +19,10 @@ use crate::launch::objects::{self, APP_DIR, LABEL_DPROC, RUN_DIR, Spec};
 /// files are its arguments, never part of its text.
 const UPDATE_SCRIPT: &str = include_str!("update.sh");
 
+/// How long an update may take in a pod: it waits up to about ten seconds
+/// for the program to listen; beyond this something is stuck.
+const UPDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The line the supervisor prints when it restarts the program.
 const RESTART_MARK: &str = "kubesh: restarting the program with the new files";
 
@@ -94,15 +98,17 @@ pub async fn update(
             return Err("no pod of it is running".to_string());
         }
         let command = update_command(&diff.deleted);
-        let runs = pods.iter().map(|pod| {
-            exec::run(
-                client,
-                &spec.namespace,
-                pod,
-                "main",
-                command.clone(),
-                &files,
-            )
+        let (command, files) = (&command, &files);
+        let runs = pods.iter().map(|pod| async move {
+            let run = exec::run(client, &spec.namespace, pod, "main", command.clone(), files);
+            tokio::time::timeout(UPDATE_TIMEOUT, run)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "the update in pod {pod} did not end within {} s",
+                        UPDATE_TIMEOUT.as_secs()
+                    ))
+                })
         });
         let results = futures_util::future::join_all(runs).await;
         Ok((pods, results))

@@ -63,7 +63,9 @@ impl Reloads {
         let stop = Arc::new(AtomicBool::new(false));
         let (events, received) = mpsc::channel();
         let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = events.send(event);
+            if changes_files(&event) {
+                let _ = events.send(event);
+            }
         })
         .map_err(|e| format!("the files cannot be watched: {e}"))?;
         watcher
@@ -219,6 +221,16 @@ impl Reloader {
             "↻ {name}  {files}  {ms} ms  {}",
             outcome.describe()
         ));
+        if matches!(
+            outcome,
+            Reloaded::Rollout {
+                outcome: Err(rollout::RolloutError::NotStored(_)),
+                ..
+            }
+        ) {
+            // The next save is compared with what the cluster still has.
+            return;
+        }
         // The cluster holds the new bundle now, running or not: the next
         // good save brings the program back.
         self.spec = spec;
@@ -241,12 +253,20 @@ impl Reloader {
     }
 }
 
-/// Whether the program is a binary still being written (its headers point
-/// past the end of the file).
-fn being_written(program: &std::path::Path) -> bool {
+/// Whether a file event may change what is shipped: reading a file (as
+/// packing the bundle does) must not start another reload.
+pub fn changes_files(event: &notify::Result<notify::Event>) -> bool {
+    !matches!(event, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
+}
+
+/// Whether the program is a binary still being written: its headers point
+/// past the end of the file, or are not all there yet.
+pub fn being_written(program: &std::path::Path) -> bool {
     use crate::launch::executable::{FileKind, inspect};
-    std::fs::read(program)
-        .is_ok_and(|bytes| matches!(inspect(&bytes), FileKind::Elf(elf) if !elf.complete))
+    std::fs::read(program).is_ok_and(|bytes| {
+        bytes.starts_with(b"\x7fELF")
+            && !matches!(inspect(&bytes), FileKind::Elf(elf) if elf.complete)
+    })
 }
 
 /// Which path a reload took and how it ended.
@@ -254,7 +274,7 @@ enum Reloaded {
     Live(Live),
     Rollout {
         reason: String,
-        outcome: Result<(), String>,
+        outcome: Result<(), rollout::RolloutError>,
     },
 }
 

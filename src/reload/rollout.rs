@@ -19,9 +19,34 @@ use crate::launch::objects::{self, ANNOTATION_BUNDLE, LABEL_DPROC, Spec};
 /// Rolls the new bundle out: the ConfigMaps, then the Deployment's pod
 /// template with the new content hash; waits until a pod running it is
 /// ready, or says why none is.
-pub async fn roll_out(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(), String> {
-    update(client, spec, bundle).await?;
-    wait_new_pods(client, spec).await
+pub async fn roll_out(
+    client: &kube::Client,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<(), RolloutError> {
+    update(client, spec, bundle)
+        .await
+        .map_err(RolloutError::NotStored)?;
+    wait_new_pods(client, spec)
+        .await
+        .map_err(RolloutError::NotReady)
+}
+
+/// Why a rollout did not end with the new code running.
+#[derive(Debug)]
+pub enum RolloutError {
+    /// The cluster did not take the new bundle: it still has the old one.
+    NotStored(String),
+    /// The cluster has the new bundle, but no pod runs it yet.
+    NotReady(String),
+}
+
+impl std::fmt::Display for RolloutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RolloutError::NotStored(reason) | RolloutError::NotReady(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// Puts the new bundle in the ConfigMaps and the new pod template (with

@@ -74,6 +74,8 @@ pub struct Shell {
     pub programs_read_stdin: bool,
     /// `--dry-run`: launches print their objects instead of creating them.
     pub dry_run: bool,
+    /// Commands come from a person at the prompt (not a script or `-c`).
+    pub interactive: bool,
     /// The API requests made, shown while `debug` is on.
     pub requests: RequestLog,
     /// The API server connection, opened on first use.
@@ -107,6 +109,7 @@ impl Shell {
             runtimes,
             interrupt,
             programs_read_stdin: true,
+            interactive: false,
             dry_run: false,
             requests: RequestLog::default(),
             connection: None,

@@ -93,6 +93,30 @@ impl Kubelet {
         })
     }
 
+    /// The pod and container a process belongs to: by its process group,
+    /// else by its ancestors' (a program that made its own group, as
+    /// kubesh's supervisor has it do, is still the container's).
+    fn container_of_process(&self, pid: u32, pgid: u32) -> Option<(String, String, String)> {
+        if let Some(found) = self.container_of_group(pgid) {
+            return Some(found);
+        }
+        let mut current = pid;
+        for _ in 0..64 {
+            let stat = std::fs::read_to_string(format!("/proc/{current}/stat")).ok()?;
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let parent: u32 = fields.nth(1)?.parse().ok()?;
+            let group: u32 = fields.next()?.parse().ok()?;
+            if let Some(found) = self.container_of_group(group) {
+                return Some(found);
+            }
+            if parent <= 1 {
+                return None;
+            }
+            current = parent;
+        }
+        None
+    }
+
     /// The pod and container whose process group is `pgid`.
     fn container_of_group(&self, pgid: u32) -> Option<(String, String, String)> {
         let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
@@ -240,7 +264,7 @@ pub fn explain_in_use(
         let Some((pid, pgid, comm)) = owners.get(inode) else {
             continue;
         };
-        match kubelet.container_of_group(*pgid) {
+        match kubelet.container_of_process(*pid, *pgid) {
             Some((hu, _, _)) if hu == uid => {}
             Some((hu, pod, c)) => holders.push((
                 *p,
