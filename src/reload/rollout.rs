@@ -185,7 +185,7 @@ async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String>
             let lines: Vec<String> = lines.lines().map(|l| format!("    {l}")).collect();
             let status = code.map_or(String::new(), |c| format!(" with status {c}"));
             return Err(format!(
-                "the new code exits{status}; the old pods keep serving until a save fixes it; its last lines:\n{}",
+                "the new code exits{status}; the next good save brings it back; its last lines:\n{}",
                 lines.join("\n")
             ));
         }
