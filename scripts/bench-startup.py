@@ -45,7 +45,7 @@ def startup():
     for _ in range(RUNS):
         for name, argv in commands.items():
             samples[name].append(timed(argv))
-    print(f"start-up, {RUNS} runs each, interleaved (python3 is {sys.executable}):")
+    print(f"start-up, {RUNS} runs each, interleaved (python3 is the interpreter itself):")
     for name, values in samples.items():
         print(f"  {name:<24} {summary(values)}")
 
