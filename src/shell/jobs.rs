@@ -61,6 +61,20 @@ impl Jobs {
         listed
     }
 
+    /// Ends every running job for `reason` (shown by `jobs` afterwards);
+    /// returns each one's number and description.
+    pub fn end_all(&mut self, reason: &str) -> Vec<(usize, String)> {
+        let mut ended = Vec::new();
+        for job in self.jobs.iter().filter(|j| j.is_running()) {
+            job.task.abort();
+            if let Ok(mut why) = job.ended.lock() {
+                *why = Some(reason.to_string());
+            }
+            ended.push((job.number, job.description.clone()));
+        }
+        ended
+    }
+
     /// Stops job `number`; returns its description.
     pub fn kill(&mut self, number: usize) -> Option<String> {
         let at = self.jobs.iter().position(|j| j.number == number)?;
@@ -126,5 +140,12 @@ mod tests {
         assert_eq!(jobs.kill(1).as_deref(), Some("job 1"));
         assert_eq!(jobs.kill(1), None);
         assert_eq!(jobs.next_number(), 1);
+
+        // Switching context ends the running jobs, which say why.
+        let third = job(1, &jobs);
+        jobs.add(third);
+        assert_eq!(jobs.end_all("switched"), [(1, "job 1".to_string())]);
+        assert_eq!(jobs.end_all("again"), [], "ended jobs are not ended twice");
+        assert_eq!(jobs.list(), [(1, "job 1".into(), "done (switched)".into())]);
     }
 }

@@ -201,6 +201,12 @@ impl Shell {
     /// Aims the shell at another context; the next cluster command connects
     /// to it.
     pub fn set_target(&mut self, target: ClusterTarget) {
+        // The jobs run on the connection, which goes.
+        for (number, description) in self.jobs.end_all("the shell switched to another context") {
+            report!(
+                "kubesh: job %{number} ({description}) ended: the shell switched to another context; start it again if you still need it"
+            );
+        }
         self.target = target;
         self.connection = None;
         self.vars.set_cluster(Vec::new());
