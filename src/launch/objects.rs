@@ -597,6 +597,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_supervisor_stops_what_the_program_started_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild");
+        let program = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
+        let mut child = supervise(&dir.path().join("run"), &["sh", "-c", &program]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let grandchild = loop {
+            let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if let Ok(pid) = text.trim().parse::<u32>() {
+                break pid;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+        // Gone, or a zombie waiting for this machine's init to reap it.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{grandchild}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        while alive() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program's own child outlived it"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
     fn foreground_is_a_pod_that_is_not_restarted() {
         let pod = pod(&spec(false));
         let pod_spec = pod.spec.unwrap();

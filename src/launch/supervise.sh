@@ -15,17 +15,18 @@ killer=
 restarting=
 stopping=
 # Stops the program: TERM to its group, KILL if it is still there in 5 s.
+# (`kill -SIG -PGID`, without `--`, which dash's kill does not take.)
 stop() {
     [ -n "$child" ] || return 0
     if [ -n "$group" ]; then
-        kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
+        kill -TERM "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
     else
         kill -TERM "$child" 2>/dev/null
     fi
     [ -n "$killer" ] && return 0
     (
         sleep 5
-        kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+        kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
     ) </dev/null >/dev/null 2>&1 &
     killer=$!
 }
