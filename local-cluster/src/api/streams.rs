@@ -294,15 +294,15 @@ pub async fn exec(
     upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what, !bwrap))
 }
 
-async fn exec_session(
-    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    mut cmd: tokio::process::Command,
-    o: StreamOpts,
-    what: String,
-    ctty: bool,
-) {
-    use std::process::Stdio;
-    let (mut sink, mut stream) = ws.split();
+/// The task that owns a session's sending half: it sends what arrives on
+/// the returned channel, then — once every sender is gone — a normal
+/// closure, which the client reads as the end of every channel.
+fn spawn_writer(
+    mut sink: futures_util::stream::SplitSink<
+        WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+        Message,
+    >,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
@@ -310,7 +310,6 @@ async fn exec_session(
                 return;
             }
         }
-        // A normal closure: the client reads it as the end of every channel.
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
                 code: CloseCode::Normal,
@@ -319,6 +318,19 @@ async fn exec_session(
             .await;
         let _ = sink.close().await;
     });
+    (tx, writer)
+}
+
+async fn exec_session(
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    mut cmd: tokio::process::Command,
+    o: StreamOpts,
+    what: String,
+    ctty: bool,
+) {
+    use std::process::Stdio;
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = spawn_writer(sink);
     let mut pty = None;
     if o.tty {
         match super::pty::Pty::open() {
@@ -505,22 +517,8 @@ async fn forward_session(
     pod: String,
     ports: Vec<u16>,
 ) {
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if sink.send(m).await.is_err() {
-                return;
-            }
-        }
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
-        let _ = sink.close().await;
-    });
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = spawn_writer(sink);
     let mut inputs: Vec<Option<mpsc::Sender<Bytes>>> = Vec::new();
     let mut pumps = Vec::new();
     for (i, port) in ports.iter().enumerate() {
@@ -621,22 +619,8 @@ async fn attach_session(
                 .remove(&cname);
         }
     };
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if sink.send(m).await.is_err() {
-                return;
-            }
-        }
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
-        let _ = sink.close().await;
-    });
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = spawn_writer(sink);
     let mut file = std::fs::File::open(&log).ok();
     if let Some(f) = &mut file {
         let _ = f.seek(SeekFrom::End(0));
