@@ -116,16 +116,9 @@ impl Drop for Watching {
     }
 }
 
+/// A page from 127.0.0.1:`port`, waiting up to 2 s for the answer.
 fn fetch(port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
+    common::fetch(port, Duration::from_secs(2))
 }
 
 /// Waits until the page at `port` is `expected`.

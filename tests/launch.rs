@@ -606,20 +606,9 @@ impl Session {
     }
 }
 
-/// Fetches a page from 127.0.0.1:`port` (HTTP/1.0); its body, or `None`
-/// when the connection gives no HTTP answer.
+/// A page from 127.0.0.1:`port`, waiting up to 10 s for the answer.
 fn fetch(port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .ok()?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
+    common::fetch(port, std::time::Duration::from_secs(10))
 }
 
 /// The local port in `forwarding 127.0.0.1:PORT -> …`.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestCluster;
+use common::{TestCluster, free_port};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -15,13 +15,6 @@ async fn client(c: &TestCluster) -> Client {
         .await
         .expect("config");
     Client::try_from(config).expect("client")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestCluster, bwrap_works, free_port, wait_for};
+use common::{TestCluster, bwrap_works, free_port, python_behind_service, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -289,29 +289,7 @@ http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_foreve
 "#,
     )
     .expect("script");
-    c.apply(&format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: ticker, labels: {{app: ticker}}}}
-spec:
-  containers:
-  - name: ticker
-    image: python:3.12
-    command: ["python3", "{script}", "{port}"]
-    readinessProbe:
-      tcpSocket: {{port: {port}}}
-      periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {{name: ticker}}
-spec:
-  selector: {{app: ticker}}
-  ports: [{{port: 8080, targetPort: {port}}}]
-"#,
-        script = script.display()
-    ));
+    python_behind_service(&c, "ticker", &script, port, 8080);
     c.ok(&[
         "wait",
         "--for=condition=Ready",

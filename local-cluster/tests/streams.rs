@@ -4,14 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestCluster, wait_for};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
+use common::{TestCluster, free_port, python_behind_service, wait_for};
 
 /// A Python http.server pod serving `dir` on a free port, behind a Service
 /// `web` whose port 8080 differs from the targetPort.
@@ -344,29 +337,7 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 "#,
     )
     .expect("script");
-    c.apply(&format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: echo, labels: {{app: echo}}}}
-spec:
-  containers:
-  - name: echo
-    image: python:3.12
-    command: ["python3", "{script}", "{port}"]
-    readinessProbe:
-      tcpSocket: {{port: {port}}}
-      periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {{name: echo}}
-spec:
-  selector: {{app: echo}}
-  ports: [{{port: 80, targetPort: {port}}}]
-"#,
-        script = script.display()
-    ));
+    python_behind_service(&c, "echo", &script, port, 80);
     c.ok(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=30s"]);
     let kc = std::fs::read_to_string(c.kubeconfig()).expect("kubeconfig");
     let token = kc

@@ -186,6 +186,21 @@ impl Drop for LocalCluster {
 }
 
 /// A TCP port nobody listens on right now.
+/// Fetches a page from 127.0.0.1:`port` (HTTP/1.0), waiting at most
+/// `timeout` for the answer; its body, or `None` when the connection gives
+/// no HTTP answer.
+pub fn fetch(port: u16, timeout: std::time::Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

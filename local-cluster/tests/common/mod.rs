@@ -161,6 +161,41 @@ spec:
     targetPort: 8080
 "#;
 
+/// A pod `name` (label `app: NAME`) running `python3 SCRIPT PORT`, ready
+/// once it listens on `port`, behind a Service `name` whose `service_port`
+/// leads to it.
+pub fn python_behind_service(
+    c: &TestCluster,
+    name: &str,
+    script: &std::path::Path,
+    port: u16,
+    service_port: u16,
+) {
+    c.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  containers:
+  - name: {name}
+    image: python:3.12
+    command: ["python3", "{script}", "{port}"]
+    readinessProbe:
+      tcpSocket: {{port: {port}}}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: {service_port}, targetPort: {port}}}]
+"#,
+        script = script.display()
+    ));
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
