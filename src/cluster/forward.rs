@@ -73,8 +73,10 @@ pub async fn serve(
         Ok(listener) => listener,
         Err(error) => {
             let reason = format!("the local port cannot be served: {error}");
+            // Recorded before it is said, so `jobs` typed after the
+            // message already shows the forward as done.
+            set(&ended, reason.clone());
             printer(format!("kubesh: forward {}: {reason}", target.job));
-            set(&ended, reason);
             return;
         }
     };
@@ -106,12 +108,12 @@ pub async fn serve(
             },
             () = gone.notified() => {
                 let reason = format!("{} is gone", target.name);
+                set(&ended, reason.clone());
                 printer(format!(
                     "kubesh: forward {}: {reason} (killed?); the forward ended; \
                      `ps` lists the dprocs",
                     target.job
                 ));
-                set(&ended, reason);
                 return;
             }
             Some(_) = connections.join_next() => {}
