@@ -4,20 +4,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use notify::{RecursiveMode, Watcher};
+use std::time::Duration;
 
 use super::bundle::{self, Bundle, Limits};
 use super::objects::Spec;
 use super::run;
 use crate::cluster::Connection;
 use crate::cluster::dprocs::Launched;
+use crate::reload::Saves;
 use crate::shell::Interrupt;
 use crate::shell::STATUS_INTERRUPTED;
-
-/// How long the files must be quiet before the program runs again.
-const QUIET: Duration = Duration::from_millis(50);
 
 /// Runs the foreground dproc, and again after every change to its files,
 /// until Ctrl-C. `replan` packs the files again for the next run. Each pod
@@ -108,59 +104,31 @@ struct Changes {
     interrupt: Interrupt,
     running_hash: Arc<Mutex<String>>,
     stop: Arc<AtomicBool>,
-    _watcher: notify::RecommendedWatcher,
 }
 
 impl Changes {
     fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, String> {
-        let touched: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let noted = Arc::clone(&touched);
-        let mut watcher = notify::recommended_watcher(move |event| {
-            if crate::reload::changes_files(&event)
-                && let Ok(mut last) = noted.lock()
-            {
-                *last = Some(Instant::now());
-            }
-        })
-        .map_err(|e| format!("the files cannot be watched: {e}"))?;
-        let root = spec.program.root.clone();
-        watcher
-            .watch(&root, RecursiveMode::Recursive)
-            .map_err(|e| format!("{} cannot be watched: {e}", root.display()))?;
+        let saves = Saves::watch(&spec.program.root, &spec.program.file)?;
         let changes = Changes {
             changed: Arc::default(),
             interrupt: interrupt.clone(),
             running_hash: Arc::new(Mutex::new(bundle.hash.clone())),
             stop: Arc::default(),
-            _watcher: watcher,
         };
         let (changed, running_hash, stop) = (
             Arc::clone(&changes.changed),
             Arc::clone(&changes.running_hash),
             Arc::clone(&changes.stop),
         );
-        let file = spec.program.file.clone();
+        let (root, file) = (spec.program.root.clone(), spec.program.file.clone());
         std::thread::Builder::new()
             .name("rerun-watch".to_string())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(20));
-                    let quiet = touched
-                        .lock()
-                        .ok()
-                        .and_then(|last| *last)
-                        .is_some_and(|last| last.elapsed() >= QUIET);
-                    if !quiet {
+                    if !saves.saved_within(Duration::from_millis(200)) {
                         continue;
                     }
-                    if let Ok(mut last) = touched.lock() {
-                        *last = None;
-                    }
-                    // Only a change to what would be shipped counts, once
-                    // a binary being linked is whole.
-                    if crate::reload::being_written(&file) {
-                        continue;
-                    }
+                    // Only a change to what would be shipped counts.
                     let Ok(new) = bundle::build(&root, &file, Limits::default()) else {
                         continue;
                     };

@@ -10,26 +10,21 @@
 
 mod live;
 mod rollout;
+mod saves;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use notify::{RecursiveMode, Watcher};
 
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
 use live::{Diff, Live};
+pub use saves::{Saves, being_written};
 
 /// Where reload lines go: above the prompt in the interactive shell.
 pub type Printer = Arc<dyn Fn(String) + Send + Sync>;
-
-/// How long the files must be quiet before a reload: saves in a burst (an
-/// editor's rename dance, a linker writing a binary) become one reload.
-const QUIET: Duration = Duration::from_millis(50);
 
 /// The dprocs being watched, by name.
 #[derive(Default)]
@@ -61,22 +56,12 @@ impl Reloads {
             return Ok(());
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (events, received) = mpsc::channel();
-        let mut watcher = notify::recommended_watcher(move |event| {
-            if changes_files(&event) {
-                let _ = events.send(event);
-            }
-        })
-        .map_err(|e| format!("the files cannot be watched: {e}"))?;
-        watcher
-            .watch(&spec.program.root, RecursiveMode::Recursive)
-            .map_err(|e| format!("{} cannot be watched: {e}", spec.program.root.display()))?;
+        let saves = Saves::watch(&spec.program.root, &spec.program.file)?;
         let name = spec.name.clone();
         let stopping = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name(format!("reload-{name}"))
             .spawn(move || {
-                let _watcher = watcher;
                 let mut reloader = Reloader {
                     spec,
                     client,
@@ -84,7 +69,7 @@ impl Reloads {
                     printer,
                     running: digests,
                 };
-                reloader.run(&received, &stopping);
+                reloader.run(&saves, &stopping);
             })
             .map_err(|e| format!("the watcher cannot start: {e}"))?;
         self.watching.insert(
@@ -138,31 +123,22 @@ struct Reloader {
 pub type Digests = BTreeMap<String, [u8; 32]>;
 
 impl Reloader {
-    fn run(&mut self, events: &mpsc::Receiver<notify::Result<notify::Event>>, stop: &AtomicBool) {
-        // A save while the dproc was starting is picked up at once.
-        self.reload(stop);
-        while !stop.load(Ordering::Relaxed) {
-            match events.recv_timeout(Duration::from_millis(200)) {
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-            // Wait for the files to be quiet, so that nothing half-written ships.
-            while events.recv_timeout(QUIET).is_ok() {}
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
+    fn run(&mut self, saves: &Saves, stop: &AtomicBool) {
+        // A save while the dproc was starting is picked up at once, unless
+        // a binary is still being linked: its last write is a save to come.
+        if !being_written(&self.spec.program.file) {
             self.reload(stop);
+        }
+        while !stop.load(Ordering::Relaxed) {
+            if saves.saved_within(Duration::from_millis(200)) && !stop.load(Ordering::Relaxed) {
+                self.reload(stop);
+            }
         }
     }
 
     fn reload(&mut self, stop: &AtomicBool) {
         let started = Instant::now();
         let name = self.spec.name.clone();
-        if being_written(&self.spec.program.file) {
-            // The linker's last write is another event: that one ships it.
-            return;
-        }
         let bundle = match bundle::build(
             &self.spec.program.root,
             &self.spec.program.file,
@@ -251,22 +227,6 @@ impl Reloader {
         }
         Ok(())
     }
-}
-
-/// Whether a file event may change what is shipped: reading a file (as
-/// packing the bundle does) must not start another reload.
-pub fn changes_files(event: &notify::Result<notify::Event>) -> bool {
-    !matches!(event, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
-}
-
-/// Whether the program is a binary still being written: its headers point
-/// past the end of the file, or are not all there yet.
-pub fn being_written(program: &std::path::Path) -> bool {
-    use crate::launch::executable::{FileKind, inspect};
-    std::fs::read(program).is_ok_and(|bytes| {
-        bytes.starts_with(b"\x7fELF")
-            && !matches!(inspect(&bytes), FileKind::Elf(elf) if elf.complete)
-    })
 }
 
 /// Which path a reload took and how it ended.

@@ -1,0 +1,156 @@
+//! Saves to a program's files, as both kinds of hot reload see them: file
+//! events (reads excluded) gathered until the files have been quiet for a
+//! moment, so that a burst of writes — an editor's rename dance, a linker
+//! writing a binary — is one save, and a binary still being written is
+//! not reported until it is whole.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::launch::executable::{FileKind, inspect};
+
+/// How long the files must be quiet before a save is reported.
+const QUIET: Duration = Duration::from_millis(50);
+
+/// A watch on the directory a program was launched from.
+pub struct Saves {
+    events: mpsc::Receiver<()>,
+    program: PathBuf,
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl Saves {
+    /// Watches everything under `root`; `program` is the file launched,
+    /// which must be whole before a save counts.
+    pub fn watch(root: &Path, program: &Path) -> Result<Saves, String> {
+        let (sender, events) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            if changes_files(&event) {
+                let _ = sender.send(());
+            }
+        })
+        .map_err(|e| format!("the files cannot be watched: {e}"))?;
+        watcher
+            .watch(root, RecursiveMode::Recursive)
+            .map_err(|e| format!("{} cannot be watched: {e}", root.display()))?;
+        Ok(Saves {
+            events,
+            program: program.to_path_buf(),
+            _watcher: watcher,
+        })
+    }
+
+    /// Waits up to `wait` for a change, then until the files are quiet;
+    /// `true` when there was one and the program file is whole. A binary
+    /// still being linked gives `false`: the linker's last write is
+    /// another change, and that one is reported.
+    pub fn saved_within(&self, wait: Duration) -> bool {
+        match self.events.recv_timeout(wait) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => return false,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The watcher has stopped; nothing more will come.
+                std::thread::sleep(wait);
+                return false;
+            }
+        }
+        while self.events.recv_timeout(QUIET).is_ok() {}
+        !being_written(&self.program)
+    }
+}
+
+/// Whether a file event may change what is shipped: reading a file (as
+/// packing the bundle does) must not count as a save.
+fn changes_files(event: &notify::Result<notify::Event>) -> bool {
+    !matches!(event, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
+}
+
+/// Whether the program is a binary still being written: its headers point
+/// past the end of the file, or are not all there yet.
+pub fn being_written(program: &Path) -> bool {
+    std::fs::read(program).is_ok_and(|bytes| {
+        bytes.starts_with(b"\x7fELF")
+            && !matches!(inspect(&bytes), FileKind::Elf(elf) if elf.complete)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kubesh-saves-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Waits for a save for up to `limit`, as the reloaders do.
+    fn saved(saves: &Saves, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if saves.saved_within(Duration::from_millis(100)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn a_burst_of_writes_is_one_save_and_reads_are_none() {
+        let dir = scratch("burst");
+        let program = dir.join("app.py");
+        std::fs::write(&program, "print(1)\n").unwrap();
+        let saves = Saves::watch(&dir, &program).unwrap();
+        for n in 0..5 {
+            std::fs::write(&program, format!("print({n})\n")).unwrap();
+        }
+        assert!(
+            saved(&saves, Duration::from_secs(10)),
+            "the burst is a save"
+        );
+        assert!(
+            !saves.saved_within(Duration::from_millis(300)),
+            "the burst was reported once"
+        );
+        std::fs::read(&program).unwrap();
+        assert!(
+            !saves.saved_within(Duration::from_millis(300)),
+            "reading a file is not a save"
+        );
+        std::fs::write(dir.join("new.txt"), "data").unwrap();
+        assert!(saved(&saves, Duration::from_secs(10)), "a new file counts");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_binary_counts_once_it_is_whole() {
+        let dir = scratch("binary");
+        let program = dir.join("server");
+        // This test binary, cut short as while a linker writes it.
+        let whole = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let half = &whole[..whole.len() / 2];
+        std::fs::write(&program, half).unwrap();
+        assert!(
+            being_written(&program),
+            "a binary cut short is being written"
+        );
+        let saves = Saves::watch(&dir, &program).unwrap();
+        std::fs::write(&program, &whole[..whole.len() * 3 / 4]).unwrap();
+        assert!(
+            !saved(&saves, Duration::from_secs(1)),
+            "a half-written binary is not a save"
+        );
+        std::fs::write(&program, &whole).unwrap();
+        assert!(!being_written(&program));
+        assert!(
+            saved(&saves, Duration::from_secs(10)),
+            "the whole binary is a save"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
