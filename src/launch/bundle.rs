@@ -91,7 +91,7 @@ pub enum BundleError {
 
 /// Packs `root` for the program at `program` (a path inside `root`).
 pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, BundleError> {
-    let (files, credentials_left_out) = collect(root, program, limits)?;
+    let (files, credentials_left_out) = collect(root, program, limits, &own_data())?;
     let mut hasher = Sha256::new();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     let mut listing = BTreeMap::new();
@@ -177,24 +177,50 @@ pub fn subset(archive: &[u8], names: &BTreeSet<String>) -> std::io::Result<Vec<u
     encoder.finish()
 }
 
-/// The files to pack (relative name → path), and the credentials left out.
+/// kubesh's own data directory: its history, the local cluster's state
+/// and pod logs. Never shipped, not even from a directory above it such as
+/// the home directory; and the local cluster's logs changing under a
+/// watched program must not count as saves.
+pub fn own_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kubesh").map(|dirs| dirs.data_dir().to_path_buf())
+}
+
+/// [`own_data_dir`] as (device, inode), to know it however it is reached.
+fn own_data() -> Vec<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    own_data_dir()
+        .and_then(|dir| std::fs::metadata(dir).ok())
+        .map(|meta| (meta.dev(), meta.ino()))
+        .into_iter()
+        .collect()
+}
+
+/// The files to pack (relative name → path), and the credentials left
+/// out; the directories in `kept_out` (device, inode) are skipped.
 fn collect(
     root: &Path,
     program: &Path,
     limits: Limits,
+    kept_out: &[(u64, u64)],
 ) -> Result<(BTreeMap<String, PathBuf>, Vec<String>), BundleError> {
+    use std::os::unix::fs::MetadataExt;
     let mut files = BTreeMap::new();
     let mut credentials = Vec::new();
     let mut folder_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let kept_out = kept_out.to_vec();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .git_global(false)
         .require_git(false)
         .add_custom_ignore_filename(".kubeshignore")
-        .filter_entry(|entry| {
-            let skipped_dir =
-                entry.file_type().is_some_and(|t| t.is_dir()) && is_skipped_dir(entry.path());
-            !skipped_dir
+        .filter_entry(move |entry| {
+            if !entry.file_type().is_some_and(|t| t.is_dir()) {
+                return true;
+            }
+            let kept_out = kept_out.iter().any(|&(device, inode)| {
+                entry.ino() == Some(inode) && entry.metadata().is_ok_and(|m| m.dev() == device)
+            });
+            !kept_out && !is_skipped_dir(entry.path())
         })
         .build();
     for entry in walker {
@@ -383,6 +409,26 @@ mod tests {
         let mut left_out = bundle.credentials_left_out.clone();
         left_out.sort();
         assert_eq!(left_out, [".env", "id_ed25519", "tls/server.pem"]);
+    }
+
+    #[test]
+    fn kubesh_s_own_data_directory_is_never_shipped() {
+        use std::os::unix::fs::MetadataExt;
+        // Launched from the home directory, with kubesh's data below it.
+        let home = tempfile::tempdir().unwrap();
+        let program = write(home.path(), "web.py", b"print(1)");
+        write(home.path(), ".local/share/kubesh/history", b"ls");
+        write(
+            home.path(),
+            ".local/share/kubesh/local-cluster/state/log",
+            b"x",
+        );
+        write(home.path(), ".local/share/other/notes.txt", b"x");
+        let data = std::fs::metadata(home.path().join(".local/share/kubesh")).unwrap();
+        let kept_out = [(data.dev(), data.ino())];
+        let (files, _) = collect(home.path(), &program, Limits::default(), &kept_out).unwrap();
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(names, [".local/share/other/notes.txt", "web.py"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 
+use crate::launch::bundle::own_data_dir;
 use crate::launch::executable::{FileKind, inspect};
 
 /// How long the files must be quiet before a save is reported.
@@ -27,8 +28,13 @@ impl Saves {
     /// which must be whole before a save counts.
     pub fn watch(root: &Path, program: &Path) -> Result<Saves, String> {
         let (sender, events) = mpsc::channel();
+        let own_data: Vec<PathBuf> = own_data_dir()
+            .into_iter()
+            .flat_map(|dir| [dir.canonicalize().ok(), Some(dir)])
+            .flatten()
+            .collect();
         let mut watcher = notify::recommended_watcher(move |event| {
-            if changes_files(&event) {
+            if changes_files(&event, &own_data) {
                 let _ = sender.send(());
             }
         })
@@ -63,9 +69,15 @@ impl Saves {
 }
 
 /// Whether a file event may change what is shipped: reading a file (as
-/// packing the bundle does) must not count as a save.
-fn changes_files(event: &notify::Result<notify::Event>) -> bool {
-    !matches!(event, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
+/// packing the bundle does) must not count as a save, nor a write to
+/// kubesh's own data (`never`), which is never shipped.
+fn changes_files(event: &notify::Result<notify::Event>, never: &[PathBuf]) -> bool {
+    let Ok(event) = event else {
+        return true;
+    };
+    let outside = |path: &PathBuf| !never.iter().any(|dir| path.starts_with(dir));
+    !matches!(event.kind, notify::EventKind::Access(_))
+        && (event.paths.is_empty() || event.paths.iter().any(outside))
 }
 
 /// Whether the program is a binary still being written: its headers point
@@ -125,6 +137,31 @@ mod tests {
         std::fs::write(dir.join("new.txt"), "data").unwrap();
         assert!(saved(&saves, Duration::from_secs(10)), "a new file counts");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reads_and_kubesh_s_own_data_are_not_changes() {
+        use notify::event::{AccessKind, ModifyKind};
+        use notify::{Event, EventKind};
+        let data = PathBuf::from("/home/ada/.local/share/kubesh");
+        let never = [data.clone()];
+        let modify =
+            |path: &str| Ok(Event::new(EventKind::Modify(ModifyKind::Any)).add_path(path.into()));
+        assert!(changes_files(&modify("/home/ada/web.py"), &never));
+        assert!(!changes_files(
+            &modify("/home/ada/.local/share/kubesh/local-cluster/state/web.log"),
+            &never
+        ));
+        let read =
+            Ok(Event::new(EventKind::Access(AccessKind::Any)).add_path("/home/ada/web.py".into()));
+        assert!(!changes_files(&read, &never));
+        let rename = Event::new(EventKind::Modify(ModifyKind::Any))
+            .add_path(data.join("history"))
+            .add_path("/home/ada/web.py".into());
+        assert!(
+            changes_files(&Ok(rename), &never),
+            "one path outside is enough"
+        );
     }
 
     #[test]
