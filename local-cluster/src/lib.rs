@@ -68,7 +68,9 @@ pub struct LocalCluster {
 
 /// The one-line honest label shown when the local cluster starts.
 pub fn notice() -> String {
-    "local cluster: programs run as local processes on this machine, without isolation; images are recorded, not pulled"
+    "local cluster: programs run as local processes on this machine, without isolation; \
+     pods share its network, so only one of them can listen on a given port; \
+     images are recorded, not pulled"
         .to_string()
 }
 
