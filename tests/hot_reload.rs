@@ -283,8 +283,17 @@ fn a_node_service_and_a_rebuilt_binary_reload_live() {
     wait_for_page(bin_port, "bin1\n");
     build("bin2");
     wait_for_page(bin_port, "bin2\n");
+    // The source and the binary may go in one reload or two, as the
+    // compiler takes its time; each goes live.
     let stderr = binary.wait_for("(live)", 1);
-    assert!(stderr.contains("↻ server  2 files  "), "{stderr}");
+    let reloads: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("↻ server  "))
+        .collect();
+    assert!(
+        !reloads.is_empty() && reloads.iter().all(|l| l.ends_with("  (live)")),
+        "{stderr}"
+    );
 }
 
 #[test]

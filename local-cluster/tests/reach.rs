@@ -319,7 +319,7 @@ http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_foreve
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 
     c.ok(&["delete", "pod", "ticker", "--wait=false"]);
-    let limit = Duration::from_secs(5);
+    let limit = Duration::from_secs(15);
     for (what, s) in [("ClusterIP", &mut direct), ("service proxy", &mut proxied)] {
         let (tail, took) = read_to_end_within(s, limit);
         // Cut off, not a complete response: no last chunk.
