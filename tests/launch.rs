@@ -425,6 +425,53 @@ fn a_background_dproc_survives_its_pod_being_deleted_and_img_lists_its_image() {
 }
 
 #[test]
+fn scale_waits_for_the_replicas_and_reports_one_that_cannot_start() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let port = free_port();
+    let script = format!(
+        "set +e\nSERVICE_PORT={port} python web.py &\n\
+         scale web 0\necho status=$?\nscale web 1\necho status=$?\ncurl web:{port}\n\
+         scale web 2\necho status=$?\nscale web 1\necho status=$?\n\
+         scale nope 1\nscale web many\necho status=$?\n"
+    );
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &script])
+        .assert()
+        .success()
+        .stdout(
+            contains("web scaled to 0\nstatus=0\nweb scaled to 1, all ready in ")
+                .and(contains(
+                    "hello from web\nstatus=1\nweb scaled to 1, all ready in ",
+                ))
+                .and(contains("status=2\n")),
+        )
+        .stderr(
+            // The local cluster's pods share one network: the second
+            // replica waits for the first one's port, and `scale` says so.
+            contains(format!(
+                "kubesh: scale: web: port {port}/TCP is taken by pod default/web-"
+            ))
+            .and(contains(
+                "kubesh: scale: nope: no dproc with that name or id",
+            ))
+            .and(contains("\"many\" is not a number of replicas")),
+        );
+    cluster.wait_for_kubectl(
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}/{.status.readyReplicas}",
+        ],
+        "1/1",
+    );
+}
+
+#[test]
 fn plugins_are_listed_and_run_with_the_shell_s_namespace() {
     let sandbox = Sandbox::new();
     let bin = sandbox.path("bin");

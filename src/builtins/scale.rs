@@ -1,4 +1,5 @@
-//! `scale NAME N`: set the number of replicas of a background dproc.
+//! `scale NAME N`: set the number of replicas of a background dproc, and
+//! wait until that many are ready (Ctrl-C stops waiting).
 
 use std::io::Write;
 
@@ -7,6 +8,7 @@ use kube::api::{Api, Patch, PatchParams};
 
 use super::{Failure, Outcome};
 use crate::cluster::dprocs;
+use crate::launch::run::{self, Replicas};
 use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
@@ -19,6 +21,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .filter(|n| (0..=100).contains(n))
         .ok_or_else(|| Failure::Usage(format!("{count:?} is not a number of replicas (0–100)")))?;
     let namespace = shell.target.namespace.clone();
+    let interrupt = shell.interrupt.clone();
     let connection = shell
         .connect()
         .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -39,10 +42,23 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     connection
         .block_on(api.patch_scale(&dproc.name, &PatchParams::default(), &Patch::Merge(&patch)))
         .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
-    writeln!(
-        std::io::stdout().lock(),
-        "{} scaled to {replicas}",
-        dproc.name
-    )?;
+    let wanted = Replicas {
+        namespace: &namespace,
+        name: &dproc.name,
+        dproc_id: &dproc.id,
+        count: replicas,
+    };
+    let took =
+        run::scaled(connection, &interrupt, &wanted).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    match replicas {
+        0 => writeln!(out, "{} scaled to 0", dproc.name)?,
+        n => writeln!(
+            out,
+            "{} scaled to {n}, all ready in {:.1} s",
+            dproc.name,
+            took.as_secs_f64()
+        )?,
+    }
     Ok(0)
 }

@@ -51,13 +51,51 @@ pub fn background(
             return Err(error);
         }
     };
-    let waited = connection.until_interrupted(interrupt, wait_ready(connection, spec, &spinner));
+    let replicas = Replicas {
+        namespace: &spec.namespace,
+        name: &spec.name,
+        dproc_id: &spec.dproc_id,
+        count: spec.replicas,
+    };
+    let waited =
+        connection.until_interrupted(interrupt, wait_ready(connection, &replicas, &spinner));
     spinner.finish_and_clear();
     match waited {
         Ok(result) => result.map(|()| (started.elapsed(), service)),
         Err(ClusterError::Interrupted) => Err(LaunchError::Failed(format!(
             "stopped waiting; {} ({}) stays: `ps` shows it, `kill {}` removes it",
             spec.name, spec.dproc_id, spec.name
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The pods of a background dproc that a wait is for.
+pub struct Replicas<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub dproc_id: &'a str,
+    /// How many must be ready.
+    pub count: i32,
+}
+
+/// Waits, with a spinner, until the dproc has `replicas.count` ready pods
+/// (after `scale`); returns how long that took.
+pub fn scaled(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    replicas: &Replicas,
+) -> Result<Duration, LaunchError> {
+    let started = Instant::now();
+    let spinner = spinner(replicas.name);
+    let waited =
+        connection.until_interrupted(interrupt, wait_ready(connection, replicas, &spinner));
+    spinner.finish_and_clear();
+    match waited {
+        Ok(result) => result.map(|()| started.elapsed()),
+        Err(ClusterError::Interrupted) => Err(LaunchError::Failed(format!(
+            "stopped waiting; {} goes on scaling to {}: `ps` shows how far it got",
+            replicas.name, replicas.count
         ))),
         Err(error) => Err(error.into()),
     }
@@ -351,9 +389,6 @@ fn waiting_phase(container: &ContainerStatus) -> Option<String> {
         "ContainerCreating" | "PodInitializing" => {
             "pulling image / creating the container".to_string()
         }
-        // The local cluster's pods share one network: the cluster says
-        // which pod holds the port.
-        "PortInUse" => waiting.message.clone().unwrap_or(reason),
         other => other.to_string(),
     })
 }
@@ -387,6 +422,18 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
                         None => "the program keeps crashing".to_string(),
                     },
                     logs: Some((container.name.clone(), true)),
+                });
+            }
+            // The local cluster's pods share one network: the cluster says
+            // which pod holds the port, and this one waits until it stops.
+            "PortInUse" => {
+                return Some(Progress::Failed {
+                    reason: if message.is_empty() {
+                        "another pod holds the program's port (PortInUse)".to_string()
+                    } else {
+                        message
+                    },
+                    logs: None,
                 });
             }
             "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
@@ -433,14 +480,15 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
 /// Waits until as many pods as replicas are ready.
 async fn wait_ready(
     connection: &Connection,
-    spec: &Spec,
+    replicas: &Replicas<'_>,
     spinner: &ProgressBar,
 ) -> Result<(), LaunchError> {
-    if spec.replicas == 0 {
+    if replicas.count <= 0 {
         return Ok(());
     }
-    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
-    let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
+    let name = replicas.name;
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
+    let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
     let mut events = std::pin::pin!(watcher(pods.clone(), config));
     let mut ready: BTreeMap<String, bool> = BTreeMap::new();
     while let Some(event) = events.next().await {
@@ -451,39 +499,37 @@ async fn wait_ready(
             watcher::Event::Delete(pod) => (pod, true),
             watcher::Event::Init | watcher::Event::InitDone => continue,
         };
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        if deleted {
-            ready.remove(&name);
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        // A pod on its way out (scaling down, a rollout) does not count.
+        if deleted || pod.metadata.deletion_timestamp.is_some() {
+            ready.remove(&pod_name);
             continue;
         }
         match assess(&pod, true) {
             Progress::Ready => {
-                ready.insert(name, true);
+                ready.insert(pod_name, true);
             }
             Progress::Phase(phase) => {
-                ready.insert(name, false);
-                spinner.set_message(format!("{}: {phase}", spec.name));
+                ready.insert(pod_name, false);
+                spinner.set_message(format!("{name}: {phase}"));
             }
             Progress::Ended(_) => {}
             Progress::Failed { reason, logs } => {
                 let tail = match logs {
                     Some((container, previous)) => {
-                        last_lines(&pods, &name, &container, previous).await
+                        last_lines(&pods, &pod_name, &container, previous).await
                     }
                     None => String::new(),
                 };
-                return Err(LaunchError::Failed(format!(
-                    "{}: {reason}{tail}",
-                    spec.name
-                )));
+                return Err(LaunchError::Failed(format!("{name}: {reason}{tail}")));
             }
         }
         let count = ready.values().filter(|r| **r).count();
-        if count >= usize::try_from(spec.replicas).unwrap_or(1) {
+        if count >= usize::try_from(replicas.count).unwrap_or(1) {
             return Ok(());
         }
-        if spec.replicas > 1 {
-            spinner.set_message(format!("{}: {count}/{} ready", spec.name, spec.replicas));
+        if replicas.count > 1 {
+            spinner.set_message(format!("{name}: {count}/{} ready", replicas.count));
         }
     }
     Err(LaunchError::Failed(
