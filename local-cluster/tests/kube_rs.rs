@@ -109,6 +109,55 @@ fn conflict_on_stale_update() {
 }
 
 #[test]
+fn patches_that_name_no_version_never_conflict_with_other_writers() {
+    let c = TestCluster::start();
+    rt().block_on(async {
+        let client = client(&c).await;
+        let api: Api<Deployment> = Api::namespaced(client, "default");
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "busy"},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "busy"}},
+                "template": {
+                    "metadata": {"labels": {"app": "busy"}},
+                    "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}
+                }
+            }
+        }))
+        .expect("deployment");
+        api.create(&PostParams::default(), &deployment)
+            .await
+            .expect("create");
+        // One writer annotates the Deployment while another scales it, as
+        // controllers and `kubectl scale` do at once.
+        let annotate = async {
+            for i in 0..150 {
+                let patch = json!({"metadata": {"annotations": {"writer": i.to_string()}}});
+                api.patch("busy", &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| format!("annotation {i}: {e}"))?;
+            }
+            Ok::<(), String>(())
+        };
+        let scale = async {
+            for i in 0..150 {
+                let patch = json!({"spec": {"replicas": i % 2}});
+                api.patch_scale("busy", &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| format!("scale {i}: {e}"))?;
+            }
+            Ok::<(), String>(())
+        };
+        let (annotated, scaled) = tokio::join!(annotate, scale);
+        annotated.expect("every annotation patch applies");
+        scaled.expect("every scale patch applies");
+        let now = api.get("busy").await.expect("get");
+        assert_eq!(now.spec.replicas, Some(1));
+    });
+}
+
+#[test]
 fn watcher_survives_restarts() {
     let c = TestCluster::start();
     rt().block_on(async {

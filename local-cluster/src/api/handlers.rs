@@ -466,11 +466,15 @@ fn patch_object(
                 "the patched object is not a valid object",
             ));
         }
-        if sub == Some("scale") {
-            return update_scale(s, rt, ns, name, &new).map(|o| json_response(200, &o));
-        }
-        // The version the patch asks for, or the one it was computed against.
+        // The version the patch asks for, or the one it was computed
+        // against: a patch that names none is computed again on a conflict.
         let explicit_rv = p["metadata"]["resourceVersion"].as_str().is_some();
+        if sub == Some("scale") {
+            match update_scale(s, rt, ns, name, &new) {
+                Err(e) if e.reason == "Conflict" && !explicit_rv => continue,
+                r => return r.map(|o| json_response(200, &o)),
+            }
+        }
         if !explicit_rv {
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         }
