@@ -490,46 +490,66 @@ async fn wait_ready(
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
     let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
     let mut events = std::pin::pin!(watcher(pods.clone(), config));
-    let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+    let wanted = usize::try_from(replicas.count).unwrap_or(1);
+    // How each live pod is doing; judged once the first listing is whole,
+    // so that a pod about to go (scaling down) is not taken for the answer.
+    let mut seen: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut listing = false;
     while let Some(event) = events.next().await {
         let event =
             event.map_err(|e| LaunchError::Failed(format!("watching the pods failed: {e}")))?;
-        let (pod, deleted) = match event {
-            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => (pod, false),
-            watcher::Event::Delete(pod) => (pod, true),
-            watcher::Event::Init | watcher::Event::InitDone => continue,
-        };
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        // A pod on its way out (scaling down, a rollout) does not count.
-        if deleted || pod.metadata.deletion_timestamp.is_some() {
-            ready.remove(&pod_name);
+        match event {
+            watcher::Event::Init => {
+                listing = true;
+                seen.clear();
+            }
+            watcher::Event::InitDone => listing = false,
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                // A pod on its way out (scaling down, a rollout) does not count.
+                if pod.metadata.deletion_timestamp.is_some() {
+                    seen.remove(&pod_name);
+                    continue;
+                }
+                let progress = assess(&pod, true);
+                if let Progress::Phase(phase) = &progress
+                    && wanted == 1
+                {
+                    spinner.set_message(format!("{name}: {phase}"));
+                }
+                seen.insert(pod_name, progress);
+            }
+            watcher::Event::Delete(pod) => {
+                seen.remove(&pod.metadata.name.unwrap_or_default());
+            }
+        }
+        if listing {
             continue;
         }
-        match assess(&pod, true) {
-            Progress::Ready => {
-                ready.insert(pod_name, true);
-            }
-            Progress::Phase(phase) => {
-                ready.insert(pod_name, false);
-                spinner.set_message(format!("{name}: {phase}"));
-            }
-            Progress::Ended(_) => {}
-            Progress::Failed { reason, logs } => {
-                let tail = match logs {
-                    Some((container, previous)) => {
-                        last_lines(&pods, &pod_name, &container, previous).await
-                    }
-                    None => String::new(),
-                };
-                return Err(LaunchError::Failed(format!("{name}: {reason}{tail}")));
-            }
-        }
-        let count = ready.values().filter(|r| **r).count();
-        if count >= usize::try_from(replicas.count).unwrap_or(1) {
+        let ready = seen
+            .values()
+            .filter(|p| matches!(p, Progress::Ready))
+            .count();
+        if ready >= wanted {
             return Ok(());
         }
-        if replicas.count > 1 {
-            spinner.set_message(format!("{name}: {count}/{} ready", replicas.count));
+        let failed = seen
+            .iter()
+            .find(|(_, p)| matches!(p, Progress::Failed { .. }))
+            .map(|(pod_name, _)| pod_name.clone());
+        if let Some(pod_name) = failed
+            && let Some(Progress::Failed { reason, logs }) = seen.remove(&pod_name)
+        {
+            let tail = match logs {
+                Some((container, previous)) => {
+                    last_lines(&pods, &pod_name, &container, previous).await
+                }
+                None => String::new(),
+            };
+            return Err(LaunchError::Failed(format!("{name}: {reason}{tail}")));
+        }
+        if wanted > 1 {
+            spinner.set_message(format!("{name}: {ready}/{wanted} ready"));
         }
     }
     Err(LaunchError::Failed(
