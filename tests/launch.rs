@@ -572,7 +572,7 @@ fn curl_reaches_a_service_through_the_api_server() {
         .code(1)
         .stdout("")
         .stderr(contains(
-            "kubesh: curl: nothing:80: services \"nothing\" not found",
+            "kubesh: curl: nothing:80: services \"nothing\" not found; `ps` lists the dprocs",
         ));
 }
 

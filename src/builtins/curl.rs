@@ -80,10 +80,15 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         && !status.message.is_empty()
     {
         // The API server answered, not the service: say why, without its JSON.
-        let hint = if parts.status.as_u16() == 503 {
-            "; `ps` shows whether its pods are ready"
-        } else {
-            ""
+        let no_service = status.reason == "NotFound"
+            && status
+                .details
+                .as_ref()
+                .is_some_and(|d| d.kind == "services");
+        let hint = match parts.status.as_u16() {
+            503 => "; `ps` shows whether its pods are ready",
+            404 if no_service => "; `ps` lists the dprocs and their URLs",
+            _ => "",
         };
         return Err(Failure::Failed(format!(
             "{target}: {}{hint}",
