@@ -365,11 +365,13 @@ fn assess(pod: &Pod, background: bool) -> Progress {
             None => Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into())),
         };
     }
-    if let Some(failure) = container_failure(main, false) {
-        return failure;
-    }
+    // Ready first: a pod that crashed once and has come back (an older
+    // replica, when scaling) is ready, not failing.
     if main.ready {
         return Progress::Ready;
+    }
+    if let Some(failure) = container_failure(main, false) {
+        return failure;
     }
     if main
         .state
@@ -728,4 +730,77 @@ async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: bool)
     }
     let lines: Vec<String> = text.lines().map(|line| format!("    {line}")).collect();
     format!("; its last lines:\n{}", lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A background pod whose unpack step is done and whose main
+    /// container has `main` as its status.
+    fn pod(main: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "status": {
+                "phase": "Running",
+                "initContainerStatuses": [{
+                    "name": "unpack", "image": "python:3.12-slim", "imageID": "",
+                    "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0}}
+                }],
+                "containerStatuses": [main]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn main_status(extra: serde_json::Value) -> serde_json::Value {
+        let mut status = serde_json::json!({
+            "name": "main", "image": "python:3.12-slim", "imageID": "",
+            "ready": false, "restartCount": 0
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            status[key] = value.clone();
+        }
+        status
+    }
+
+    #[test]
+    fn a_ready_pod_that_crashed_once_is_ready() {
+        let recovered = pod(main_status(serde_json::json!({
+            "ready": true, "restartCount": 1,
+            "state": {"running": {}},
+            "lastState": {"terminated": {"exitCode": 1}}
+        })));
+        assert!(matches!(assess(&recovered, true), Progress::Ready));
+        let crashed = pod(main_status(serde_json::json!({
+            "restartCount": 1,
+            "state": {"running": {}},
+            "lastState": {"terminated": {"exitCode": 1}}
+        })));
+        assert!(matches!(
+            assess(&crashed, true),
+            Progress::Failed {
+                logs: Some((_, true)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_port_held_by_another_pod_ends_the_wait_with_the_cluster_s_words() {
+        let waiting = pod(main_status(serde_json::json!({
+            "state": {"waiting": {"reason": "PortInUse", "message": "port 8080/TCP is taken by pod default/web-0"}}
+        })));
+        match assess(&waiting, true) {
+            Progress::Failed { reason, logs: None } => {
+                assert_eq!(reason, "port 8080/TCP is taken by pod default/web-0");
+            }
+            _ => panic!("PortInUse is a failure to wait for"),
+        }
+        let starting = pod(main_status(serde_json::json!({
+            "state": {"waiting": {"reason": "ContainerCreating"}}
+        })));
+        assert!(matches!(assess(&starting, true), Progress::Phase(p) if p.contains("creating")));
+    }
 }
