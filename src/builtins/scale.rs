@@ -37,6 +37,12 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             "{key}: runs in the foreground (a pod); only background dprocs scale"
         )));
     }
+    if dproc.id.is_empty() {
+        return Err(Failure::Failed(format!(
+            "{key}: its Deployment has no dproc id label, so its pods cannot be found; \
+             `kill {key}` and launch it again"
+        )));
+    }
     let api: Api<Deployment> = Api::namespaced(connection.client.clone(), &namespace);
     let patch = serde_json::json!({ "spec": { "replicas": replicas } });
     connection

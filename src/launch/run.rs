@@ -92,7 +92,13 @@ pub fn scaled(
         connection.until_interrupted(interrupt, wait_ready(connection, replicas, &spinner));
     spinner.finish_and_clear();
     match waited {
-        Ok(result) => result.map(|()| started.elapsed()),
+        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Err(LaunchError::Failed(reason))) => Err(LaunchError::Failed(format!(
+            "{reason}\n{} stays set to {} replicas: `ps` shows how many are ready, \
+             `scale {} N` sets another number",
+            replicas.name, replicas.count, replicas.name
+        ))),
+        Ok(Err(error)) => Err(error),
         Err(ClusterError::Interrupted) => Err(LaunchError::Failed(format!(
             "stopped waiting; {} goes on scaling to {}: `ps` shows how far it got",
             replicas.name, replicas.count
@@ -293,6 +299,10 @@ fn name_taken(
 /// What a pod tells about the launch.
 enum Progress {
     Phase(String),
+    /// Waiting for a port another pod of the local cluster holds (the
+    /// cluster's words): a failure once it lasts, as the holder may be on
+    /// its way out.
+    PortInUse(String),
     Ready,
     /// The program ended (foreground) with this exit code.
     Ended(i32),
@@ -429,14 +439,11 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
             // The local cluster's pods share one network: the cluster says
             // which pod holds the port, and this one waits until it stops.
             "PortInUse" => {
-                return Some(Progress::Failed {
-                    reason: if message.is_empty() {
-                        "another pod holds the program's port (PortInUse)".to_string()
-                    } else {
-                        message
-                    },
-                    logs: None,
-                });
+                return Some(Progress::PortInUse(if message.is_empty() {
+                    "another pod holds the program's port (PortInUse)".to_string()
+                } else {
+                    message
+                }));
             }
             "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
                 return Some(Progress::Failed {
@@ -479,50 +486,75 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
     None
 }
 
-/// Waits until as many pods as replicas are ready.
+/// How long a pod may wait for a port another pod holds before the wait
+/// gives up on it: long enough for a pod being deleted to let go.
+const PORT_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits until as many pods as replicas are ready (for none: until every
+/// pod is gone); ends early when a pod cannot start.
 async fn wait_ready(
     connection: &Connection,
     replicas: &Replicas<'_>,
     spinner: &ProgressBar,
 ) -> Result<(), LaunchError> {
-    if replicas.count <= 0 {
-        return Ok(());
-    }
     let name = replicas.name;
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
     let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
     let mut events = std::pin::pin!(watcher(pods.clone(), config));
-    let wanted = usize::try_from(replicas.count).unwrap_or(1);
+    let wanted = usize::try_from(replicas.count).unwrap_or(0);
     // How each live pod is doing; judged once the first listing is whole,
     // so that a pod about to go (scaling down) is not taken for the answer.
     let mut seen: BTreeMap<String, Progress> = BTreeMap::new();
-    let mut listing = false;
-    while let Some(event) = events.next().await {
-        let event =
-            event.map_err(|e| LaunchError::Failed(format!("watching the pods failed: {e}")))?;
-        match event {
-            watcher::Event::Init => {
-                listing = true;
-                seen.clear();
-            }
-            watcher::Event::InitDone => listing = false,
-            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
-                let pod_name = pod.metadata.name.clone().unwrap_or_default();
-                // A pod on its way out (scaling down, a rollout) does not count.
-                if pod.metadata.deletion_timestamp.is_some() {
-                    seen.remove(&pod_name);
-                    continue;
+    // When each pod was first seen waiting for a port.
+    let mut port_waits: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut listing = true;
+    // Judged again each second too: a port wait may outlast its grace
+    // with nothing new from the watch.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let event = tokio::select! {
+            event = events.next() => match event {
+                Some(event) => Some(event),
+                None => {
+                    return Err(LaunchError::Failed(
+                        "the watch on the pods ended; `ps` shows the dproc's state".into(),
+                    ));
                 }
-                let progress = assess(&pod, true);
-                if let Progress::Phase(phase) = &progress
-                    && wanted == 1
-                {
-                    spinner.set_message(format!("{name}: {phase}"));
+            },
+            _ = tick.tick() => None,
+        };
+        if let Some(event) = event {
+            let event =
+                event.map_err(|e| LaunchError::Failed(format!("watching the pods failed: {e}")))?;
+            match event {
+                watcher::Event::Init => {
+                    listing = true;
+                    seen.clear();
                 }
-                seen.insert(pod_name, progress);
-            }
-            watcher::Event::Delete(pod) => {
-                seen.remove(&pod.metadata.name.unwrap_or_default());
+                watcher::Event::InitDone => listing = false,
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                    // A pod on its way out (scaling down, a rollout) does not count.
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        seen.remove(&pod_name);
+                        continue;
+                    }
+                    let progress = assess(&pod, true);
+                    match &progress {
+                        Progress::PortInUse(_) => {
+                            port_waits
+                                .entry(pod_name.clone())
+                                .or_insert_with(Instant::now);
+                        }
+                        _ => {
+                            port_waits.remove(&pod_name);
+                        }
+                    }
+                    seen.insert(pod_name, progress);
+                }
+                watcher::Event::Delete(pod) => {
+                    seen.remove(&pod.metadata.name.unwrap_or_default());
+                }
             }
         }
         if listing {
@@ -532,31 +564,52 @@ async fn wait_ready(
             .values()
             .filter(|p| matches!(p, Progress::Ready))
             .count();
-        if ready >= wanted {
+        if (wanted == 0 && seen.is_empty()) || (wanted > 0 && ready >= wanted) {
             return Ok(());
         }
-        let failed = seen
-            .iter()
-            .find(|(_, p)| matches!(p, Progress::Failed { .. }))
-            .map(|(pod_name, _)| pod_name.clone());
-        if let Some(pod_name) = failed
-            && let Some(Progress::Failed { reason, logs }) = seen.remove(&pod_name)
-        {
-            let tail = match logs {
-                Some((container, previous)) => {
-                    last_lines(&pods, &pod_name, &container, previous).await
+        let failed = seen.iter().find_map(|(pod_name, progress)| match progress {
+            Progress::Failed { .. } => Some(pod_name.clone()),
+            Progress::PortInUse(_)
+                if port_waits
+                    .get(pod_name)
+                    .is_some_and(|since| since.elapsed() >= PORT_GRACE) =>
+            {
+                Some(pod_name.clone())
+            }
+            _ => None,
+        });
+        if let Some(pod_name) = failed {
+            let reason = match seen.remove(&pod_name) {
+                Some(Progress::Failed {
+                    reason,
+                    logs: Some((container, previous)),
+                }) => {
+                    let tail = last_lines(&pods, &pod_name, &container, previous).await;
+                    format!("{reason}{tail}")
                 }
-                None => String::new(),
+                Some(Progress::Failed { reason, logs: None } | Progress::PortInUse(reason)) => {
+                    reason
+                }
+                _ => String::new(),
             };
-            return Err(LaunchError::Failed(format!("{name}: {reason}{tail}")));
+            return Err(LaunchError::Failed(format!("{name}: {reason}")));
         }
-        if wanted > 1 {
-            spinner.set_message(format!("{name}: {ready}/{wanted} ready"));
-        }
+        let message = match wanted {
+            0 => format!("{name}: {} pod(s) stopping", seen.len()),
+            1 => seen
+                .values()
+                .find_map(|p| match p {
+                    Progress::Phase(phase) | Progress::PortInUse(phase) => Some(phase.clone()),
+                    _ => None,
+                })
+                .map_or_else(
+                    || format!("{name}: starting"),
+                    |phase| format!("{name}: {phase}"),
+                ),
+            _ => format!("{name}: {ready}/{wanted} ready"),
+        };
+        spinner.set_message(message);
     }
-    Err(LaunchError::Failed(
-        "the watch on the pods ended; `ps` shows the dproc's state".into(),
-    ))
 }
 
 /// Waits for the program to start, streams its output, returns its status.
@@ -583,7 +636,9 @@ async fn run_foreground(
             watcher::Event::Init | watcher::Event::InitDone => continue,
         };
         match assess(&pod, false) {
-            Progress::Phase(phase) => spinner.set_message(format!("{}: {phase}", spec.name)),
+            Progress::Phase(phase) | Progress::PortInUse(phase) => {
+                spinner.set_message(format!("{}: {phase}", spec.name));
+            }
             Progress::Ready | Progress::Ended(_) if !started => {
                 started = true;
                 spinner.finish_and_clear();
@@ -788,15 +843,15 @@ mod tests {
     }
 
     #[test]
-    fn a_port_held_by_another_pod_ends_the_wait_with_the_cluster_s_words() {
+    fn a_port_held_by_another_pod_is_told_in_the_cluster_s_words() {
         let waiting = pod(main_status(serde_json::json!({
             "state": {"waiting": {"reason": "PortInUse", "message": "port 8080/TCP is taken by pod default/web-0"}}
         })));
         match assess(&waiting, true) {
-            Progress::Failed { reason, logs: None } => {
+            Progress::PortInUse(reason) => {
                 assert_eq!(reason, "port 8080/TCP is taken by pod default/web-0");
             }
-            _ => panic!("PortInUse is a failure to wait for"),
+            _ => panic!("PortInUse is reported with the cluster's words"),
         }
         let starting = pod(main_status(serde_json::json!({
             "state": {"waiting": {"reason": "ContainerCreating"}}
