@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
@@ -15,6 +15,9 @@ use crate::launch::executable::{FileKind, inspect};
 
 /// How long the files must be quiet before a save is reported.
 const QUIET: Duration = Duration::from_millis(50);
+/// The longest a save waits for quiet: files written without pause (a
+/// long build) are reported at this pace rather than never.
+const GATHER_AT_MOST: Duration = Duration::from_secs(1);
 
 /// A watch on the directory a program was launched from.
 pub struct Saves {
@@ -28,11 +31,7 @@ impl Saves {
     /// which must be whole before a save counts.
     pub fn watch(root: &Path, program: &Path) -> Result<Saves, String> {
         let (sender, events) = mpsc::channel();
-        let own_data: Vec<PathBuf> = own_data_dir()
-            .into_iter()
-            .flat_map(|dir| [dir.canonicalize().ok(), Some(dir)])
-            .flatten()
-            .collect();
+        let own_data = own_data_under(root);
         let mut watcher = notify::recommended_watcher(move |event| {
             if changes_files(&event, &own_data) {
                 let _ = sender.send(());
@@ -63,21 +62,48 @@ impl Saves {
                 return false;
             }
         }
-        while self.events.recv_timeout(QUIET).is_ok() {}
+        let deadline = Instant::now() + GATHER_AT_MOST;
+        while Instant::now() < deadline && self.events.recv_timeout(QUIET).is_ok() {}
         !being_written(&self.program)
     }
 }
 
-/// Whether a file event may change what is shipped: reading a file (as
-/// packing the bundle does) must not count as a save, nor a write to
-/// kubesh's own data (`never`), which is never shipped.
+/// kubesh's own data directory as file events under `root` name it: as
+/// configured, resolved, and as reached through `root` when that is a
+/// link to a directory above it.
+fn own_data_under(root: &Path) -> Vec<PathBuf> {
+    let Some(data) = own_data_dir() else {
+        return Vec::new();
+    };
+    let mut paths = vec![data.clone()];
+    if let Ok(resolved) = data.canonicalize() {
+        if let Ok(root_resolved) = root.canonicalize()
+            && let Ok(inside) = resolved.strip_prefix(&root_resolved)
+        {
+            paths.push(root.join(inside));
+        }
+        paths.push(resolved);
+    }
+    paths
+}
+
+/// Whether a file event may change what is shipped: opening or reading a
+/// file (as packing the bundle does) must not count as a save, nor a write
+/// to kubesh's own data (`never`), which is never shipped. Closing a file
+/// written to counts: a linker writing through a memory map says nothing
+/// else when it is done.
 fn changes_files(event: &notify::Result<notify::Event>, never: &[PathBuf]) -> bool {
+    use notify::event::{AccessKind, AccessMode};
     let Ok(event) = event else {
         return true;
     };
     let outside = |path: &PathBuf| !never.iter().any(|dir| path.starts_with(dir));
-    !matches!(event.kind, notify::EventKind::Access(_))
-        && (event.paths.is_empty() || event.paths.iter().any(outside))
+    let only_access = match event.kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+        notify::EventKind::Access(_) => true,
+        _ => false,
+    };
+    !only_access && (event.paths.is_empty() || event.paths.iter().any(outside))
 }
 
 /// Whether the program is a binary still being written: its headers point
@@ -125,10 +151,13 @@ mod tests {
             saved(&saves, Duration::from_secs(10)),
             "the burst is a save"
         );
-        assert!(
-            !saves.saved_within(Duration::from_millis(300)),
-            "the burst was reported once"
-        );
+        // Once, or twice if this thread stalled longer than the quiet time
+        // between two writes on a loaded machine; never once per write.
+        let mut more = 0;
+        while saves.saved_within(Duration::from_millis(300)) {
+            more += 1;
+        }
+        assert!(more <= 1, "five writes in a burst made {} saves", more + 1);
         std::fs::read(&program).unwrap();
         assert!(
             !saves.saved_within(Duration::from_millis(300)),
