@@ -339,6 +339,21 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
         "jsonpath={.metadata.annotations.kubesh\\.dev/bundle-hash}",
     ]);
     assert_eq!(template, stored, "the pod template names the stored bundle");
+
+    // New code that crashes: its last lines, and the next save mends it.
+    sandbox.write(
+        "web.py",
+        "print('broken on purpose', flush=True)\nraise SystemExit(3)\n",
+    );
+    let stderr = session.wait_for("the next good save brings it back", 1);
+    assert!(
+        stderr.contains("(rollout: the python runtime's image has no shell): with the new code, ")
+            && stderr.contains("status 3")
+            && stderr.contains("    broken on purpose"),
+        "{stderr}"
+    );
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "mended"));
+    wait_for_page(port, "mended\n");
 }
 
 #[test]

@@ -297,7 +297,7 @@ fn name_taken(
 }
 
 /// What a pod tells about the launch.
-enum Progress {
+pub(crate) enum Progress {
     Phase(String),
     /// Waiting for a port another pod of the local cluster holds (the
     /// cluster's words): a failure once it lasts, as the holder may be on
@@ -314,7 +314,7 @@ enum Progress {
     },
 }
 
-fn assess(pod: &Pod, background: bool) -> Progress {
+pub(crate) fn assess(pod: &Pod, background: bool) -> Progress {
     let Some(status) = &pod.status else {
         return Progress::Phase("scheduling".into());
     };
@@ -760,7 +760,12 @@ async fn feed_stdin(pods: &Api<Pod>, name: &str, mut input: mpsc::Receiver<Vec<u
 }
 
 /// The last lines a container printed, as an indented block (or nothing).
-async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -> String {
+pub(crate) async fn last_lines(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    previous: bool,
+) -> String {
     let params = LogParams {
         container: Some(container.to_string()),
         tail_lines: Some(10),

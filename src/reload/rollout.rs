@@ -15,6 +15,7 @@ use kube::runtime::watcher;
 use crate::cluster::connection::describe;
 use crate::launch::bundle::Bundle;
 use crate::launch::objects::{self, ANNOTATION_BUNDLE, LABEL_DPROC, Spec};
+use crate::launch::run::{Progress, assess, last_lines};
 
 /// Rolls the new bundle out: the ConfigMaps, then the Deployment's pod
 /// template with the new content hash; waits until a pod running it is
@@ -150,44 +151,22 @@ async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String>
         if hash != Some(&spec.bundle_hash) {
             continue;
         }
-        let Some(status) = &pod.status else { continue };
-        let main = status
-            .container_statuses
-            .iter()
-            .flatten()
-            .find(|c| c.name == "main");
-        if main.is_some_and(|c| c.ready) {
-            return Ok(());
-        }
-        let crashed = main.and_then(|c| {
-            let state = c.state.as_ref()?;
-            let waiting = state.waiting.as_ref().and_then(|w| w.reason.clone());
-            let exited = c
-                .last_state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .map(|t| t.exit_code);
-            let exited_now = state.terminated.as_ref().map(|t| t.exit_code);
-            match (waiting.as_deref(), exited.or(exited_now)) {
-                (Some("CrashLoopBackOff"), code) | (_, code @ Some(_)) => Some(code),
-                _ => None,
+        match assess(&pod, true) {
+            Progress::Ready => return Ok(()),
+            Progress::Failed { reason, logs } => {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let tail = match logs {
+                    Some((container, previous)) => {
+                        last_lines(&pods, &name, &container, previous).await
+                    }
+                    None => String::new(),
+                };
+                return Err(format!(
+                    "with the new code, {reason}; the next good save brings it back{tail}"
+                ));
             }
-        });
-        if let Some(code) = crashed {
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            let params = kube::api::LogParams {
-                container: Some("main".into()),
-                tail_lines: Some(10),
-                previous: code.is_some() && main.is_some_and(|c| c.restart_count > 0),
-                ..kube::api::LogParams::default()
-            };
-            let lines = pods.logs(&name, &params).await.unwrap_or_default();
-            let lines: Vec<String> = lines.lines().map(|l| format!("    {l}")).collect();
-            let status = code.map_or(String::new(), |c| format!(" with status {c}"));
-            return Err(format!(
-                "the new code exits{status}; the next good save brings it back; its last lines:\n{}",
-                lines.join("\n")
-            ));
+            // A port the old pod still holds is let go as it stops.
+            Progress::PortInUse(_) | Progress::Phase(_) | Progress::Ended(_) => {}
         }
     }
 }
