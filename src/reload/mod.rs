@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
 use live::{Diff, Live};
-pub use saves::{Saves, being_written};
+pub use saves::Saves;
+use saves::being_written;
 
 /// Where reload lines go: above the prompt in the interactive shell.
 pub type Printer = Arc<dyn Fn(String) + Send + Sync>;
