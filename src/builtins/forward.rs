@@ -22,13 +22,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     let connection = shell
         .connect()
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    let list =
-        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
-    let dproc = dprocs::find(&list, key).ok_or_else(|| {
-        Failure::Failed(format!(
-            "{key}: no dproc with that name or id in namespace {namespace}; `ps -a` lists them"
-        ))
-    })?;
+    let dproc = dprocs::lookup(connection, &namespace, key).map_err(Failure::Failed)?;
     let pod_port = if dproc.kind == "deployment" {
         forward::pod_port(connection, &namespace, &dproc.name, port)
     } else {

@@ -25,13 +25,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     let connection = shell
         .connect()
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    let list =
-        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
-    let dproc = dprocs::find(&list, key).ok_or_else(|| {
-        Failure::Failed(format!(
-            "{key}: no dproc with that name or id; `ps -a` lists them"
-        ))
-    })?;
+    let dproc = dprocs::lookup(connection, &namespace, key).map_err(Failure::Failed)?;
     if dproc.kind != "deployment" {
         return Err(Failure::Failed(format!(
             "{key}: runs in the foreground (a pod); only background dprocs scale"

@@ -105,6 +105,15 @@ pub fn list(
     Ok(dprocs)
 }
 
+/// The dproc in `namespace` whose name or id is `key`, read from the
+/// cluster; the error says what to do when there is none.
+pub fn lookup(connection: &Connection, namespace: &str, key: &str) -> Result<Dproc, String> {
+    let list = list(connection, namespace, None).map_err(|e| e.to_string())?;
+    find(&list, key).cloned().ok_or_else(|| {
+        format!("{key}: no dproc with that name or id in namespace {namespace}; `ps -a` lists them")
+    })
+}
+
 /// The dproc whose name or id is `key`.
 pub fn find<'a>(dprocs: &'a [Dproc], key: &str) -> Option<&'a Dproc> {
     dprocs.iter().find(|d| d.name == key || d.id == key)
