@@ -560,6 +560,21 @@ pub(crate) mod tests {
         script(SUPERVISOR)
     }
 
+    /// Polls `started` until it gives a value, for up to 10 s.
+    fn until_started<T>(mut started: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(value) = started() {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Runs the supervisor (as sent to the cluster) on this machine's `sh`.
     fn supervise(run: &std::path::Path, program: &[&str]) -> std::process::Child {
         std::process::Command::new("sh")
@@ -580,14 +595,7 @@ pub(crate) mod tests {
 
         let mut child = supervise(dir.path(), &["sleep", "30"]);
         let state = dir.path().join("state");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::read_to_string(&state).unwrap_or_default() != "running 1\n" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the program never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        until_started(|| (std::fs::read_to_string(&state).ok()? == "running 1\n").then_some(()));
         std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -603,17 +611,13 @@ pub(crate) mod tests {
         let program = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
         let mut child = supervise(&dir.path().join("run"), &["sh", "-c", &program]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let grandchild = loop {
-            let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
-            if let Ok(pid) = text.trim().parse::<u32>() {
-                break pid;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the program never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
+        let grandchild = until_started(|| {
+            std::fs::read_to_string(&pid_file)
+                .ok()?
+                .trim()
+                .parse::<u32>()
+                .ok()
+        });
         std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
