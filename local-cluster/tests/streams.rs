@@ -339,25 +339,11 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
     .expect("script");
     python_behind_service(&c, "echo", &script, port, 80);
     c.ok(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=30s"]);
-    let kc = std::fs::read_to_string(c.kubeconfig()).expect("kubeconfig");
-    let token = kc
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("token: "))
-        .expect("token")
-        .trim_matches('"')
-        .to_string();
-    let server = kc
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .expect("server")
-        .to_string();
     // Plain HTTP on the same port, with the bearer token.
-    let addr = server
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
+    let (addr, token) = c.plain_http();
     let reply = wait_for("the proxied POST", Duration::from_secs(20), || {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         let req = format!(
             "POST /api/v1/namespaces/default/services/echo/proxy/a/b?q=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nX-Test: yes\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
