@@ -150,27 +150,9 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
     const PT_LOAD: u64 = 1;
     const PT_INTERP: u64 = 3;
     let mut interpreter = None;
-    for index in 0..phnum {
-        let header = usize::try_from(phoff.checked_add(index.checked_mul(phentsize)?)?).ok()?;
-        let kind = u32_at(header)?;
-        if kind == PT_LOAD {
-            let (offset, size) = if wide {
-                (
-                    u64_at(header.checked_add(8)?)?,
-                    u64_at(header.checked_add(32)?)?,
-                )
-            } else {
-                (
-                    u32_at(header.checked_add(4)?)?,
-                    u32_at(header.checked_add(16)?)?,
-                )
-            };
-            complete &= within(offset, size);
-        }
-        if kind != PT_INTERP {
-            continue;
-        }
-        let (offset, size) = if wide {
+    // A program header's segment: its offset in the file and its size there.
+    let segment = |header: usize| -> Option<(u64, u64)> {
+        Some(if wide {
             (
                 u64_at(header.checked_add(8)?)?,
                 u64_at(header.checked_add(32)?)?,
@@ -180,7 +162,19 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
                 u32_at(header.checked_add(4)?)?,
                 u32_at(header.checked_add(16)?)?,
             )
-        };
+        })
+    };
+    for index in 0..phnum {
+        let header = usize::try_from(phoff.checked_add(index.checked_mul(phentsize)?)?).ok()?;
+        let kind = u32_at(header)?;
+        if kind == PT_LOAD {
+            let (offset, size) = segment(header)?;
+            complete &= within(offset, size);
+        }
+        if kind != PT_INTERP {
+            continue;
+        }
+        let (offset, size) = segment(header)?;
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(usize::try_from(size).ok()?)?;
         let path = bytes.get(start..end)?;
