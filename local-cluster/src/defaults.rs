@@ -245,9 +245,11 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
     }
 }
 
-/// A free loopback service address, random in 127.16.0.0–127.250.255.255
-/// so that clusters on one machine (each listens on its services'
-/// addresses) do not pick the same ones.
+/// A free service address: in the Service range 10.96.0.0/12 (10.96.0.1
+/// is the `kubernetes` Service's) when pods have a network of their own;
+/// otherwise random on loopback, in 127.16.0.0–127.250.255.255, so that
+/// clusters on one machine (each listens on its services' addresses) do
+/// not pick the same ones.
 fn allocate_cluster_ip(store: &Store) -> String {
     let (svcs, _) = store.list(resources::services(), None);
     let used: std::collections::HashSet<String> = svcs
@@ -256,10 +258,20 @@ fn allocate_cluster_ip(store: &Store) -> String {
         .collect();
     loop {
         let r: u32 = rand::random();
-        let a = 16 + (r >> 16) % 235;
-        let (b, c) = ((r >> 8) & 0xff, r & 0xff);
-        let ip = format!("127.{a}.{b}.{c}");
-        if c != 0 && c != 255 && !used.contains(&ip) {
+        let ip = if store.uses_service_range() {
+            // 10.96.0.0/12 without its first and last addresses.
+            let host = 2 + r % ((1 << 20) - 3);
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)) + host)
+                .to_string()
+        } else {
+            let a = 16 + (r >> 16) % 235;
+            let (b, c) = ((r >> 8) & 0xff, r & 0xff);
+            if c == 0 || c == 255 {
+                continue;
+            }
+            format!("127.{a}.{b}.{c}")
+        };
+        if !used.contains(&ip) {
             return ip;
         }
     }

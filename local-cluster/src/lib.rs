@@ -68,8 +68,7 @@ pub struct LocalCluster {
 
 /// The one-line honest label shown when the local cluster starts.
 pub fn notice() -> String {
-    "local cluster: programs run as local processes on this machine, without isolation; \
-     pods share its network, so only one of them can listen on a given port; \
+    "local cluster: programs run as processes on this machine, with its files and tools; \
      images are recorded, not pulled"
         .to_string()
 }
@@ -128,11 +127,16 @@ impl LocalCluster {
                             return;
                         }
                     };
+                    let kubelet = kubelet::Kubelet::new(state_dir.clone());
+                    let store = Store::new();
+                    if kubelet.node().is_some() {
+                        store.use_service_range();
+                    }
                     let shared = Arc::new(Shared {
-                        store: Store::new(),
+                        store,
                         token,
                         addr,
-                        kubelet: kubelet::Kubelet::new(state_dir.clone()),
+                        kubelet,
                         state_dir,
                         shutdown: stop_rx.clone(),
                         tls,
@@ -205,7 +209,7 @@ impl LocalCluster {
     }
 
     /// How pods are isolated here (one line).
-    pub fn isolation_mechanism(&self) -> &'static str {
+    pub fn isolation_mechanism(&self) -> String {
         self.shared.kubelet.mechanism()
     }
 

@@ -25,10 +25,15 @@ pub fn bootstrap(shared: &Shared) {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
+    let cluster_ip = if shared.store.uses_service_range() {
+        "10.96.0.1"
+    } else {
+        "127.10.0.1"
+    };
     let mut svc = json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}], "clusterIP": "127.10.0.1"},
+        "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}], "clusterIP": cluster_ip},
     });
     crate::defaults::apply(resources::services(), &mut svc, &shared.store);
     let _ = shared.store.create(resources::services(), "default", svc);

@@ -1,12 +1,18 @@
-//! Service addresses, like kube-proxy: every Service has a loopback
-//! ClusterIP (127.x.y.z), and the cluster listens on ClusterIP:port for each
-//! of its ports whose targetPort differs, forwarding each connection to a
-//! ready endpoint's targetPort (round-robin). Where port and targetPort are
-//! the same, the program itself answers on the ClusterIP (pods share this
-//! machine's network and 127.0.0.0/8 is all loopback). A port listens only
-//! while the service has a ready endpoint for it, so without one a
-//! connection is refused, as kube-proxy rejects it. A port that cannot be
-//! opened is reported as a Warning event on the Service.
+//! Service addresses, like kube-proxy: the cluster listens on
+//! ClusterIP:port for each TCP port of a Service and forwards each
+//! connection to a ready endpoint's targetPort (round-robin).
+//!
+//! With pod sandboxes, ClusterIPs are in 10.96.0.0/12 and the listeners
+//! live in the node's network namespace, which every pod routes through:
+//! only pods reach them, never a process on this machine. Without
+//! sandboxes, ClusterIPs are on loopback (127.x.y.z) and only ports whose
+//! targetPort differs get a listener (a program listening on its port on
+//! every address already answers on the ClusterIP there).
+//!
+//! A port listens only while the service has a ready endpoint for it, so
+//! without one a connection is refused at once, as kube-proxy rejects it.
+//! A port that cannot be opened is reported as a Warning event on the
+//! Service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,10 +58,11 @@ fn has_ready(ep: &Value, port_name: &str) -> bool {
         })
 }
 
-fn wanted(svc: &Value, ep: &Value) -> Vec<(String, u16)> {
+fn wanted(shared: &Shared, svc: &Value, ep: &Value) -> Vec<(String, u16)> {
+    let sandboxed = shared.kubelet.node().is_some();
     let Some(ip) = svc["spec"]["clusterIP"]
         .as_str()
-        .filter(|ip| ip.starts_with("127."))
+        .filter(|ip| ip.starts_with(if sandboxed { "10." } else { "127." }))
     else {
         return Vec::new();
     };
@@ -67,10 +74,13 @@ fn wanted(svc: &Value, ep: &Value) -> Vec<(String, u16)> {
         // Pods share this machine's network: a program listening on its
         // port on every address already answers on the ClusterIP, and a
         // listener here would take that port from it.
-        .filter(|p| match &p["targetPort"] {
-            Value::Null => false,
-            Value::Number(target) => target.as_u64() != p["port"].as_u64(),
-            _ => true,
+        .filter(|p| {
+            sandboxed
+                || match &p["targetPort"] {
+                    Value::Null => false,
+                    Value::Number(target) => target.as_u64() != p["port"].as_u64(),
+                    _ => true,
+                }
         })
         .filter(|p| has_ready(ep, p["name"].as_str().unwrap_or("")))
         .filter_map(|p| p["port"].as_u64().and_then(|n| u16::try_from(n).ok()))
@@ -94,7 +104,10 @@ async fn serve_port(shared: Arc<Shared>, l: TcpListener, ns: String, name: Strin
                 // No ready endpoint: the connection is refused.
                 return;
             };
-            let Ok(mut up) = tokio::net::TcpStream::connect(&target).await else {
+            let Ok(addr) = target.parse::<std::net::SocketAddr>() else {
+                return;
+            };
+            let Ok(mut up) = shared.kubelet.dial(addr).await else {
                 return;
             };
             let _ = conn.set_nodelay(true);
@@ -118,7 +131,7 @@ fn sync(shared: &Arc<Shared>, open: &mut HashMap<String, Open>, svc: &Value, del
             .store
             .try_get(resources::endpoints(), &ns, &name)
             .unwrap_or(Value::Null);
-        wanted(svc, &ep)
+        wanted(shared, svc, &ep)
     };
     if open.get(&key).is_some_and(|o| o.addrs == addrs) {
         return;
@@ -130,11 +143,16 @@ fn sync(shared: &Arc<Shared>, open: &mut HashMap<String, Open>, svc: &Value, del
     }
     let mut tasks = Vec::new();
     for (ip, port) in &addrs {
-        let std_listener = std::net::TcpListener::bind((ip.as_str(), *port)).and_then(|l| {
-            l.set_nonblocking(true)?;
-            Ok(l)
-        });
-        match std_listener.and_then(TcpListener::from_std) {
+        let listener = match (shared.kubelet.node(), ip.parse::<std::net::IpAddr>()) {
+            (Some(node), Ok(addr)) => node.holder.listen((addr, *port).into()),
+            _ => std::net::TcpListener::bind((ip.as_str(), *port))
+                .and_then(|l| {
+                    l.set_nonblocking(true)?;
+                    Ok(l)
+                })
+                .and_then(TcpListener::from_std),
+        };
+        match listener {
             Ok(l) => tasks.push(tokio::spawn(serve_port(
                 shared.clone(),
                 l,

@@ -73,6 +73,10 @@ pub struct DeleteOptions {
 pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Event>>,
+    /// Services get addresses in the cluster's Service range (10.96.0.0/12)
+    /// rather than on this machine's loopback (pods without a network of
+    /// their own).
+    service_range: std::sync::atomic::AtomicBool,
 }
 
 /// The current time as the API formats it.
@@ -126,10 +130,23 @@ impl Store {
         Self::with_history(HISTORY)
     }
 
+    /// Services get addresses in the cluster's Service range from now on.
+    pub fn use_service_range(&self) {
+        self.service_range
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether Services get addresses in the cluster's Service range.
+    pub fn uses_service_range(&self) -> bool {
+        self.service_range
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A store that can replay the last `history_len` events to watches.
     pub fn with_history(history_len: usize) -> Store {
         let (tx, _) = broadcast::channel(1_024);
         Store {
+            service_range: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: HashMap::new(),

@@ -221,7 +221,12 @@ pub async fn serve(
     let resp = match pooled {
         Ok(r) => r,
         Err(out) => {
-            let stream = tokio::net::TcpStream::connect(&target)
+            let addr: std::net::SocketAddr = target
+                .parse()
+                .map_err(|_| reach(&format!("{target} is not an address")))?;
+            let stream = shared
+                .kubelet
+                .dial(addr)
                 .await
                 .map_err(|e| reach(&format!("dial tcp {target}: {e}")))?;
             let _ = stream.set_nodelay(true);

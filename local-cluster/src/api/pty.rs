@@ -37,9 +37,9 @@ impl Pty {
     }
 
     /// Makes the terminal the command's stdin, stdout, stderr and
-    /// (with `ctty`) controlling terminal. The command must start a new
-    /// session (it does).
-    pub fn attach(&mut self, cmd: &mut Command, ctty: bool) -> io::Result<()> {
+    /// controlling terminal. The command must start a new session (every
+    /// command the kubelet starts does).
+    pub fn attach(&mut self, cmd: &mut Command) -> io::Result<()> {
         let slave = self
             .slave
             .take()
@@ -47,9 +47,6 @@ impl Pty {
         cmd.stdin(Stdio::from(slave.try_clone()?));
         cmd.stdout(Stdio::from(slave.try_clone()?));
         cmd.stderr(Stdio::from(slave));
-        if !ctty {
-            return Ok(());
-        }
         // SAFETY: ioctl is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {

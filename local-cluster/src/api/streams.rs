@@ -282,16 +282,10 @@ pub async fn exec(
     }
     let (pod, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
     let what = o.command.join(" ");
-    let mut argv = o.command.clone();
-    let bwrap = shared.kubelet.bwrap;
-    if o.tty && bwrap {
-        // The terminal must be the controlling one of a session inside the
-        // container's pid namespace, or shells cannot do job control.
-        argv.splice(0..0, ["setsid", "-w", "-c"].map(String::from));
-    }
+    let argv = o.command.clone();
     let cmd = crate::kubelet::runner::exec_command(&shared, &h, &pod, &c, argv)
         .map_err(ApiError::bad_request)?;
-    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what, !bwrap))
+    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what))
 }
 
 /// The task that owns a session's sending half: it sends what arrives on
@@ -323,10 +317,9 @@ fn spawn_writer(
 
 async fn exec_session(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    mut cmd: tokio::process::Command,
+    mut exec: crate::kubelet::runner::ExecCommand,
     o: StreamOpts,
     what: String,
-    ctty: bool,
 ) {
     use std::process::Stdio;
     let (sink, mut stream) = ws.split();
@@ -334,7 +327,7 @@ async fn exec_session(
     let mut pty = None;
     if o.tty {
         match super::pty::Pty::open() {
-            Ok(mut p) => match p.attach(&mut cmd, ctty) {
+            Ok(mut p) => match p.attach(exec.command()) {
                 Ok(()) => pty = Some(p),
                 Err(e) => {
                     let _ = tx
@@ -363,6 +356,7 @@ async fn exec_session(
             }
         }
     } else {
+        let cmd = exec.command();
         cmd.stdin(if o.stdin {
             Stdio::piped()
         } else {
@@ -379,9 +373,8 @@ async fn exec_session(
             Stdio::null()
         });
     }
-    let spawned = cmd.spawn();
-    // The command holds the terminal's other side until dropped.
-    drop(cmd);
+    // Spawning consumes the command, which held the terminal's other side.
+    let spawned = exec.spawn();
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -502,21 +495,20 @@ pub async fn portforward(
     if ports.len() > 127 {
         return Err(ApiError::bad_request("too many ports"));
     }
-    let (pod, _, _) = find_container(&shared, ns, name, None)?;
-    let ip = pod["status"]["podIP"]
-        .as_str()
-        .unwrap_or("127.0.0.1")
-        .to_string();
+    let (_, _, h) = find_container(&shared, ns, name, None)?;
     let pod_name = name.to_string();
-    upgrade(req, move |ws, _| forward_session(ws, ip, pod_name, ports))
+    upgrade(req, move |ws, _| forward_session(ws, h, pod_name, ports))
 }
 
+/// Port-forwarding, as the kubelet does it: each connection is made to
+/// the port on the pod's loopback, inside the pod's network namespace.
 async fn forward_session(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    ip: String,
+    h: Arc<crate::kubelet::PodHandle>,
     pod: String,
     ports: Vec<u16>,
 ) {
+    let ip = "127.0.0.1";
     let (sink, mut stream) = ws.split();
     let (tx, writer) = spawn_writer(sink);
     let mut inputs: Vec<Option<mpsc::Sender<Bytes>>> = Vec::new();
@@ -526,7 +518,12 @@ async fn forward_session(
         let pb = port.to_le_bytes();
         let _ = tx.send(frame(data, &pb)).await;
         let _ = tx.send(frame(err, &pb)).await;
-        match tokio::net::TcpStream::connect((ip.as_str(), *port)).await {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+        let conn = match h.sandbox() {
+            Some(sb) => sb.holder.connect(addr).await,
+            None => tokio::net::TcpStream::connect(addr).await,
+        };
+        match conn {
             Ok(conn) => {
                 let _ = conn.set_nodelay(true);
                 let (r, w) = conn.into_split();

@@ -22,8 +22,18 @@ pub fn field_value(pod: &Value, path: &str) -> Option<String> {
                 .unwrap_or("default")
                 .to_string(),
         ),
-        "status.podIP" | "status.hostIP" => Some("127.0.0.1".to_string()),
-        "status.podIPs" | "status.hostIPs" => Some("127.0.0.1".to_string()),
+        "status.podIP" | "status.podIPs" => Some(
+            pod["status"]["podIP"]
+                .as_str()
+                .unwrap_or("127.0.0.1")
+                .to_string(),
+        ),
+        "status.hostIP" | "status.hostIPs" => Some(
+            pod["status"]["hostIP"]
+                .as_str()
+                .unwrap_or("127.0.0.1")
+                .to_string(),
+        ),
         p => {
             if let Some(k) = p
                 .strip_prefix("metadata.labels['")

@@ -1,15 +1,20 @@
-//! The process runner ("kubelet"): binds new pods to the one node, runs each
-//! pod's containers as local processes (see [`runner`]) and finishes pod
-//! deletion once the processes are gone. Keeps, per pod, its directory, the
-//! process ids and the log files of every container.
+//! The process runner ("kubelet"): binds new pods to the one node, gives
+//! each pod its sandbox (see [`sandbox`] and [`network`]), runs its
+//! containers as processes in it (see [`runner`]) and finishes pod
+//! deletion once the processes are gone. Keeps, per pod, its directory,
+//! its sandbox, the process ids and the log files of every container.
 
 pub mod env;
+pub mod mount_view;
+pub mod network;
 pub mod ports;
 pub mod probes;
 pub mod runner;
+pub mod sandbox;
 pub mod volumes;
 
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +36,11 @@ pub struct PodHandle {
     pub dir: PathBuf,
     /// Container name → process id of its running process (group leader).
     pub pids: Mutex<HashMap<String, u32>>,
+    /// Container name → process id of its program (PID 1 of the
+    /// container's PID namespace), which exec joins.
+    pub programs: Mutex<HashMap<String, i32>>,
+    /// The pod's network, UTS and IPC namespaces and its address, once made.
+    pub sandbox: Mutex<Option<Arc<PodSandbox>>>,
     /// Container name → log file of each run, oldest first.
     pub logs: Mutex<HashMap<String, Vec<PathBuf>>>,
     /// Container name → the stdin of its running process (`stdin: true`).
@@ -67,6 +77,21 @@ impl PodHandle {
             .cloned()
     }
 
+    pub fn sandbox(&self) -> Option<Arc<PodSandbox>> {
+        self.sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn program_of(&self, container: &str) -> Option<i32> {
+        self.programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container)
+            .copied()
+    }
+
     pub fn log_files(&self, container: &str) -> Vec<PathBuf> {
         self.logs
             .lock()
@@ -77,35 +102,71 @@ impl PodHandle {
     }
 }
 
+/// A pod's namespaces (kept by their holder) and its address.
+pub struct PodSandbox {
+    pub holder: sandbox::Holder,
+    pub ip: Ipv4Addr,
+    node: Arc<Node>,
+}
+
+impl PodSandbox {
+    /// The node's user namespace, which every pod's namespaces belong to.
+    pub fn node_user(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.node.holder.user.as_raw_fd()
+    }
+}
+
+impl Drop for PodSandbox {
+    fn drop(&mut self) {
+        self.node.addresses.give_back(self.ip);
+    }
+}
+
+/// The node's user and network namespaces, and the pod addresses.
+pub struct Node {
+    pub holder: sandbox::Holder,
+    addresses: network::Addresses,
+}
+
+/// How pods run here.
+pub enum Isolation {
+    /// Each pod in its own namespaces, with its own address.
+    Sandbox(Arc<Node>),
+    /// Processes run directly on this machine, sharing its network (why).
+    Direct(String),
+}
+
 pub struct Kubelet {
     pub root: PathBuf,
-    /// Whether bubblewrap works here (private mount view per pod).
-    pub bwrap: bool,
+    pub isolation: Isolation,
     pods: Mutex<HashMap<String, Arc<PodHandle>>>,
-    /// Declared container ports held by running containers.
+    /// Declared container ports held by running containers (only where
+    /// pods share this machine's network).
     ports: Mutex<HashMap<ports::PortKey, ports::Holder>>,
 }
 
-/// Whether `bwrap` is installed and allowed to create namespaces here
-/// (`KUBESH_LOCAL_NO_BWRAP=1` forces the fallback).
-fn bwrap_works() -> bool {
-    if std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_some_and(|v| v == "1") {
-        return false;
+/// The variable that turns the sandbox off (`KUBESH_LOCAL_SANDBOX=off`).
+pub const SANDBOX_VARIABLE: &str = "KUBESH_LOCAL_SANDBOX";
+
+/// Makes the node's namespaces, or says why they cannot be made here.
+fn make_node() -> Result<Node, String> {
+    if std::env::var(SANDBOX_VARIABLE).is_ok_and(|v| v == "off") {
+        return Err(format!("{SANDBOX_VARIABLE}=off is set"));
     }
-    std::process::Command::new("bwrap")
-        .args([
-            "--dev-bind",
-            "/",
-            "/",
-            "--unshare-pid",
-            "--die-with-parent",
-            "true",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let holder = sandbox::Holder::spawn(&sandbox::HolderSpec {
+        join_user: None,
+        new_user: true,
+        hostname: NODE_NAME,
+        forward: true,
+    })
+    .map_err(|e| format!("the kernel refused to make namespaces ({e})"))?;
+    network::configure_node(&holder)
+        .map_err(|e| format!("the node's network could not be set up ({e})"))?;
+    Ok(Node {
+        holder,
+        addresses: network::Addresses::default(),
+    })
 }
 
 impl Kubelet {
@@ -132,20 +193,84 @@ impl Kubelet {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
+        let isolation = match make_node() {
+            Ok(node) => Isolation::Sandbox(Arc::new(node)),
+            Err(why) => Isolation::Direct(why),
+        };
         Kubelet {
             root: state_dir.join(format!("run-{}", std::process::id())),
-            bwrap: bwrap_works(),
+            isolation,
             pods: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The node, when pods run in sandboxes.
+    pub fn node(&self) -> Option<&Arc<Node>> {
+        match &self.isolation {
+            Isolation::Sandbox(node) => Some(node),
+            Isolation::Direct(_) => None,
+        }
+    }
+
     /// One line on how pods are isolated (for the start-up output).
-    pub fn mechanism(&self) -> &'static str {
-        if self.bwrap {
-            "pods get a private mount view (bubblewrap): volumes appear at their mountPath"
-        } else {
-            "bubblewrap is not available: pods share this machine's file system; volumes live in the pod directory and a workingDir inside a volume is mapped there"
+    pub fn mechanism(&self) -> String {
+        match &self.isolation {
+            Isolation::Sandbox(_) => "pods run in their own namespaces (user, mount, PID, UTS, IPC, network), each with an address in 10.244.0.0/16; Services get addresses in 10.96.0.0/12; neither range exists outside the cluster".to_string(),
+            Isolation::Direct(why) => format!(
+                "pods run directly on this machine and share its network, because {why}; set {SANDBOX_VARIABLE}=off to choose this, or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0) for sandboxes"
+            ),
+        }
+    }
+
+    /// Makes a pod's sandbox: its namespaces, an address, its network.
+    ///
+    /// # Errors
+    /// What the kernel refused, as one sentence.
+    pub fn make_sandbox(&self, pod_name: &str) -> Result<Option<Arc<PodSandbox>>, String> {
+        let Some(node) = self.node() else {
+            return Ok(None);
+        };
+        let ip = node
+            .addresses
+            .take()
+            .ok_or("no pod address is left in 10.244.0.0/16")?;
+        let holder = match sandbox::Holder::spawn(&sandbox::HolderSpec {
+            join_user: Some(&node.holder.user),
+            new_user: false,
+            hostname: pod_name,
+            forward: false,
+        }) {
+            Ok(h) => h,
+            Err(e) => {
+                node.addresses.give_back(ip);
+                return Err(format!("cannot make the pod's namespaces: {e}"));
+            }
+        };
+        let sandbox = Arc::new(PodSandbox {
+            holder,
+            ip,
+            node: node.clone(),
+        });
+        network::attach_pod(&node.holder, &sandbox.holder, ip)
+            .map_err(|e| format!("cannot set up the pod's network: {e}"))?;
+        Ok(Some(sandbox))
+    }
+
+    /// A connection to `addr` as the node makes it: pod addresses are
+    /// reached inside the cluster's network, anything else from here.
+    ///
+    /// # Errors
+    /// As `connect(2)`.
+    pub async fn dial(&self, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+        match (self.node(), addr.ip()) {
+            (Some(node), std::net::IpAddr::V4(ip))
+                if network::contains(network::POD_NET, ip)
+                    || network::contains(network::SERVICE_NET, ip) =>
+            {
+                node.holder.connect(addr).await
+            }
+            _ => tokio::net::TcpStream::connect(addr).await,
         }
     }
 
@@ -255,6 +380,8 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         name,
         dir,
         pids: Mutex::new(HashMap::new()),
+        programs: Mutex::new(HashMap::new()),
+        sandbox: Mutex::new(None),
         logs: Mutex::new(HashMap::new()),
         stdin: Mutex::new(HashMap::new()),
         stop,

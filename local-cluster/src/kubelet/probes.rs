@@ -7,6 +7,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::Kubelet;
+
 fn port_of(probe_port: &Value, container: &Value) -> Option<u16> {
     if let Some(n) = probe_port.as_u64() {
         return u16::try_from(n).ok();
@@ -23,11 +25,28 @@ fn port_of(probe_port: &Value, container: &Value) -> Option<u16> {
         .and_then(|n| u16::try_from(n).ok())
 }
 
-/// One HTTP GET; success is a status in 200..400.
-async fn http_get(host: &str, port: u16, path: &str, headers: &Value) -> Result<(), String> {
-    let mut s = TcpStream::connect((host, port))
+/// A connection from the node to `host:port`.
+async fn dial(kubelet: &Kubelet, host: &str, port: u16) -> Result<TcpStream, String> {
+    let addr = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("dial tcp {host}:{port}: no such host"))?;
+    kubelet
+        .dial(addr)
+        .await
+        .map_err(|e| format!("dial tcp {host}:{port}: {e}"))
+}
+
+/// One HTTP GET; success is a status in 200..400.
+async fn http_get(
+    kubelet: &Kubelet,
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &Value,
+) -> Result<(), String> {
+    let mut s = dial(kubelet, host, port).await?;
     let mut req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n"
     );
@@ -65,8 +84,14 @@ async fn http_get(host: &str, port: u16, path: &str, headers: &Value) -> Result<
     }
 }
 
-/// Runs one network probe attempt (httpGet, tcpSocket); None for exec.
-pub async fn check_network(probe: &Value, container: &Value) -> Option<Result<(), String>> {
+/// Runs one network probe attempt (httpGet, tcpSocket) against the pod's
+/// address `pod_ip`, as the kubelet does; None for exec.
+pub async fn check_network(
+    kubelet: &Kubelet,
+    pod_ip: &str,
+    probe: &Value,
+    container: &Value,
+) -> Option<Result<(), String>> {
     let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
     let fut = async {
         if probe["httpGet"].is_object() {
@@ -77,9 +102,9 @@ pub async fn check_network(probe: &Value, container: &Value) -> Option<Result<()
             let host = h["host"]
                 .as_str()
                 .filter(|s| !s.is_empty())
-                .unwrap_or("127.0.0.1");
+                .unwrap_or(pod_ip);
             let path = h["path"].as_str().unwrap_or("/");
-            http_get(host, port, path, &h["httpHeaders"]).await
+            http_get(kubelet, host, port, path, &h["httpHeaders"]).await
         } else if probe["tcpSocket"].is_object() {
             let t = &probe["tcpSocket"];
             let Some(port) = port_of(&t["port"], container) else {
@@ -88,11 +113,8 @@ pub async fn check_network(probe: &Value, container: &Value) -> Option<Result<()
             let host = t["host"]
                 .as_str()
                 .filter(|s| !s.is_empty())
-                .unwrap_or("127.0.0.1");
-            TcpStream::connect((host, port))
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("dial tcp {host}:{port}: {e}"))
+                .unwrap_or(pod_ip);
+            dial(kubelet, host, port).await.map(|_| ())
         } else {
             Err("unsupported probe".to_string())
         }

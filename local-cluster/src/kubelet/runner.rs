@@ -12,8 +12,11 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::mount_view::MountPlan;
 use super::volumes::{self, Mount};
-use super::{PodHandle, env, ports, probes};
+use super::{PodHandle, PodSandbox, env, ports, probes, sandbox};
 use crate::Shared;
 use crate::events;
 use crate::resources;
@@ -30,6 +33,9 @@ struct Status {
     phase: String,
     start_time: String,
     message: Option<(String, String)>,
+    /// The pod's address once its sandbox exists (127.0.0.1 without one).
+    pod_ip: Option<String>,
+    host_ip: String,
 }
 
 struct Pod {
@@ -156,14 +162,16 @@ impl Pod {
         let mut status = json!({
             "phase": phase,
             "conditions": conditions,
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": st.host_ip,
+            "hostIPs": [{"ip": st.host_ip}],
             "startTime": st.start_time,
             "containerStatuses": st.main,
             "qosClass": "BestEffort",
         });
+        if let Some(ip) = &st.pod_ip {
+            status["podIP"] = json!(ip);
+            status["podIPs"] = json!([{"ip": ip}]);
+        }
         if !st.init.is_empty() {
             status["initContainerStatuses"] = json!(st.init);
         }
@@ -201,51 +209,29 @@ impl Pod {
     }
 }
 
-/// Sends a signal to a container's processes. With bubblewrap, SIGTERM
-/// goes to every process of the group except bubblewrap's own monitors (so
-/// the program can shut down gracefully) and not already in `done`;
-/// anything else goes to the whole group.
-fn signal_group(pgid: u32, sig: i32, bwrap: bool, done: &mut Vec<i32>) {
+/// Sends a signal to a container's process group.
+fn signal_group(pgid: u32, sig: i32) {
     let Ok(pgid) = i32::try_from(pgid) else {
         return;
     };
-    if !(bwrap && sig == libc::SIGTERM) {
-        // SAFETY: kill(2) with a negative pid signals a process group.
-        unsafe { libc::kill(-pgid, sig) };
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    // SAFETY: kill(2) with a negative pid signals a process group.
+    unsafe { libc::kill(-pgid, sig) };
+}
+
+/// Sends a signal to one process.
+fn signal_one(pid: u32, sig: i32) {
+    let Ok(pid) = i32::try_from(pid) else {
         return;
     };
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if done.contains(&pid) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let comm = stat
-            .get(stat.find('(').map(|i| i + 1).unwrap_or(0)..close)
-            .unwrap_or("");
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let pgrp: i32 = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
-        if pgrp == pgid && comm != "bwrap" {
-            // SAFETY: plain kill(2) of one process.
-            unsafe { libc::kill(pid, sig) };
-            done.push(pid);
-        }
-    }
+    // SAFETY: plain kill(2) of one process.
+    unsafe { libc::kill(pid, sig) };
 }
 
 struct Spawned {
     child: Child,
     pid: u32,
+    /// The program's own process id, in a sandbox.
+    program: Option<i32>,
     log_done: tokio::task::JoinHandle<()>,
 }
 
@@ -283,62 +269,205 @@ fn base_env(pod_name: &str) -> Vec<(String, String)> {
     v
 }
 
-fn build_command(bwrap: bool, pod_dir: &Path, hostname: &str, ctx: &Ctx) -> Command {
-    let mut cmd;
-    if bwrap {
-        cmd = Command::new("bwrap");
-        cmd.args(volumes::bwrap_args(&ctx.mounts, hostname));
-        if let Some(hosts) = &ctx.hosts {
-            cmd.arg("--ro-bind").arg(hosts).arg("/etc/hosts");
+/// What a new process in a pod is.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// A container's main process: new mount and PID namespaces.
+    Container,
+    /// A command in a running container (exec, exec probes): its
+    /// namespaces joined.
+    Exec { program: i32 },
+}
+
+/// A command ready to spawn, the pipe its program's pid comes back on,
+/// and the namespace descriptors it needs until it has started.
+struct Prepared {
+    cmd: Command,
+    report: Option<(OwnedFd, OwnedFd)>,
+    keep: Vec<OwnedFd>,
+}
+
+impl Prepared {
+    /// Spawns it; returns the child and, in a sandbox, the program's pid.
+    fn spawn(mut self) -> std::io::Result<(Child, Option<i32>)> {
+        let child = self.cmd.spawn()?;
+        self.keep.clear();
+        let Some((read, write)) = self.report.take() else {
+            return Ok((child, None));
+        };
+        drop(write);
+        let mut pid = [0u8; 4];
+        let mut file = std::fs::File::from(read);
+        use std::io::Read;
+        // The pid is written before the program starts, so it is there by
+        // the time spawn returns; a failed start closes the pipe empty.
+        let program = file
+            .read_exact(&mut pid)
+            .ok()
+            .map(|()| i32::from_ne_bytes(pid));
+        Ok((child, program))
+    }
+}
+
+/// Replaces volume mount paths in `text` by their directories on this
+/// machine (pods without a mount view).
+fn map_paths(text: &str, mounts: &[Mount]) -> String {
+    let mut out = text.to_string();
+    // Deepest mounts first, so /app/data wins over /app.
+    let mut by_depth: Vec<&Mount> = mounts.iter().collect();
+    by_depth.sort_by_key(|m| std::cmp::Reverse(m.target.len()));
+    for m in by_depth {
+        let target = m.target.trim_end_matches('/');
+        if target.is_empty() {
+            continue;
         }
-        cmd.args(["--chdir", &ctx.workdir, "--"]);
-        cmd.args(&ctx.argv);
-    } else {
-        cmd = Command::new(&ctx.argv[0]);
-        cmd.args(&ctx.argv[1..]);
-        // Without a mount view, a working directory inside a volume is
-        // mapped to the volume's directory on this machine.
-        let mut wd = PathBuf::from(&ctx.workdir);
-        for m in &ctx.mounts {
-            if let Ok(rel) = Path::new(&ctx.workdir).strip_prefix(&m.target) {
-                wd = m.host.join(rel);
+        let host = m.host.to_string_lossy();
+        let mut result = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(target) {
+            let before_ok = i == 0
+                || !rest[..i].ends_with(|c: char| {
+                    c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '/'
+                });
+            let after = &rest[i + target.len()..];
+            let after_ok = after.is_empty()
+                || after.starts_with(|c: char| {
+                    !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-')
+                });
+            result.push_str(&rest[..i]);
+            if before_ok && after_ok {
+                result.push_str(&host);
+            } else {
+                result.push_str(target);
+            }
+            rest = after;
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
+fn build_command(
+    h: &PodHandle,
+    sandbox: Option<&PodSandbox>,
+    ctx: &Ctx,
+    entry: Entry,
+) -> Result<Prepared, String> {
+    let mut report = None;
+    let mut keep = Vec::new();
+    let mut cmd;
+    match sandbox {
+        Some(sb) => {
+            cmd = Command::new(&ctx.argv[0]);
+            cmd.args(&ctx.argv[1..]);
+            let how = match entry {
+                Entry::Container => {
+                    let root = h.dir.join("rootfs");
+                    let _ = std::fs::create_dir_all(&root);
+                    let mut files = Vec::new();
+                    if let Some(hosts) = &ctx.hosts {
+                        files.push((hosts.clone(), "/etc/hosts"));
+                    }
+                    sandbox::JoinHow::Container(MountPlan::new(
+                        &root,
+                        &ctx.mounts,
+                        Path::new(&ctx.workdir),
+                        &files,
+                    ))
+                }
+                Entry::Exec { program } => {
+                    let open = |ns: &str| {
+                        std::fs::File::open(format!("/proc/{program}/ns/{ns}"))
+                            .map(std::os::fd::OwnedFd::from)
+                            .map_err(|e| format!("the container is not running ({e})"))
+                    };
+                    let (mnt, pid) = (open("mnt")?, open("pid")?);
+                    let how = sandbox::JoinHow::Exec {
+                        mnt: mnt.as_raw_fd(),
+                        pid: pid.as_raw_fd(),
+                    };
+                    // Kept open until the command has started.
+                    keep.push(mnt);
+                    keep.push(pid);
+                    how
+                }
+            };
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| format!("cannot make a pipe: {e}"))?;
+            let join = sandbox::Join {
+                user: sb.node_user(),
+                net: sb.holder.net.as_raw_fd(),
+                uts: sb.holder.uts.as_raw_fd(),
+                ipc: sb.holder.ipc.as_raw_fd(),
+                how,
+                workdir: std::ffi::CString::new(ctx.workdir.as_bytes())
+                    .map_err(|_| "the working directory has a NUL byte".to_string())?,
+                report: write.as_raw_fd(),
+            };
+            report = Some((read, write));
+            // SAFETY: `enter` makes system calls only.
+            unsafe {
+                cmd.pre_exec(move || sandbox::enter(&join));
             }
         }
-        if !wd.is_dir() {
-            wd = pod_dir.to_path_buf();
+        None => {
+            // Without a mount view, volume paths in the command and the
+            // environment are mapped to the volumes' directories here.
+            let argv: Vec<String> = ctx.argv.iter().map(|a| map_paths(a, &ctx.mounts)).collect();
+            cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            let mut wd = PathBuf::from(&ctx.workdir);
+            for m in &ctx.mounts {
+                if let Ok(rel) = Path::new(&ctx.workdir).strip_prefix(&m.target) {
+                    wd = m.host.join(rel);
+                }
+            }
+            if !wd.is_dir() {
+                wd = h.dir.to_path_buf();
+            }
+            cmd.current_dir(wd);
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
         }
-        cmd.current_dir(wd);
     }
     cmd.env_clear();
-    cmd.envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if sandbox.is_some() {
+        cmd.envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    } else {
+        cmd.envs(
+            ctx.env
+                .iter()
+                .map(|(k, v)| (k.clone(), map_paths(v, &ctx.mounts))),
+        );
+    }
     cmd.stdin(Stdio::null());
     cmd.kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd
+    Ok(Prepared { cmd, report, keep })
 }
 
 /// Starts a process whose stdout and stderr go, line by line with
 /// timestamps, to `log`.
 fn spawn_logged(
-    bwrap: bool,
-    pod_dir: &Path,
-    hostname: &str,
+    h: &PodHandle,
+    sandbox: Option<&PodSandbox>,
     ctx: &Ctx,
     log: &Path,
-) -> std::io::Result<Spawned> {
-    let mut cmd = build_command(bwrap, pod_dir, hostname, ctx);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+) -> Result<Spawned, String> {
+    let mut prepared = build_command(h, sandbox, ctx, Entry::Container)?;
+    prepared.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     if ctx.stdin {
-        cmd.stdin(Stdio::piped());
+        prepared.cmd.stdin(Stdio::piped());
     }
-    let mut child = cmd.spawn()?;
+    let (mut child, program) = prepared
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", ctx.argv[0]))?;
     let pid = child.id().unwrap_or(0);
     let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(256);
     for (stream, reader) in [
@@ -393,6 +522,7 @@ fn spawn_logged(
     Ok(Spawned {
         child,
         pid,
+        program,
         log_done,
     })
 }
@@ -454,15 +584,19 @@ fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
 }
 
 /// A command (`argv`) to run in a running pod's container, as exec does:
-/// the container's env, working directory and mount view. stdin, stdout
-/// and stderr are null; the caller sets what it needs.
+/// the container's env, working directory and namespaces (its mount view
+/// and PID namespace included). stdin, stdout and stderr are null; the
+/// caller sets what it needs.
+///
+/// # Errors
+/// The container is not running, or its settings cannot be resolved.
 pub fn exec_command(
     shared: &Shared,
     h: &PodHandle,
     obj: &Value,
     c: &Value,
     argv: Vec<String>,
-) -> Result<Command, String> {
+) -> Result<ExecCommand, String> {
     let mut ctx = match ctx_for(shared, obj, h, c) {
         Ok(ctx) => ctx,
         // A container without a command still accepts exec.
@@ -478,9 +612,38 @@ pub fn exec_command(
     }
     ctx.argv = argv;
     ctx.stdin = false;
-    let mut cmd = build_command(shared.kubelet.bwrap, &h.dir, &h.name, &ctx);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    Ok(cmd)
+    let sandbox = h.sandbox();
+    let entry = match &sandbox {
+        Some(_) => {
+            let name = c["name"].as_str().unwrap_or("");
+            let program = h
+                .program_of(name)
+                .ok_or_else(|| format!("container {name} is not running"))?;
+            Entry::Exec { program }
+        }
+        None => Entry::Container,
+    };
+    let mut prepared = build_command(h, sandbox.as_deref(), &ctx, entry)?;
+    prepared.cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Ok(ExecCommand(prepared))
+}
+
+/// A command to run in a container (see [`exec_command`]).
+pub struct ExecCommand(Prepared);
+
+impl ExecCommand {
+    /// The command, to set its stdio.
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.0.cmd
+    }
+
+    /// Starts it.
+    ///
+    /// # Errors
+    /// As spawning a process.
+    pub fn spawn(self) -> std::io::Result<Child> {
+        self.0.spawn().map(|(child, _)| child)
+    }
 }
 
 /// Writes the pod's /etc/hosts: this machine's, then every service's
@@ -502,7 +665,7 @@ fn write_hosts(shared: &Shared, obj: &Value, dir: &Path) -> Option<PathBuf> {
             s["metadata"]["namespace"].as_str(),
             s["spec"]["clusterIP"]
                 .as_str()
-                .filter(|ip| ip.starts_with("127.")),
+                .filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()),
         ) else {
             continue;
         };
@@ -530,6 +693,12 @@ fn ctx_for(
     c: &Value,
 ) -> Result<Ctx, (String, String)> {
     let mut argv: Vec<String> = Vec::new();
+    let mut obj = obj.clone();
+    if let Some(sb) = h.sandbox() {
+        obj["status"]["podIP"] = json!(sb.ip.to_string());
+        obj["status"]["hostIP"] = json!(super::network::NODE_IP.to_string());
+    }
+    let obj = &obj;
     let vars = env::build(&shared.store, obj, c)
         .map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
     let strs = |v: &Value| -> Vec<String> {
@@ -564,9 +733,8 @@ fn ctx_for(
         stdin: c["stdin"].as_bool().unwrap_or(false),
         hosts: shared
             .kubelet
-            .bwrap
-            .then(|| write_hosts(shared, obj, &h.dir))
-            .flatten(),
+            .node()
+            .and_then(|_| write_hosts(shared, obj, &h.dir)),
     })
 }
 
@@ -605,25 +773,27 @@ async fn run_once(
         pod: format!("{}/{}", pod.h.namespace, pod.h.name),
         container: name.clone(),
     };
+    let sandbox = pod.h.sandbox();
+    // Without a sandbox, declared ports are this machine's ports.
+    let declared = if sandbox.is_some() {
+        Vec::new()
+    } else {
+        ports::declared(c)
+    };
     let _ports = pod
         .shared
         .kubelet
-        .reserve_ports(holder, ports::declared(c))
+        .reserve_ports(holder, declared)
         .map_err(|(k, h)| ("PortInUse".to_string(), ports::waiting_message(&k, &h)))?;
     let log_dir = pod.h.dir.join("logs").join(&name);
     let _ = std::fs::create_dir_all(&log_dir);
     let _ = std::fs::create_dir_all(pod.h.dir.join("root"));
-    if !pod.shared.kubelet.bwrap {
+    if sandbox.is_none() {
         let _ = std::fs::create_dir_all(&ctx.workdir);
     }
     let log = log_dir.join(format!("{restart}.log"));
-    let bwrap = pod.shared.kubelet.bwrap;
-    let mut sp = spawn_logged(bwrap, &pod.h.dir, &pod.h.name, &ctx, &log).map_err(|e| {
-        (
-            "RunContainerError".to_string(),
-            format!("cannot start {}: {e}", ctx.argv[0]),
-        )
-    })?;
+    let mut sp = spawn_logged(&pod.h, sandbox.as_deref(), &ctx, &log)
+        .map_err(|e| ("RunContainerError".to_string(), e))?;
     pod.h
         .logs
         .lock()
@@ -647,6 +817,13 @@ async fn run_once(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(name.clone(), sp.pid);
+    if let Some(program) = sp.program {
+        pod.h
+            .programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), program);
+    }
     let started_at = now();
     let cid = format!("kubesh://{}-{}-{restart}", pod.h.uid, name);
     let has_readiness = !init && c["readinessProbe"].is_object();
@@ -693,15 +870,20 @@ async fn run_once(
         t.abort();
     }
     // Nothing of a container outlives its main process.
-    signal_group(sp.pid, libc::SIGKILL, false, &mut Vec::new());
+    signal_group(sp.pid, libc::SIGKILL);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut sp.log_done).await;
     pod.h
         .pids
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
+    pod.h
+        .programs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
     let finished = now();
-    let message = if code != 0 && pod.stopping().is_none() {
+    let message = if code != 0 && pod.stopping().is_none() && sandbox.is_none() {
         in_use_message(pod, &log)
     } else {
         None
@@ -773,8 +955,11 @@ fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
     ))
 }
 
+/// Stops a container as the kubelet does: SIGTERM to its program once,
+/// the grace period, then SIGKILL. In a sandbox the program is PID 1 of its
+/// own PID namespace and, as in any container, ignores SIGTERM unless it
+/// handles it.
 async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
-    let bwrap = pod.shared.kubelet.bwrap;
     if grace > 0 {
         pod.event(
             "Normal",
@@ -782,22 +967,18 @@ async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32,
             &format!("Stopping container {name}"),
             Some(name),
         );
-        // Processes that appear during the grace period (a container that
-        // had not yet started its program) get the signal too.
+        if pod.h.sandbox().is_some() {
+            // The process between the kubelet and the program passes it on.
+            signal_one(sp.pid, libc::SIGTERM);
+        } else {
+            signal_group(sp.pid, libc::SIGTERM);
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
-        let mut signalled = Vec::new();
-        loop {
-            signal_group(sp.pid, libc::SIGTERM, bwrap, &mut signalled);
-            let step = tokio::time::Instant::now()
-                + Duration::from_millis(if bwrap { 100 } else { 86_400_000 });
-            match tokio::time::timeout_at(step.min(deadline), wait_child(&mut sp.child)).await {
-                Ok(r) => return r,
-                Err(_) if tokio::time::Instant::now() >= deadline => break,
-                Err(_) => {}
-            }
+        if let Ok(r) = tokio::time::timeout_at(deadline, wait_child(&mut sp.child)).await {
+            return r;
         }
     }
-    signal_group(sp.pid, libc::SIGKILL, false, &mut Vec::new());
+    signal_group(sp.pid, libc::SIGKILL);
     wait_child(&mut sp.child).await
 }
 
@@ -919,7 +1100,12 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
 }
 
 async fn probe_attempt(pod: Arc<Pod>, c: Value, p: Value) -> Result<(), String> {
-    if let Some(r) = probes::check_network(&p, &c).await {
+    let ip = pod
+        .st()
+        .pod_ip
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    if let Some(r) = probes::check_network(&pod.shared.kubelet, &ip, &p, &c).await {
         return r;
     }
     exec_probe(&pod, &c, &p).await
@@ -936,10 +1122,17 @@ async fn exec_probe(pod: &Pod, c: &Value, p: &Value) -> Result<(), String> {
     if ctx.argv.is_empty() {
         return Err("exec probe without a command".into());
     }
-    let mut cmd = build_command(pod.shared.kubelet.bwrap, &pod.h.dir, &pod.h.name, &ctx);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let name = c["name"].as_str().unwrap_or("");
+    let sandbox = pod.h.sandbox();
+    let entry = match (&sandbox, pod.h.program_of(name)) {
+        (Some(_), Some(program)) => Entry::Exec { program },
+        (Some(_), None) => return Err(format!("container {name} is not running")),
+        (None, _) => Entry::Container,
+    };
+    let mut prepared = build_command(&pod.h, sandbox.as_deref(), &ctx, entry)?;
+    prepared.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let timeout = Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
-    let child = cmd
+    let (child, _) = prepared
         .spawn()
         .map_err(|e| format!("cannot run the probe: {e}"))?;
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
@@ -1116,6 +1309,11 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
         phase: "Pending".into(),
         start_time: now(),
         message: None,
+        pod_ip: None,
+        host_ip: match shared.kubelet.node() {
+            Some(_) => super::network::NODE_IP.to_string(),
+            None => "127.0.0.1".to_string(),
+        },
     };
     let pod = Arc::new(Pod {
         shared: shared.clone(),
@@ -1127,6 +1325,32 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     });
     let _ = std::fs::create_dir_all(&h.dir);
     pod.publish();
+    // The sandbox: namespaces and an address, or processes run directly.
+    loop {
+        match shared.kubelet.make_sandbox(&h.name) {
+            Ok(sandbox) => {
+                pod.st().pod_ip = Some(match &sandbox {
+                    Some(sb) => sb.ip.to_string(),
+                    None => "127.0.0.1".to_string(),
+                });
+                *h.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
+                pod.publish();
+                break;
+            }
+            Err(e) => {
+                pod.event(
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    &format!("Failed to create pod sandbox: {e}"),
+                    None,
+                );
+                if sleep_or_stop(&pod, Duration::from_secs(2)).await {
+                    finish(&pod).await;
+                    return;
+                }
+            }
+        }
+    }
     // Volumes: wait for missing sources as the kubelet does.
     loop {
         match volumes::materialise(&shared.store, &pod.obj, &h.dir) {
@@ -1175,8 +1399,14 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     finish(&pod).await;
 }
 
-/// After the processes: wait for deletion, then remove the pod.
+/// After the processes: give up the sandbox, wait for deletion, then
+/// remove the pod.
 async fn finish(pod: &Pod) {
+    pod.h
+        .sandbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let mut stop = pod.stop.clone();
     wait_stop(&mut stop).await;
     pod.shared

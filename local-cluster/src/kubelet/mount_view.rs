@@ -1,0 +1,348 @@
+//! A container's view of the file system, built in its own mount
+//! namespace: a fresh tmpfs root with this machine's top-level entries
+//! bound back, `/dev` and a `/proc` of the container's own PID namespace,
+//! every volume bound at its `mountPath`, and the pod's `/etc/hosts` and
+//! `/etc/resolv.conf`. A directory that must gain a new entry (such as
+//! `/kubesh` or `/etc/config`) is replaced in the view by a tmpfs holding
+//! binds of its entries, so nothing is ever created on this machine's own
+//! file system.
+//!
+//! The plan is computed before the fork (it reads this machine's
+//! directories and allocates); [`MountPlan::apply`] runs between fork and
+//! exec and makes system calls only.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::volumes::Mount;
+
+enum Op {
+    Tmpfs(CString),
+    Dir(CString),
+    File(CString),
+    Symlink {
+        target: CString,
+        path: CString,
+    },
+    Bind {
+        src: CString,
+        dst: CString,
+        read_only: bool,
+    },
+}
+
+/// The steps that build one container's view, in order.
+pub struct MountPlan {
+    root: CString,
+    ops: Vec<Op>,
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// Builds plans; paths are as the container sees them.
+struct Builder {
+    root: PathBuf,
+    ops: Vec<Op>,
+    /// Directories replaced by a tmpfs (new entries may be made there).
+    exploded: Vec<PathBuf>,
+    /// Targets something is bound at.
+    mounted: Vec<PathBuf>,
+}
+
+impl Builder {
+    fn at(&self, p: &Path) -> CString {
+        cstr(&self.root.join(p.strip_prefix("/").unwrap_or(p)))
+    }
+
+    /// Binds this machine's `path` (a file, a directory or a symlink) at
+    /// the same place in the view.
+    fn entry(&mut self, path: &Path) {
+        match std::fs::symlink_metadata(path) {
+            Ok(md) if md.file_type().is_symlink() => {
+                if let Ok(t) = std::fs::read_link(path) {
+                    self.ops.push(Op::Symlink {
+                        target: cstr(&t),
+                        path: self.at(path),
+                    });
+                }
+            }
+            Ok(md) if md.is_dir() => {
+                self.ops.push(Op::Dir(self.at(path)));
+                self.bind(path, path, false);
+            }
+            Ok(_) => {
+                self.ops.push(Op::File(self.at(path)));
+                self.bind(path, path, false);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn bind(&mut self, src: &Path, dst: &Path, read_only: bool) {
+        self.ops.push(Op::Bind {
+            src: cstr(src),
+            dst: self.at(dst),
+            read_only,
+        });
+    }
+
+    /// Makes sure `target` exists in the view, as a directory or a file,
+    /// without creating anything on this machine.
+    fn ensure(&mut self, target: &Path, dir: bool) {
+        // Inside a volume, what is missing is made in the volume's own
+        // directory, as the kubelet does.
+        let volume = self
+            .mounted
+            .iter()
+            .filter(|m| target.starts_with(m))
+            .max_by_key(|m| m.as_os_str().len())
+            .cloned();
+        let anc = match volume {
+            Some(m) => m,
+            None => {
+                if std::fs::symlink_metadata(target).is_ok() {
+                    return;
+                }
+                // The deepest ancestor that exists on this machine.
+                let mut anc = target
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| "/".into());
+                while anc.symlink_metadata().is_err() {
+                    anc = anc
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| "/".into());
+                }
+                if !self.exploded.contains(&anc) && anc.is_dir() {
+                    self.ops.push(Op::Tmpfs(self.at(&anc)));
+                    if let Ok(entries) = std::fs::read_dir(&anc) {
+                        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+                        names.sort();
+                        for name in names {
+                            self.entry(&anc.join(name));
+                        }
+                    }
+                    self.exploded.push(anc.clone());
+                }
+                anc
+            }
+        };
+        // The components below the ancestor (existing ones are kept).
+        let rel = target.strip_prefix(&anc).unwrap_or(target);
+        let parts: Vec<_> = rel.components().collect();
+        let mut cur = anc.clone();
+        for (i, part) in parts.iter().enumerate() {
+            cur.push(part);
+            let op = if i + 1 == parts.len() && !dir {
+                Op::File(self.at(&cur))
+            } else {
+                Op::Dir(self.at(&cur))
+            };
+            self.ops.push(op);
+        }
+    }
+}
+
+impl MountPlan {
+    /// The plan for a container with `mounts`, starting in `workdir`;
+    /// `root` is an empty directory of the pod the view is built on, and
+    /// `files` are single files bound over the view's (`/etc/hosts`…).
+    pub fn new(root: &Path, mounts: &[Mount], workdir: &Path, files: &[(PathBuf, &str)]) -> Self {
+        let mut b = Builder {
+            root: root.to_path_buf(),
+            ops: Vec::new(),
+            exploded: vec!["/".into()],
+            mounted: Vec::new(),
+        };
+        if let Ok(entries) = std::fs::read_dir("/") {
+            let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for name in names {
+                let path = Path::new("/").join(&name);
+                if name == "proc" {
+                    // This machine's /proc until the container's own is
+                    // mounted on top (where the kernel allows that).
+                    b.ops.push(Op::Dir(b.at(&path)));
+                    b.bind(&path, &path, false);
+                    continue;
+                }
+                b.entry(&path);
+            }
+        }
+        let mut mounts: Vec<&Mount> = mounts.iter().collect();
+        mounts.sort_by_key(|m| m.target.matches('/').count());
+        for m in mounts {
+            let target = PathBuf::from(m.target.trim_end_matches('/'));
+            if target.as_os_str().is_empty() || target == Path::new("/") {
+                continue;
+            }
+            b.ensure(&target, m.host.is_dir());
+            b.bind(&m.host, &target, m.read_only);
+            b.mounted.push(target);
+        }
+        for (src, dst) in files {
+            let dst = Path::new(dst);
+            b.ensure(dst, false);
+            b.bind(src, dst, true);
+        }
+        b.ensure(workdir, true);
+        MountPlan {
+            root: cstr(root),
+            ops: b.ops,
+        }
+    }
+
+    /// Builds the view and makes it the root.
+    ///
+    /// # Safety
+    /// Called between fork and exec, in a new mount namespace: system
+    /// calls only.
+    pub unsafe fn apply(&self) -> io::Result<()> {
+        let fail = || Err(io::Error::last_os_error());
+        unsafe {
+            // Nothing done here may reach this machine's mounts.
+            if libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return fail();
+            }
+            if libc::mount(
+                c"tmpfs".as_ptr(),
+                self.root.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                c"mode=0755".as_ptr().cast(),
+            ) != 0
+            {
+                return fail();
+            }
+            for op in &self.ops {
+                let r = match op {
+                    Op::Tmpfs(p) => libc::mount(
+                        c"tmpfs".as_ptr(),
+                        p.as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        c"mode=0755".as_ptr().cast(),
+                    ),
+                    Op::Dir(p) => {
+                        if libc::mkdir(p.as_ptr(), 0o755) != 0
+                            && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+                        {
+                            -1
+                        } else {
+                            0
+                        }
+                    }
+                    Op::File(p) => {
+                        let fd = libc::open(
+                            p.as_ptr(),
+                            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                            0o644,
+                        );
+                        if fd >= 0 {
+                            libc::close(fd);
+                            0
+                        } else {
+                            -1
+                        }
+                    }
+                    Op::Symlink { target, path } => {
+                        libc::symlink(target.as_ptr(), path.as_ptr());
+                        0
+                    }
+                    Op::Bind {
+                        src,
+                        dst,
+                        read_only,
+                    } => bind(src, dst, *read_only),
+                };
+                if r != 0 {
+                    return fail();
+                }
+            }
+            if libc::chdir(self.root.as_ptr()) != 0
+                || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+                || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
+                || libc::chdir(c"/".as_ptr()) != 0
+            {
+                return fail();
+            }
+        }
+        Ok(())
+    }
+
+    /// Mounts a `/proc` of the caller's PID namespace over the view's;
+    /// where the kernel refuses, this machine's stays.
+    ///
+    /// # Safety
+    /// Called between fork and exec: system calls only.
+    pub unsafe fn mount_proc(&self) {
+        unsafe {
+            libc::mount(
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            );
+        }
+    }
+}
+
+/// A recursive bind; read-only binds keep the flags the kernel locked on
+/// the source (nosuid, nodev, noexec), or the remount is refused.
+///
+/// # Safety
+/// System calls only.
+unsafe fn bind(src: &CString, dst: &CString, read_only: bool) -> libc::c_int {
+    unsafe {
+        if libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
+            return -1;
+        }
+        if !read_only {
+            return 0;
+        }
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(dst.as_ptr(), &mut st) != 0 {
+            return -1;
+        }
+        let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+        for (st_flag, ms_flag) in [
+            (libc::ST_NOSUID, libc::MS_NOSUID),
+            (libc::ST_NODEV, libc::MS_NODEV),
+            (libc::ST_NOEXEC, libc::MS_NOEXEC),
+            (libc::ST_NOATIME, libc::MS_NOATIME),
+            (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+            (libc::ST_RELATIME, libc::MS_RELATIME),
+        ] {
+            if st.f_flag & st_flag != 0 {
+                flags |= ms_flag;
+            }
+        }
+        libc::mount(
+            std::ptr::null(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    }
+}
