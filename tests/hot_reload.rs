@@ -116,23 +116,23 @@ impl Drop for Watching {
     }
 }
 
-/// A page from 127.0.0.1:`port`, waiting up to 2 s for the answer.
-fn fetch(port: u16) -> Option<String> {
-    common::fetch(port, Duration::from_secs(2))
+/// The page of the Service `name` on `port`, through the service proxy.
+fn fetch(cluster: &LocalCluster, name: &str, port: u16) -> Option<String> {
+    cluster.fetch_service(name, port, "/")
 }
 
-/// Waits until the page at `port` is `expected`.
-fn wait_for_page(port: u16, expected: &str) {
+/// Waits until the page of the Service `name` on `port` is `expected`.
+fn wait_for_page(cluster: &LocalCluster, name: &str, port: u16, expected: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
     while Instant::now() < deadline {
-        last = fetch(port);
+        last = fetch(cluster, name, port);
         if last.as_deref() == Some(expected) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("the page on port {port} is {last:?}, not {expected:?}");
+    panic!("the page of {name} on port {port} is {last:?}, not {expected:?}");
 }
 
 /// The names of the dproc's pods that are not being deleted.
@@ -187,12 +187,12 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
         &sandbox,
         &format!("SERVICE_PORT={port} python web.py"),
     );
-    wait_for_page(port, "version one\n");
+    wait_for_page(&cluster, "web", port, "version one\n");
     let pod = pods(&cluster, "web");
     assert!(!pod.trim().is_empty(), "one pod runs");
 
     sandbox.write("web.py", page("version two"));
-    wait_for_page(port, "version two\n");
+    wait_for_page(&cluster, "web", port, "version two\n");
     let stderr = session.wait_for("(live)", 1);
     assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
     assert_eq!(pods(&cluster, "web"), pod, "the same pod runs the new code");
@@ -203,7 +203,7 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
     let stderr = session.wait_for("the new code exits with status 1", 1);
     assert!(stderr.contains("SyntaxError"), "{stderr}");
     sandbox.write("web.py", page("version three"));
-    wait_for_page(port, "version three\n");
+    wait_for_page(&cluster, "web", port, "version three\n");
     assert_eq!(pods(&cluster, "web"), pod);
 
     // Twenty saves in 200 ms end with the last one running, and nothing
@@ -212,9 +212,9 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
         sandbox.write("web.py", page(&format!("save {save}")));
         std::thread::sleep(Duration::from_millis(10));
     }
-    wait_for_page(port, "save 20\n");
+    wait_for_page(&cluster, "web", port, "save 20\n");
     for _ in 0..20 {
-        assert_eq!(fetch(port).as_deref(), Some("save 20\n"));
+        assert_eq!(fetch(&cluster, "web", port).as_deref(), Some("save 20\n"));
     }
     assert!(stored_file(&cluster, "web", "web.py").contains("save 20"));
 
@@ -225,7 +225,7 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
         assert!(Instant::now() < deadline, "no new pod replaced {pod}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    wait_for_page(port, "save 20\n");
+    wait_for_page(&cluster, "web", port, "save 20\n");
 }
 
 #[test]
@@ -239,9 +239,9 @@ fn a_node_service_and_a_rebuilt_binary_reload_live() {
         &sandbox,
         &format!("cd node; SERVICE_PORT={node_port} node web.js"),
     );
-    wait_for_page(node_port, "node one\n");
+    wait_for_page(&cluster, "web", node_port, "node one\n");
     sandbox.write("node/web.js", WEB_JS.replace("PAGE", "node two"));
-    wait_for_page(node_port, "node two\n");
+    wait_for_page(&cluster, "web", node_port, "node two\n");
     node.wait_for("↻ web  1 file  ", 1);
     node.wait_for("(live)", 1);
 
@@ -280,9 +280,9 @@ fn a_node_service_and_a_rebuilt_binary_reload_live() {
         &sandbox,
         &format!("cd bin; SERVICE_PORT={bin_port} ./server"),
     );
-    wait_for_page(bin_port, "bin1\n");
+    wait_for_page(&cluster, "server", bin_port, "bin1\n");
     build("bin2");
-    wait_for_page(bin_port, "bin2\n");
+    wait_for_page(&cluster, "server", bin_port, "bin2\n");
     // The source and the binary may go in one reload or two, as the
     // compiler takes its time; each goes live.
     let stderr = binary.wait_for("(live)", 1);
@@ -317,10 +317,10 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
         &sandbox,
         &format!("SERVICE_PORT={port} python web.py"),
     );
-    wait_for_page(port, "before\n");
+    wait_for_page(&cluster, "web", port, "before\n");
     let pod = pods(&cluster, "web");
     sandbox.write("web.py", WEB_PY.replace("PAGE", "after"));
-    wait_for_page(port, "after\n");
+    wait_for_page(&cluster, "web", port, "after\n");
     let stderr = session.wait_for("(rollout: the python runtime's image has no shell)", 1);
     assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
     assert_ne!(pods(&cluster, "web"), pod, "a new pod runs the new code");
@@ -353,7 +353,7 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
         "{stderr}"
     );
     sandbox.write("web.py", WEB_PY.replace("PAGE", "mended"));
-    wait_for_page(port, "mended\n");
+    wait_for_page(&cluster, "web", port, "mended\n");
 }
 
 #[test]

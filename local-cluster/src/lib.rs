@@ -10,6 +10,7 @@ pub mod base64;
 pub mod controllers;
 pub mod defaults;
 pub mod discovery;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod kubelet;
@@ -146,6 +147,7 @@ impl LocalCluster {
                         tokio::spawn(controllers::run(shared.clone())),
                         tokio::spawn(kubelet::run(shared.clone())),
                         tokio::spawn(service_ips::run(shared.clone())),
+                        tokio::spawn(egress::run(shared.clone())),
                     ];
                     let _ = ready_tx.send(Ok(shared.clone()));
                     server::serve(shared.clone(), listener).await;
@@ -211,6 +213,12 @@ impl LocalCluster {
     /// How pods are isolated here (one line).
     pub fn isolation_mechanism(&self) -> String {
         self.shared.kubelet.mechanism()
+    }
+
+    /// Whether pods run in sandboxes of their own (namespaces, an address
+    /// each), or directly on this machine.
+    pub fn sandboxed(&self) -> bool {
+        self.shared.kubelet.node().is_some()
     }
 
     /// Process ids of every running container process (for tests and tools).

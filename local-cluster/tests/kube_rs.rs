@@ -216,7 +216,7 @@ fn await_pod_and_deployment_conditions() {
             "spec": {
                 "replicas": 2,
                 "selector": {"matchLabels": {"app": "api"}},
-                "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"]}]}},
+                "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"]}]}},
             },
         }))
         .expect("deployment");

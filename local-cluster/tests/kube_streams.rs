@@ -33,7 +33,7 @@ spec:
   containers:
   - name: web
     image: python:3.12
-    command: ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "{dir}"]
+    command: ["python3", "-m", "http.server", "{port}", "--bind", "0.0.0.0", "--directory", "{dir}"]
     readinessProbe:
       tcpSocket: {{port: {port}}}
       periodSeconds: 1

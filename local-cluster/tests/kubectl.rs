@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{APP, TestCluster, processes_in_group, wait_for};
+use common::{APP, TestCluster, all_gone, processes_under, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -160,8 +160,17 @@ fn deployment_lifecycle() {
     ]);
     assert_eq!(image, "python:3.12");
 
-    let pids = c.cluster.pod_pids();
-    assert_eq!(pids.len(), 3);
+    // Pods being replaced stay until their grace period ends, as on any
+    // cluster; only the running ones count.
+    wait_for("three pods", T, || {
+        (c.cluster.pod_pids().len() == 3).then_some(())
+    });
+    let pids: Vec<u32> = c
+        .cluster
+        .pod_pids()
+        .into_iter()
+        .flat_map(processes_under)
+        .collect();
     c.ok(&["delete", "deploy", "web"]);
     wait_for("every pod gone", T, || {
         c.ok(&["get", "pods", "-o", "name"])
@@ -169,11 +178,9 @@ fn deployment_lifecycle() {
             .is_empty()
             .then_some(())
     });
-    for pid in pids {
-        wait_for("the pod's processes to end", T, || {
-            processes_in_group(pid).is_empty().then_some(())
-        });
-    }
+    wait_for("the pods' processes to end", T, || {
+        all_gone(&pids).then_some(())
+    });
 }
 
 #[test]
@@ -286,14 +293,13 @@ fn delete_namespace_removes_its_contents() {
     ]);
     let pids = c.cluster.pod_pids();
     assert_eq!(pids.len(), 2);
+    let pids: Vec<u32> = pids.into_iter().flat_map(processes_under).collect();
     c.ok(&["delete", "ns", "scratch", "--timeout=30s"]);
     let out = c.kubectl(&["get", "ns", "scratch"]);
     assert!(!out.status.success());
-    for pid in pids {
-        wait_for("the pod's processes to end", T, || {
-            processes_in_group(pid).is_empty().then_some(())
-        });
-    }
+    wait_for("the pods' processes to end", T, || {
+        all_gone(&pids).then_some(())
+    });
     let out = c.kubectl(&["delete", "ns", "default"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"));
 }
@@ -386,7 +392,7 @@ spec:
     let lines: Vec<&str> = logs.lines().collect();
     assert_eq!(lines[0], "from-init");
     assert_eq!(lines[1], "vols hi s3cret there");
-    if c.cluster.isolation_mechanism().contains("bubblewrap)") {
+    if c.cluster.sandboxed() {
         assert_eq!(lines.get(2).copied(), Some("hi"), "{logs}");
     }
 }
@@ -451,7 +457,7 @@ spec:
   containers:
   - name: web
     image: python:3.12
-    command: ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    command: ["python3", "-m", "http.server", "{port}", "--bind", "0.0.0.0"]
     ports: [{{name: http, containerPort: {port}}}]
     readinessProbe:
       httpGet: {{path: /, port: http}}
@@ -487,13 +493,15 @@ spec:
 "#,
     );
     let pid = wait_for("the process", T, || c.cluster.pod_pids().first().copied());
-    wait_for("the children", T, || {
-        (processes_in_group(pid).len() >= 3).then_some(())
+    // The kubelet's process, the shell and its two children.
+    let pids = wait_for("the children", T, || {
+        let pids = processes_under(pid);
+        (pids.len() >= 4).then_some(pids)
     });
     let TestCluster { cluster, dir } = c;
     cluster.shutdown();
     wait_for("every process gone", Duration::from_secs(10), || {
-        processes_in_group(pid).is_empty().then_some(())
+        all_gone(&pids).then_some(())
     });
     drop(dir);
 }

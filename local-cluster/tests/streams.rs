@@ -19,7 +19,7 @@ spec:
   containers:
   - name: web
     image: python:3.12
-    command: ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "{dir}"]
+    command: ["python3", "-m", "http.server", "{port}", "--bind", "0.0.0.0", "--directory", "{dir}"]
     ports: [{{name: http, containerPort: {port}}}]
     readinessProbe:
       httpGet: {{path: /, port: http}}
@@ -284,13 +284,8 @@ spec:
         "import os, urllib.request; print(urllib.request.urlopen('http://%s:%s/x' % (os.environ['WEB_SERVICE_HOST'], os.environ['WEB_SERVICE_PORT'])).read().decode(), end='')",
     ]);
     assert_eq!(fetched, "via cluster ip\n");
-    // With a private mount view, service names resolve too.
-    let bwrap = std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_none_or(|v| v != "1")
-        && std::process::Command::new("bwrap")
-            .args(["--dev-bind", "/", "/", "--unshare-pid", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if bwrap {
+    // In a sandbox, service names resolve too.
+    if c.cluster.sandboxed() {
         for url in [
             "http://web:8080/x",
             "http://web.default.svc.cluster.local:8080/x",
@@ -333,7 +328,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(out)))
         self.end_headers()
         self.wfile.write(out)
-http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+http.server.HTTPServer(('0.0.0.0', int(sys.argv[1])), H).serve_forever()
 "#,
     )
     .expect("script");

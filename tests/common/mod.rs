@@ -146,6 +146,26 @@ impl LocalCluster {
         );
     }
 
+    /// A page of the Service `name` on `port`, through the API server's
+    /// service proxy (as from inside the cluster); `None` when it gives no
+    /// answer.
+    pub fn fetch_service(&self, name: &str, port: u16, path: &str) -> Option<String> {
+        let output = self
+            .kubectl()
+            .args([
+                "get",
+                "--request-timeout=5s",
+                "--raw",
+                &format!("/api/v1/namespaces/default/services/{name}:{port}/proxy{path}"),
+            ])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).to_string())
+    }
+
     /// Waits until `kubectl ARGS` prints exactly `expected` (trimmed).
     pub fn wait_for_kubectl(&self, args: &[&str], expected: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

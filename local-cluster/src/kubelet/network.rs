@@ -264,6 +264,16 @@ pub fn configure_node(node: &Holder) -> io::Result<()> {
         None,
         None,
     )?;
+    // Everything else is local here, so pods' outbound connections reach
+    // the egress relay (see `crate::egress`); pod routes are more specific.
+    nl.route(
+        (Ipv4Addr::UNSPECIFIED, 0),
+        RouteType::Local,
+        TABLE_MAIN,
+        RouteScope::Host,
+        Some(lo),
+        None,
+    )?;
     Ok(())
 }
 

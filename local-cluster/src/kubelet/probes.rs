@@ -127,3 +127,70 @@ pub async fn check_network(
         Err(_) => Err(format!("probe timed out after {}s", timeout.as_secs())),
     })
 }
+
+/// The TCP addresses a process's network namespace listens on, read from
+/// `/proc/PID/net/tcp` (which shows the namespace of `pid`).
+pub fn listening(pid: i32) -> Vec<std::net::SocketAddrV4> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // st 0A is LISTEN.
+            if fields.get(3) != Some(&"0A") {
+                return None;
+            }
+            let (ip, port) = fields.get(1)?.split_once(':')?;
+            let ip = u32::from_str_radix(ip, 16).ok()?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            // The kernel prints the address in host byte order of a
+            // network-order value.
+            Some(std::net::SocketAddrV4::new(
+                std::net::Ipv4Addr::from(u32::from_be(ip)),
+                port,
+            ))
+        })
+        .collect()
+}
+
+/// What to add to a failed probe's message when the program listens on
+/// the probed port on loopback only: on a real cluster it never becomes
+/// ready either.
+pub fn loopback_hint(listening: &[std::net::SocketAddrV4], port: u16) -> Option<String> {
+    let on_port: Vec<_> = listening.iter().filter(|a| a.port() == port).collect();
+    if on_port.is_empty() || on_port.iter().any(|a| !a.ip().is_loopback()) {
+        return None;
+    }
+    Some(format!(
+        "the container listens on {} only, which nothing outside the pod reaches; listen on 0.0.0.0:{port}",
+        on_port[0]
+    ))
+}
+
+/// The port a network probe checks, if any.
+pub fn probe_port(probe: &Value, container: &Value) -> Option<u16> {
+    let p = if probe["httpGet"].is_object() {
+        &probe["httpGet"]["port"]
+    } else {
+        &probe["tcpSocket"]["port"]
+    };
+    port_of(p, container)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loopback_listener_is_named() {
+        let lo: std::net::SocketAddrV4 = "127.0.0.1:5000".parse().unwrap();
+        let any: std::net::SocketAddrV4 = "0.0.0.0:5000".parse().unwrap();
+        assert!(
+            loopback_hint(&[lo], 5000)
+                .unwrap()
+                .contains("127.0.0.1:5000 only")
+        );
+        assert_eq!(loopback_hint(&[lo, any], 5000), None);
+        assert_eq!(loopback_hint(&[lo], 8080), None);
+    }
+}

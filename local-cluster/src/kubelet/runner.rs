@@ -368,6 +368,11 @@ fn build_command(
                     let mut files = Vec::new();
                     if let Some(hosts) = &ctx.hosts {
                         files.push((hosts.clone(), "/etc/hosts"));
+                        let resolv = hosts.with_file_name("resolv.conf");
+                        if std::fs::write(&resolv, crate::egress::resolv_conf(&h.namespace)).is_ok()
+                        {
+                            files.push((resolv, "/etc/resolv.conf"));
+                        }
                     }
                     sandbox::JoinHow::Container(MountPlan::new(
                         &root,
@@ -1033,11 +1038,13 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
             let p = readiness;
             tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
             let (mut ok_n, mut fail_n, mut ready) = (0u64, 0u64, false);
+            let mut said = String::new();
             loop {
                 match attempt(p.clone()).await {
                     Ok(()) => {
                         ok_n += 1;
                         fail_n = 0;
+                        said.clear();
                         if !ready && ok_n >= p["successThreshold"].as_u64().unwrap_or(1) {
                             ready = true;
                             pod.set_container(false, idx, |s| s["ready"] = json!(true));
@@ -1046,7 +1053,10 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                     Err(e) => {
                         fail_n += 1;
                         ok_n = 0;
-                        if fail_n == 1 || ready {
+                        // Said once per different reason, and on each
+                        // failure of a ready container.
+                        if said != e || ready {
+                            said = e.clone();
                             pod.event(
                                 "Warning",
                                 "Unhealthy",

@@ -473,8 +473,29 @@ impl Holder {
         std_stream.set_nonblocking(true)?;
         let socket = tokio::net::TcpSocket::from_std_stream(std_stream);
         socket.set_reuseaddr(true)?;
+        // A Service's address and the egress listeners on every address
+        // share ports; the most specific listener takes a connection.
+        socket.set_reuseport(true)?;
         socket.bind(addr)?;
         socket.listen(1024)
+    }
+
+    /// A UDP socket bound to `addr` inside the holder's network namespace.
+    ///
+    /// # Errors
+    /// As `bind(2)`.
+    pub fn bind_udp(&self, addr: std::net::SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+        let fd = self.socket(SocketKind::Udp)?;
+        let std_socket = std::net::UdpSocket::from(fd);
+        let sock = nix::sys::socket::SockaddrIn::from(match addr {
+            std::net::SocketAddr::V4(v4) => v4,
+            std::net::SocketAddr::V6(_) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "IPv4 only"));
+            }
+        });
+        nix::sys::socket::bind(std_socket.as_raw_fd(), &sock)?;
+        std_socket.set_nonblocking(true)?;
+        tokio::net::UdpSocket::from_std(std_socket)
     }
 }
 

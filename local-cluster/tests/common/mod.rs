@@ -95,14 +95,15 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
-/// Every process whose process group is `pgid`.
-pub fn processes_in_group(pgid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
+/// The process `pid` and every process below it (its children, theirs…),
+/// alive (not zombies).
+pub fn processes_under(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
             continue;
         };
         let Some(close) = stat.rfind(')') else {
@@ -113,11 +114,38 @@ pub fn processes_in_group(pgid: u32) -> Vec<u32> {
         if fields.first() == Some(&"Z") {
             continue;
         }
-        if fields.get(2).and_then(|f| f.parse::<u32>().ok()) == Some(pgid) {
-            out.push(pid);
+        if let Some(ppid) = fields.get(1).and_then(|f| f.parse::<u32>().ok()) {
+            parent_of.push((p, ppid));
         }
     }
+    let mut out: Vec<u32> = parent_of
+        .iter()
+        .filter(|(p, _)| *p == pid)
+        .map(|(p, _)| *p)
+        .collect();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
     out
+}
+
+/// Whether none of `pids` is alive any more (zombies count as gone).
+pub fn all_gone(pids: &[u32]) -> bool {
+    pids.iter().all(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |stat| {
+            stat.rfind(')')
+                .and_then(|c| stat[c + 1..].split_whitespace().next())
+                == Some("Z")
+        })
+    })
 }
 
 pub const APP: &str = r#"
@@ -202,16 +230,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-/// Whether pods get a private mount view here (bubblewrap works), which is
-/// what makes service names resolve inside them.
-pub fn bwrap_works() -> bool {
-    std::env::var_os("KUBESH_LOCAL_NO_BWRAP").is_none_or(|v| v != "1")
-        && Command::new("bwrap")
-            .args(["--dev-bind", "/", "/", "--unshare-pid", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
 }
 
 impl TestCluster {
