@@ -240,7 +240,7 @@ fn local(shell: &Shell, request: &Request) -> Outcome {
             Ok(n) => response.extend_from_slice(&buffer[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if shell.interrupt.is_set() {
-                    return Ok(crate::shell::STATUS_INTERRUPTED);
+                    return Ok(crate::status::STATUS_INTERRUPTED);
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -11,9 +11,11 @@ use kube::api::{Api, Patch, PatchParams};
 
 use super::{Failure, Outcome};
 use crate::cluster::dprocs;
+use crate::labels::{GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
 use crate::launch::names::is_rfc1035_label;
-use crate::launch::objects::{EnvSource, GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
-use crate::shell::{Shell, quote};
+use crate::launch::objects::EnvSource;
+use crate::shell::Shell;
+use crate::syntax::quote;
 
 const USAGE: &str =
     "usage: env, env list, env create NAME, env select [NAME], env delete [--purge] NAME";

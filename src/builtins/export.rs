@@ -12,8 +12,9 @@ use kube::api::Api;
 use super::{Failure, Outcome};
 use crate::cluster::connection::status_code;
 use crate::launch::objects::EnvSource;
+use crate::shell::Shell;
 use crate::shell::vars::is_valid_name;
-use crate::shell::{Shell, quote};
+use crate::syntax::quote;
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if args.is_empty() {

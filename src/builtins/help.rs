@@ -23,17 +23,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         .max()
         .unwrap_or(0);
     for page in pages::all() {
-        let later = if !page.is_available() {
-            "  (not available yet)"
-        } else {
-            ""
-        };
-        writeln!(
-            out,
-            "  {:<8} {:<width$}{later}",
-            page.scope.label(),
-            page.synopsis
-        )?;
+        writeln!(out, "  {:<8} {:<width$}", page.scope.label(), page.synopsis)?;
     }
     writeln!(
         out,

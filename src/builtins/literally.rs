@@ -5,7 +5,8 @@ use std::io::ErrorKind;
 use std::process::Command;
 
 use super::{Failure, Outcome};
-use crate::shell::{STATUS_NOT_FOUND, Shell};
+use crate::shell::Shell;
+use crate::status::STATUS_NOT_FOUND;
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if args.is_empty() {
@@ -27,7 +28,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if shell.debug {
         report!(
             "debug: kubectl {}",
-            crate::shell::quote_all(kubectl.get_args())
+            crate::syntax::quote_all(kubectl.get_args())
         );
     }
     match kubectl.status() {

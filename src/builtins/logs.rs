@@ -9,8 +9,9 @@ use kube::api::{Api, ListParams, LogParams};
 
 use super::{Failure, Outcome};
 use crate::cluster::{ClusterError, dprocs};
-use crate::launch::objects::LABEL_DPROC;
-use crate::shell::{STATUS_INTERRUPTED, Shell};
+use crate::labels::LABEL_DPROC;
+use crate::shell::Shell;
+use crate::status::STATUS_INTERRUPTED;
 
 const USAGE: &str = "usage: logs [-f] [--tail N] NAME|DPID";
 

@@ -1,6 +1,7 @@
-//! The builtins: one file each, all with one signature
-//! (`fn run(&mut Shell, args) -> Outcome`), listed in [`BUILTINS`]. Their
-//! documentation is `builtins/NAME.md` (see [`crate::pages`]).
+//! The builtins: one file each, all with the signature the shell asks for
+//! (`fn run(&mut Shell, args) -> Outcome`, see `crate::shell::builtin`),
+//! listed in [`BUILTINS`], which `main` hands to the shell. Their
+//! documentation is `builtins/NAME.md` (see `crate::pages`).
 
 mod cat;
 mod cd;
@@ -34,58 +35,7 @@ mod unwatch;
 mod version;
 mod watch;
 
-use std::fmt;
-
-use crate::shell::{STATUS_USAGE, Shell};
-
-/// What a builtin returns: its exit status, or a failure to report.
-pub type Outcome = Result<i32, Failure>;
-
-/// A builtin's failure: reported as `kubesh: NAME: message`.
-#[derive(Debug)]
-pub enum Failure {
-    /// Wrong arguments (status 2).
-    Usage(String),
-    /// The builtin could not do its job (status 1).
-    Failed(String),
-    /// Output went to a closed pipe: stop quietly (status 141).
-    BrokenPipe,
-}
-
-impl Failure {
-    pub fn status(&self) -> i32 {
-        match self {
-            Failure::Usage(_) => STATUS_USAGE,
-            Failure::Failed(_) => 1,
-            Failure::BrokenPipe => crate::shell::STATUS_BROKEN_PIPE,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Usage(message) | Failure::Failed(message) => f.write_str(message),
-            Failure::BrokenPipe => f.write_str("output went to a closed pipe"),
-        }
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    /// Writing to stdout or stderr failed (e.g. a closed pipe).
-    fn from(error: std::io::Error) -> Failure {
-        match error.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
-            _ => Failure::Failed(format!("cannot write output: {error}")),
-        }
-    }
-}
-
-/// One builtin command.
-pub struct Builtin {
-    pub name: &'static str,
-    pub run: fn(&mut Shell, &[String]) -> Outcome,
-}
+pub use crate::shell::builtin::{Builtin, Failure, Outcome};
 
 /// Every builtin kubesh runs, sorted by name.
 pub const BUILTINS: &[Builtin] = &[
@@ -215,21 +165,9 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
-/// Cluster builtins that have a page but do not run yet: running one says
-/// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &[];
-
-/// The builtin called `name`.
-pub fn find(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
-}
-
-/// Every builtin name, available or not.
+/// Every builtin name.
 pub fn names<'a>() -> impl Iterator<Item = &'a str> {
-    BUILTINS
-        .iter()
-        .map(|b| b.name)
-        .chain(NOT_YET_AVAILABLE.iter().copied())
+    BUILTINS.iter().map(|b| b.name)
 }
 
 /// Fails with a usage message unless `args` has at most `max` entries.
@@ -263,13 +201,5 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
-    }
-
-    #[test]
-    fn builtins_that_do_not_run_yet_are_cluster_builtins() {
-        for name in NOT_YET_AVAILABLE {
-            let page = pages::find(name).expect("page");
-            assert_eq!(page.scope, pages::Scope::Cluster, "{name}");
-        }
     }
 }

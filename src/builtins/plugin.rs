@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use super::{Failure, Outcome};
-use crate::shell::{STATUS_NOT_FOUND, Shell};
+use crate::shell::Shell;
+use crate::status::STATUS_NOT_FOUND;
 
 pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     let plugins = find_plugins();

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use super::{Failure, Outcome};
-use crate::shell::{Shell, quote};
+use crate::shell::Shell;
+use crate::syntax::quote;
 
 const USAGE: &str = "usage: set [-e|+e] [-x|+x] [-- ARG…]";
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{Failure, Outcome};
-use crate::shell::{STATUS_INTERRUPTED, Shell};
+use crate::shell::Shell;
+use crate::status::STATUS_INTERRUPTED;
 
 const USAGE: &str = "usage: sleep SECONDS (e.g. 2, 0.5, 30s, 5m, 1h)";
 
