@@ -1,5 +1,6 @@
 //! The builtins: one file each, all with the signature the shell asks for
-//! (`fn run(&mut Shell, args) -> Outcome`, see `crate::shell::builtin`),
+//! (`fn run(&mut Shell, args, &mut Streams) -> Outcome`, see
+//! `crate::shell::builtin`), writing only to the streams they are handed,
 //! listed in [`BUILTINS`], which `main` hands to the shell. Their
 //! documentation is `builtins/NAME.md` (see `crate::pages`).
 
@@ -35,7 +36,7 @@ mod unwatch;
 mod version;
 mod watch;
 
-pub use crate::shell::builtin::{Builtin, Failure, Outcome};
+pub use crate::shell::builtin::{Builtin, Failure, Outcome, Streams};
 
 /// Every builtin kubesh runs, sorted by name.
 pub const BUILTINS: &[Builtin] = &[
@@ -183,7 +184,72 @@ pub fn at_most(args: &[String], max: usize, synopsis: &str) -> Result<(), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ClusterTarget;
+    use crate::interrupt::Interrupt;
     use crate::pages;
+    use crate::runtimes::Runtimes;
+    use crate::shell::Shell;
+
+    /// Runs a builtin in-process: its outcome, stdout and stderr.
+    fn run(shell: &mut Shell, words: &[&str]) -> (Result<i32, String>, String, String) {
+        let builtin = BUILTINS
+            .iter()
+            .find(|b| b.name == words[0])
+            .expect("a builtin");
+        let args: Vec<String> = words[1..].iter().map(|w| w.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = (builtin.run)(
+            shell,
+            &args,
+            &mut Streams {
+                out: &mut out,
+                err: &mut err,
+            },
+        );
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
+        (
+            outcome.map_err(|failure| failure.to_string()),
+            text(out),
+            text(err),
+        )
+    }
+
+    fn shell() -> Shell {
+        let runtimes = Runtimes::load(None).0;
+        Shell::new(
+            ClusterTarget::default(),
+            runtimes,
+            BUILTINS,
+            Interrupt::default(),
+        )
+    }
+
+    #[test]
+    fn a_builtin_writes_to_the_streams_it_is_handed() {
+        let mut shell = shell();
+        assert_eq!(
+            run(&mut shell, &["echo", "-n", "a", "b c"]),
+            (Ok(0), "a b c".to_string(), String::new())
+        );
+        shell.vars.set("GREETING", "hello world".to_string());
+        let (status, out, _) = run(&mut shell, &["set"]);
+        assert_eq!(status, Ok(0));
+        assert!(out.contains("GREETING='hello world'\n"), "{out}");
+        let (status, out, err) = run(&mut shell, &["cat", "/no/such/file"]);
+        assert_eq!((status, out.as_str()), (Ok(1), ""));
+        assert_eq!(err, "kubesh: cat: /no/such/file: no such file\n");
+    }
+
+    #[test]
+    fn a_failing_builtin_returns_its_failure_and_writes_nothing() {
+        let mut shell = shell();
+        let (status, out, err) = run(&mut shell, &["help", "nonesuch"]);
+        assert_eq!(
+            status,
+            Err("nonesuch: no such builtin; `help` lists them".to_string())
+        );
+        assert_eq!((out.as_str(), err.as_str()), ("", ""));
+    }
 
     #[test]
     fn every_builtin_has_a_page_and_every_page_a_builtin() {

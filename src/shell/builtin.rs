@@ -1,8 +1,9 @@
-//! What the shell asks of a builtin: its signature, and the outcome it
-//! returns. The builtins themselves live in `crate::builtins` and are
-//! handed to the shell when it is made.
+//! What the shell asks of a builtin: its signature, the streams it writes
+//! to, and the outcome it returns. The builtins themselves live in
+//! `crate::builtins` and are handed to the shell when it is made.
 
 use std::fmt;
+use std::io::Write;
 
 use super::Shell;
 use crate::status::{STATUS_BROKEN_PIPE, STATUS_USAGE};
@@ -50,8 +51,17 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// Where a builtin writes: the shell's stdout and stderr, or buffers when
+/// a test runs a builtin in-process. Programs a builtin starts (`kubectl`,
+/// plugins), the commands `source` runs and the shell's own messages (a job
+/// ended by `cx`) go to the process's stdout and stderr.
+pub struct Streams<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
 /// One builtin command.
 pub struct Builtin {
     pub name: &'static str,
-    pub run: fn(&mut Shell, &[String]) -> Outcome,
+    pub run: fn(&mut Shell, &[String], &mut Streams<'_>) -> Outcome,
 }

@@ -2,7 +2,7 @@
 //! cluster, or nothing kubesh knows (with a "did you mean").
 
 use super::Shell;
-use super::builtin::{Builtin, Failure};
+use super::builtin::{Builtin, Failure, Streams};
 use crate::status::{STATUS_BROKEN_PIPE, STATUS_NOT_FOUND, STATUS_USAGE};
 
 /// A command after expansion.
@@ -52,11 +52,17 @@ fn run_builtin(shell: &mut Shell, builtin: &Builtin, invocation: &Invocation) ->
             (name, saved)
         })
         .collect();
-    let status = match (builtin.run)(shell, &invocation.args[1..]) {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut streams = Streams {
+        out: &mut out,
+        err: &mut err,
+    };
+    let status = match (builtin.run)(shell, &invocation.args[1..], &mut streams) {
         Ok(status) => status,
         Err(Failure::BrokenPipe) => STATUS_BROKEN_PIPE,
         Err(failure) => {
-            report!("kubesh: {}: {failure}", builtin.name);
+            // A stderr that cannot be written to must not end the shell.
+            let _ = writeln!(streams.err, "kubesh: {}: {failure}", builtin.name);
             failure.status()
         }
     };
