@@ -14,13 +14,17 @@ macro_rules! report {
 mod builtins;
 mod cli;
 mod cluster;
+mod interrupt;
+mod labels;
 mod launch;
 mod pages;
+mod printer;
 mod reload;
 mod repl;
 mod runtimes;
 mod script_file;
 mod shell;
+mod status;
 mod syntax;
 
 use std::io::IsTerminal;
@@ -31,8 +35,10 @@ use clap::Parser;
 
 use cli::Cli;
 use cluster::ClusterTarget;
+use interrupt::Interrupt;
 use runtimes::Runtimes;
-use shell::{Interrupt, STATUS_NOT_FOUND, Shell};
+use shell::Shell;
+use status::STATUS_NOT_FOUND;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -105,7 +111,7 @@ fn run(cli: Cli) -> i32 {
         ),
         None => ClusterTarget::from_kubeconfig(cli.context.as_deref(), cli.namespace.as_deref()),
     };
-    let mut shell = Shell::new(target, runtimes, interrupt);
+    let mut shell = Shell::new(target, runtimes, builtins::BUILTINS, interrupt);
     shell.dry_run = cli.dry_run;
     if cli.watch {
         shell.vars.set("HOTRELOAD", "true".to_string());

@@ -35,14 +35,6 @@ pub struct Page {
     pub text: &'static str,
 }
 
-impl Page {
-    /// Whether the builtin runs in this version (some cluster builtins
-    /// have a page before they do).
-    pub fn is_available(&self) -> bool {
-        !crate::builtins::NOT_YET_AVAILABLE.contains(&self.name)
-    }
-}
-
 /// Every page, sorted by name.
 pub fn all() -> &'static [Page] {
     static PAGES: OnceLock<Vec<Page>> = OnceLock::new();
@@ -141,13 +133,8 @@ mod tests {
             "| builtin | scope | synopsis | what it does |\n| --- | --- | --- | --- |\n",
         );
         for page in all() {
-            let later = if !page.is_available() {
-                " *(not available yet)*"
-            } else {
-                ""
-            };
             table.push_str(&format!(
-                "| `{}` | {} | `{}` | {}{later} |\n",
+                "| `{}` | {} | `{}` | {} |\n",
                 page.name,
                 page.scope.label(),
                 page.synopsis.replace('|', "\\|"),

@@ -3,22 +3,21 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let stdin = ["-".to_string()];
     let files = if args.is_empty() { &stdin[..] } else { args };
     let mut status = 0;
-    let mut out = io::stdout().lock();
     for name in files {
         let copied = if name == "-" {
-            io::copy(&mut io::stdin().lock(), &mut out).map(|_| ())
+            io::copy(&mut io::stdin().lock(), streams.out).map(|_| ())
         } else {
             match open(name) {
-                Ok(mut file) => copy(&mut file, &mut out, shell),
+                Ok(mut file) => copy(&mut file, streams.out, shell),
                 Err(reason) => {
-                    report!("kubesh: cat: {name}: {reason}");
+                    let _ = writeln!(streams.err, "kubesh: cat: {name}: {reason}");
                     status = 1;
                     continue;
                 }
@@ -28,11 +27,11 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             if error.kind() == io::ErrorKind::BrokenPipe {
                 return Err(error.into());
             }
-            report!("kubesh: cat: {name}: {error}");
+            let _ = writeln!(streams.err, "kubesh: cat: {name}: {error}");
             status = 1;
         }
     }
-    out.flush().map_err(Failure::from)?;
+    streams.out.flush().map_err(Failure::from)?;
     Ok(status)
 }
 
@@ -49,7 +48,7 @@ fn open(name: &str) -> Result<File, String> {
 }
 
 /// Copies a file to `out` until its end or Ctrl-C.
-fn copy(file: &mut File, out: &mut impl Write, shell: &Shell) -> io::Result<()> {
+fn copy(file: &mut File, out: &mut dyn Write, shell: &Shell) -> io::Result<()> {
     let mut buffer = vec![0; 64 * 1024];
     while !shell.interrupt.is_set() {
         let read = file.read(&mut buffer)?;

@@ -1,12 +1,11 @@
 //! `cd [DIR | -]`: change the working directory.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Failure, Outcome, at_most};
+use super::{Failure, Outcome, Streams, at_most};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "cd [DIR | -]")?;
     let current = std::env::current_dir().ok();
     let (target, announce) = match args.first().map(String::as_str) {
@@ -33,7 +32,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     shell.previous_dir = current;
     if announce {
         let now = std::env::current_dir().unwrap_or(target);
-        writeln!(std::io::stdout().lock(), "{}", now.display())?;
+        writeln!(streams.out, "{}", now.display())?;
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@
 use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
 const USAGE: &str = "usage: curl [-X METHOD] [-H 'Name: value']… [-d DATA] [-i] URL";
@@ -28,10 +28,10 @@ struct Request {
     local: bool,
 }
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let request = parse(args).map_err(Failure::Usage)?;
     if request.local {
-        return local(shell, &request);
+        return local(shell, &request, streams);
     }
     let namespace = request
         .namespace
@@ -95,7 +95,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             status.message
         )));
     }
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     if request.include_headers {
         writeln!(out, "HTTP/1.1 {}", parts.status)?;
         for (name, value) in &parts.headers {
@@ -108,11 +108,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     if parts.status.is_success() || parts.status.is_redirection() {
         Ok(0)
     } else {
-        drop(out);
-        report!(
+        let _ = writeln!(
+            streams.err,
             "kubesh: curl: {target}{}: HTTP {}",
-            request.path,
-            parts.status
+            request.path, parts.status
         );
         Ok(22)
     }
@@ -194,7 +193,7 @@ fn parse(args: &[String]) -> Result<Request, String> {
 
 /// A request to this machine (a forwarded port), over HTTP/1.0 so that the
 /// answer ends with the connection.
-fn local(shell: &Shell, request: &Request) -> Outcome {
+fn local(shell: &Shell, request: &Request, streams: &mut Streams<'_>) -> Outcome {
     use std::io::Read;
     let port: u16 = request
         .port
@@ -240,7 +239,7 @@ fn local(shell: &Shell, request: &Request) -> Outcome {
             Ok(n) => response.extend_from_slice(&buffer[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if shell.interrupt.is_set() {
-                    return Ok(crate::shell::STATUS_INTERRUPTED);
+                    return Ok(crate::status::STATUS_INTERRUPTED);
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -262,7 +261,7 @@ fn local(shell: &Shell, request: &Request) -> Outcome {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     if request.include_headers {
         writeln!(out, "{}\n", head.replace("\r\n", "\n"))?;
     }
@@ -271,8 +270,11 @@ fn local(shell: &Shell, request: &Request) -> Outcome {
     if (200..400).contains(&status) {
         Ok(0)
     } else {
-        drop(out);
-        report!("kubesh: curl: {address}{}: HTTP {status}", request.path);
+        let _ = writeln!(
+            streams.err,
+            "kubesh: curl: {address}{}: HTTP {status}",
+            request.path
+        );
         Ok(22)
     }
 }

@@ -1,17 +1,15 @@
 //! `cx [CONTEXT]`: list the kubeconfig's contexts, or switch this shell to
 //! one (only this shell: the kubeconfig is not changed).
 
-use std::io::Write;
-
-use super::{Failure, Outcome, at_most};
+use super::{Failure, Outcome, Streams, at_most};
 use crate::cluster::ClusterTarget;
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "cx [CONTEXT]")?;
     let contexts = shell.target.contexts().map_err(Failure::Failed)?;
     let Some(wanted) = args.first() else {
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         for context in &contexts {
             let mark = if Some(context) == shell.target.context.as_ref() {
                 "*"
@@ -36,7 +34,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         ..switched
     });
     writeln!(
-        std::io::stdout().lock(),
+        streams.out,
         "context {wanted}, namespace {}",
         shell.target.namespace
     )?;

@@ -3,37 +3,38 @@
 //! on their objects: `env list|create|select|delete`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs;
+use crate::labels::{GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
 use crate::launch::names::is_rfc1035_label;
-use crate::launch::objects::{EnvSource, GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
-use crate::shell::{Shell, quote};
+use crate::launch::objects::EnvSource;
+use crate::shell::Shell;
+use crate::syntax::quote;
 
 const USAGE: &str =
     "usage: env, env list, env create NAME, env select [NAME], env delete [--purge] NAME";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     match args.first().map(String::as_str) {
         None => {
             shell.refresh_cluster_env();
-            variables(shell)
+            variables(shell, streams)
         }
-        Some("list") => list(shell),
-        Some("create") => create(shell, &args[1..]),
-        Some("select") => select(shell, &args[1..]),
-        Some("delete") => delete(shell, &args[1..]),
+        Some("list") => list(shell, streams),
+        Some("create") => create(shell, &args[1..], streams),
+        Some("select") => select(shell, &args[1..], streams),
+        Some("delete") => delete(shell, &args[1..], streams),
         Some(other) => Err(Failure::Usage(format!("{other:?}: {USAGE}"))),
     }
 }
 
-fn variables(shell: &Shell) -> Outcome {
-    let mut out = std::io::stdout().lock();
+fn variables(shell: &Shell, streams: &mut Streams<'_>) -> Outcome {
+    let out = &mut *streams.out;
     for (name, variable) in shell.vars.iter() {
         writeln!(
             out,
@@ -57,7 +58,7 @@ fn variables(shell: &Shell) -> Outcome {
     Ok(0)
 }
 
-fn list(shell: &mut Shell) -> Outcome {
+fn list(shell: &mut Shell, streams: &mut Streams<'_>) -> Outcome {
     let namespace = shell.target.namespace.clone();
     let selected = shell.target.environment_label();
     let connection = shell
@@ -71,7 +72,7 @@ fn list(shell: &mut Shell) -> Outcome {
     for dproc in &all {
         *counts.entry(dproc.environment.clone()).or_default() += 1;
     }
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for (name, count) in counts {
         let mark = if name == selected { "*" } else { " " };
         writeln!(out, "{mark} {name:<20} {count} dproc(s)")?;
@@ -89,7 +90,7 @@ fn valid_name(name: &str) -> Result<(), Failure> {
     }
 }
 
-fn create(shell: &mut Shell, args: &[String]) -> Outcome {
+fn create(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let [name] = args else {
         return Err(Failure::Usage(format!("usage: env create NAME; {USAGE}")));
     };
@@ -97,34 +98,31 @@ fn create(shell: &mut Shell, args: &[String]) -> Outcome {
     shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
     shell.refresh_cluster_env();
     writeln!(
-        std::io::stdout().lock(),
+        streams.out,
         "environment {name} selected: programs launched from now on belong to it"
     )?;
     Ok(0)
 }
 
-fn select(shell: &mut Shell, args: &[String]) -> Outcome {
+fn select(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     match args {
         [] => {
             shell.target.environment = None;
-            writeln!(
-                std::io::stdout().lock(),
-                "environment {GLOBAL_ENVIRONMENT} selected"
-            )?;
+            writeln!(streams.out, "environment {GLOBAL_ENVIRONMENT} selected")?;
             Ok(0)
         }
         [name] => {
             valid_name(name)?;
             shell.target.environment = (name != GLOBAL_ENVIRONMENT).then(|| name.clone());
             shell.refresh_cluster_env();
-            writeln!(std::io::stdout().lock(), "environment {name} selected")?;
+            writeln!(streams.out, "environment {name} selected")?;
             Ok(0)
         }
         _ => Err(Failure::Usage(format!("usage: env select [NAME]; {USAGE}"))),
     }
 }
 
-fn delete(shell: &mut Shell, args: &[String]) -> Outcome {
+fn delete(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let (purge, name) = match args {
         [flag, name] if flag == "--purge" => (true, name),
         [name] => (false, name),
@@ -146,7 +144,7 @@ fn delete(shell: &mut Shell, args: &[String]) -> Outcome {
         .map_err(|e| Failure::Failed(e.to_string()))?;
     let members = dprocs::list(connection, &namespace, Some(name))
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for dproc in &members {
         if purge {
             dprocs::delete(connection, &namespace, dproc)

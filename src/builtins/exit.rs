@@ -1,9 +1,9 @@
 //! `exit [N]`: leave kubesh with status N (default: the last command's).
 
-use super::{Failure, Outcome, at_most};
+use super::{Failure, Outcome, Streams, at_most};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "exit [N]")?;
     let status = match args.first() {
         None => shell.last_status,

@@ -4,20 +4,19 @@
 //! ConfigMap or Secret becomes a variable of later programs, by reference —
 //! kubesh never reads a Secret's values.
 
-use std::io::Write;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::connection::status_code;
 use crate::launch::objects::EnvSource;
+use crate::shell::Shell;
 use crate::shell::vars::is_valid_name;
-use crate::shell::{Shell, quote};
+use crate::syntax::quote;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         for (name, value) in shell.vars.exported() {
             writeln!(out, "export {name}={}", quote(value))?;
         }

@@ -1,17 +1,16 @@
 //! `forward NAME [LOCAL:]PORT`: forward 127.0.0.1:LOCAL to a dproc's port,
 //! in the background, as job `%N`.
 
-use std::io::Write;
 use std::sync::Arc;
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::{dprocs, forward};
 use crate::shell::Shell;
 use crate::shell::jobs::Job;
 
 const USAGE: &str = "usage: forward NAME [LOCAL:]PORT";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let [key, ports] = args else {
         return Err(Failure::Usage(USAGE.to_string()));
     };
@@ -59,7 +58,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         task,
     });
     writeln!(
-        std::io::stdout().lock(),
+        streams.out,
         "forwarding 127.0.0.1:{bound} -> {name}:{port}  (job %{number})"
     )?;
     Ok(0)

@@ -1,14 +1,12 @@
 //! `help [NAME]`: list the builtins, or print one builtin's page.
 
-use std::io::Write;
-
-use super::{Failure, Outcome, at_most};
+use super::{Failure, Outcome, Streams, at_most};
 use crate::pages;
 use crate::shell::Shell;
 
-pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(_shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "help [NAME]")?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     if let Some(name) = args.first() {
         let page = pages::find(name).ok_or_else(|| {
             Failure::Failed(format!("{name}: no such builtin; `help` lists them"))
@@ -23,17 +21,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         .max()
         .unwrap_or(0);
     for page in pages::all() {
-        let later = if !page.is_available() {
-            "  (not available yet)"
-        } else {
-            ""
-        };
-        writeln!(
-            out,
-            "  {:<8} {:<width$}{later}",
-            page.scope.label(),
-            page.synopsis
-        )?;
+        writeln!(out, "  {:<8} {:<width$}", page.scope.label(), page.synopsis)?;
     }
     writeln!(
         out,

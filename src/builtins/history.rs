@@ -1,12 +1,10 @@
 //! `history [N]`: the lines typed at the prompt, numbered, the last N only
 //! when N is given.
 
-use std::io::Write;
-
-use super::{Failure, Outcome, at_most};
+use super::{Failure, Outcome, Streams, at_most};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "history [N]")?;
     let count = match args.first() {
         None => shell.history.len(),
@@ -15,7 +13,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             .map_err(|_| Failure::Usage(format!("{n:?} is not a count; usage: history [N]")))?,
     };
     let start = shell.history.len().saturating_sub(count);
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for (index, line) in shell.history.iter().enumerate().skip(start) {
         writeln!(out, "{:>5}  {line}", index + 1)?;
     }

@@ -1,15 +1,14 @@
 //! `img`: the images of the running dprocs, and of every runtime.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
-use super::{Outcome, at_most};
+use super::{Outcome, Streams, at_most};
 use crate::cluster::dprocs;
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 0, "img")?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     writeln!(out, "runtimes:")?;
     for runtime in shell.runtimes.iter() {
         match &runtime.elf_images {
@@ -21,7 +20,6 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             None => writeln!(out, "  {:<8} {}", runtime.name, runtime.image)?,
         }
     }
-    drop(out);
     let namespace = shell.target.namespace.clone();
     let listed = shell
         .connect()
@@ -29,7 +27,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .and_then(|connection| {
             dprocs::list(connection, &namespace, None).map_err(|e| e.to_string())
         });
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     match listed {
         Ok(list) => {
             let mut by_image: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

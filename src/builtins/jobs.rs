@@ -1,13 +1,11 @@
 //! `jobs`: the shell's background jobs (port forwards) and their state.
 
-use std::io::Write;
-
-use super::{Outcome, at_most};
+use super::{Outcome, Streams, at_most};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 0, "jobs")?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for (number, description, state) in shell.jobs.list() {
         writeln!(out, "[{number}]  {description}  {state}")?;
     }

@@ -2,16 +2,14 @@
 //! created for them; never anything kubesh did not create. `kill %N` stops
 //! the shell's background job N (a port forward).
 
-use std::io::Write;
-
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs;
 use crate::shell::Shell;
 use crate::shell::jobs::job_number;
 
 const USAGE: &str = "usage: kill NAME|DPID|%JOB… or kill --all";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
         return Err(Failure::Usage(USAGE.to_string()));
     }
@@ -25,10 +23,13 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         let killed = job_number(job).and_then(|number| shell.jobs.kill(number));
         match killed {
             Some(description) => {
-                writeln!(std::io::stdout().lock(), "killed {job} ({description})")?;
+                writeln!(streams.out, "killed {job} ({description})")?;
             }
             None => {
-                report!("kubesh: kill: {job}: no such job; `jobs` lists them");
+                let _ = writeln!(
+                    streams.err,
+                    "kubesh: kill: {job}: no such job; `jobs` lists them"
+                );
                 status = 1;
             }
         }
@@ -55,7 +56,8 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         for key in args.iter().copied() {
             let matched = dprocs::matching(&list, key);
             if matched.is_empty() {
-                report!(
+                let _ = writeln!(
+                    streams.err,
                     "kubesh: kill: {key}: no dproc with that name or id in namespace {namespace}; \
                      `ps -a` lists them"
                 );
@@ -66,7 +68,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         found
     };
     let mut shell_reloads_to_stop = Vec::new();
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for dproc in targets {
         match dprocs::delete(connection, &namespace, dproc) {
             Ok(()) => {
@@ -74,12 +76,11 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
                 writeln!(out, "killed {} ({})", dproc.name, dproc.id)?;
             }
             Err(error) => {
-                report!("kubesh: kill: {}: {error}", dproc.name);
+                let _ = writeln!(streams.err, "kubesh: kill: {}: {error}", dproc.name);
                 status = 1;
             }
         }
     }
-    drop(out);
     for name in shell_reloads_to_stop {
         shell.reloads.unwatch(&name);
         shell.watchable.remove(&name);

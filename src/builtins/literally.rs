@@ -4,10 +4,11 @@
 use std::io::ErrorKind;
 use std::process::Command;
 
-use super::{Failure, Outcome};
-use crate::shell::{STATUS_NOT_FOUND, Shell};
+use super::{Failure, Outcome, Streams};
+use crate::shell::Shell;
+use crate::status::STATUS_NOT_FOUND;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
         return Err(Failure::Usage(
             "usage: literally ARG… (e.g. `literally get pods`, or `` `get pods ``)".into(),
@@ -25,9 +26,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .arg(&shell.target.namespace)
         .args(args);
     if shell.debug {
-        report!(
+        let _ = writeln!(
+            streams.err,
             "debug: kubectl {}",
-            crate::shell::quote_all(kubectl.get_args())
+            crate::syntax::quote_all(kubectl.get_args())
         );
     }
     match kubectl.status() {
@@ -39,7 +41,8 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
                 .unwrap_or(1))
         }
         Err(error) if error.kind() == ErrorKind::NotFound => {
-            report!(
+            let _ = writeln!(
+                streams.err,
                 "kubesh: literally: kubectl is not installed or not on PATH; install it \
                  (https://kubernetes.io/docs/tasks/tools/) and try again"
             );

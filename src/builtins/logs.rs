@@ -1,20 +1,19 @@
 //! `logs [-f] [--tail N] NAME|DPID`: a dproc's output from all its pods,
 //! each line prefixed with its pod when there is more than one.
 
-use std::io::Write;
-
 use futures_util::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::{ClusterError, dprocs};
-use crate::launch::objects::LABEL_DPROC;
-use crate::shell::{STATUS_INTERRUPTED, Shell};
+use crate::labels::LABEL_DPROC;
+use crate::shell::Shell;
+use crate::status::STATUS_INTERRUPTED;
 
 const USAGE: &str = "usage: logs [-f] [--tail N] NAME|DPID";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let mut follow = false;
     let mut tail = None;
     let mut key = None;
@@ -68,7 +67,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         container: Some("main".to_string()),
         ..LogParams::default()
     };
-    let streams = names.into_iter().map(|name| {
+    // The pods' streams take turns writing whole lines.
+    let out = std::cell::RefCell::new(&mut *streams.out);
+    let out = &out;
+    let per_pod = names.into_iter().map(|name| {
         let pods = pods.clone();
         let params = params.clone();
         async move {
@@ -76,7 +78,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             let mut lines = std::pin::pin!(stream.lines());
             while let Some(line) = lines.next().await {
                 let line = line.map_err(kube::Error::ReadEvents)?;
-                let mut out = std::io::stdout().lock();
+                let mut out = out.borrow_mut();
                 let _ = if prefixed {
                     writeln!(out, "[{name}] {line}")
                 } else {
@@ -86,7 +88,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             Ok::<(), kube::Error>(())
         }
     });
-    match connection.until_interrupted(&interrupt, futures_util::future::join_all(streams)) {
+    match connection.until_interrupted(&interrupt, futures_util::future::join_all(per_pod)) {
         Ok(results) => {
             for result in results {
                 result.map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;

@@ -1,10 +1,9 @@
 //! `ls [-a] [-l] [PATH…]`: list directories, directories marked with `/`.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
 #[derive(Default)]
@@ -13,7 +12,7 @@ struct Options {
     long: bool,
 }
 
-pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(_shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let mut options = Options::default();
     let mut paths = Vec::new();
     for arg in args {
@@ -39,13 +38,17 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         paths.push(".");
     }
     let mut status = 0;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for (index, path) in paths.iter().enumerate() {
         let path = Path::new(path);
         let metadata = match fs::metadata(path) {
             Ok(metadata) => metadata,
             Err(_) => {
-                report!("kubesh: ls: {}: no such file or directory", path.display());
+                let _ = writeln!(
+                    streams.err,
+                    "kubesh: ls: {}: no such file or directory",
+                    path.display()
+                );
                 status = 1;
                 continue;
             }
@@ -67,7 +70,7 @@ pub fn run(_shell: &mut Shell, args: &[String]) -> Outcome {
         let entries = match fs::read_dir(path) {
             Ok(entries) => entries,
             Err(error) => {
-                report!("kubesh: ls: {}: {error}", path.display());
+                let _ = writeln!(streams.err, "kubesh: ls: {}: {error}", path.display());
                 status = 1;
                 continue;
             }

@@ -1,6 +1,8 @@
-//! The builtins: one file each, all with one signature
-//! (`fn run(&mut Shell, args) -> Outcome`), listed in [`BUILTINS`]. Their
-//! documentation is `builtins/NAME.md` (see [`crate::pages`]).
+//! The builtins: one file each, all with the signature the shell asks for
+//! (`fn run(&mut Shell, args, &mut Streams) -> Outcome`, see
+//! `crate::shell::builtin`), writing only to the streams they are handed,
+//! listed in [`BUILTINS`], which `main` hands to the shell. Their
+//! documentation is `builtins/NAME.md` (see `crate::pages`).
 
 mod cat;
 mod cd;
@@ -34,58 +36,7 @@ mod unwatch;
 mod version;
 mod watch;
 
-use std::fmt;
-
-use crate::shell::{STATUS_USAGE, Shell};
-
-/// What a builtin returns: its exit status, or a failure to report.
-pub type Outcome = Result<i32, Failure>;
-
-/// A builtin's failure: reported as `kubesh: NAME: message`.
-#[derive(Debug)]
-pub enum Failure {
-    /// Wrong arguments (status 2).
-    Usage(String),
-    /// The builtin could not do its job (status 1).
-    Failed(String),
-    /// Output went to a closed pipe: stop quietly (status 141).
-    BrokenPipe,
-}
-
-impl Failure {
-    pub fn status(&self) -> i32 {
-        match self {
-            Failure::Usage(_) => STATUS_USAGE,
-            Failure::Failed(_) => 1,
-            Failure::BrokenPipe => crate::shell::STATUS_BROKEN_PIPE,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Usage(message) | Failure::Failed(message) => f.write_str(message),
-            Failure::BrokenPipe => f.write_str("output went to a closed pipe"),
-        }
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    /// Writing to stdout or stderr failed (e.g. a closed pipe).
-    fn from(error: std::io::Error) -> Failure {
-        match error.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
-            _ => Failure::Failed(format!("cannot write output: {error}")),
-        }
-    }
-}
-
-/// One builtin command.
-pub struct Builtin {
-    pub name: &'static str,
-    pub run: fn(&mut Shell, &[String]) -> Outcome,
-}
+pub use crate::shell::builtin::{Builtin, Failure, Outcome, Streams};
 
 /// Every builtin kubesh runs, sorted by name.
 pub const BUILTINS: &[Builtin] = &[
@@ -215,21 +166,9 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
-/// Cluster builtins that have a page but do not run yet: running one says
-/// so instead of pretending.
-pub const NOT_YET_AVAILABLE: &[&str] = &[];
-
-/// The builtin called `name`.
-pub fn find(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
-}
-
-/// Every builtin name, available or not.
+/// Every builtin name.
 pub fn names<'a>() -> impl Iterator<Item = &'a str> {
-    BUILTINS
-        .iter()
-        .map(|b| b.name)
-        .chain(NOT_YET_AVAILABLE.iter().copied())
+    BUILTINS.iter().map(|b| b.name)
 }
 
 /// Fails with a usage message unless `args` has at most `max` entries.
@@ -245,7 +184,72 @@ pub fn at_most(args: &[String], max: usize, synopsis: &str) -> Result<(), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ClusterTarget;
+    use crate::interrupt::Interrupt;
     use crate::pages;
+    use crate::runtimes::Runtimes;
+    use crate::shell::Shell;
+
+    /// Runs a builtin in-process: its outcome, stdout and stderr.
+    fn run(shell: &mut Shell, words: &[&str]) -> (Result<i32, String>, String, String) {
+        let builtin = BUILTINS
+            .iter()
+            .find(|b| b.name == words[0])
+            .expect("a builtin");
+        let args: Vec<String> = words[1..].iter().map(|w| w.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = (builtin.run)(
+            shell,
+            &args,
+            &mut Streams {
+                out: &mut out,
+                err: &mut err,
+            },
+        );
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
+        (
+            outcome.map_err(|failure| failure.to_string()),
+            text(out),
+            text(err),
+        )
+    }
+
+    fn shell() -> Shell {
+        let runtimes = Runtimes::load(None).0;
+        Shell::new(
+            ClusterTarget::default(),
+            runtimes,
+            BUILTINS,
+            Interrupt::default(),
+        )
+    }
+
+    #[test]
+    fn a_builtin_writes_to_the_streams_it_is_handed() {
+        let mut shell = shell();
+        assert_eq!(
+            run(&mut shell, &["echo", "-n", "a", "b c"]),
+            (Ok(0), "a b c".to_string(), String::new())
+        );
+        shell.vars.set("GREETING", "hello world".to_string());
+        let (status, out, _) = run(&mut shell, &["set"]);
+        assert_eq!(status, Ok(0));
+        assert!(out.contains("GREETING='hello world'\n"), "{out}");
+        let (status, out, err) = run(&mut shell, &["cat", "/no/such/file"]);
+        assert_eq!((status, out.as_str()), (Ok(1), ""));
+        assert_eq!(err, "kubesh: cat: /no/such/file: no such file\n");
+    }
+
+    #[test]
+    fn a_failing_builtin_returns_its_failure_and_writes_nothing() {
+        let mut shell = shell();
+        let (status, out, err) = run(&mut shell, &["help", "nonesuch"]);
+        assert_eq!(
+            status,
+            Err("nonesuch: no such builtin; `help` lists them".to_string())
+        );
+        assert_eq!((out.as_str(), err.as_str()), ("", ""));
+    }
 
     #[test]
     fn every_builtin_has_a_page_and_every_page_a_builtin() {
@@ -263,13 +267,5 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
-    }
-
-    #[test]
-    fn builtins_that_do_not_run_yet_are_cluster_builtins() {
-        for name in NOT_YET_AVAILABLE {
-            let page = pages::find(name).expect("page");
-            assert_eq!(page.scope, pages::Scope::Cluster, "{name}");
-        }
     }
 }

@@ -6,14 +6,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::connection::status_code;
 use crate::launch::names::is_rfc1035_label;
 use crate::shell::Shell;
 
 const USAGE: &str = "usage: ns [-c] [NAMESPACE]";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let (create, name) = match args {
         [] => (false, None),
         [flag, name] if flag == "-c" || flag == "--create" => (true, Some(name)),
@@ -29,7 +29,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         let list = connection
             .block_on(api.list(&ListParams::default()))
             .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         for namespace in list.items {
             let name = namespace.metadata.name.unwrap_or_default();
             let mark = if name == current { "*" } else { " " };
@@ -50,9 +50,10 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         Ok(_) => {}
         Err(error) if status_code(&error) == Some(404) => {
             if !create
-                && !confirm(&format!(
-                    "namespace {name} does not exist; create it? [y/N] "
-                ))
+                && !confirm(
+                    &format!("namespace {name} does not exist; create it? [y/N] "),
+                    streams.err,
+                )
             {
                 return Err(Failure::Failed(format!(
                     "namespace {name} does not exist; `ns -c {name}` creates it"
@@ -68,21 +69,20 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
             connection
                 .block_on(api.create(&PostParams::default(), &namespace))
                 .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
-            writeln!(std::io::stdout().lock(), "namespace {name} created")?;
+            writeln!(streams.out, "namespace {name} created")?;
         }
         Err(error) => return Err(Failure::Failed(connection.explain(error).to_string())),
     }
     shell.target.namespace = name.clone();
-    writeln!(std::io::stdout().lock(), "namespace {name}")?;
+    writeln!(streams.out, "namespace {name}")?;
     Ok(0)
 }
 
 /// Asks a yes/no question when a person is at the terminal.
-fn confirm(question: &str) -> bool {
+fn confirm(question: &str, err: &mut dyn Write) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    let mut err = std::io::stderr().lock();
     let _ = write!(err, "{question}");
     let _ = err.flush();
     let mut answer = String::new();

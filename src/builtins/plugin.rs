@@ -2,17 +2,17 @@
 //! run one with the shell's context and namespace.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use super::{Failure, Outcome};
-use crate::shell::{STATUS_NOT_FOUND, Shell};
+use super::{Failure, Outcome, Streams};
+use crate::shell::Shell;
+use crate::status::STATUS_NOT_FOUND;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let plugins = find_plugins();
     let Some((name, rest)) = args.split_first() else {
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         if plugins.is_empty() {
             writeln!(out, "no kubectl plugins (kubectl-* programs) on PATH")?;
         }
@@ -22,7 +22,8 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         return Ok(0);
     };
     if !plugins.contains(name) {
-        report!(
+        let _ = writeln!(
+            streams.err,
             "kubesh: plugin: {name}: no program kubectl-{name} on PATH; `plugin` lists the plugins"
         );
         return Ok(STATUS_NOT_FOUND);

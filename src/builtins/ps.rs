@@ -1,15 +1,13 @@
 //! `ps [-a] [-o json|yaml]`: the dprocs of the current environment (`-a`:
 //! all), read from the cluster.
 
-use std::io::Write;
-
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs::{self, human_age};
 use crate::shell::Shell;
 
 const USAGE: &str = "usage: ps [-a] [-o json|yaml]";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let mut all = false;
     let mut format = None;
     let mut args = args.iter();
@@ -38,7 +36,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
         .iter()
         .flat_map(|d| [d.name.clone(), d.id.clone()])
         .collect();
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     match format.as_deref() {
         Some("json") => {
             let text =

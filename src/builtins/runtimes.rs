@@ -1,13 +1,11 @@
 //! `runtimes`: the runtimes kubesh knows: how each kind of file runs.
 
-use std::io::Write;
-
-use super::{Outcome, at_most};
+use super::{Outcome, Streams, at_most};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 0, "runtimes")?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     for runtime in shell.runtimes.iter() {
         let extensions: Vec<String> = runtime.extensions.iter().map(|e| format!(".{e}")).collect();
         writeln!(out, "{} — {}", runtime.name, runtime.description)?;

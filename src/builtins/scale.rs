@@ -1,17 +1,15 @@
 //! `scale NAME N`: set the number of replicas of a background dproc, and
 //! wait until that many are ready (Ctrl-C stops waiting).
 
-use std::io::Write;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs;
 use crate::launch::run::{self, Replicas};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     let [key, count] = args else {
         return Err(Failure::Usage("usage: scale NAME N".into()));
     };
@@ -50,7 +48,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     };
     let took =
         run::scaled(connection, &interrupt, &wanted).map_err(|e| Failure::Failed(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *streams.out;
     match replicas {
         0 => writeln!(out, "{} scaled to 0", dproc.name)?,
         n => writeln!(

@@ -1,16 +1,15 @@
 //! `set [-e|+e] [-x|+x] [-- ARG…]`: shell options and positional
 //! parameters; without arguments, list every variable.
 
-use std::io::Write;
-
-use super::{Failure, Outcome};
-use crate::shell::{Shell, quote};
+use super::{Failure, Outcome, Streams};
+use crate::shell::Shell;
+use crate::syntax::quote;
 
 const USAGE: &str = "usage: set [-e|+e] [-x|+x] [-- ARG…]";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         for (name, variable) in shell.vars.iter() {
             writeln!(out, "{name}={}", quote(&variable.value))?;
         }

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use super::{Failure, Outcome};
-use crate::shell::{STATUS_INTERRUPTED, Shell};
+use super::{Failure, Outcome, Streams};
+use crate::shell::Shell;
+use crate::status::STATUS_INTERRUPTED;
 
 const USAGE: &str = "usage: sleep SECONDS (e.g. 2, 0.5, 30s, 5m, 1h)";
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Outcome {
     let [duration] = args else {
         return Err(Failure::Usage(USAGE.to_string()));
     };

@@ -1,9 +1,9 @@
 //! `source FILE [ARG…]`: run a file's commands in this shell.
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Outcome {
     let Some((file, rest)) = args.split_first() else {
         return Err(Failure::Usage("usage: source FILE [ARG…]".into()));
     };

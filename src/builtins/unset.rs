@@ -1,10 +1,10 @@
 //! `unset NAME…`: remove variables.
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 use crate::shell::vars::is_valid_name;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
         return Err(Failure::Usage("usage: unset NAME…".into()));
     }

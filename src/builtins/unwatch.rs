@@ -1,9 +1,9 @@
 //! `unwatch NAME…`: stop hot-reloading dprocs.
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
         return Err(Failure::Usage("usage: unwatch NAME…".into()));
     }

@@ -1,14 +1,12 @@
 //! `watch [NAME…]`: hot-reload background dprocs launched in this session;
 //! without a name, list the watched ones.
 
-use std::io::Write;
-
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Streams};
 use crate::shell::Shell;
 
-pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
+pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     if args.is_empty() {
-        let mut out = std::io::stdout().lock();
+        let out = &mut *streams.out;
         for name in shell.reloads.names() {
             writeln!(out, "{name}")?;
         }
@@ -16,10 +14,7 @@ pub fn run(shell: &mut Shell, args: &[String]) -> Outcome {
     }
     for name in args {
         shell.watch(name).map_err(Failure::Failed)?;
-        writeln!(
-            std::io::stdout().lock(),
-            "watching {name}: saving its files reloads it"
-        )?;
+        writeln!(streams.out, "watching {name}: saving its files reloads it")?;
     }
     Ok(0)
 }

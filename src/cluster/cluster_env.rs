@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
 
 use super::connection::{ClusterError, Connection};
-use crate::launch::objects::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
+use crate::labels::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
 
 /// Reads the Services of the environment's background dprocs.
 pub fn read(

@@ -11,7 +11,7 @@ use kube::{Client, Config};
 
 use super::ClusterTarget;
 use super::trace::RequestLog;
-use crate::shell::Interrupt;
+use crate::interrupt::Interrupt;
 
 /// An open client and the runtime its requests run on.
 pub struct Connection {

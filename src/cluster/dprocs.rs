@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde::Serialize;
 
 use super::connection::{ClusterError, Connection};
-use crate::launch::objects::{
+use crate::labels::{
     ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY_KUBESH,
 };
 

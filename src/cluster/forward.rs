@@ -16,8 +16,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::connection::{Connection, explain, status_code};
-use crate::launch::objects::LABEL_DPROC;
-use crate::reload::Printer;
+use crate::labels::LABEL_DPROC;
+use crate::printer::Printer;
 
 /// How long a connection waits for a ready pod (during a rollout, say).
 const READY_WAIT: Duration = Duration::from_secs(30);

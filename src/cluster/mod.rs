@@ -46,7 +46,7 @@ impl ClusterTarget {
     pub fn environment_label(&self) -> String {
         self.environment
             .clone()
-            .unwrap_or_else(|| crate::launch::objects::GLOBAL_ENVIRONMENT.to_string())
+            .unwrap_or_else(|| crate::labels::GLOBAL_ENVIRONMENT.to_string())
     }
 
     /// Reads the kubeconfig as kubectl does (`KUBECONFIG`, else

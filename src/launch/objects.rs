@@ -19,19 +19,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::program::Program;
-
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_KUBESH: &str = "kubesh";
-pub const LABEL_NAME: &str = "app.kubernetes.io/name";
-pub const LABEL_DPROC: &str = "kubesh.dev/dproc";
-pub const LABEL_ENVIRONMENT: &str = "kubesh.dev/env";
-pub const LABEL_RUNTIME: &str = "kubesh.dev/runtime";
-pub const LABEL_KIND: &str = "kubesh.dev/kind";
-pub const ANNOTATION_SOURCE: &str = "kubesh.dev/source";
-pub const ANNOTATION_COMMAND: &str = "kubesh.dev/command";
-pub const ANNOTATION_BUNDLE: &str = "kubesh.dev/bundle-hash";
-/// The environment of dprocs launched with no environment selected.
-pub const GLOBAL_ENVIRONMENT: &str = "global";
+use crate::labels::{
+    ANNOTATION_BUNDLE, ANNOTATION_COMMAND, ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT,
+    LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUNTIME, MANAGED_BY_KUBESH,
+};
 
 /// Where the bundle is unpacked and the program runs.
 pub const APP_DIR: &str = "/app";
@@ -448,6 +439,7 @@ fn env_var(name: &str, value: &str) -> EnvVar {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::labels::GLOBAL_ENVIRONMENT;
     use crate::runtimes::Runtimes;
 
     pub fn spec(background: bool) -> Spec {

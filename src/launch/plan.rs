@@ -4,8 +4,9 @@
 
 use super::bundle::{self, Bundle, Limits};
 use super::names;
-use super::objects::{GLOBAL_ENVIRONMENT, Spec};
+use super::objects::Spec;
 use super::program::Program;
+use crate::labels::GLOBAL_ENVIRONMENT;
 
 /// The shell's settings for one launch, read from its variables
 /// (per-command prefixes first).

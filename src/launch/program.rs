@@ -58,8 +58,8 @@ impl ProgramError {
     /// unknown command; 126 for one that cannot run here.
     pub fn status(&self) -> i32 {
         match self {
-            ProgramError::Missing(_) => crate::shell::STATUS_NOT_FOUND,
-            ProgramError::NoFile { .. } => crate::shell::STATUS_USAGE,
+            ProgramError::Missing(_) => crate::status::STATUS_NOT_FOUND,
+            ProgramError::NoFile { .. } => crate::status::STATUS_USAGE,
             _ => 126,
         }
     }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::bundle::{self, Bundle, Limits};
 use super::objects::Spec;
 use super::run;
+use super::saves::Saves;
 use crate::cluster::Connection;
 use crate::cluster::dprocs::Launched;
-use crate::reload::Saves;
-use crate::shell::Interrupt;
-use crate::shell::STATUS_INTERRUPTED;
+use crate::interrupt::Interrupt;
+use crate::status::STATUS_INTERRUPTED;
 
 /// Runs the foreground dproc, and again after every change to its files,
 /// until Ctrl-C. `replan` packs the files again for the next run. Each pod

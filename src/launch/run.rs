@@ -20,9 +20,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::bundle::Bundle;
-use super::objects::{self, LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH, Spec};
+use super::objects::{self, Spec};
 use crate::cluster::connection::{ClusterError, Connection, status_code};
-use crate::shell::Interrupt;
+use crate::interrupt::Interrupt;
+use crate::labels::{LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
 
 /// How a launch ended, short of success.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +142,7 @@ pub fn foreground(
             let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
             let _ = connection
                 .block_on(pods.delete(&spec.name, &DeleteParams::default().grace_period(0)));
-            Ok(crate::shell::STATUS_INTERRUPTED)
+            Ok(crate::status::STATUS_INTERRUPTED)
         }
         Err(error) => Err(error.into()),
     }

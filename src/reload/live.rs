@@ -12,8 +12,9 @@ use kube::api::{Api, ListParams, LogParams};
 use super::rollout;
 use crate::cluster::connection::describe;
 use crate::cluster::exec::{self, Exit};
+use crate::labels::LABEL_DPROC;
 use crate::launch::bundle::{self, Bundle};
-use crate::launch::objects::{self, APP_DIR, LABEL_DPROC, RUN_DIR, Spec};
+use crate::launch::objects::{self, APP_DIR, RUN_DIR, Spec};
 
 /// The update script, run with `sh -c` in the container; the deleted
 /// files are its arguments, never part of its text.

@@ -10,7 +10,6 @@
 
 mod live;
 mod rollout;
-mod saves;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,12 +19,9 @@ use std::time::{Duration, Instant};
 
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
+use crate::launch::saves::{Saves, being_written};
+use crate::printer::Printer;
 use live::{Diff, Live};
-pub use saves::Saves;
-use saves::being_written;
-
-/// Where reload lines go: above the prompt in the interactive shell.
-pub type Printer = Arc<dyn Fn(String) + Send + Sync>;
 
 /// The dprocs being watched, by name.
 #[derive(Default)]

@@ -13,8 +13,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 
 use crate::cluster::connection::describe;
+use crate::labels::{ANNOTATION_BUNDLE, LABEL_DPROC};
 use crate::launch::bundle::Bundle;
-use crate::launch::objects::{self, ANNOTATION_BUNDLE, LABEL_DPROC, Spec};
+use crate::launch::objects::{self, Spec};
 use crate::launch::run::{Progress, assess, last_lines};
 
 /// Rolls the new bundle out: the ConfigMaps, then the Deployment's pod

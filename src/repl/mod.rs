@@ -13,7 +13,8 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
 use crate::builtins;
-use crate::shell::{STATUS_INTERRUPTED, STATUS_USAGE, Shell};
+use crate::shell::Shell;
+use crate::status::{STATUS_INTERRUPTED, STATUS_USAGE};
 use complete::Vocabulary;
 use helper::ShellHelper;
 

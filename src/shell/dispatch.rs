@@ -1,8 +1,9 @@
 //! Deciding what a command is: a builtin, a program to launch in the
 //! cluster, or nothing kubesh knows (with a "did you mean").
 
-use super::{STATUS_NOT_FOUND, STATUS_USAGE, Shell};
-use crate::builtins;
+use super::Shell;
+use super::builtin::{Builtin, Failure, Streams};
+use crate::status::{STATUS_BROKEN_PIPE, STATUS_NOT_FOUND, STATUS_USAGE};
 
 /// A command after expansion.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct Invocation {
 /// Runs an invocation and returns its exit status, printing any error.
 pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
     let name = invocation.args[0].as_str();
-    if let Some(builtin) = builtins::find(name) {
+    if let Some(builtin) = shell.builtins.iter().find(|b| b.name == name) {
         if invocation.background {
             report!(
                 "kubesh: {name}: `&` launches a program in the cluster; builtins run in the \
@@ -28,14 +29,7 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         }
         return run_builtin(shell, builtin, &invocation);
     }
-    if builtins::NOT_YET_AVAILABLE.contains(&name) {
-        report!(
-            "kubesh: {name}: not available yet: this version of kubesh does not manage \
-             programs in the cluster; `help {name}` says what it will do"
-        );
-        return 1;
-    }
-    if let Some(status) = crate::launch::launch(shell, &invocation) {
+    if let Some(status) = super::launching::launch(shell, &invocation) {
         return status;
     }
     let hint = match suggestion(shell, name) {
@@ -48,7 +42,7 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
 
 /// Runs a builtin; `NAME=value` prefixes are exported variables for the
 /// builtin's duration only, as in other shells.
-fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invocation) -> i32 {
+fn run_builtin(shell: &mut Shell, builtin: &Builtin, invocation: &Invocation) -> i32 {
     let saved: Vec<_> = invocation
         .prefixes
         .iter()
@@ -58,11 +52,17 @@ fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invo
             (name, saved)
         })
         .collect();
-    let status = match (builtin.run)(shell, &invocation.args[1..]) {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut streams = Streams {
+        out: &mut out,
+        err: &mut err,
+    };
+    let status = match (builtin.run)(shell, &invocation.args[1..], &mut streams) {
         Ok(status) => status,
-        Err(builtins::Failure::BrokenPipe) => super::STATUS_BROKEN_PIPE,
+        Err(Failure::BrokenPipe) => STATUS_BROKEN_PIPE,
         Err(failure) => {
-            report!("kubesh: {}: {failure}", builtin.name);
+            // A stderr that cannot be written to must not end the shell.
+            let _ = writeln!(streams.err, "kubesh: {}: {failure}", builtin.name);
             failure.status()
         }
     };
@@ -74,7 +74,10 @@ fn run_builtin(shell: &mut Shell, builtin: &builtins::Builtin, invocation: &Invo
 
 /// The closest builtin or runtime command to a mistyped name.
 fn suggestion(shell: &Shell, name: &str) -> Option<String> {
-    let candidates = shell.runtimes.commands().chain(builtins::names());
+    let candidates = shell
+        .runtimes
+        .commands()
+        .chain(shell.builtins.iter().map(|b| b.name));
     candidates
         .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
         .filter(|(distance, candidate)| {

@@ -1,31 +1,27 @@
 //! The shell itself: its state (variables, positional parameters, last
-//! status, options) and the running of lines, scripts and commands.
+//! status, options) and the running of lines, scripts and commands: each
+//! command goes to one of the builtins it was made with, or to a launch.
 
+pub mod builtin;
 mod dispatch;
-mod interrupt;
 pub mod jobs;
+mod launching;
 mod script;
 pub mod vars;
 
 use std::path::PathBuf;
 
 pub use dispatch::Invocation;
-pub use interrupt::Interrupt;
 
 use crate::cluster::trace::RequestLog;
 use crate::cluster::{ClusterError, ClusterTarget, Connection};
+use crate::interrupt::Interrupt;
+use crate::printer::Printer;
 use crate::runtimes::Runtimes;
-use crate::syntax::{self, Command, Lookup};
+use crate::status::STATUS_USAGE;
+use crate::syntax::{self, Command, Lookup, quote};
+use builtin::Builtin;
 use vars::Variables;
-
-/// Exit status of a command that was interrupted with Ctrl-C.
-pub const STATUS_INTERRUPTED: i32 = 130;
-/// Exit status for a usage or syntax error.
-pub const STATUS_USAGE: i32 = 2;
-/// Exit status for a command that does not exist.
-pub const STATUS_NOT_FOUND: i32 = 127;
-/// Exit status of a command whose output went to a closed pipe (SIGPIPE).
-pub const STATUS_BROKEN_PIPE: i32 = 141;
 
 /// Everything the shell remembers between commands.
 pub struct Shell {
@@ -56,7 +52,7 @@ pub struct Shell {
     /// The dprocs being hot-reloaded.
     pub reloads: crate::reload::Reloads,
     /// Where messages from background work (reload lines) are printed.
-    pub printer: crate::reload::Printer,
+    pub printer: Printer,
     /// The dprocs launched by this session, for clean-up at exit.
     pub launched: Vec<crate::cluster::dprocs::Launched>,
     /// Background jobs (port forwards).
@@ -68,6 +64,8 @@ pub struct Shell {
     /// Which cluster, context, namespace and environment commands go to.
     pub target: ClusterTarget,
     pub runtimes: Runtimes,
+    /// The builtins this shell runs, sorted by name.
+    pub builtins: &'static [Builtin],
     pub interrupt: Interrupt,
     /// Foreground programs read kubesh's stdin (not when the script itself
     /// comes from stdin).
@@ -85,7 +83,12 @@ pub struct Shell {
 }
 
 impl Shell {
-    pub fn new(target: ClusterTarget, runtimes: Runtimes, interrupt: Interrupt) -> Shell {
+    pub fn new(
+        target: ClusterTarget,
+        runtimes: Runtimes,
+        builtins: &'static [Builtin],
+        interrupt: Interrupt,
+    ) -> Shell {
         Shell {
             vars: Variables::default(),
             name: "kubesh".to_string(),
@@ -100,13 +103,14 @@ impl Shell {
             env_from: Vec::new(),
             watchable: std::collections::BTreeMap::new(),
             reloads: crate::reload::Reloads::default(),
-            printer: std::sync::Arc::new(|line: String| report!("{line}")),
+            printer: crate::printer::stderr(),
             launched: Vec::new(),
             jobs: jobs::Jobs::default(),
             known_dprocs: Vec::new(),
             previous_dir: None,
             target,
             runtimes,
+            builtins,
             interrupt,
             programs_read_stdin: true,
             interactive: false,
@@ -298,25 +302,4 @@ impl Lookup for Shell {
     fn home(&self) -> Option<String> {
         self.vars.get("HOME")
     }
-}
-
-/// Quotes a word for display so that pasting it back gives the same word.
-pub fn quote(word: &str) -> String {
-    match shlex::try_quote(word) {
-        Ok(quoted) => quoted.into_owned(),
-        Err(_) => format!("{word:?}"),
-    }
-}
-
-/// Quotes and joins words for display.
-pub fn quote_all<I, S>(words: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    words
-        .into_iter()
-        .map(|w| quote(&w.as_ref().to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

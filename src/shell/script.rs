@@ -10,8 +10,9 @@
 use std::fmt;
 use std::io::BufRead;
 
-use super::{STATUS_BROKEN_PIPE, STATUS_INTERRUPTED, STATUS_USAGE, Shell, quote};
-use crate::syntax::{Command, Continuation, parse_line};
+use super::Shell;
+use crate::status::{STATUS_BROKEN_PIPE, STATUS_INTERRUPTED, STATUS_USAGE};
+use crate::syntax::{Command, Continuation, parse_line, quote};
 
 /// Where a line comes from, for messages: `demo.kubesh:12`.
 #[derive(Debug, Clone)]

@@ -1,14 +1,17 @@
-//! The shell language: turning a line of text into commands (`parse`) and
-//! commands into argument strings (`expand`). Both are pure functions: no
-//! I/O, no shell state beyond what `expand` is handed through [`Lookup`].
+//! The shell language: turning a line of text into commands (`parse`),
+//! commands into argument strings (`expand`), and words back into text
+//! (`quote`). All are pure functions: no I/O, no shell state beyond what
+//! `expand` is handed through [`Lookup`].
 
 mod ast;
 mod expand;
 mod parse;
+mod quote;
 
 pub use ast::Command;
 pub use expand::{Lookup, expand_word, expand_words};
 pub use parse::{Continuation, parse_line};
+pub use quote::{quote, quote_all};
 
 #[cfg(test)]
 mod properties {
@@ -68,7 +71,7 @@ mod properties {
         #[test]
         fn quoted_words_come_back_unchanged(words in proptest::collection::vec("[^\u{0}]{0,20}", 0..8)) {
             let line = std::iter::once("echo".to_string())
-                .chain(words.iter().map(|w| crate::shell::quote(w)))
+                .chain(words.iter().map(|w| super::quote(w)))
                 .collect::<Vec<_>>()
                 .join(" ");
             let commands = parse_line(&line).map_err(|e| TestCaseError::fail(format!("{line}: {e}")))?;

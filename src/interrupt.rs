@@ -1,5 +1,6 @@
 //! Ctrl-C while a command runs: the signal sets a flag that long-running
-//! builtins poll, and the shell clears it once the command has ended.
+//! builtins, launches and cluster requests poll, and the shell clears it
+//! once the command has ended.
 //! (At the prompt the line editor reads Ctrl-C as a key instead.)
 
 use std::sync::Arc;

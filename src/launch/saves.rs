@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::launch::bundle::own_data_dir;
-use crate::launch::executable::{FileKind, inspect};
+use super::bundle::own_data_dir;
+use super::executable::{FileKind, inspect};
 
 /// How long the files must be quiet before a save is reported.
 const QUIET: Duration = Duration::from_millis(50);

@@ -1,0 +1,16 @@
+//! The labels and annotations kubesh puts on the objects it creates: how
+//! the cluster, not kubesh, records which dprocs run, in which environment,
+//! from which file and bundle.
+
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_KUBESH: &str = "kubesh";
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_DPROC: &str = "kubesh.dev/dproc";
+pub const LABEL_ENVIRONMENT: &str = "kubesh.dev/env";
+pub const LABEL_RUNTIME: &str = "kubesh.dev/runtime";
+pub const LABEL_KIND: &str = "kubesh.dev/kind";
+pub const ANNOTATION_SOURCE: &str = "kubesh.dev/source";
+pub const ANNOTATION_COMMAND: &str = "kubesh.dev/command";
+pub const ANNOTATION_BUNDLE: &str = "kubesh.dev/bundle-hash";
+/// The environment of dprocs launched with no environment selected.
+pub const GLOBAL_ENVIRONMENT: &str = "global";

@@ -1,0 +1,241 @@
+//! From a command to a launch: the settings its prefixes and the shell's
+//! variables give, the plan, and creating and waiting for the dproc
+//! (`crate::launch`); then what the shell keeps of it (the cluster env,
+//! hot reload, clean-up at exit).
+
+use std::io::Write;
+
+use k8s_openapi::api::core::v1::Service;
+
+use super::{Invocation, Shell};
+use crate::launch::{bundle, executable, objects, plan, program, rerun, run};
+use crate::runtimes::Runtime;
+use crate::status::STATUS_USAGE;
+use crate::syntax::quote_all;
+
+/// Variables that steer kubesh rather than the program: not passed on.
+const SETTINGS: &[&str] = &[
+    "SERVICE_NAME",
+    "SERVICE_PORT",
+    "REPLICAS",
+    "HOTRELOAD",
+    "BUNDLE_MAX_MB",
+    "BUNDLE_MAX_FILES",
+];
+
+/// Launches the program an invocation names. `None` when the invocation is
+/// not a program launch (no runtime command, no such file).
+pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
+    let image_for = |runtime: &Runtime| {
+        setting(
+            shell,
+            invocation,
+            &format!("{}_IMAGE", runtime.name.to_uppercase()),
+        )
+    };
+    let node_arch = executable::host_arch();
+    let program = match program::resolve(&invocation.args, &shell.runtimes, &image_for, node_arch) {
+        Ok(Some(program)) => program,
+        Ok(None) => return None,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return Some(error.status());
+        }
+    };
+    if !shell.dry_run
+        && let Err(error) = shell.connect()
+    {
+        report!("kubesh: {}: {error}", invocation.args[0]);
+        return Some(1);
+    }
+    let mut env: Vec<(String, String)> = shell
+        .vars
+        .for_programs()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    env.extend(invocation.prefixes.iter().cloned());
+    env.retain(|(name, _)| !SETTINGS.contains(&name.as_str()) && !name.ends_with("_IMAGE"));
+    let mut command_line = quote_all(&invocation.args);
+    if invocation.background {
+        command_line.push_str(" &");
+    }
+    let settings = plan::Settings {
+        service_name: setting(shell, invocation, "SERVICE_NAME"),
+        service_port: setting(shell, invocation, "SERVICE_PORT"),
+        replicas: setting(shell, invocation, "REPLICAS"),
+        bundle_max_mb: setting(shell, invocation, "BUNDLE_MAX_MB"),
+        bundle_max_files: setting(shell, invocation, "BUNDLE_MAX_FILES"),
+        namespace: shell.target.namespace.clone(),
+        environment: shell.target.environment.clone(),
+        env,
+        env_from: shell.env_from.clone(),
+        command_line,
+        stdin: shell.programs_read_stdin,
+    };
+    let planning = std::time::Instant::now();
+    let rerun_program = program.clone();
+    let (spec, bundle) = match plan::plan(program, invocation.background, &settings) {
+        Ok(planned) => planned,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return Some(STATUS_USAGE);
+        }
+    };
+    if shell.debug {
+        report!(
+            "debug: {} planned in {:.1} ms: {} file(s), bundle {} in {} ConfigMap(s)",
+            spec.name,
+            planning.elapsed().as_secs_f64() * 1000.0,
+            bundle.files.len(),
+            bundle::human(bundle.archive.len() as u64),
+            spec.chunks
+        );
+    }
+    if !bundle.credentials_left_out.is_empty() {
+        report!(
+            "kubesh: left out of the bundle, as they look like credentials: {} \
+             (pass secrets with `export --from-secret`, or name the file as the program)",
+            bundle.credentials_left_out.join(", ")
+        );
+    }
+    if shell.dry_run {
+        return Some(print_objects(&spec, &bundle));
+    }
+    let interrupt = shell.interrupt.clone();
+    let requests_before = shell.requests.count();
+    let requests = shell.requests.clone();
+    let debug = shell.debug;
+    shell.launched.push(crate::cluster::dprocs::Launched {
+        name: spec.name.clone(),
+        namespace: spec.namespace.clone(),
+        background: spec.background,
+    });
+    let watch = hot_reload(shell, invocation);
+    // A foreground program runs again on changes until Ctrl-C: at the
+    // prompt whenever hot reload is on, in a script only when asked for on
+    // that very command (`HOTRELOAD=true python job.py`), so that `--watch`
+    // never stops a script at its first program.
+    let rerun =
+        watch && (shell.interactive || invocation.prefixes.iter().any(|(n, _)| n == "HOTRELOAD"));
+    let connection = match shell.connect() {
+        Ok(connection) => connection,
+        Err(error) => {
+            report!("kubesh: {}: {error}", spec.name);
+            return Some(1);
+        }
+    };
+    if spec.background {
+        match run::background(connection, &interrupt, &spec, &bundle) {
+            Ok((took, service)) => {
+                if debug {
+                    report!(
+                        "debug: {} ready after {} API request(s), watches not counted",
+                        spec.name,
+                        requests.count() - requests_before
+                    );
+                }
+                after_ready(shell, &spec, &bundle, service, took, watch);
+                Some(0)
+            }
+            Err(error) => {
+                report!("kubesh: {error}");
+                Some(1)
+            }
+        }
+    } else if rerun {
+        let replan =
+            || plan::plan(rerun_program.clone(), false, &settings).map_err(|e| e.to_string());
+        let mut pods = Vec::new();
+        let status = rerun::watching(connection, &interrupt, (spec, bundle), replan, &mut pods);
+        shell.launched.extend(pods);
+        Some(status)
+    } else {
+        match run::foreground(connection, &interrupt, &spec, &bundle) {
+            Ok(status) => Some(status),
+            Err(error) => {
+                report!("kubesh: {error}");
+                Some(1)
+            }
+        }
+    }
+}
+
+/// What follows a background dproc becoming ready: its variables in the
+/// cluster env, hot reload if asked for, and the line saying where it is.
+fn after_ready(
+    shell: &mut Shell,
+    spec: &objects::Spec,
+    bundle: &bundle::Bundle,
+    service: Service,
+    took: std::time::Duration,
+    watch: bool,
+) {
+    shell.known_dprocs.push(spec.name.clone());
+    // The new Service's variables, without asking the cluster again.
+    let mut cluster_env: Vec<(String, String)> = shell
+        .vars
+        .iter()
+        .filter(|(_, v)| v.origin == super::vars::Origin::Cluster)
+        .map(|(n, v)| (n.to_string(), v.value.clone()))
+        .collect();
+    cluster_env.extend(crate::cluster::cluster_env::variables(&[service]));
+    shell.vars.set_cluster(cluster_env);
+    shell
+        .watchable
+        .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
+    if watch && let Err(error) = shell.watch(&spec.name) {
+        report!("kubesh: {}: not watched: {error}", spec.name);
+    }
+    let url = format!("http://{}:{}", spec.name, spec.port);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}  {}  ready in {:.1} s  {url}",
+        spec.dproc_id,
+        spec.name,
+        took.as_secs_f64()
+    );
+}
+
+/// Whether this launch is hot-reloaded: `HOTRELOAD` as a prefix or variable.
+fn hot_reload(shell: &Shell, invocation: &Invocation) -> bool {
+    matches!(
+        setting(shell, invocation, "HOTRELOAD").as_deref(),
+        Some("true" | "1" | "yes" | "on")
+    )
+}
+
+/// A setting for this launch: a per-command prefix, else a shell variable.
+fn setting(shell: &Shell, invocation: &Invocation, name: &str) -> Option<String> {
+    invocation
+        .prefixes
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| shell.vars.get(name))
+}
+
+/// `--dry-run`: the objects as YAML documents, nothing created.
+fn print_objects(spec: &objects::Spec, bundle: &bundle::Bundle) -> i32 {
+    let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    let mut documents = Vec::new();
+    let mut push = |yaml: Result<String, serde_saphyr::ser::Error>| match yaml {
+        Ok(text) => documents.push(text),
+        Err(error) => report!("kubesh: an object cannot be shown as YAML: {error}"),
+    };
+    if spec.background {
+        push(serde_saphyr::to_string(&objects::deployment(spec)));
+        push(serde_saphyr::to_string(&objects::service(spec, None)));
+    } else {
+        push(serde_saphyr::to_string(&objects::pod(spec)));
+    }
+    for config_map in objects::config_maps(spec, &chunks, None) {
+        push(serde_saphyr::to_string(&config_map));
+    }
+    let mut out = std::io::stdout().lock();
+    for document in documents {
+        let _ = write!(out, "---\n{document}");
+    }
+    0
+}
