@@ -1116,7 +1116,19 @@ async fn probe_attempt(pod: Arc<Pod>, c: Value, p: Value) -> Result<(), String> 
         .clone()
         .unwrap_or_else(|| "127.0.0.1".into());
     if let Some(r) = probes::check_network(&pod.shared.kubelet, &ip, &p, &c).await {
-        return r;
+        // A program that listens on loopback only is told so.
+        let hint = match (&r, pod.h.sandbox(), c["name"].as_str()) {
+            (Err(_), Some(_), Some(name)) => pod
+                .h
+                .program_of(name)
+                .zip(probes::probe_port(&p, &c))
+                .and_then(|(pid, port)| probes::loopback_hint(&probes::listening(pid), port)),
+            _ => None,
+        };
+        return match (r, hint) {
+            (Err(e), Some(hint)) => Err(format!("{e}: {hint}")),
+            (r, _) => r,
+        };
     }
     exec_probe(&pod, &c, &p).await
 }
