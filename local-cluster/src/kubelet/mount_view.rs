@@ -90,6 +90,22 @@ impl Builder {
         });
     }
 
+    /// Replaces `dir` in the view by a tmpfs holding its entries (the root
+    /// is a tmpfs already), so new entries can be made there.
+    fn explode(&mut self, dir: &Path) {
+        if dir != Path::new("/") {
+            self.ops.push(Op::Tmpfs(self.at(dir)));
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for name in names {
+                self.entry(&dir.join(name));
+            }
+        }
+        self.exploded.push(dir.to_path_buf());
+    }
+
     /// Makes sure `target` exists in the view, as a directory or a file,
     /// without creating anything on this machine.
     fn ensure(&mut self, target: &Path, dir: bool) {
@@ -119,15 +135,7 @@ impl Builder {
                         .unwrap_or_else(|| "/".into());
                 }
                 if !self.exploded.contains(&anc) && anc.is_dir() {
-                    self.ops.push(Op::Tmpfs(self.at(&anc)));
-                    if let Ok(entries) = std::fs::read_dir(&anc) {
-                        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-                        names.sort();
-                        for name in names {
-                            self.entry(&anc.join(name));
-                        }
-                    }
-                    self.exploded.push(anc.clone());
+                    self.explode(&anc);
                 }
                 anc
             }
@@ -149,33 +157,20 @@ impl Builder {
 }
 
 impl MountPlan {
-    /// The plan for a container with `mounts`, starting in `workdir`;
+    /// The plan for a container with `mounts` (shallowest first, as
+    /// [`super::volumes::mounts`] gives them), starting in `workdir`;
     /// `root` is an empty directory of the pod the view is built on, and
     /// `files` are single files bound over the view's (`/etc/hosts`…).
     pub fn new(root: &Path, mounts: &[Mount], workdir: &Path, files: &[(PathBuf, &str)]) -> Self {
         let mut b = Builder {
             root: root.to_path_buf(),
             ops: Vec::new(),
-            exploded: vec!["/".into()],
+            exploded: Vec::new(),
             mounted: Vec::new(),
         };
-        if let Ok(entries) = std::fs::read_dir("/") {
-            let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-            names.sort();
-            for name in names {
-                let path = Path::new("/").join(&name);
-                if name == "proc" {
-                    // This machine's /proc until the container's own is
-                    // mounted on top (where the kernel allows that).
-                    b.ops.push(Op::Dir(b.at(&path)));
-                    b.bind(&path, &path, false);
-                    continue;
-                }
-                b.entry(&path);
-            }
-        }
-        let mut mounts: Vec<&Mount> = mounts.iter().collect();
-        mounts.sort_by_key(|m| m.target.matches('/').count());
+        // This machine's /proc comes along, until the container's own is
+        // mounted on top (where the kernel allows that).
+        b.explode(Path::new("/"));
         for m in mounts {
             let target = PathBuf::from(m.target.trim_end_matches('/'));
             if target.as_os_str().is_empty() || target == Path::new("/") {

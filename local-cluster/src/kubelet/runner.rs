@@ -1134,27 +1134,19 @@ async fn probe_attempt(pod: Arc<Pod>, c: Value, p: Value) -> Result<(), String> 
 }
 
 async fn exec_probe(pod: &Pod, c: &Value, p: &Value) -> Result<(), String> {
-    let mut ctx = container_ctx(pod, c).map_err(|(_, m)| m)?;
-    ctx.argv = p["exec"]["command"]
+    let argv: Vec<String> = p["exec"]["command"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|s| s.as_str().map(String::from))
         .collect();
-    if ctx.argv.is_empty() {
+    if argv.is_empty() {
         return Err("exec probe without a command".into());
     }
-    let name = c["name"].as_str().unwrap_or("");
-    let sandbox = pod.h.sandbox();
-    let entry = match (&sandbox, pod.h.program_of(name)) {
-        (Some(_), Some(program)) => Entry::Exec { program },
-        (Some(_), None) => return Err(format!("container {name} is not running")),
-        (None, _) => Entry::Container,
-    };
-    let mut prepared = build_command(&pod.h, sandbox.as_deref(), &ctx, entry)?;
-    prepared.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut exec = exec_command(&pod.shared, &pod.h, &pod.obj, c, argv)?;
+    exec.command().stdout(Stdio::piped()).stderr(Stdio::piped());
     let timeout = Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
-    let (child, _) = prepared
+    let child = exec
         .spawn()
         .map_err(|e| format!("cannot run the probe: {e}"))?;
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
@@ -1300,6 +1292,28 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
     }
 }
 
+/// Tries a step of a pod's setup until it succeeds, every 2 s, each
+/// failure a Warning event `reason` (its message from `describe`), as the
+/// kubelet does; None once the pod is stopping.
+async fn keep_trying<T>(
+    pod: &Pod,
+    reason: &str,
+    describe: impl Fn(&str) -> String,
+    mut step: impl FnMut() -> Result<T, String>,
+) -> Option<T> {
+    loop {
+        match step() {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                pod.event("Warning", reason, &describe(&e), None);
+                if sleep_or_stop(pod, Duration::from_secs(2)).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Runs a pod from start to deletion.
 pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     let spec = obj["spec"].clone();
@@ -1348,48 +1362,34 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     let _ = std::fs::create_dir_all(&h.dir);
     pod.publish();
     // The sandbox: namespaces and an address, or processes run directly.
-    loop {
-        match shared.kubelet.make_sandbox(&h.name) {
-            Ok(sandbox) => {
-                pod.st().pod_ip = Some(match &sandbox {
-                    Some(sb) => sb.ip.to_string(),
-                    None => "127.0.0.1".to_string(),
-                });
-                *h.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
-                pod.publish();
-                break;
-            }
-            Err(e) => {
-                pod.event(
-                    "Warning",
-                    "FailedCreatePodSandBox",
-                    &format!("Failed to create pod sandbox: {e}"),
-                    None,
-                );
-                if sleep_or_stop(&pod, Duration::from_secs(2)).await {
-                    finish(&pod).await;
-                    return;
-                }
-            }
-        }
-    }
+    let Some(sandbox) = keep_trying(
+        &pod,
+        "FailedCreatePodSandBox",
+        |e| format!("Failed to create pod sandbox: {e}"),
+        || shared.kubelet.make_sandbox(&h.name),
+    )
+    .await
+    else {
+        finish(&pod).await;
+        return;
+    };
+    pod.st().pod_ip = Some(match &sandbox {
+        Some(sb) => sb.ip.to_string(),
+        None => "127.0.0.1".to_string(),
+    });
+    *h.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
+    pod.publish();
     // Volumes: wait for missing sources as the kubelet does.
-    loop {
-        match volumes::materialise(&shared.store, &pod.obj, &h.dir) {
-            Ok(()) => break,
-            Err(e) => {
-                pod.event(
-                    "Warning",
-                    "FailedMount",
-                    &format!("MountVolume.SetUp failed: {e}"),
-                    None,
-                );
-                if sleep_or_stop(&pod, Duration::from_secs(2)).await {
-                    finish(&pod).await;
-                    return;
-                }
-            }
-        }
+    let materialised = keep_trying(
+        &pod,
+        "FailedMount",
+        |e| format!("MountVolume.SetUp failed: {e}"),
+        || volumes::materialise(&shared.store, &pod.obj, &h.dir),
+    )
+    .await;
+    if materialised.is_none() {
+        finish(&pod).await;
+        return;
     }
     let mut ok = true;
     for (i, c) in inits.iter().enumerate() {

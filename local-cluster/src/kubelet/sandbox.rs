@@ -242,11 +242,9 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-/// Reads exactly `buf.len()` bytes, waiting at most `limit`.
-fn read_exact_timeout(fd: RawFd, buf: &mut [u8], limit: Duration) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + limit;
-    let mut got = 0;
-    while got < buf.len() {
+/// Waits until `fd` has something to read, at most until `deadline`.
+fn wait_readable(fd: RawFd, deadline: std::time::Instant) -> io::Result<()> {
+    loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let mut pfd = libc::pollfd {
             fd,
@@ -255,19 +253,30 @@ fn read_exact_timeout(fd: RawFd, buf: &mut [u8], limit: Duration) -> io::Result<
         };
         // SAFETY: poll(2) on one descriptor we own.
         let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        match n {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the sandbox process did not answer within 5 s",
+                ));
             }
-            return Err(e);
+            n if n > 0 => return Ok(()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
         }
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the sandbox process did not answer within 5 s",
-            ));
-        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, waiting at most `limit`.
+fn read_exact_timeout(fd: RawFd, buf: &mut [u8], limit: Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut got = 0;
+    while got < buf.len() {
+        wait_readable(fd, deadline)?;
         // SAFETY: read(2) into the unfilled part of `buf`.
         let r = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
         if r < 0 {
@@ -402,18 +411,7 @@ impl Holder {
         let chan = self.channel.lock().unwrap_or_else(|e| e.into_inner());
         let fd = chan.as_raw_fd();
         nix::unistd::write(&*chan, &[kind.byte()])?;
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll(2) on one descriptor we own.
-        if unsafe { libc::poll(&mut pfd, 1, 5000) } != 1 {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the pod's sandbox process did not make a socket within 5 s",
-            ));
-        }
+        wait_readable(fd, std::time::Instant::now() + Duration::from_secs(5))?;
         let mut data = [0u8; 1];
         let mut iov = [io::IoSliceMut::new(&mut data)];
         let mut space = nix::cmsg_space!([RawFd; 1]);

@@ -1,6 +1,7 @@
 //! Volumes materialised as files in the pod directory (configMap, secret
 //! with items/paths/defaultMode, emptyDir, projected, downwardAPI) and the
-//! mount plan that makes them visible at their mountPath.
+//! mounts of each container (see `mount_view` for how they are made visible
+//! at their mountPath).
 
 use std::path::{Path, PathBuf};
 
@@ -195,100 +196,4 @@ pub fn mounts(container: &Value, root: &Path) -> Vec<Mount> {
         .collect();
     out.sort_by_key(|m| m.target.matches('/').count());
     out
-}
-
-/// bubblewrap arguments giving the process this machine's file system with
-/// the pod's volumes mounted at their paths. The root is a fresh tmpfs with
-/// every top-level entry bound back; a directory that must gain a new
-/// child is replaced by a tmpfs holding binds of its entries, so nothing is
-/// created on the real file system.
-pub fn bwrap_args(mounts: &[Mount], hostname: &str) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "--die-with-parent".into(),
-        "--unshare-pid".into(),
-        "--unshare-uts".into(),
-        "--hostname".into(),
-        hostname.into(),
-    ];
-    if let Ok(entries) = std::fs::read_dir("/") {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name == "proc" || name == "dev" {
-                continue;
-            }
-            bind_entry(&mut a, &format!("/{name}"));
-        }
-    }
-    a.extend([
-        "--proc".into(),
-        "/proc".into(),
-        "--dev-bind".into(),
-        "/dev".into(),
-        "/dev".into(),
-    ]);
-    let mut exploded: Vec<String> = vec!["/".into()];
-    let mut mounted: Vec<String> = Vec::new();
-    for m in mounts {
-        let target = m.target.trim_end_matches('/').to_string();
-        if target.is_empty() {
-            continue;
-        }
-        let inside_mount = mounted.iter().any(|p| target.starts_with(&format!("{p}/")));
-        if !inside_mount && std::fs::symlink_metadata(&target).is_err() {
-            // Deepest existing ancestor on the host.
-            let mut anc = Path::new(&target)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| "/".into());
-            while anc.symlink_metadata().is_err() {
-                anc = anc
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| "/".into());
-            }
-            let anc_s = anc.to_string_lossy().to_string();
-            let in_tmpfs = exploded.iter().any(|e| e == &anc_s)
-                || mounted
-                    .iter()
-                    .any(|p| anc_s == *p || anc_s.starts_with(&format!("{p}/")));
-            if !in_tmpfs && anc.is_dir() {
-                a.extend(["--tmpfs".into(), anc_s.clone()]);
-                if let Ok(entries) = std::fs::read_dir(&anc) {
-                    for e in entries.flatten() {
-                        bind_entry(
-                            &mut a,
-                            &format!("{}/{}", anc_s, e.file_name().to_string_lossy()),
-                        );
-                    }
-                }
-                exploded.push(anc_s);
-            }
-        }
-        let flag = if m.read_only { "--ro-bind" } else { "--bind" };
-        a.extend([
-            flag.into(),
-            m.host.to_string_lossy().to_string(),
-            target.clone(),
-        ]);
-        mounted.push(target);
-    }
-    a
-}
-
-fn bind_entry(a: &mut Vec<String>, path: &str) {
-    match std::fs::symlink_metadata(path) {
-        Ok(md) if md.file_type().is_symlink() => {
-            if let Ok(t) = std::fs::read_link(path) {
-                a.extend([
-                    "--symlink".into(),
-                    t.to_string_lossy().to_string(),
-                    path.to_string(),
-                ]);
-            }
-        }
-        Ok(md) if md.is_dir() || md.is_file() => {
-            a.extend(["--dev-bind".into(), path.to_string(), path.to_string()]);
-        }
-        _ => {}
-    }
 }
