@@ -217,8 +217,11 @@ impl Kubelet {
     pub fn mechanism(&self) -> String {
         match &self.isolation {
             Isolation::Sandbox(_) => "pods run in their own namespaces (user, mount, PID, UTS, IPC, network), each with an address in 10.244.0.0/16; Services get addresses in 10.96.0.0/12; neither range exists outside the cluster; pods reach the outside on TCP ports 80 and 443 and DNS, relayed by the cluster".to_string(),
+            Isolation::Direct(why) if why.starts_with(SANDBOX_VARIABLE) => format!(
+                "pods run directly on this machine and share its network, because {why}"
+            ),
             Isolation::Direct(why) => format!(
-                "pods run directly on this machine and share its network, because {why}; set {SANDBOX_VARIABLE}=off to choose this, or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0) for sandboxes"
+                "pods run directly on this machine and share its network, because {why}; allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0) for sandboxes, or set {SANDBOX_VARIABLE}=off to choose this mode"
             ),
         }
     }
