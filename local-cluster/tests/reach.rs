@@ -423,7 +423,7 @@ fn replicas_declaring_the_same_port_wait_and_say_who_holds_it() {
     let c = TestCluster::start();
     if c.cluster.sandboxed() {
         // Pods have an address each here: nothing clashes (see
-        // tests/sandbox.rs); this runs with KUBESH_LOCAL_SANDBOX=off.
+        // tests/sandbox.rs). CI runs this with KUBESH_LOCAL_SANDBOX=off.
         eprintln!("skipped: pods do not share this machine's network here");
         return;
     }
@@ -474,7 +474,7 @@ fn a_replica_that_cannot_bind_says_which_pod_has_the_port() {
     let c = TestCluster::start();
     if c.cluster.sandboxed() {
         // Pods have an address each here: nothing clashes (see
-        // tests/sandbox.rs); this runs with KUBESH_LOCAL_SANDBOX=off.
+        // tests/sandbox.rs). CI runs this with KUBESH_LOCAL_SANDBOX=off.
         eprintln!("skipped: pods do not share this machine's network here");
         return;
     }

@@ -207,9 +207,26 @@ fn two_clusters_side_by_side_keep_their_own_services() {
 
 #[test]
 fn nothing_outlives_a_killed_server() {
+    nothing_outlives_a_killed_server_when(false);
+}
+
+#[test]
+fn nothing_outlives_a_killed_server_without_sandboxes() {
+    nothing_outlives_a_killed_server_when(true);
+}
+
+/// `kill -9` of a server (its pods in sandboxes, or run directly) leaves
+/// no process of a pod behind, not even one started with `setsid`.
+fn nothing_outlives_a_killed_server_when(sandbox_off: bool) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_local-cluster"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_local-cluster"));
+    if sandbox_off {
+        command.env("KUBESH_LOCAL_SANDBOX", "off");
+    } else {
+        command.env_remove("KUBESH_LOCAL_SANDBOX");
+    }
+    let mut server = command
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .arg("--state")

@@ -432,13 +432,10 @@ fn build_command(
                 wd = h.dir.to_path_buf();
             }
             cmd.current_dir(wd);
-            // SAFETY: only async-signal-safe calls between fork and exec.
+            let end_all = sandbox::end_all_signal();
+            // SAFETY: `enter_direct` makes system calls only.
             unsafe {
-                cmd.pre_exec(|| {
-                    libc::setsid();
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
+                cmd.pre_exec(move || sandbox::enter_direct(end_all));
             }
         }
     }
@@ -972,14 +969,19 @@ async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32,
             &format!("Stopping container {name}"),
             Some(name),
         );
-        if pod.h.sandbox().is_some() {
-            // The process between the kubelet and the program passes it on.
-            signal_one(sp.pid, libc::SIGTERM);
-        } else {
-            signal_group(sp.pid, libc::SIGTERM);
-        }
+        // The process between the kubelet and the program passes it on.
+        signal_one(sp.pid, libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
         if let Ok(r) = tokio::time::timeout_at(deadline, wait_child(&mut sp.child)).await {
+            return r;
+        }
+    }
+    if pod.h.sandbox().is_none() {
+        // Without a sandbox, that process ends the program and everything
+        // it started; the process group is the last resort.
+        signal_one(sp.pid, sandbox::end_all_signal());
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(5), wait_child(&mut sp.child)).await
+        {
             return r;
         }
     }

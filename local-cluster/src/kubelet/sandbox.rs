@@ -590,16 +590,99 @@ pub unsafe fn enter(join: &Join) -> io::Result<()> {
         }
         let pid = child.to_ne_bytes();
         libc::write(join.report, pid.as_ptr().cast(), pid.len());
-        reaper(child)
+        reaper(child, None)
+    }
+}
+
+/// The signal that ends a program started without a sandbox together with
+/// every process it started: the kubelet sends it after the grace period,
+/// and the kernel sends it when the server dies.
+pub fn end_all_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// Without a sandbox (no namespaces to end a program's processes with
+/// it): the process `std::process::Command` forks becomes a subreaper, so
+/// whatever the program leaves behind, `setsid` or not, becomes its child,
+/// forks the program, passes signals on to it, and when the program ends
+/// (or `end_all`, the signal from [`end_all_signal`], arrives) kills every
+/// process left before it exits as the program did. Never returns in this
+/// process.
+///
+/// # Safety
+/// Called between fork and exec: system calls only.
+pub unsafe fn enter_direct(end_all: i32) -> io::Result<()> {
+    unsafe {
+        let parent = libc::getppid();
+        libc::setsid();
+        libc::prctl(libc::PR_SET_PDEATHSIG, end_all);
+        if libc::getppid() != parent {
+            libc::_exit(137);
+        }
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        let child = libc::fork();
+        if child < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if child == 0 {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            return Ok(());
+        }
+        reaper(child, Some(end_all))
+    }
+}
+
+/// Kills every child of the calling process, and the children those leave
+/// to it (a subreaper), until none is left.
+///
+/// # Safety
+/// System calls only.
+unsafe fn kill_descendants() {
+    unsafe {
+        let mut buf = [0u8; 4096];
+        for _ in 0..1000 {
+            let fd = libc::open(
+                c"/proc/thread-self/children".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
+            let n = if fd >= 0 {
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                libc::close(fd);
+                n.max(0) as usize
+            } else {
+                0
+            };
+            let mut pid: libc::pid_t = 0;
+            for &b in &buf[..n] {
+                if b.is_ascii_digit() {
+                    pid = pid * 10 + libc::pid_t::from(b - b'0');
+                } else if pid > 0 {
+                    libc::kill(pid, libc::SIGKILL);
+                    pid = 0;
+                }
+            }
+            if pid > 0 {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            // Wait for one to go (each may leave new children to us), then
+            // take every other that has gone.
+            let mut status = 0;
+            if libc::waitpid(-1, &mut status, 0) < 0 {
+                return;
+            }
+            while libc::waitpid(-1, &mut status, libc::WNOHANG) > 0 {}
+        }
     }
 }
 
 /// The parent of a program in a pod: passes every signal on to it and
-/// exits as it exits (with its status, or by its signal).
+/// exits as it exits (with its status, or by its signal). With `end_all`
+/// (no sandbox), it kills every process left before it exits, and that
+/// signal ends the program and all of them at once.
 ///
 /// # Safety
 /// Called between fork and exec: system calls only.
-unsafe fn reaper(child: libc::pid_t) -> ! {
+unsafe fn reaper(child: libc::pid_t, end_all: Option<i32>) -> ! {
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -612,6 +695,10 @@ unsafe fn reaper(child: libc::pid_t) -> ! {
             if sig < 0 {
                 continue;
             }
+            if Some(sig) == end_all {
+                kill_descendants();
+                libc::_exit(137);
+            }
             if sig != libc::SIGCHLD {
                 libc::kill(child, sig);
                 continue;
@@ -620,6 +707,9 @@ unsafe fn reaper(child: libc::pid_t) -> ! {
             loop {
                 let r = libc::waitpid(-1, &mut status, libc::WNOHANG);
                 if r == child {
+                    if end_all.is_some() {
+                        kill_descendants();
+                    }
                     if libc::WIFEXITED(status) {
                         libc::_exit(libc::WEXITSTATUS(status));
                     }
