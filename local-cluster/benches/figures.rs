@@ -319,7 +319,7 @@ fn free_port() -> u16 {
 const ECHO_JS: &str = r#"
 const http = require('http'), net = require('net');
 const [p, q, mib] = process.argv.slice(2).map(Number);
-http.createServer((req, res) => res.end('ok\n')).listen(p, '127.0.0.1');
+http.createServer((req, res) => res.end('ok\n')).listen(p, '0.0.0.0');
 const chunk = Buffer.alloc(1 << 20, 120);
 net.createServer(s => {
   let n = 0;
@@ -328,7 +328,7 @@ net.createServer(s => {
     s.end();
   };
   more();
-}).listen(q, '127.0.0.1');
+}).listen(q, '0.0.0.0');
 "#;
 
 const STREAM_MIB: usize = 512;
