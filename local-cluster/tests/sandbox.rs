@@ -279,3 +279,44 @@ fn nothing_outlives_a_killed_server_when(sandbox_off: bool) {
         || all_gone(&others).then_some(()),
     );
 }
+
+#[test]
+fn security_settings_are_applied_or_named() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ids}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000, runAsGroup: 50}
+  volumes: [{name: host, hostPath: {path: /var/log}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo $(id -u) $(id -g)"]
+    securityContext: {readOnlyRootFilesystem: true}
+"#,
+    );
+    wait_for("the pod to finish", T, || {
+        let phase = c.ok(&["get", "pod", "ids", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Succeeded" || phase == "Failed").then_some(())
+    });
+    let events = c.ok(&["get", "events", "-o", "jsonpath={.items[*].message}"]);
+    assert!(
+        events.contains("spec.volumes[host].hostPath is not supported"),
+        "{events}"
+    );
+    assert!(
+        events.contains("spec.containers{c}.securityContext.readOnlyRootFilesystem is not applied"),
+        "{events}"
+    );
+    // SAFETY: geteuid has no side effects.
+    if unsafe { libc::geteuid() } == 0 {
+        // Every id is mapped: the program runs as the user asked for.
+        assert_eq!(c.ok(&["logs", "ids"]), "1000 50\n");
+    } else {
+        assert!(events.contains("runAsUser is not applied"), "{events}");
+    }
+}

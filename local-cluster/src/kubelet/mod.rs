@@ -11,6 +11,7 @@ pub mod ports;
 pub mod probes;
 pub mod runner;
 pub mod sandbox;
+pub mod security;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -127,6 +128,9 @@ impl Drop for PodSandbox {
 pub struct Node {
     pub holder: sandbox::Holder,
     addresses: network::Addresses,
+    /// The user namespace maps every user and group (the cluster runs as
+    /// root), so `runAsUser` and `runAsGroup` can be honoured.
+    pub every_id: bool,
 }
 
 /// How pods run here.
@@ -166,6 +170,8 @@ fn make_node() -> Result<Node, String> {
     Ok(Node {
         holder,
         addresses: network::Addresses::default(),
+        // SAFETY: geteuid has no side effects.
+        every_id: unsafe { libc::geteuid() } == 0,
     })
 }
 
@@ -197,8 +203,14 @@ impl Kubelet {
             Ok(node) => Isolation::Sandbox(Arc::new(node)),
             Err(why) => Isolation::Direct(why),
         };
+        let root = state_dir.join(format!("run-{}", std::process::id()));
+        // Pods' volumes (secrets among them) are for this user only.
+        if std::fs::create_dir_all(&root).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700));
+        }
         Kubelet {
-            root: state_dir.join(format!("run-{}", std::process::id())),
+            root,
             isolation,
             pods: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),

@@ -245,6 +245,8 @@ struct Ctx {
     stdin: bool,
     /// The pod's own /etc/hosts (service names), in a mount view.
     hosts: Option<PathBuf>,
+    /// The user and group the program runs as, where they can be.
+    run_as: Option<(u32, u32)>,
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
@@ -409,6 +411,7 @@ fn build_command(
                 workdir: std::ffi::CString::new(ctx.workdir.as_bytes())
                     .map_err(|_| "the working directory has a NUL byte".to_string())?,
                 report: write.as_raw_fd(),
+                ids: ctx.run_as,
             };
             report = Some((read, write));
             // SAFETY: `enter` makes system calls only.
@@ -737,6 +740,11 @@ fn ctx_for(
             .kubelet
             .node()
             .and_then(|_| write_hosts(shared, obj, &h.dir)),
+        run_as: shared
+            .kubelet
+            .node()
+            .filter(|node| node.every_id)
+            .and_then(|_| super::security::run_as(&obj["spec"], c)),
     })
 }
 
@@ -1381,6 +1389,12 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     });
     *h.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
     pod.publish();
+    let node = shared.kubelet.node();
+    for said in
+        super::security::not_applied(&pod.spec, node.is_some_and(|n| n.every_id), node.is_some())
+    {
+        pod.event("Warning", "SettingNotApplied", &said, None);
+    }
     // Volumes: wait for missing sources as the kubelet does.
     let materialised = keep_trying(
         &pod,

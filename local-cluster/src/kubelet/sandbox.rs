@@ -523,6 +523,8 @@ pub struct Join {
     pub workdir: CString,
     /// The write end of a pipe that gets the program's pid (4 bytes).
     pub report: RawFd,
+    /// The user and group the program runs as (`runAsUser`, `runAsGroup`).
+    pub ids: Option<(u32, u32)>,
 }
 
 /// A container gets fresh mount and PID namespaces; an exec joins a
@@ -584,6 +586,13 @@ pub unsafe fn enter(join: &Join) -> io::Result<()> {
                 plan.mount_proc();
             }
             if libc::chdir(join.workdir.as_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some((uid, gid)) = join.ids
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0)
+            {
                 return Err(io::Error::last_os_error());
             }
             return Ok(());
