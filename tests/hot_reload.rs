@@ -320,7 +320,20 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
     wait_for_page(&cluster, "web", port, "before\n");
     let pod = pods(&cluster, "web");
     sandbox.write("web.py", WEB_PY.replace("PAGE", "after"));
-    wait_for_page(&cluster, "web", port, "after\n");
+    // The new pod starts before the old one stops: the Service answers
+    // all through the rollout.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = fetch(&cluster, "web", port);
+        assert!(
+            matches!(page.as_deref(), Some("before\n" | "after\n")),
+            "the service answers throughout the rollout, not {page:?}"
+        );
+        if page.as_deref() == Some("after\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new code never answered");
+    }
     let stderr = session.wait_for("(rollout: the python runtime's image has no shell)", 1);
     assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
     assert_ne!(pods(&cluster, "web"), pod, "a new pod runs the new code");

@@ -135,13 +135,13 @@ pub fn deployment(spec: &Spec) -> Deployment {
         spec: DeploymentSpec {
             replicas: Some(spec.replicas),
             revision_history_limit: Some(2),
-            // One pod at a time, the old one gone before the new one starts:
-            // on the local cluster pods share this machine's ports.
+            // A rollout starts each new pod before an old one stops: no
+            // outage while new code rolls out.
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".to_string()),
                 rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(0)),
-                    max_unavailable: Some(IntOrString::Int(1)),
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
                 }),
             }),
             selector: LabelSelector {
