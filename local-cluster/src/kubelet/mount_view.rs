@@ -31,6 +31,8 @@ enum Op {
         dst: CString,
         read_only: bool,
     },
+    /// A tmpfs made read-only once filled.
+    ReadOnly(CString),
 }
 
 /// The steps that build one container's view, in order.
@@ -51,6 +53,8 @@ struct Builder {
     exploded: Vec<PathBuf>,
     /// Targets something is bound at.
     mounted: Vec<PathBuf>,
+    /// This machine's files are bound read-only (`readOnlyRootFilesystem`).
+    read_only_root: bool,
 }
 
 impl Builder {
@@ -72,11 +76,14 @@ impl Builder {
             }
             Ok(md) if md.is_dir() => {
                 self.ops.push(Op::Dir(self.at(path)));
-                self.bind(path, path, false);
+                // /dev and /proc stay writable, as in any container.
+                let read_only =
+                    self.read_only_root && path != Path::new("/dev") && path != Path::new("/proc");
+                self.bind(path, path, read_only);
             }
             Ok(_) => {
                 self.ops.push(Op::File(self.at(path)));
-                self.bind(path, path, false);
+                self.bind(path, path, self.read_only_root);
             }
             Err(_) => {}
         }
@@ -160,13 +167,22 @@ impl MountPlan {
     /// The plan for a container with `mounts` (shallowest first, as
     /// [`super::volumes::mounts`] gives them), starting in `workdir`;
     /// `root` is an empty directory of the pod the view is built on, and
-    /// `files` are single files bound over the view's (`/etc/hosts`…).
-    pub fn new(root: &Path, mounts: &[Mount], workdir: &Path, files: &[(PathBuf, &str)]) -> Self {
+    /// `files` are single files bound over the view's (`/etc/hosts`…);
+    /// with `read_only_root`, everything but the volumes, `/dev` and
+    /// `/proc` is read-only.
+    pub fn new(
+        root: &Path,
+        mounts: &[Mount],
+        workdir: &Path,
+        files: &[(PathBuf, &str)],
+        read_only_root: bool,
+    ) -> Self {
         let mut b = Builder {
             root: root.to_path_buf(),
             ops: Vec::new(),
             exploded: Vec::new(),
             mounted: Vec::new(),
+            read_only_root,
         };
         // This machine's /proc comes along, until the container's own is
         // mounted on top (where the kernel allows that).
@@ -186,6 +202,11 @@ impl MountPlan {
             b.bind(src, dst, true);
         }
         b.ensure(workdir, true);
+        if read_only_root {
+            for dir in std::mem::take(&mut b.exploded) {
+                b.ops.push(Op::ReadOnly(b.at(&dir)));
+            }
+        }
         MountPlan {
             root: cstr(root),
             ops: b.ops,
@@ -261,6 +282,13 @@ impl MountPlan {
                         dst,
                         read_only,
                     } => bind(src, dst, *read_only),
+                    Op::ReadOnly(p) => libc::mount(
+                        std::ptr::null(),
+                        p.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                        std::ptr::null(),
+                    ),
                 };
                 if r != 0 {
                     return fail();

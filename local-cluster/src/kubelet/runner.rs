@@ -247,6 +247,10 @@ struct Ctx {
     hosts: Option<PathBuf>,
     /// The user and group the program runs as, where they can be.
     run_as: Option<(u32, u32)>,
+    /// The capabilities its processes may have (a bounding set).
+    capabilities: u64,
+    /// Its root file system is read-only.
+    read_only_root: bool,
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
@@ -381,6 +385,7 @@ fn build_command(
                         &ctx.mounts,
                         Path::new(&ctx.workdir),
                         &files,
+                        ctx.read_only_root,
                     ))
                 }
                 Entry::Exec { program } => {
@@ -412,6 +417,7 @@ fn build_command(
                     .map_err(|_| "the working directory has a NUL byte".to_string())?,
                 report: write.as_raw_fd(),
                 ids: ctx.run_as,
+                capabilities: ctx.capabilities,
             };
             report = Some((read, write));
             // SAFETY: `enter` makes system calls only.
@@ -745,6 +751,8 @@ fn ctx_for(
             .node()
             .filter(|node| node.every_id)
             .and_then(|_| super::security::run_as(&obj["spec"], c)),
+        capabilities: super::security::capabilities(c),
+        read_only_root: super::security::read_only_root(c),
     })
 }
 

@@ -525,6 +525,8 @@ pub struct Join {
     pub report: RawFd,
     /// The user and group the program runs as (`runAsUser`, `runAsGroup`).
     pub ids: Option<(u32, u32)>,
+    /// The capabilities the program may have, one bit per number.
+    pub capabilities: u64,
 }
 
 /// A container gets fresh mount and PID namespaces; an exec joins a
@@ -587,6 +589,14 @@ pub unsafe fn enter(join: &Join) -> io::Result<()> {
             }
             if libc::chdir(join.workdir.as_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            for cap in 0..64 {
+                if join.capabilities & (1 << cap) == 0 {
+                    // Numbers the kernel does not know end the list.
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong) != 0 {
+                        break;
+                    }
+                }
             }
             if let Some((uid, gid)) = join.ids
                 && (libc::setgroups(0, std::ptr::null()) != 0

@@ -1,10 +1,118 @@
 //! Security settings of a pod, as far as the sandbox can honour them: the
 //! user and group a container's program runs as (`runAsUser`,
 //! `runAsGroup`, container settings over the pod's), where the node's user
-//! namespace maps them; every setting it cannot honour is named, so it
-//! becomes a Warning event instead of being ignored in silence.
+//! namespace maps them; its capabilities (a container runtime's default
+//! set, `capabilities.add` and `drop`, everything when `privileged`); a
+//! read-only root file system. Every setting it cannot honour is named, so
+//! it becomes a Warning event instead of being ignored in silence.
 
 use serde_json::Value;
+
+/// Linux capabilities by number, as `capabilities.add`/`drop` name them.
+const CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The capabilities containerd and Docker give a container by default.
+const DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// The bits of the capabilities `names` lists (`ALL`, `NET_ADMIN`,
+/// `CAP_NET_ADMIN`…), and the names it does not know.
+fn capability_bits(names: &Value) -> (u64, Vec<String>) {
+    let mut bits = 0;
+    let mut unknown = Vec::new();
+    for name in names
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let bare = name.trim_start_matches("CAP_").to_ascii_uppercase();
+        if bare == "ALL" {
+            bits = u64::MAX;
+        } else if let Some(i) = CAPABILITIES.iter().position(|c| *c == bare) {
+            bits |= 1 << i;
+        } else {
+            unknown.push(name.to_string());
+        }
+    }
+    (bits, unknown)
+}
+
+/// The capabilities a container's processes may have (a bounding set,
+/// one bit per capability number): the default set, plus
+/// `capabilities.add`, minus `capabilities.drop`; every one when
+/// `privileged`.
+pub fn capabilities(container: &Value) -> u64 {
+    let sc = &container["securityContext"];
+    if sc["privileged"] == true {
+        return u64::MAX;
+    }
+    let (defaults, _) = capability_bits(&serde_json::json!(DEFAULT_CAPABILITIES));
+    let (add, _) = capability_bits(&sc["capabilities"]["add"]);
+    let (drop, _) = capability_bits(&sc["capabilities"]["drop"]);
+    (defaults | add) & !drop
+}
+
+/// Whether a container's root file system is to be read-only.
+pub fn read_only_root(container: &Value) -> bool {
+    container["securityContext"]["readOnlyRootFilesystem"] == true
+}
 
 /// The user and group a container's program runs as, when its settings
 /// name one.
@@ -51,23 +159,30 @@ pub fn not_applied(pod_spec: &Value, every_id: bool, sandboxed: bool) -> Vec<Str
         let name = c["name"].as_str().unwrap_or("");
         let field = |key: &str| format!("spec.{list}{{{name}}}.securityContext.{key}");
         let sc = &c["securityContext"];
-        if sc["readOnlyRootFilesystem"] == true {
+        if !sandboxed {
+            for key in ["readOnlyRootFilesystem", "privileged", "capabilities"] {
+                if sc.get(key).is_some_and(|v| !v.is_null() && *v != false) {
+                    out.push(format!(
+                        "{} is not applied: pods run directly on this machine",
+                        field(key)
+                    ));
+                }
+            }
+        } else if sc["privileged"] == true {
             out.push(format!(
-                "{} is not applied: the container's files are this machine's",
-                field("readOnlyRootFilesystem")
-            ));
-        }
-        if sc["privileged"] == true {
-            out.push(format!(
-                "{} is not applied: the container has the capabilities of the cluster's user namespace only",
+                "{} is applied within the cluster's user namespace only: no capability over this machine",
                 field("privileged")
             ));
         }
-        if sc["capabilities"].is_object() {
-            out.push(format!(
-                "{} is not applied: the container has every capability of the cluster's user namespace",
-                field("capabilities")
-            ));
+        for list in ["add", "drop"] {
+            let (_, unknown) = capability_bits(&sc["capabilities"][list]);
+            if !unknown.is_empty() {
+                out.push(format!(
+                    "{}: unknown capabilities {}",
+                    field(&format!("capabilities.{list}")),
+                    unknown.join(", ")
+                ));
+            }
         }
         if run_as(pod_spec, c).is_some() && !(every_id && sandboxed) {
             out.push(format!(
@@ -102,15 +217,39 @@ mod tests {
         });
         let said = not_applied(&spec, false, true).join("\n");
         assert!(said.contains("spec.volumes[host].hostPath"), "{said}");
-        assert!(said.contains("spec.containers{c}.securityContext.readOnlyRootFilesystem"));
-        assert!(said.contains("securityContext.privileged"));
-        assert!(said.contains("securityContext.capabilities"));
+        assert!(said.contains("securityContext.privileged is applied within"));
         assert!(said.contains("securityContext.runAsUser is not applied"));
+        assert!(
+            !said.contains("readOnlyRootFilesystem"),
+            "applied in a sandbox"
+        );
         // As root every id is mapped: runAsUser is applied.
         assert!(
             !not_applied(&spec, true, true)
                 .join("\n")
                 .contains("runAsUser")
         );
+        // Without a sandbox, none of them is.
+        let direct = not_applied(&spec, true, false).join("\n");
+        assert!(
+            direct.contains("readOnlyRootFilesystem is not applied"),
+            "{direct}"
+        );
+        assert!(direct.contains("capabilities is not applied"), "{direct}");
+    }
+
+    #[test]
+    fn capabilities_start_from_a_runtime_s_default_set() {
+        let bit = |name: &str| 1u64 << CAPABILITIES.iter().position(|c| *c == name).unwrap();
+        let default = capabilities(&json!({}));
+        assert_ne!(default & bit("NET_BIND_SERVICE"), 0);
+        assert_eq!(default & bit("SYS_ADMIN"), 0);
+        let c = json!({"securityContext": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["CAP_KILL"]}}});
+        assert_ne!(capabilities(&c) & bit("NET_ADMIN"), 0);
+        assert_eq!(capabilities(&c) & bit("KILL"), 0);
+        let none = json!({"securityContext": {"capabilities": {"drop": ["ALL"]}}});
+        assert_eq!(capabilities(&none), 0);
+        let unknown = json!({"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["FLY"]}}}]});
+        assert!(not_applied(&unknown, true, true)[0].contains("unknown capabilities FLY"));
     }
 }
