@@ -250,3 +250,37 @@ fn a_foreground_program_reads_what_is_typed_and_the_prompt_gets_the_rest() {
     session.send_line("echo status=$?").unwrap();
     session.exp_string("\nstatus=3").unwrap();
 }
+
+#[test]
+fn ctrl_c_at_the_embedded_local_cluster_stops_only_the_foreground_program() {
+    // The terminal sends Ctrl-C to kubesh's whole process group; the local
+    // cluster inside it (its pods' sandboxes among them) must not hear it.
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "web.py",
+        "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n  def do_GET(s):\n    s.send_response(200); s.end_headers(); s.wfile.write(b'still here')\nhttp.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n",
+    );
+    sandbox.write(
+        "ticker.py",
+        "import time\nprint('ticking', flush=True)\nwhile True:\n    time.sleep(0.1)\n",
+    );
+    let mut command = sandbox.command();
+    command
+        .arg("--local")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(30_000)).unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("python web.py &").unwrap();
+    session.exp_string("ready in").unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("python ticker.py").unwrap();
+    session.exp_string("ticking\r\n").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("curl web:8080/").unwrap();
+    session.exp_string("\nstill here").unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("kill web").unwrap();
+    session.exp_string("killed web").unwrap();
+}

@@ -115,6 +115,9 @@ unsafe fn holder_main(
         if libc::getppid() != parent {
             libc::_exit(1);
         }
+        // A session of its own: a terminal's Ctrl-C, sent to the process
+        // group of the shell the cluster runs in, does not reach it.
+        libc::setsid();
         // Keep only the channel (3) and the user namespace (4): first out
         // of the way, so neither overwrites the other.
         let high_chan = libc::fcntl(chan, libc::F_DUPFD_CLOEXEC, 1000);
