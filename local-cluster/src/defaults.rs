@@ -271,7 +271,7 @@ fn allocate_cluster_ip(store: &Store) -> String {
             }
             format!("127.{a}.{b}.{c}")
         };
-        if !used.contains(&ip) && ip != crate::egress::DNS_IP.to_string() {
+        if !used.contains(&ip) && ip != crate::kubelet::network::DNS_IP.to_string() {
             return ip;
         }
     }

@@ -14,10 +14,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 use crate::Shared;
-use crate::kubelet::network;
-
-/// The cluster DNS address every pod's `/etc/resolv.conf` names.
-pub const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+use crate::kubelet::network::{self, DNS_IP};
 
 /// The TCP ports pods reach the outside on.
 pub const PORTS: [u16; 2] = [80, 443];
@@ -52,14 +49,6 @@ fn upstream_resolvers() -> Vec<SocketAddr> {
     } else {
         found
     }
-}
-
-/// The `/etc/resolv.conf` of a pod in namespace `ns`, as a real cluster
-/// writes it.
-pub fn resolv_conf(ns: &str) -> String {
-    format!(
-        "search {ns}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {DNS_IP}\noptions ndots:5\n"
-    )
 }
 
 /// Makes closing `conn` a reset, as a refused connection looks.

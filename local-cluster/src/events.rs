@@ -73,14 +73,14 @@ pub fn record_field(
         "involvedObject": involved,
         "reason": reason,
         "message": message,
-        "source": {"component": component, "host": crate::kubelet::NODE_NAME},
+        "source": {"component": component, "host": crate::NODE_NAME},
         "firstTimestamp": now(),
         "lastTimestamp": now(),
         "eventTime": null,
         "count": 1,
         "type": type_,
         "reportingComponent": component,
-        "reportingInstance": crate::kubelet::NODE_NAME,
+        "reportingInstance": crate::NODE_NAME,
     });
     let _ = now_micro;
     let _ = store.create(resources::events(), ns, ev);

@@ -14,7 +14,6 @@ pub mod egress;
 pub mod error;
 pub mod events;
 pub mod kubelet;
-pub mod logs;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
@@ -26,7 +25,6 @@ pub mod store;
 pub mod table;
 pub mod tls;
 pub mod validate;
-pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +32,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub use store::Store;
+
+/// The name of the local cluster's one node.
+pub const NODE_NAME: &str = "kubesh-local";
 
 /// How to start a local cluster.
 #[derive(Debug, Clone, Default)]

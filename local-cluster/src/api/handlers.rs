@@ -8,7 +8,7 @@ use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::{Body, Query, json_response, parse_json, read_body};
+use super::message::{Body, Query, json_response, parse_json, read_body};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
@@ -38,7 +38,7 @@ pub async fn dispatch(
     match (&method, name, sub) {
         (&Method::GET, None, None) => {
             if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                crate::watch::serve(shared.clone(), rt, t.ns.clone(), &q, &accept)
+                super::watch::serve(shared.clone(), rt, t.ns.clone(), &q, &accept)
             } else {
                 list(s, rt, t.ns.as_deref(), &q, &accept)
             }
@@ -62,7 +62,7 @@ pub async fn dispatch(
             Ok(json_response(200, &scale_of(&s.store.get(rt, &ns, n)?)))
         }
         (&Method::GET, Some(n), Some("log")) => {
-            crate::logs::serve(shared.clone(), &ns, n, &q).await
+            super::logs::serve(shared.clone(), &ns, n, &q).await
         }
         (&Method::POST, None, None) => {
             let body = read_body(req.into_body()).await?;
@@ -169,7 +169,7 @@ fn list(
         let _ = serde_json::to_writer(&mut body, o.as_ref());
     }
     body.extend_from_slice(b"]}");
-    let mut r = Response::new(super::full(body));
+    let mut r = Response::new(super::message::full(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

@@ -3,94 +3,27 @@
 //! watches and logs. Every failure leaves as a Kubernetes `Status`.
 
 pub mod handlers;
+pub mod logs;
+pub mod message;
 pub mod proxy;
 pub mod pty;
 pub mod streams;
+pub mod watch;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
 use hyper::body::Incoming;
-use serde_json::Value;
 
+use self::message::{
+    Body, error_response, full, json_response, json_response_ct, parse_query, percent_decode,
+};
 use crate::Shared;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
-
-/// Why a response body ended early (a proxied upstream that broke off):
-/// the connection to the client is then cut, so it sees an incomplete
-/// response rather than a short one that looks whole.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
-
-pub type Body = BoxBody<Bytes, BodyError>;
-
-/// Bodies larger than this are refused with 413.
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
-
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|e| match e {}).boxed()
-}
-
-pub fn json_response(code: u16, v: &Value) -> Response<Body> {
-    json_response_ct(code, v, "application/json")
-}
-
-pub fn json_response_ct(code: u16, v: &Value, ct: &str) -> Response<Body> {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    let mut r = Response::new(full(body));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = HeaderValue::from_str(ct) {
-        r.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-pub fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.code, &e.to_status())
-}
-
-/// Decoded query parameters.
-pub type Query = HashMap<String, String>;
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub fn parse_query(q: Option<&str>) -> Query {
-    let mut out = Query::new();
-    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(percent_decode(k), percent_decode(v));
-    }
-    out
-}
 
 /// A parsed resource path.
 pub struct Target {
@@ -147,45 +80,6 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     // Constant-time comparison.
     let (a, b) = (token.trim().as_bytes(), shared.token.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Reads a request body, at most [`MAX_BODY`] bytes.
-pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(ApiError::too_large())
-            } else {
-                Err(ApiError::bad_request("could not read the request body"))
-            }
-        }
-    }
-}
-
-/// Parses a JSON request body into an object.
-pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
-    if content_type.contains("protobuf") {
-        return crate::protobuf::decode(bytes);
-    }
-    if content_type.contains("cbor") {
-        // Clients fall back to JSON on 415.
-        return Err(ApiError::unsupported_media(content_type));
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => Ok(v),
-        Err(e) if content_type.contains("yaml") => Err(ApiError::bad_request(format!(
-            "the local cluster accepts YAML bodies only in their JSON form: {e}"
-        ))),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "error decoding the request body as JSON: {e}"
-        ))),
-    }
 }
 
 /// Entry point of every request.

@@ -19,7 +19,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Body, BodyError};
+use super::message::{Body, BodyError};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::resources;

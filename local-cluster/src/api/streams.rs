@@ -13,7 +13,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,9 +21,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use super::{Body, full, percent_decode};
+use super::message::{Body, full, percent_decode};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
+use crate::kubelet::stdin::stdin_task;
 use crate::resources;
 
 const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
@@ -246,22 +247,6 @@ pub fn decode_input(
         },
         Some(Ok(_)) => None,
     }
-}
-
-/// Feeds stdin from a channel; closing the channel closes stdin.
-pub fn stdin_task(
-    mut w: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
-) -> mpsc::Sender<Bytes> {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if w.write_all(&b).await.is_err() || w.flush().await.is_err() {
-                return;
-            }
-        }
-        let _ = w.shutdown().await;
-    });
-    tx
 }
 
 /// Serves `pods/exec`.

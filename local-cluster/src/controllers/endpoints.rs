@@ -65,7 +65,7 @@ pub fn reconcile(s: &Shared, ns: &str) {
                 .collect();
             let addr = json!({
                 "ip": ip,
-                "nodeName": crate::kubelet::NODE_NAME,
+                "nodeName": crate::NODE_NAME,
                 "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]},
             });
             let key = if super::replicaset::pod_ready(p) {

@@ -15,7 +15,7 @@ pub fn field_value(pod: &Value, path: &str) -> Option<String> {
         "metadata.name" => s(&m["name"]),
         "metadata.namespace" => s(&m["namespace"]),
         "metadata.uid" => s(&m["uid"]),
-        "spec.nodeName" => Some(super::NODE_NAME.to_string()),
+        "spec.nodeName" => Some(crate::NODE_NAME.to_string()),
         "spec.serviceAccountName" => Some(
             pod["spec"]["serviceAccountName"]
                 .as_str()

@@ -12,6 +12,7 @@ pub mod probes;
 pub mod runner;
 pub mod sandbox;
 pub mod security;
+pub mod stdin;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -22,11 +23,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use crate::NODE_NAME;
 use crate::Shared;
 use crate::resources;
 use crate::store::EventType;
-
-pub const NODE_NAME: &str = "kubesh-local";
 
 /// What the kubelet keeps about one pod.
 pub struct PodHandle {

@@ -41,6 +41,17 @@ pub const POD_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 244, 0, 0), 16);
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 1);
 /// The Service range.
 pub const SERVICE_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 96, 0, 0), 12);
+/// The cluster DNS address every pod's `/etc/resolv.conf` names (served
+/// by `crate::egress`).
+pub const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+
+/// The `/etc/resolv.conf` of a pod in namespace `ns`, as a real cluster
+/// writes it.
+pub fn resolv_conf(ns: &str) -> String {
+    format!(
+        "search {ns}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {DNS_IP}\noptions ndots:5\n"
+    )
+}
 
 /// Whether `ip` is in `net`.
 pub fn contains(net: (Ipv4Addr, u8), ip: Ipv4Addr) -> bool {

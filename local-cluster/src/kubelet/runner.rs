@@ -375,7 +375,8 @@ fn build_command(
                     if let Some(hosts) = &ctx.hosts {
                         files.push((hosts.clone(), "/etc/hosts"));
                         let resolv = hosts.with_file_name("resolv.conf");
-                        if std::fs::write(&resolv, crate::egress::resolv_conf(&h.namespace)).is_ok()
+                        if std::fs::write(&resolv, super::network::resolv_conf(&h.namespace))
+                            .is_ok()
                         {
                             files.push((resolv, "/etc/resolv.conf"));
                         }
@@ -823,7 +824,7 @@ async fn run_once(
         let mut stdins = pod.h.stdin.lock().unwrap_or_else(|e| e.into_inner());
         match sp.child.stdin.take() {
             Some(w) => {
-                stdins.insert(name.clone(), crate::api::streams::stdin_task(w));
+                stdins.insert(name.clone(), super::stdin::stdin_task(w));
             }
             None => {
                 stdins.remove(&name);

@@ -11,8 +11,8 @@ use http::{HeaderValue, Response, header};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
+use super::message::{Body, Query, channel_body, full};
 use crate::Shared;
-use crate::api::{Body, Query, full};
 use crate::error::{ApiError, ApiResult};
 use crate::resources;
 use crate::store::parse_time;
@@ -192,7 +192,7 @@ pub async fn serve(
                 }
             }
         });
-        Response::new(crate::watch::channel_body(rx))
+        Response::new(channel_body(rx))
     };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

@@ -4,20 +4,16 @@
 //! versions, and Table rows for `kubectl get --watch`.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
 use http::{HeaderValue, Response, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use super::message::{Body, Query, channel_body};
 use crate::Shared;
-use crate::api::{Body, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -26,16 +22,6 @@ use crate::table;
 
 /// Interval between BOOKMARK events when the client allows them.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
-
-/// A streaming body fed by a channel of chunks.
-pub fn channel_body(rx: mpsc::Receiver<Bytes>) -> Body {
-    let s = stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
-    });
-    StreamBody::new(s).map_err(|e| match e {}).boxed()
-}
 
 struct Filter {
     rt: &'static ResourceType,
