@@ -4,37 +4,37 @@
 //! [`LocalCluster::start`] runs it on a background thread with its own tokio
 //! runtime; [`run_standalone`] runs it in the foreground until Ctrl-C.
 
-pub mod api;
-pub mod auth;
-pub mod base64;
-pub mod controllers;
-pub mod defaults;
-pub mod discovery;
-pub mod egress;
-pub mod error;
-pub mod events;
-pub mod kubelet;
-pub mod openapi;
-pub mod patch;
-pub mod protobuf;
-pub mod resources;
-pub mod selectors;
-pub mod server;
-pub mod service_ips;
-pub mod store;
-pub mod table;
-pub mod tls;
-pub mod validate;
+mod api;
+mod auth;
+mod base64;
+mod controllers;
+mod defaults;
+mod discovery;
+mod egress;
+mod error;
+mod events;
+mod kubelet;
+mod openapi;
+mod patch;
+mod protobuf;
+mod resources;
+mod selectors;
+mod server;
+mod service_ips;
+mod store;
+mod table;
+mod tls;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
-pub use store::Store;
+use store::Store;
 
 /// The name of the local cluster's one node.
-pub const NODE_NAME: &str = "kubesh-local";
+pub(crate) const NODE_NAME: &str = "kubesh-local";
 
 /// How to start a local cluster.
 #[derive(Debug, Clone, Default)]
@@ -48,12 +48,11 @@ pub struct Options {
 }
 
 /// State shared by the server, the controllers and the kubelet.
-pub struct Shared {
+pub(crate) struct Shared {
     pub store: Store,
     pub token: String,
     /// `127.0.0.1:PORT`
     pub addr: String,
-    pub state_dir: PathBuf,
     pub kubelet: kubelet::Kubelet,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub tls: tls::Tls,
@@ -139,7 +138,6 @@ impl LocalCluster {
                         token,
                         addr,
                         kubelet,
-                        state_dir,
                         shutdown: stop_rx.clone(),
                         tls,
                     });

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::Rng;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
@@ -761,16 +761,6 @@ pub fn remove_finalizer(obj: &mut Value, name: &str) -> bool {
         m.remove("finalizers");
     }
     changed
-}
-
-/// A fresh empty object of a type: `{"apiVersion", "kind", "metadata": {...}}`.
-pub fn new_object(rt: &ResourceType, ns: &str, name: &str) -> Value {
-    let mut meta = Map::new();
-    meta.insert("name".into(), json!(name));
-    if rt.namespaced {
-        meta.insert("namespace".into(), json!(ns));
-    }
-    json!({"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": meta})
 }
 
 #[cfg(test)]
