@@ -254,7 +254,9 @@ fn nothing_outlives_a_killed_server_when(sandbox_off: bool) {
         .take()
         .unwrap()
         .write_all(
-            b"apiVersion: v1\nkind: Pod\nmetadata: {name: forks}\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'setsid sleep 1000 & sleep 1000 & wait']}\n",
+            // As another user, too: a change of user must not free the
+            // program from ending with the cluster.
+            b"apiVersion: v1\nkind: Pod\nmetadata: {name: forks}\nspec:\n  securityContext: {runAsUser: 1000}\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'setsid sleep 1000 & sleep 1000 & wait']}\n",
         )
         .unwrap();
     assert!(apply.wait().unwrap().success());

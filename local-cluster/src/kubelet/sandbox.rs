@@ -601,12 +601,18 @@ pub unsafe fn enter(join: &Join) -> io::Result<()> {
                     }
                 }
             }
-            if let Some((uid, gid)) = join.ids
-                && (libc::setgroups(0, std::ptr::null()) != 0
+            if let Some((uid, gid)) = join.ids {
+                if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0)
-            {
-                return Err(io::Error::last_os_error());
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // A change of user clears the parent-death signal: set it
+                // again. (Its parent is outside its PID namespace, so
+                // getppid cannot tell whether it went meanwhile; it only
+                // goes by SIGKILL, when the server does.)
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             }
             return Ok(());
         }
