@@ -38,9 +38,7 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         .clone()
         .unwrap_or_else(|| shell.target.namespace.clone());
     let interrupt = shell.interrupt.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
     let target = match &request.port {
         Some(port) => format!("{}:{port}", request.service),
         None => request.service.clone(),
@@ -60,21 +58,18 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         .body(body)
         .map_err(|e| Failure::Usage(format!("the request cannot be built: {e}; {USAGE}")))?;
     let client = connection.client.clone();
-    let response = connection
-        .until_interrupted(&interrupt, async move {
-            let response = client
-                .send(http_request.map(kube::client::Body::from))
-                .await?;
-            let (parts, body) = response.into_parts();
-            let bytes = http_body_util::BodyExt::collect(body)
-                .await
-                .map_err(|e| kube::Error::Service(e.into()))?
-                .to_bytes();
-            Ok::<_, kube::Error>((parts, bytes))
-        })
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let (parts, bytes) =
-        response.map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+    let response = connection.until_interrupted(&interrupt, async move {
+        let response = client
+            .send(http_request.map(kube::client::Body::from))
+            .await?;
+        let (parts, body) = response.into_parts();
+        let bytes = http_body_util::BodyExt::collect(body)
+            .await
+            .map_err(|e| kube::Error::Service(e.into()))?
+            .to_bytes();
+        Ok::<_, kube::Error>((parts, bytes))
+    })?;
+    let (parts, bytes) = response.map_err(|e| connection.explain(e))?;
     if !parts.status.is_success()
         && let Ok(status) = serde_json::from_slice::<kube::core::Status>(&bytes)
         && !status.message.is_empty()

@@ -61,11 +61,8 @@ fn variables(shell: &Shell, streams: &mut Streams<'_>) -> Outcome {
 fn list(shell: &mut Shell, streams: &mut Streams<'_>) -> Outcome {
     let namespace = shell.target.namespace.clone();
     let selected = shell.target.environment_label();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let all =
-        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
+    let all = dprocs::list(connection, &namespace, None)?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     counts.insert(GLOBAL_ENVIRONMENT.to_string(), 0);
     counts.insert(selected.clone(), 0);
@@ -139,16 +136,15 @@ fn delete(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outc
         )));
     }
     let namespace = shell.target.namespace.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let members = dprocs::list(connection, &namespace, Some(name))
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
+    let members = dprocs::list(connection, &namespace, Some(name))?;
     let out = &mut *streams.out;
     for dproc in &members {
         if purge {
-            dprocs::delete(connection, &namespace, dproc)
-                .map_err(|e| Failure::Failed(format!("{}: {e}", dproc.name)))?;
+            dprocs::delete(connection, &namespace, dproc).map_err(|source| Failure::About {
+                name: dproc.name.clone(),
+                source,
+            })?;
             writeln!(out, "killed {} ({})", dproc.name, dproc.id)?;
             continue;
         }
@@ -166,8 +162,10 @@ fn delete(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outc
                 .block_on(api.patch(&dproc.name, &params, &Patch::Merge(&patch)))
                 .map(|_| ())
         };
-        result
-            .map_err(|e| Failure::Failed(format!("{}: {}", dproc.name, connection.explain(e))))?;
+        result.map_err(|e| Failure::About {
+            name: dproc.name.clone(),
+            source: connection.explain(e),
+        })?;
         writeln!(
             out,
             "moved {} ({}) to {GLOBAL_ENVIRONMENT}",

@@ -56,9 +56,7 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
 /// Checks the object exists (a Secret by its metadata only) and records it.
 fn from_object(shell: &mut Shell, secret: bool, name: &str) -> Outcome {
     let namespace = shell.target.namespace.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
     let found = if secret {
         let api: Api<Secret> = Api::namespaced(connection.client.clone(), &namespace);
         connection.block_on(api.get_metadata(name)).map(|_| ())
@@ -74,7 +72,7 @@ fn from_object(shell: &mut Shell, secret: bool, name: &str) -> Outcome {
                 "no {kind} named {name} in namespace {namespace}"
             )));
         }
-        Err(error) => return Err(Failure::Failed(connection.explain(error).to_string())),
+        Err(error) => return Err(connection.explain(error).into()),
     }
     let source = if secret {
         EnvSource::Secret(name.to_string())

@@ -18,10 +18,8 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let namespace = shell.target.namespace.clone();
     let number = shell.jobs.next_number();
     let printer = shell.printer.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let dproc = dprocs::lookup(connection, &namespace, key).map_err(Failure::Failed)?;
+    let connection = shell.connect()?;
+    let dproc = dprocs::lookup(connection, &namespace, key)?;
     let pod_port = if dproc.kind == "deployment" {
         forward::pod_port(connection, &namespace, &dproc.name, port)
     } else {

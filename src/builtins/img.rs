@@ -23,9 +23,9 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let namespace = shell.target.namespace.clone();
     let listed = shell
         .connect()
-        .map_err(|e| e.to_string())
+        .map_err(super::Failure::from)
         .and_then(|connection| {
-            dprocs::list(connection, &namespace, None).map_err(|e| e.to_string())
+            dprocs::list(connection, &namespace, None).map_err(super::Failure::from)
         });
     let out = &mut *streams.out;
     match listed {

@@ -39,16 +39,13 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     }
     let namespace = shell.target.namespace.clone();
     let environment = shell.target.environment_label();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
     let scope = if all {
         Some(environment.as_str())
     } else {
         None
     };
-    let list =
-        dprocs::list(connection, &namespace, scope).map_err(|e| Failure::Failed(e.to_string()))?;
+    let list = dprocs::list(connection, &namespace, scope)?;
     let targets: Vec<&dprocs::Dproc> = if all {
         list.iter().collect()
     } else {

@@ -35,11 +35,8 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let key = key.ok_or_else(|| Failure::Usage(USAGE.to_string()))?;
     let namespace = shell.target.namespace.clone();
     let interrupt = shell.interrupt.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let list =
-        dprocs::list(connection, &namespace, None).map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
+    let list = dprocs::list(connection, &namespace, None)?;
     let dproc = dprocs::matching(&list, &key)
         .last()
         .copied()
@@ -52,7 +49,7 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let selector = format!("{LABEL_DPROC}={}", dproc.id);
     let names: Vec<String> = connection
         .block_on(pods.list(&ListParams::default().labels(&selector)))
-        .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?
+        .map_err(|e| connection.explain(e))?
         .items
         .into_iter()
         .filter_map(|p| p.metadata.name)
@@ -91,11 +88,11 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     match connection.until_interrupted(&interrupt, futures_util::future::join_all(per_pod)) {
         Ok(results) => {
             for result in results {
-                result.map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+                result.map_err(|e| connection.explain(e))?;
             }
             Ok(0)
         }
         Err(ClusterError::Interrupted) => Ok(STATUS_INTERRUPTED),
-        Err(error) => Err(Failure::Failed(error.to_string())),
+        Err(error) => Err(error.into()),
     }
 }

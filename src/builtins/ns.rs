@@ -21,14 +21,12 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         _ => return Err(Failure::Usage(USAGE.to_string())),
     };
     let current = shell.target.namespace.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
     let api: Api<Namespace> = Api::all(connection.client.clone());
     let Some(name) = name else {
         let list = connection
             .block_on(api.list(&ListParams::default()))
-            .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+            .map_err(|e| connection.explain(e))?;
         let out = &mut *streams.out;
         for namespace in list.items {
             let name = namespace.metadata.name.unwrap_or_default();
@@ -68,10 +66,10 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
             };
             connection
                 .block_on(api.create(&PostParams::default(), &namespace))
-                .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+                .map_err(|e| connection.explain(e))?;
             writeln!(streams.out, "namespace {name} created")?;
         }
-        Err(error) => return Err(Failure::Failed(connection.explain(error).to_string())),
+        Err(error) => return Err(connection.explain(error).into()),
     }
     shell.target.namespace = name.clone();
     writeln!(streams.out, "namespace {name}")?;

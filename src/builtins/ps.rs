@@ -27,11 +27,8 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     } else {
         Some(shell.target.environment_label())
     };
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let list = dprocs::list(connection, &namespace, environment.as_deref())
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let connection = shell.connect()?;
+    let list = dprocs::list(connection, &namespace, environment.as_deref())?;
     shell.known_dprocs = list
         .iter()
         .flat_map(|d| [d.name.clone(), d.id.clone()])
@@ -39,13 +36,17 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let out = &mut *streams.out;
     match format.as_deref() {
         Some("json") => {
-            let text =
-                serde_json::to_string_pretty(&list).map_err(|e| Failure::Failed(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&list).map_err(|e| Failure::Encode {
+                format: "JSON",
+                source: e.into(),
+            })?;
             writeln!(out, "{text}")?;
         }
         Some(_) => {
-            let text =
-                serde_saphyr::to_string(&list).map_err(|e| Failure::Failed(e.to_string()))?;
+            let text = serde_saphyr::to_string(&list).map_err(|e| Failure::Encode {
+                format: "YAML",
+                source: e.into(),
+            })?;
             write!(out, "{text}")?;
         }
         None => {

@@ -6,7 +6,7 @@ use kube::api::{Api, Patch, PatchParams};
 
 use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs;
-use crate::launch::run::{self, Replicas};
+use crate::launch::wait::{self, Replicas};
 use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
@@ -20,10 +20,8 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         .ok_or_else(|| Failure::Usage(format!("{count:?} is not a number of replicas (0–100)")))?;
     let namespace = shell.target.namespace.clone();
     let interrupt = shell.interrupt.clone();
-    let connection = shell
-        .connect()
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let dproc = dprocs::lookup(connection, &namespace, key).map_err(Failure::Failed)?;
+    let connection = shell.connect()?;
+    let dproc = dprocs::lookup(connection, &namespace, key)?;
     if dproc.kind != "deployment" {
         return Err(Failure::Failed(format!(
             "{key}: runs in the foreground (a pod); only background dprocs scale"
@@ -39,15 +37,14 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let patch = serde_json::json!({ "spec": { "replicas": replicas } });
     connection
         .block_on(api.patch_scale(&dproc.name, &PatchParams::default(), &Patch::Merge(&patch)))
-        .map_err(|e| Failure::Failed(connection.explain(e).to_string()))?;
+        .map_err(|e| connection.explain(e))?;
     let wanted = Replicas {
         namespace: &namespace,
         name: &dproc.name,
         dproc_id: &dproc.id,
         count: replicas,
     };
-    let took =
-        run::scaled(connection, &interrupt, &wanted).map_err(|e| Failure::Failed(e.to_string()))?;
+    let took = wait::scaled(connection, &interrupt, &wanted)?;
     let out = &mut *streams.out;
     match replicas {
         0 => writeln!(out, "{} scaled to 0", dproc.name)?,

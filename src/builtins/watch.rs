@@ -1,7 +1,7 @@
 //! `watch [NAME…]`: hot-reload background dprocs launched in this session;
 //! without a name, list the watched ones.
 
-use super::{Failure, Outcome, Streams};
+use super::{Outcome, Streams};
 use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
@@ -13,7 +13,7 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         return Ok(0);
     }
     for name in args {
-        shell.watch(name).map_err(Failure::Failed)?;
+        shell.watch(name)?;
         writeln!(streams.out, "watching {name}: saving its files reloads it")?;
     }
     Ok(0)

@@ -1,7 +1,7 @@
 //! The connection to the API server: a kube-rs client on a small tokio
 //! runtime, opened on first use (never before the first prompt). Every
 //! cluster request kubesh makes goes through a [`Connection`], and every
-//! error from it is turned into a sentence here.
+//! error from it is sorted here into a [`ClusterError`] that keeps its cause.
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,19 +21,89 @@ pub struct Connection {
     pub server: String,
 }
 
-/// Why a cluster request failed, said for a person.
+/// Why a cluster request failed. Each variant keeps the error it came
+/// from; its message says what happened and, where it helps, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    #[error("cannot start the cluster client: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the kubeconfig {path} cannot be read: {source}")]
+    Kubeconfig {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+    /// Neither a kubeconfig nor the in-cluster service account names a
+    /// cluster; `problem` is what the shell found wrong with the target.
+    #[error("no cluster to talk to: {}", no_cluster_reason(.problem, .source))]
+    NoCluster {
+        problem: Option<String>,
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+    #[error("cannot set up the cluster client: {0}")]
+    Client(#[source] Box<kube::Error>),
     #[error(
-        "cannot reach the cluster at {server}: {reason}; is it running? (`kubesh --local` starts a local one)"
+        "cannot reach the cluster at {server}: {}; is it running? (`kubesh --local` starts a local one)",
+        transport_reason(.source)
     )]
-    Unreachable { server: String, reason: String },
-    #[error("{0}")]
-    Refused(String),
+    Unreachable {
+        server: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The API server answered with an error status: its own message, which
+    /// names the verb, the resource and the namespace.
+    #[error("{}", refusal(.0))]
+    Refused(#[source] Box<kube::core::Status>),
     #[error("interrupted")]
     Interrupted,
-    #[error("{0}")]
-    Other(String),
+    #[error("the request to the cluster failed: {0}")]
+    Request(#[source] Box<kube::Error>),
+    #[error("the watch failed: {0}")]
+    Watch(#[source] Box<kube::runtime::watcher::Error>),
+    #[error("the stream from the cluster broke off: {0}")]
+    Stream(#[source] std::io::Error),
+}
+
+impl ClusterError {
+    /// What went wrong, without the advice: for a message that gives its
+    /// own.
+    pub fn reason(&self) -> String {
+        match self {
+            ClusterError::Unreachable { source, .. } => transport_reason(source),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The API server's refusal as a sentence.
+fn refusal(status: &kube::core::Status) -> String {
+    let message = if status.message.is_empty() {
+        status.reason.clone()
+    } else {
+        status.message.clone()
+    };
+    match status.code {
+        401 => format!("the cluster does not accept kubesh's credentials: {message}"),
+        403 => format!("not allowed: {message}"),
+        _ => message,
+    }
+}
+
+/// What the shell found wrong with its target, else why no kubeconfig
+/// was found.
+fn no_cluster_reason(problem: &Option<String>, source: &kube::config::KubeconfigError) -> String {
+    problem.clone().unwrap_or_else(|| source.to_string())
+}
+
+/// Why a request did not reach the API server, without kube-rs's wrapping.
+fn transport_reason(error: &kube::Error) -> String {
+    match error {
+        kube::Error::HyperError(cause) => cause.to_string(),
+        kube::Error::Service(cause) => cause.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl Connection {
@@ -44,7 +114,7 @@ impl Connection {
             .thread_name("kubesh-cluster")
             .enable_all()
             .build()
-            .map_err(|e| ClusterError::Other(format!("cannot start the cluster client: {e}")))?;
+            .map_err(ClusterError::Runtime)?;
         let options = KubeConfigOptions {
             context: target.context.clone(),
             ..KubeConfigOptions::default()
@@ -52,31 +122,33 @@ impl Connection {
         let config = runtime.block_on(async {
             match &target.kubeconfig {
                 Some(path) => {
-                    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                        format!("the kubeconfig {} cannot be read: {e}", path.display())
-                    })?;
+                    let kubeconfig =
+                        Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+                            path: path.clone(),
+                            source: Box::new(source),
+                        })?;
                     Config::from_custom_kubeconfig(kubeconfig, &options)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|source| ClusterError::NoCluster {
+                            problem: None,
+                            source: Box::new(source),
+                        })
                 }
                 None => match Config::from_kubeconfig(&options).await {
                     Ok(config) => Ok(config),
-                    Err(kubeconfig_error) => {
-                        Config::incluster().map_err(|_| match &target.problem {
-                            Some(problem) => problem.clone(),
-                            None => kubeconfig_error.to_string(),
-                        })
-                    }
+                    Err(source) => Config::incluster().map_err(|_| ClusterError::NoCluster {
+                        problem: target.problem.clone(),
+                        source: Box::new(source),
+                    }),
                 },
             }
         });
-        let mut config = config
-            .map_err(|reason| ClusterError::Other(format!("no cluster to talk to: {reason}")))?;
+        let mut config = config?;
         config.connect_timeout = Some(Duration::from_secs(5));
         let server = config.cluster_url.to_string();
         let _guard = runtime.enter();
         let client = kube::client::ClientBuilder::try_from(config)
-            .map_err(|e| ClusterError::Other(format!("cannot set up the cluster client: {e}")))?
+            .map_err(|e| ClusterError::Client(Box::new(e)))?
             .with_layer(log)
             .build();
         drop(_guard);
@@ -119,47 +191,47 @@ impl Connection {
         })
     }
 
-    /// Turns a kube-rs error into a sentence.
+    /// Sorts a kube-rs error (see [`explain`]).
     pub fn explain(&self, error: kube::Error) -> ClusterError {
         explain(&self.server, error)
+    }
+
+    /// Sorts a watch's error as [`explain`] sorts a request's.
+    pub fn explain_watch(&self, error: kube::runtime::watcher::Error) -> ClusterError {
+        use kube::runtime::watcher::Error as Watch;
+        match error {
+            Watch::InitialListFailed(error)
+            | Watch::WatchStartFailed(error)
+            | Watch::WatchFailed(error) => self.explain(error),
+            Watch::WatchError(status) => ClusterError::Refused(status),
+            other => ClusterError::Watch(Box::new(other)),
+        }
     }
 }
 
 /// A kube-rs error as a sentence, when the server's address is not at hand.
 pub fn describe(error: kube::Error) -> String {
     match explain("the cluster", error) {
-        ClusterError::Unreachable { reason, .. } => {
-            format!("the cluster cannot be reached: {reason}")
+        ClusterError::Unreachable { source, .. } => {
+            format!(
+                "the cluster cannot be reached: {}",
+                transport_reason(&source)
+            )
         }
         other => other.to_string(),
     }
 }
 
-/// Turns a kube-rs error into a sentence; API errors keep the server's own
-/// message, which names the verb, the resource and the namespace.
+/// Sorts a kube-rs error by what it means for the user: refused by the
+/// API server, not delivered, or failed otherwise.
 pub fn explain(server: &str, error: kube::Error) -> ClusterError {
     match error {
-        kube::Error::Api(status) => {
-            let message = if status.message.is_empty() {
-                status.reason.clone()
-            } else {
-                status.message.clone()
-            };
-            ClusterError::Refused(match status.code {
-                401 => format!("the cluster does not accept kubesh's credentials: {message}"),
-                403 => format!("not allowed: {message}"),
-                _ => message,
-            })
-        }
-        kube::Error::HyperError(e) => ClusterError::Unreachable {
+        kube::Error::Api(status) => ClusterError::Refused(status),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => ClusterError::Unreachable {
             server: server.to_string(),
-            reason: e.to_string(),
+            source: Box::new(error),
         },
-        kube::Error::Service(e) => ClusterError::Unreachable {
-            server: server.to_string(),
-            reason: e.to_string(),
-        },
-        other => ClusterError::Other(other.to_string()),
+        other => ClusterError::Request(Box::new(other)),
     }
 }
 

@@ -105,13 +105,25 @@ pub fn list(
     Ok(dprocs)
 }
 
+/// Why no dproc was found for a name or id.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{key}: no dproc with that name or id in namespace {namespace}; `ps -a` lists them")]
+    NotFound { key: String, namespace: String },
+}
+
 /// The dproc in `namespace` whose name or id is `key`, read from the
 /// cluster; the error says what to do when there is none.
-pub fn lookup(connection: &Connection, namespace: &str, key: &str) -> Result<Dproc, String> {
-    let list = list(connection, namespace, None).map_err(|e| e.to_string())?;
-    find(&list, key).cloned().ok_or_else(|| {
-        format!("{key}: no dproc with that name or id in namespace {namespace}; `ps -a` lists them")
-    })
+pub fn lookup(connection: &Connection, namespace: &str, key: &str) -> Result<Dproc, LookupError> {
+    let list = list(connection, namespace, None)?;
+    find(&list, key)
+        .cloned()
+        .ok_or_else(|| LookupError::NotFound {
+            key: key.to_string(),
+            namespace: namespace.to_string(),
+        })
 }
 
 /// The dproc whose name or id is `key`.

@@ -38,6 +38,7 @@ impl Default for Limits {
 }
 
 /// A packed program directory.
+#[derive(Clone)]
 pub struct Bundle {
     /// tar + gzip of the files.
     pub archive: Vec<u8>,

@@ -1,17 +1,142 @@
 //! Launching programs in the cluster: from the words of a command to a
 //! program (`program`), its bundle (`bundle`), the decisions about it
-//! (`plan`), the objects that run it (`objects`), and creating and waiting
-//! for them (`run`); a foreground program run again on every save
-//! (`rerun`, with `saves`). It knows nothing of the shell: it is handed a
-//! program and its settings and returns what happened.
+//! (`plan`), the objects that run it (`objects`), creating them
+//! (`create`), judging their pods (`judge`) and waiting for them
+//! (`wait`); a foreground program run again on every save (`rerun`, with
+//! `saves`). It knows nothing of the shell: [`start`] is handed a
+//! connection, an interrupt and a [`Request`], and returns what happened.
 
 pub mod bundle;
+mod create;
 pub mod executable;
 pub mod input;
+pub mod judge;
 pub mod names;
 pub mod objects;
 pub mod plan;
 pub mod program;
 pub mod rerun;
-pub mod run;
 pub mod saves;
+pub mod wait;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+
+use crate::cluster::connection::{ClusterError, Connection};
+use crate::cluster::dprocs::Launched;
+use crate::interrupt::Interrupt;
+use bundle::Bundle;
+use objects::Spec;
+use plan::{PlanError, Settings};
+use program::Program;
+
+/// A launch as the shell decided it: the program, how it runs and the
+/// settings its prefixes and the shell's variables gave.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub program: Program,
+    /// `&`: a Deployment and Service that stay, rather than a Pod whose
+    /// program is waited for.
+    pub background: bool,
+    /// A foreground program runs again whenever its files change, until
+    /// Ctrl-C.
+    pub rerun: bool,
+    pub settings: Settings,
+}
+
+impl Request {
+    /// Packs the program and decides its objects.
+    ///
+    /// # Errors
+    /// A setting that is not valid, or files that cannot be bundled.
+    pub fn plan(&self) -> Result<(Spec, Bundle), PlanError> {
+        plan::plan(self.program.clone(), self.background, &self.settings)
+    }
+}
+
+/// What a launch came to.
+pub enum Outcome {
+    /// A background dproc is ready: its Service as the cluster made it and
+    /// how long creating and waiting took.
+    Ready {
+        service: Box<Service>,
+        took: Duration,
+    },
+    /// A foreground program ended with `status`; `reruns` holds the pods
+    /// of the runs after the first, when it ran again on changes.
+    Ended { status: i32, reruns: Vec<Launched> },
+}
+
+/// How a launch ended, short of success.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// An object of the dproc's name is there already and is left alone.
+    #[error("{0}")]
+    NameTaken(String),
+    #[error(
+        "namespace {0} does not exist; create it with `literally create namespace {0}` or pick \
+         another with --namespace"
+    )]
+    NoNamespace(String),
+    /// A pod cannot run the program, as judged from its status; `reason`
+    /// says why, with the last lines that explain it.
+    #[error("{name}: {reason}")]
+    PodFailed { name: String, reason: String },
+    /// Ctrl-C ended a wait; what stays and how to see it.
+    #[error("stopped waiting; {0}")]
+    StoppedWaiting(String),
+    #[error(
+        "{name}: lost the connection to the cluster at {server} while the program ran ({}); \
+         it may still be running there: once the cluster answers again, `ps` shows it, \
+         `logs {name}` its output and `kill {name}` removes it",
+        source.reason()
+    )]
+    Lost {
+        name: String,
+        server: String,
+        #[source]
+        source: ClusterError,
+    },
+    #[error("{name}: the watch on its pods ended; `ps` shows the dproc's state")]
+    WatchEnded { name: String },
+    #[error("the pod {0} was deleted before the program ended")]
+    Deleted(String),
+}
+
+/// Creates the dproc `spec` and `bundle` describe and waits for it: a background one
+/// until its pods are ready, a foreground one until its program ends (and,
+/// for a `rerun` request, again after each change, until Ctrl-C).
+///
+/// # Errors
+/// The cluster refused or could not be reached, a pod cannot run the
+/// program, or Ctrl-C ended the wait for a background dproc.
+pub fn start(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    request: &Request,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<Outcome, LaunchError> {
+    if spec.background {
+        let (took, service) = wait::background(connection, interrupt, spec, bundle)?;
+        Ok(Outcome::Ready {
+            service: Box::new(service),
+            took,
+        })
+    } else if request.rerun {
+        let mut reruns = Vec::new();
+        let replan = || plan::plan(request.program.clone(), false, &request.settings);
+        let first = (spec.clone(), bundle.clone());
+        let status = rerun::watching(connection, interrupt, first, replan, &mut reruns);
+        Ok(Outcome::Ended { status, reruns })
+    } else {
+        let status = wait::foreground(connection, interrupt, spec, bundle)?;
+        Ok(Outcome::Ended {
+            status,
+            reruns: Vec::new(),
+        })
+    }
+}

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::bundle::{self, Bundle, Limits};
 use super::objects::Spec;
-use super::run;
-use super::saves::Saves;
+use super::plan::PlanError;
+use super::saves::{Saves, WatchError};
 use crate::cluster::Connection;
 use crate::cluster::dprocs::Launched;
 use crate::interrupt::Interrupt;
@@ -17,13 +17,13 @@ use crate::status::STATUS_INTERRUPTED;
 
 /// Runs the foreground dproc, and again after every change to its files,
 /// until Ctrl-C. `replan` packs the files again for the next run. Each pod
-/// created goes into `launched`. Returns the last run's status.
+/// created after the first goes into `reruns`. Returns the last run's status.
 pub fn watching(
     connection: &Connection,
     interrupt: &Interrupt,
     first: (Spec, Bundle),
-    replan: impl Fn() -> Result<(Spec, Bundle), String>,
-    launched: &mut Vec<Launched>,
+    replan: impl Fn() -> Result<(Spec, Bundle), PlanError>,
+    reruns: &mut Vec<Launched>,
 ) -> i32 {
     let (mut spec, mut bundle) = first;
     let changes = match Changes::watch(&spec, &bundle, interrupt.clone()) {
@@ -34,12 +34,7 @@ pub fn watching(
         }
     };
     loop {
-        launched.push(Launched {
-            name: spec.name.clone(),
-            namespace: spec.namespace.clone(),
-            background: false,
-        });
-        let status = match run::foreground(connection, interrupt, &spec, &bundle) {
+        let status = match super::wait::foreground(connection, interrupt, &spec, &bundle) {
             Ok(status) => status,
             Err(error) => {
                 report!("kubesh: {error}");
@@ -75,6 +70,11 @@ pub fn watching(
                         spec.program.relative
                     );
                     (spec, bundle) = (next_spec, next_bundle);
+                    reruns.push(Launched {
+                        name: spec.name.clone(),
+                        namespace: spec.namespace.clone(),
+                        background: false,
+                    });
                     changes.running(&bundle);
                     break;
                 }
@@ -107,7 +107,7 @@ struct Changes {
 }
 
 impl Changes {
-    fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, String> {
+    fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, WatchError> {
         let saves = Saves::watch(&spec.program.root, &spec.program.file)?;
         let changes = Changes {
             changed: Arc::default(),
@@ -139,7 +139,7 @@ impl Changes {
                     }
                 }
             })
-            .map_err(|e| format!("the watcher cannot start: {e}"))?;
+            .map_err(WatchError::Thread)?;
         Ok(changes)
     }
 

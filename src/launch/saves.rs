@@ -19,6 +19,21 @@ const QUIET: Duration = Duration::from_millis(50);
 /// long build) are reported at this pace rather than never.
 const GATHER_AT_MOST: Duration = Duration::from_secs(1);
 
+/// Why a program's files cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("the files cannot be watched: {0}")]
+    Watcher(#[source] notify::Error),
+    #[error("{} cannot be watched: {source}", root.display())]
+    Root {
+        root: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+    #[error("the watcher cannot start: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 /// A watch on the directory a program was launched from.
 pub struct Saves {
     events: mpsc::Receiver<()>,
@@ -29,7 +44,7 @@ pub struct Saves {
 impl Saves {
     /// Watches everything under `root`; `program` is the file launched,
     /// which must be whole before a save counts.
-    pub fn watch(root: &Path, program: &Path) -> Result<Saves, String> {
+    pub fn watch(root: &Path, program: &Path) -> Result<Saves, WatchError> {
         let (sender, events) = mpsc::channel();
         let own_data = own_data_under(root);
         let mut watcher = notify::recommended_watcher(move |event| {
@@ -37,10 +52,13 @@ impl Saves {
                 let _ = sender.send(());
             }
         })
-        .map_err(|e| format!("the files cannot be watched: {e}"))?;
+        .map_err(WatchError::Watcher)?;
         watcher
             .watch(root, RecursiveMode::Recursive)
-            .map_err(|e| format!("{} cannot be watched: {e}", root.display()))?;
+            .map_err(|source| WatchError::Root {
+                root: root.to_path_buf(),
+                source,
+            })?;
         Ok(Saves {
             events,
             program: program.to_path_buf(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
-use crate::launch::saves::{Saves, being_written};
+use crate::launch::saves::{Saves, WatchError, being_written};
 use crate::printer::Printer;
 use live::{Diff, Live};
 
@@ -48,7 +48,7 @@ impl Reloads {
         client: kube::Client,
         runtime: tokio::runtime::Handle,
         printer: Printer,
-    ) -> Result<(), String> {
+    ) -> Result<(), WatchError> {
         if self.is_watching(&spec.name) {
             return Ok(());
         }
@@ -68,7 +68,7 @@ impl Reloads {
                 };
                 reloader.run(&saves, &stopping);
             })
-            .map_err(|e| format!("the watcher cannot start: {e}"))?;
+            .map_err(WatchError::Thread)?;
         self.watching.insert(
             name,
             Watch {

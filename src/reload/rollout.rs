@@ -15,8 +15,8 @@ use kube::runtime::watcher;
 use crate::cluster::connection::describe;
 use crate::labels::{ANNOTATION_BUNDLE, LABEL_DPROC};
 use crate::launch::bundle::Bundle;
+use crate::launch::judge::{Progress, assess, last_lines};
 use crate::launch::objects::{self, Spec};
-use crate::launch::run::{Progress, assess, last_lines};
 
 /// Rolls the new bundle out: the ConfigMaps, then the Deployment's pod
 /// template with the new content hash; waits until a pod running it is
@@ -167,7 +167,7 @@ async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String>
                 ));
             }
             // A port the old pod still holds is let go as it stops.
-            Progress::PortInUse(_) | Progress::Phase(_) | Progress::Ended(_) => {}
+            Progress::Phase(_) | Progress::Ended(_) => {}
         }
     }
 }

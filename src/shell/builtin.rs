@@ -2,23 +2,58 @@
 //! to, and the outcome it returns. The builtins themselves live in
 //! `crate::builtins` and are handed to the shell when it is made.
 
-use std::fmt;
 use std::io::Write;
 
 use super::Shell;
+use crate::cluster::connection::ClusterError;
+use crate::cluster::dprocs::LookupError;
+use crate::launch::LaunchError;
 use crate::status::{STATUS_BROKEN_PIPE, STATUS_USAGE};
 
 /// What a builtin returns: its exit status, or a failure to report.
 pub type Outcome = Result<i32, Failure>;
 
-/// A builtin's failure: reported as `kubesh: NAME: message`.
-#[derive(Debug)]
+/// A builtin's failure: reported as `kubesh: NAME: message`. Failures
+/// from the layers below keep their error until the shell shows it.
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// Wrong arguments (status 2).
+    #[error("{0}")]
     Usage(String),
-    /// The builtin could not do its job (status 1).
+    /// The builtin could not do its job, in its own words (status 1).
+    #[error("{0}")]
     Failed(String),
+    /// A cluster request failed (status 1).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The dproc named is not there, or the cluster could not be asked.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A launch, or the wait for its pods, failed (status 1).
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// A cluster request about one dproc failed.
+    #[error("{name}: {source}")]
+    About {
+        name: String,
+        #[source]
+        source: ClusterError,
+    },
+    /// What the builtin read cannot be written in the format asked for.
+    #[error("cannot write it as {format}: {source}")]
+    Encode {
+        format: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Hot reload cannot start.
+    #[error(transparent)]
+    NotWatched(#[from] super::NotWatched),
+    /// Writing to stdout or stderr failed.
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
     /// Output went to a closed pipe: stop quietly (status 141).
+    #[error("output went to a closed pipe")]
     BrokenPipe,
 }
 
@@ -26,17 +61,8 @@ impl Failure {
     pub fn status(&self) -> i32 {
         match self {
             Failure::Usage(_) => STATUS_USAGE,
-            Failure::Failed(_) => 1,
             Failure::BrokenPipe => STATUS_BROKEN_PIPE,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Usage(message) | Failure::Failed(message) => f.write_str(message),
-            Failure::BrokenPipe => f.write_str("output went to a closed pipe"),
+            _ => 1,
         }
     }
 }
@@ -46,7 +72,7 @@ impl From<std::io::Error> for Failure {
     fn from(error: std::io::Error) -> Failure {
         match error.kind() {
             std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
-            _ => Failure::Failed(format!("cannot write output: {error}")),
+            _ => Failure::Output(error),
         }
     }
 }

@@ -29,8 +29,13 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         }
         return run_builtin(shell, builtin, &invocation);
     }
-    if let Some(status) = super::launching::launch(shell, &invocation) {
-        return status;
+    match super::launching::resolve(shell, &invocation) {
+        Ok(Some(program)) => return super::launching::launch(shell, &invocation, program),
+        Ok(None) => {}
+        Err(error) => {
+            report!("kubesh: {error}");
+            return error.status();
+        }
     }
     let hint = match suggestion(shell, name) {
         Some(candidate) => format!(" (did you mean `{candidate}`?)"),

@@ -1,14 +1,17 @@
-//! From a command to a launch: the settings its prefixes and the shell's
-//! variables give, the plan, and creating and waiting for the dproc
-//! (`crate::launch`); then what the shell keeps of it (the cluster env,
-//! hot reload, clean-up at exit).
+//! From a command to a launch: the program it names, the request its
+//! prefixes and the shell's variables make, the plan; the launch itself
+//! (`crate::launch::start`); then, in one place, what the shell keeps of
+//! it (the cluster env, hot reload, clean-up at exit).
 
 use std::io::Write;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Service;
 
 use super::{Invocation, Shell};
-use crate::launch::{bundle, executable, objects, plan, program, rerun, run};
+use crate::cluster::dprocs::Launched;
+use crate::launch::program::{Program, ProgramError};
+use crate::launch::{self, Outcome, Request, bundle, executable, objects, plan, program};
 use crate::runtimes::Runtime;
 use crate::status::STATUS_USAGE;
 use crate::syntax::quote_all;
@@ -23,9 +26,9 @@ const SETTINGS: &[&str] = &[
     "BUNDLE_MAX_FILES",
 ];
 
-/// Launches the program an invocation names. `None` when the invocation is
-/// not a program launch (no runtime command, no such file).
-pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
+/// The program an invocation names, if it names one: a runtime's command
+/// with its file, or a file kubesh can run. `Ok(None)`: neither.
+pub fn resolve(shell: &Shell, invocation: &Invocation) -> Result<Option<Program>, ProgramError> {
     let image_for = |runtime: &Runtime| {
         setting(
             shell,
@@ -33,21 +36,92 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
             &format!("{}_IMAGE", runtime.name.to_uppercase()),
         )
     };
-    let node_arch = executable::host_arch();
-    let program = match program::resolve(&invocation.args, &shell.runtimes, &image_for, node_arch) {
-        Ok(Some(program)) => program,
-        Ok(None) => return None,
-        Err(error) => {
-            report!("kubesh: {error}");
-            return Some(error.status());
-        }
-    };
+    program::resolve(
+        &invocation.args,
+        &shell.runtimes,
+        &image_for,
+        executable::host_arch(),
+    )
+}
+
+/// Launches `program` as `invocation` asks and records what came of it;
+/// returns its exit status.
+pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i32 {
     if !shell.dry_run
         && let Err(error) = shell.connect()
     {
         report!("kubesh: {}: {error}", invocation.args[0]);
-        return Some(1);
+        return 1;
     }
+    let request = request(shell, invocation, program);
+    let planning = Instant::now();
+    let (spec, bundle) = match request.plan() {
+        Ok(planned) => planned,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return STATUS_USAGE;
+        }
+    };
+    if shell.debug {
+        report!(
+            "debug: {} planned in {:.1} ms: {} file(s), bundle {} in {} ConfigMap(s)",
+            spec.name,
+            planning.elapsed().as_secs_f64() * 1000.0,
+            bundle.files.len(),
+            bundle::human(bundle.archive.len() as u64),
+            spec.chunks
+        );
+    }
+    if !bundle.credentials_left_out.is_empty() {
+        report!(
+            "kubesh: left out of the bundle, as they look like credentials: {} \
+             (pass secrets with `export --from-secret`, or name the file as the program)",
+            bundle.credentials_left_out.join(", ")
+        );
+    }
+    if shell.dry_run {
+        return print_objects(&spec, &bundle);
+    }
+    // Known before it starts: a launch that fails or is interrupted may
+    // leave objects that clean-up at exit removes.
+    shell.launched.push(Launched {
+        name: spec.name.clone(),
+        namespace: spec.namespace.clone(),
+        background: spec.background,
+    });
+    let interrupt = shell.interrupt.clone();
+    let requests_before = shell.requests.count();
+    let outcome = match shell.connect() {
+        Ok(connection) => launch::start(connection, &interrupt, &request, &spec, &bundle),
+        Err(error) => Err(error.into()),
+    };
+    let watch = hot_reload(shell, invocation);
+    match outcome {
+        Ok(Outcome::Ready { service, took }) => {
+            if shell.debug {
+                report!(
+                    "debug: {} ready after {} API request(s), watches not counted",
+                    spec.name,
+                    shell.requests.count() - requests_before
+                );
+            }
+            after_ready(shell, &spec, &bundle, *service, took, watch);
+            0
+        }
+        Ok(Outcome::Ended { status, reruns }) => {
+            shell.launched.extend(reruns);
+            status
+        }
+        Err(error) => {
+            report!("kubesh: {error}");
+            1
+        }
+    }
+}
+
+/// The launch an invocation asks for: its settings from the command's
+/// prefixes, then the shell's variables.
+fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request {
     let mut env: Vec<(String, String)> = shell
         .vars
         .for_programs()
@@ -72,91 +146,18 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation) -> Option<i32> {
         command_line,
         stdin: shell.programs_read_stdin,
     };
-    let planning = std::time::Instant::now();
-    let rerun_program = program.clone();
-    let (spec, bundle) = match plan::plan(program, invocation.background, &settings) {
-        Ok(planned) => planned,
-        Err(error) => {
-            report!("kubesh: {error}");
-            return Some(STATUS_USAGE);
-        }
-    };
-    if shell.debug {
-        report!(
-            "debug: {} planned in {:.1} ms: {} file(s), bundle {} in {} ConfigMap(s)",
-            spec.name,
-            planning.elapsed().as_secs_f64() * 1000.0,
-            bundle.files.len(),
-            bundle::human(bundle.archive.len() as u64),
-            spec.chunks
-        );
-    }
-    if !bundle.credentials_left_out.is_empty() {
-        report!(
-            "kubesh: left out of the bundle, as they look like credentials: {} \
-             (pass secrets with `export --from-secret`, or name the file as the program)",
-            bundle.credentials_left_out.join(", ")
-        );
-    }
-    if shell.dry_run {
-        return Some(print_objects(&spec, &bundle));
-    }
-    let interrupt = shell.interrupt.clone();
-    let requests_before = shell.requests.count();
-    let requests = shell.requests.clone();
-    let debug = shell.debug;
-    shell.launched.push(crate::cluster::dprocs::Launched {
-        name: spec.name.clone(),
-        namespace: spec.namespace.clone(),
-        background: spec.background,
-    });
-    let watch = hot_reload(shell, invocation);
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on
     // that very command (`HOTRELOAD=true python job.py`), so that `--watch`
     // never stops a script at its first program.
-    let rerun =
-        watch && (shell.interactive || invocation.prefixes.iter().any(|(n, _)| n == "HOTRELOAD"));
-    let connection = match shell.connect() {
-        Ok(connection) => connection,
-        Err(error) => {
-            report!("kubesh: {}: {error}", spec.name);
-            return Some(1);
-        }
-    };
-    if spec.background {
-        match run::background(connection, &interrupt, &spec, &bundle) {
-            Ok((took, service)) => {
-                if debug {
-                    report!(
-                        "debug: {} ready after {} API request(s), watches not counted",
-                        spec.name,
-                        requests.count() - requests_before
-                    );
-                }
-                after_ready(shell, &spec, &bundle, service, took, watch);
-                Some(0)
-            }
-            Err(error) => {
-                report!("kubesh: {error}");
-                Some(1)
-            }
-        }
-    } else if rerun {
-        let replan =
-            || plan::plan(rerun_program.clone(), false, &settings).map_err(|e| e.to_string());
-        let mut pods = Vec::new();
-        let status = rerun::watching(connection, &interrupt, (spec, bundle), replan, &mut pods);
-        shell.launched.extend(pods);
-        Some(status)
-    } else {
-        match run::foreground(connection, &interrupt, &spec, &bundle) {
-            Ok(status) => Some(status),
-            Err(error) => {
-                report!("kubesh: {error}");
-                Some(1)
-            }
-        }
+    let rerun = !invocation.background
+        && hot_reload(shell, invocation)
+        && (shell.interactive || invocation.prefixes.iter().any(|(n, _)| n == "HOTRELOAD"));
+    Request {
+        program,
+        background: invocation.background,
+        rerun,
+        settings,
     }
 }
 

@@ -173,24 +173,42 @@ impl Shell {
     }
 }
 
+/// Why a dproc cannot be hot-reloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum NotWatched {
+    #[error("{0}: only background dprocs launched in this session can be watched")]
+    NotLaunchedHere(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Files(#[from] crate::launch::saves::WatchError),
+}
+
 impl Shell {
     /// Starts hot-reloading a background dproc this session launched.
-    pub fn watch(&mut self, name: &str) -> Result<(), String> {
-        let (spec, digests) = self.watchable.get(name).cloned().ok_or_else(|| {
-            format!("{name}: only background dprocs launched in this session can be watched")
-        })?;
+    pub fn watch(&mut self, name: &str) -> Result<(), NotWatched> {
+        let (spec, digests) = self
+            .watchable
+            .get(name)
+            .cloned()
+            .ok_or_else(|| NotWatched::NotLaunchedHere(name.to_string()))?;
         let printer = self.printer.clone();
-        let connection = self.connect().map_err(|e| e.to_string())?;
+        let connection = self.connect()?;
         let (client, handle) = (connection.client.clone(), connection.handle());
-        self.reloads.watch(spec, digests, client, handle, printer)
+        Ok(self.reloads.watch(spec, digests, client, handle, printer)?)
     }
 
     /// Reads the cluster env again (after launches, kills and environment
     /// changes); keeps the old values when the cluster cannot be asked.
     pub fn refresh_cluster_env(&mut self) {
-        let Some(connection) = &self.connection else {
-            return;
-        };
+        if let Some(connection) = self.connection.take() {
+            self.read_cluster_env(&connection);
+            self.connection = Some(connection);
+        }
+    }
+
+    /// Reads the cluster env over `connection` into the variables.
+    fn read_cluster_env(&mut self, connection: &Connection) {
         let environment = self.target.environment_label();
         match crate::cluster::cluster_env::read(connection, &self.target.namespace, &environment) {
             Ok(variables) => self.vars.set_cluster(variables),
@@ -219,13 +237,15 @@ impl Shell {
     /// The connection to the cluster, opened now if it is not yet (and
     /// then the cluster env read).
     pub fn connect(&mut self) -> Result<&Connection, ClusterError> {
-        if self.connection.is_none() {
-            self.connection = Some(Connection::open(&self.target, &self.requests)?);
-            self.refresh_cluster_env();
-        }
-        self.connection
-            .as_ref()
-            .ok_or_else(|| ClusterError::Other("no connection".to_string()))
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open(&self.target, &self.requests)?;
+                self.read_cluster_env(&connection);
+                connection
+            }
+        };
+        Ok(self.connection.insert(connection))
     }
 }
 

@@ -1,0 +1,150 @@
+//! Creating a dproc's objects: the Deployment and Service of a background
+//! dproc, the Pod of a foreground one, and the ConfigMaps holding its
+//! bundle (owned by the Deployment or Pod, so they go with it). Nothing
+//! half-created stays when a step fails; an object of the same name is
+//! never overwritten.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, PostParams};
+
+use super::LaunchError;
+use super::bundle::Bundle;
+use super::objects::{self, Spec};
+use crate::cluster::connection::{Connection, status_code};
+use crate::labels::{LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
+
+/// Creates a background dproc's Deployment, ConfigMaps and Service;
+/// returns the Service as the cluster created it.
+pub async fn background(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<Service, LaunchError> {
+    let client = connection.client.clone();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
+    let created = match deployments
+        .create(&PostParams::default(), &objects::deployment(spec))
+        .await
+    {
+        Ok(created) => created,
+        Err(error) if status_code(&error) == Some(409) => {
+            let existing = deployments.get(&spec.name).await.ok();
+            return Err(LaunchError::NameTaken(name_taken(
+                "Deployment",
+                &spec.name,
+                existing.as_ref().map(|d| &d.metadata),
+            )));
+        }
+        Err(error) => return Err(creation_error(connection, spec, error)),
+    };
+    let uid = created.metadata.uid.unwrap_or_default();
+    let owner = objects::owner_reference("apps/v1", "Deployment", &spec.name, &uid);
+    let rest = async {
+        config_maps(connection, spec, bundle, owner.clone()).await?;
+        let services: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+        match services
+            .create(&PostParams::default(), &objects::service(spec, Some(owner)))
+            .await
+        {
+            Ok(service) => Ok(service),
+            Err(error) if status_code(&error) == Some(409) => {
+                let existing = services.get(&spec.name).await.ok();
+                Err(LaunchError::NameTaken(name_taken(
+                    "Service",
+                    &spec.name,
+                    existing.as_ref().map(|s| &s.metadata),
+                )))
+            }
+            Err(error) => Err(LaunchError::Cluster(connection.explain(error))),
+        }
+    };
+    match rest.await {
+        Ok(service) => Ok(service),
+        Err(error) => {
+            // Nothing half-created stays: the ConfigMaps go with the Deployment.
+            let _ = deployments
+                .delete(&spec.name, &DeleteParams::background())
+                .await;
+            Err(error)
+        }
+    }
+}
+
+/// Creates a foreground dproc's Pod and ConfigMaps.
+pub async fn foreground(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<(), LaunchError> {
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let created = pods
+        .create(&PostParams::default(), &objects::pod(spec))
+        .await
+        .map_err(|error| creation_error(connection, spec, error))?;
+    let uid = created.metadata.uid.unwrap_or_default();
+    let owner = objects::owner_reference("v1", "Pod", &spec.name, &uid);
+    if let Err(error) = config_maps(connection, spec, bundle, owner).await {
+        let _ = pods
+            .delete(&spec.name, &DeleteParams::default().grace_period(0))
+            .await;
+        return Err(error);
+    }
+    Ok(())
+}
+
+async fn config_maps(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+    owner: OwnerReference,
+) -> Result<(), LaunchError> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    for config_map in objects::config_maps(spec, &chunks, Some(owner)) {
+        let name = config_map.metadata.name.clone().unwrap_or_default();
+        match config_maps
+            .create(&PostParams::default(), &config_map)
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if status_code(&error) == Some(409) => {
+                return Err(LaunchError::NameTaken(format!(
+                    "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
+                     set SERVICE_NAME to launch under another name"
+                )));
+            }
+            Err(error) => return Err(LaunchError::Cluster(connection.explain(error))),
+        }
+    }
+    Ok(())
+}
+
+fn creation_error(connection: &Connection, spec: &Spec, error: kube::Error) -> LaunchError {
+    if status_code(&error) == Some(404) {
+        return LaunchError::NoNamespace(spec.namespace.clone());
+    }
+    LaunchError::Cluster(connection.explain(error))
+}
+
+fn name_taken(kind: &str, name: &str, existing: Option<&ObjectMeta>) -> String {
+    let labels = existing.and_then(|m| m.labels.as_ref());
+    let ours = labels
+        .and_then(|l| l.get(LABEL_MANAGED_BY))
+        .is_some_and(|v| v == MANAGED_BY_KUBESH);
+    if ours {
+        let dproc = labels
+            .and_then(|l| l.get(LABEL_DPROC))
+            .cloned()
+            .unwrap_or_default();
+        format!(
+            "{name} is already running ({dproc}); `kill {name}` first, or set SERVICE_NAME to run another copy"
+        )
+    } else {
+        format!(
+            "a {kind} named {name} already exists and was not created by kubesh, which will not \
+             touch it; set SERVICE_NAME to launch under another name"
+        )
+    }
+}

@@ -1,0 +1,288 @@
+//! Judging a pod: from its status alone, whether it is still on its way,
+//! ready, ended, or failing in a way waiting will not cure (an image that
+//! cannot be pulled, a crash, a failing dependency install, a pod that
+//! cannot be scheduled), and the last lines that explain a failure. Used
+//! by the launch, by `scale` and by the rollout path of hot reload.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, LogParams};
+
+/// What a pod tells about the launch.
+pub enum Progress {
+    /// Still on its way: what it is doing.
+    Phase(String),
+    Ready,
+    /// The program ended (foreground) with this exit code.
+    Ended(i32),
+    Failed {
+        reason: String,
+        /// The container whose last lines explain it, and whether they are
+        /// from its previous run.
+        logs: Option<(String, bool)>,
+    },
+}
+
+pub fn assess(pod: &Pod, background: bool) -> Progress {
+    let Some(status) = &pod.status else {
+        return Progress::Phase("scheduling".into());
+    };
+    if let Some(condition) = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        && condition.reason.as_deref() == Some("Unschedulable")
+    {
+        return Progress::Failed {
+            reason: format!(
+                "the pod cannot be scheduled: {}",
+                condition.message.clone().unwrap_or_default()
+            ),
+            logs: None,
+        };
+    }
+    for init in status.init_container_statuses.iter().flatten() {
+        if let Some(failure) = container_failure(init, true) {
+            return failure;
+        }
+        let done = init
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0);
+        if !done {
+            let phase = match init.name.as_str() {
+                "dependencies" => "installing dependencies",
+                _ => "unpacking the program",
+            };
+            return Progress::Phase(waiting_phase(init).unwrap_or_else(|| phase.to_string()));
+        }
+    }
+    let Some(main) = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == "main")
+    else {
+        return Progress::Phase("starting".into());
+    };
+    if !background {
+        if let Some(terminated) = main.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            return Progress::Ended(terminated.exit_code);
+        }
+        if main
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .is_some()
+        {
+            return Progress::Ready;
+        }
+        return match container_failure(main, false) {
+            Some(failure) => failure,
+            None => Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into())),
+        };
+    }
+    // Ready first: a pod that crashed once and has come back (an older
+    // replica, when scaling) is ready, not failing.
+    if main.ready {
+        return Progress::Ready;
+    }
+    if let Some(failure) = container_failure(main, false) {
+        return failure;
+    }
+    if main
+        .state
+        .as_ref()
+        .and_then(|s| s.running.as_ref())
+        .is_some()
+    {
+        return Progress::Phase("starting: waiting for the program to listen on its port".into());
+    }
+    Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into()))
+}
+
+fn waiting_phase(container: &ContainerStatus) -> Option<String> {
+    let waiting = container.state.as_ref()?.waiting.as_ref()?;
+    let reason = waiting.reason.clone()?;
+    Some(match reason.as_str() {
+        "ContainerCreating" | "PodInitializing" => {
+            "pulling image / creating the container".to_string()
+        }
+        // Any other reason, in the cluster's words.
+        other => match waiting.message.as_deref() {
+            Some(message) if !message.is_empty() => format!("{other}: {message}"),
+            _ => other.to_string(),
+        },
+    })
+}
+
+fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress> {
+    let image = &container.image;
+    let state = container.state.as_ref()?;
+    if let Some(waiting) = &state.waiting {
+        let reason = waiting.reason.clone().unwrap_or_default();
+        let message = waiting.message.clone().unwrap_or_default();
+        match reason.as_str() {
+            "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+                return Some(Progress::Failed {
+                    reason: format!(
+                        "the image {image} cannot be pulled ({reason}): {message}; set another with <RUNTIME>_IMAGE"
+                    ),
+                    logs: None,
+                });
+            }
+            "CrashLoopBackOff" => {
+                let code = container
+                    .last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .map(|t| t.exit_code);
+                return Some(Progress::Failed {
+                    reason: match code {
+                        Some(code) => {
+                            format!("the program keeps crashing (last exit status {code})")
+                        }
+                        None => "the program keeps crashing".to_string(),
+                    },
+                    logs: Some((container.name.clone(), true)),
+                });
+            }
+            "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
+                return Some(Progress::Failed {
+                    reason: format!("the container cannot start ({reason}): {message}"),
+                    logs: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(terminated) = &state.terminated
+        && terminated.exit_code != 0
+        && (init || container.restart_count == 0)
+    {
+        let what = match container.name.as_str() {
+            "dependencies" => "installing dependencies failed".to_string(),
+            "unpack" => "unpacking the program failed".to_string(),
+            _ => "the program exited".to_string(),
+        };
+        return Some(Progress::Failed {
+            reason: format!("{what} with status {}", terminated.exit_code),
+            logs: Some((container.name.clone(), false)),
+        });
+    }
+    if container.restart_count > 0
+        && !init
+        && let Some(last) = container
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+    {
+        return Some(Progress::Failed {
+            reason: format!(
+                "the program crashed (exit status {}) and is being restarted",
+                last.exit_code
+            ),
+            logs: Some((container.name.clone(), true)),
+        });
+    }
+    None
+}
+
+/// The last lines a container printed, as an indented block (or nothing).
+pub async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -> String {
+    let params = LogParams {
+        container: Some(container.to_string()),
+        tail_lines: Some(10),
+        previous,
+        ..LogParams::default()
+    };
+    let mut text = pods.logs(pod, &params).await.unwrap_or_default();
+    if text.trim().is_empty() && previous {
+        text = pods
+            .logs(
+                pod,
+                &LogParams {
+                    previous: false,
+                    ..params
+                },
+            )
+            .await
+            .unwrap_or_default();
+    }
+    if text.trim().is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = text.lines().map(|line| format!("    {line}")).collect();
+    format!("; its last lines:\n{}", lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A background pod whose unpack step is done and whose main
+    /// container has `main` as its status.
+    fn pod(main: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "status": {
+                "phase": "Running",
+                "initContainerStatuses": [{
+                    "name": "unpack", "image": "python:3.12-slim", "imageID": "",
+                    "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0}}
+                }],
+                "containerStatuses": [main]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn main_status(extra: serde_json::Value) -> serde_json::Value {
+        let mut status = serde_json::json!({
+            "name": "main", "image": "python:3.12-slim", "imageID": "",
+            "ready": false, "restartCount": 0
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            status[key] = value.clone();
+        }
+        status
+    }
+
+    #[test]
+    fn a_ready_pod_that_crashed_once_is_ready() {
+        let recovered = pod(main_status(serde_json::json!({
+            "ready": true, "restartCount": 1,
+            "state": {"running": {}},
+            "lastState": {"terminated": {"exitCode": 1}}
+        })));
+        assert!(matches!(assess(&recovered, true), Progress::Ready));
+        let crashed = pod(main_status(serde_json::json!({
+            "restartCount": 1,
+            "state": {"running": {}},
+            "lastState": {"terminated": {"exitCode": 1}}
+        })));
+        assert!(matches!(
+            assess(&crashed, true),
+            Progress::Failed {
+                logs: Some((_, true)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_waiting_reason_is_told_in_the_cluster_s_words() {
+        let waiting = pod(main_status(serde_json::json!({
+            "state": {"waiting": {"reason": "SomethingNew", "message": "the node is busy"}}
+        })));
+        assert!(
+            matches!(assess(&waiting, true), Progress::Phase(p) if p == "SomethingNew: the node is busy")
+        );
+        let starting = pod(main_status(serde_json::json!({
+            "state": {"waiting": {"reason": "ContainerCreating"}}
+        })));
+        assert!(matches!(assess(&starting, true), Progress::Phase(p) if p.contains("creating")));
+    }
+}

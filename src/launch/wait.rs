@@ -1,0 +1,388 @@
+//! Waiting for a dproc: a background one until its pods are ready (after
+//! a launch or `scale`), a foreground one until its program ends, its
+//! output streamed meanwhile. Failures the pods show end the wait at once
+//! (see [`super::judge`]). A foreground program that reads its stdin gets
+//! kubesh's, over `pods/attach` (its output still comes from its log,
+//! from the start).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures_util::{AsyncReadExt, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, AttachParams, DeleteParams, LogParams};
+use kube::runtime::watcher;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::LaunchError;
+use super::bundle::Bundle;
+use super::create;
+use super::judge::{Progress, assess, last_lines};
+use super::objects::Spec;
+use crate::cluster::connection::{ClusterError, Connection};
+use crate::interrupt::Interrupt;
+use crate::labels::LABEL_DPROC;
+
+/// Creates a background dproc and waits until its pods are ready; returns
+/// how long that took and the Service as the cluster created it.
+pub fn background(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<(Duration, Service), LaunchError> {
+    let started = Instant::now();
+    let spinner = spinner(&spec.name);
+    spinner.set_message(format!("{}: creating", spec.name));
+    let service = match connection.block_on(create::background(connection, spec, bundle)) {
+        Ok(service) => service,
+        Err(error) => {
+            spinner.finish_and_clear();
+            return Err(error);
+        }
+    };
+    let replicas = Replicas {
+        namespace: &spec.namespace,
+        name: &spec.name,
+        dproc_id: &spec.dproc_id,
+        count: spec.replicas,
+    };
+    let waited =
+        connection.until_interrupted(interrupt, wait_ready(connection, &replicas, &spinner));
+    spinner.finish_and_clear();
+    match waited {
+        Ok(result) => result.map(|()| (started.elapsed(), service)),
+        Err(ClusterError::Interrupted) => Err(LaunchError::StoppedWaiting(format!(
+            "{} ({}) stays: `ps` shows it, `kill {}` removes it",
+            spec.name, spec.dproc_id, spec.name
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The pods of a background dproc that a wait is for.
+pub struct Replicas<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub dproc_id: &'a str,
+    /// How many must be ready.
+    pub count: i32,
+}
+
+/// Waits, with a spinner, until the dproc has `replicas.count` ready pods
+/// (after `scale`); returns how long that took.
+pub fn scaled(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    replicas: &Replicas,
+) -> Result<Duration, LaunchError> {
+    let started = Instant::now();
+    let spinner = spinner(replicas.name);
+    let waited =
+        connection.until_interrupted(interrupt, wait_ready(connection, replicas, &spinner));
+    spinner.finish_and_clear();
+    match waited {
+        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Err(LaunchError::PodFailed { name, reason })) => Err(LaunchError::PodFailed {
+            name,
+            reason: format!(
+                "{reason}\n{} stays set to {} replicas: `ps` shows how many are ready, \
+                 `scale {} N` sets another number",
+                replicas.name, replicas.count, replicas.name
+            ),
+        }),
+        Ok(Err(error)) => Err(error),
+        Err(ClusterError::Interrupted) => Err(LaunchError::StoppedWaiting(format!(
+            "{} goes on scaling to {}: `ps` shows how far it got",
+            replicas.name, replicas.count
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Creates a foreground dproc, streams its output and returns its exit
+/// status. Ctrl-C stops the program and deletes its pod.
+pub fn foreground(
+    connection: &Connection,
+    interrupt: &Interrupt,
+    spec: &Spec,
+    bundle: &Bundle,
+) -> Result<i32, LaunchError> {
+    let spinner = spinner(&spec.name);
+    spinner.set_message(format!("{}: creating", spec.name));
+    let created = connection.block_on(create::foreground(connection, spec, bundle));
+    if let Err(error) = created {
+        spinner.finish_and_clear();
+        return Err(error);
+    }
+    let (reader, input) = match spec.stdin {
+        true => {
+            let (reader, input) = super::input::read_stdin();
+            (Some(reader), Some(input))
+        }
+        false => (None, None),
+    };
+    let outcome =
+        connection.until_interrupted(interrupt, run_foreground(connection, spec, &spinner, input));
+    if let Some(reader) = reader {
+        reader.stop();
+    }
+    spinner.finish_and_clear();
+    match outcome {
+        Ok(result) => result,
+        Err(ClusterError::Interrupted) => {
+            let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+            let _ = connection
+                .block_on(pods.delete(&spec.name, &DeleteParams::default().grace_period(0)));
+            Ok(crate::status::STATUS_INTERRUPTED)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn spinner(name: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        spinner.set_style(style);
+    }
+    spinner.set_message(name.to_string());
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}
+
+/// Waits until as many pods as replicas are ready (for none: until every
+/// pod is gone); ends early when a pod cannot start.
+async fn wait_ready(
+    connection: &Connection,
+    replicas: &Replicas<'_>,
+    spinner: &ProgressBar,
+) -> Result<(), LaunchError> {
+    let name = replicas.name;
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
+    let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let wanted = usize::try_from(replicas.count).unwrap_or(0);
+    // How each live pod is doing; judged once the first listing is whole,
+    // so that a pod about to go (scaling down) is not taken for the answer.
+    let mut seen: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut listing = true;
+    loop {
+        let Some(event) = events.next().await else {
+            return Err(LaunchError::WatchEnded {
+                name: name.to_string(),
+            });
+        };
+        {
+            let event = event.map_err(|e| connection.explain_watch(e))?;
+            match event {
+                watcher::Event::Init => {
+                    listing = true;
+                    seen.clear();
+                }
+                watcher::Event::InitDone => listing = false,
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                    // A pod on its way out (scaling down, a rollout) does not count.
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        seen.remove(&pod_name);
+                        continue;
+                    }
+                    seen.insert(pod_name, assess(&pod, true));
+                }
+                watcher::Event::Delete(pod) => {
+                    seen.remove(&pod.metadata.name.unwrap_or_default());
+                }
+            }
+        }
+        if listing {
+            continue;
+        }
+        let ready = seen
+            .values()
+            .filter(|p| matches!(p, Progress::Ready))
+            .count();
+        if (wanted == 0 && seen.is_empty()) || (wanted > 0 && ready >= wanted) {
+            return Ok(());
+        }
+        let failed = seen.iter().find_map(|(pod_name, progress)| match progress {
+            Progress::Failed { .. } => Some(pod_name.clone()),
+            _ => None,
+        });
+        if let Some(pod_name) = failed {
+            let reason = match seen.remove(&pod_name) {
+                Some(Progress::Failed {
+                    reason,
+                    logs: Some((container, previous)),
+                }) => {
+                    let tail = last_lines(&pods, &pod_name, &container, previous).await;
+                    format!("{reason}{tail}")
+                }
+                Some(Progress::Failed { reason, logs: None }) => reason,
+                _ => String::new(),
+            };
+            return Err(LaunchError::PodFailed {
+                name: name.to_string(),
+                reason,
+            });
+        }
+        let message = match wanted {
+            0 => format!("{name}: {} pod(s) stopping", seen.len()),
+            1 => seen
+                .values()
+                .find_map(|p| match p {
+                    Progress::Phase(phase) => Some(phase.clone()),
+                    _ => None,
+                })
+                .map_or_else(
+                    || format!("{name}: starting"),
+                    |phase| format!("{name}: {phase}"),
+                ),
+            _ => format!("{name}: {ready}/{wanted} ready"),
+        };
+        spinner.set_message(message);
+    }
+}
+
+/// Waits for the program to start, streams its output, returns its status.
+async fn run_foreground(
+    connection: &Connection,
+    spec: &Spec,
+    spinner: &ProgressBar,
+    mut input: Option<mpsc::Receiver<Vec<u8>>>,
+) -> Result<i32, LaunchError> {
+    let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", spec.name));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut started = false;
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| lost(connection, &spec.name, connection.explain_watch(e)))?;
+        let pod = match event {
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => pod,
+            watcher::Event::Delete(_) => return Err(LaunchError::Deleted(spec.name.clone())),
+            watcher::Event::Init | watcher::Event::InitDone => continue,
+        };
+        match assess(&pod, false) {
+            Progress::Phase(phase) => {
+                spinner.set_message(format!("{}: {phase}", spec.name));
+            }
+            Progress::Ready | Progress::Ended(_) if !started => {
+                started = true;
+                spinner.finish_and_clear();
+                let output = stream_output(connection, &pods, &spec.name);
+                match input.take() {
+                    Some(input) => {
+                        let feed = async {
+                            feed_stdin(&pods, &spec.name, input).await;
+                            std::future::pending::<()>().await;
+                        };
+                        tokio::select! {
+                            streamed = output => streamed?,
+                            () = feed => {}
+                        }
+                    }
+                    None => output.await?,
+                }
+                let pod = pods
+                    .get(&spec.name)
+                    .await
+                    .map_err(|e| lost(connection, &spec.name, connection.explain(e)))?;
+                if let Progress::Ended(code) = assess(&pod, false) {
+                    return Ok(code);
+                }
+            }
+            Progress::Ended(code) => return Ok(code),
+            Progress::Ready => {}
+            Progress::Failed { reason, logs } => {
+                let tail = match logs {
+                    Some((container, previous)) => {
+                        last_lines(&pods, &spec.name, &container, previous).await
+                    }
+                    None => String::new(),
+                };
+                return Err(LaunchError::PodFailed {
+                    name: spec.name.clone(),
+                    reason: format!("{reason}{tail}"),
+                });
+            }
+        }
+    }
+    Err(LaunchError::WatchEnded {
+        name: spec.name.clone(),
+    })
+}
+
+/// Copies the program's output (stdout and stderr, as the cluster
+/// interleaves them) to kubesh's stdout until the program ends.
+async fn stream_output(
+    connection: &Connection,
+    pods: &Api<Pod>,
+    name: &str,
+) -> Result<(), LaunchError> {
+    let params = LogParams {
+        follow: true,
+        container: Some("main".to_string()),
+        ..LogParams::default()
+    };
+    let stream = pods
+        .log_stream(name, &params)
+        .await
+        .map_err(|e| lost(connection, name, connection.explain(e)))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = stream
+            .read(&mut buffer)
+            .await
+            .map_err(|e| lost(connection, name, ClusterError::Stream(e)))?;
+        if read == 0 {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&buffer[..read]);
+        let _ = out.flush();
+    }
+}
+
+/// The connection to the cluster broke while a foreground program ran.
+fn lost(connection: &Connection, name: &str, source: ClusterError) -> LaunchError {
+    LaunchError::Lost {
+        name: name.to_string(),
+        server: connection.server.clone(),
+        source,
+    }
+}
+
+/// Writes what arrives on `input` to the program's stdin, then ends it
+/// (the pod's `stdinOnce` makes that the program's end of input). A program
+/// that has already ended gets nothing.
+async fn feed_stdin(pods: &Api<Pod>, name: &str, mut input: mpsc::Receiver<Vec<u8>>) {
+    let params = AttachParams::default()
+        .container("main")
+        .stdin(true)
+        .stdout(false)
+        .stderr(false);
+    let mut attached = match pods.attach(name, &params).await {
+        Ok(attached) => attached,
+        Err(error) => {
+            report!(
+                "kubesh: {name}: what you type cannot reach the program ({}); its output still comes, Ctrl-C stops it",
+                crate::cluster::connection::describe(error)
+            );
+            return;
+        }
+    };
+    let Some(mut stdin) = attached.stdin() else {
+        return;
+    };
+    while let Some(chunk) = input.recv().await {
+        if stdin.write_all(&chunk).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = stdin.shutdown().await;
+    drop(stdin);
+    let _ = attached.join().await;
+}
