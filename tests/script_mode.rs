@@ -1,5 +1,8 @@
 //! kubesh in script mode: files, `-c`, stdin, arguments, exit statuses and
-//! the messages a user sees when something is wrong.
+//! the messages a user sees when something is wrong — the cases that need
+//! more than one script file (files beside it, a terminal, a fake kubectl).
+//! Cases that are one script and what it prints are data, in
+//! `tests/scripts/` (run by `script_cases.rs`).
 
 mod common;
 
@@ -41,84 +44,6 @@ fn a_script_gets_its_name_and_arguments() {
 }
 
 #[test]
-fn a_failing_command_stops_the_script_naming_file_and_line() {
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "stop.kubesh",
-        "echo before\n\ncat missing.txt\necho after\n",
-    );
-    sandbox
-        .command()
-        .arg("stop.kubesh")
-        .assert()
-        .code(1)
-        .stdout("before\n")
-        .stderr(contains("kubesh: cat: missing.txt: no such file"))
-        .stderr(contains(
-            "stop.kubesh:3: stopped: `cat missing.txt` exited with status 1",
-        ));
-}
-
-#[test]
-fn set_plus_e_keeps_going_and_the_last_status_is_the_exit_status() {
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "go-on.kubesh",
-        "set +e\ncat missing.txt\necho \"status was $?\"\ncat missing.txt\n",
-    );
-    sandbox
-        .command()
-        .arg("go-on.kubesh")
-        .assert()
-        .code(1)
-        .stdout("status was 1\n");
-}
-
-#[test]
-fn exit_sets_the_status_and_ends_the_script() {
-    let sandbox = Sandbox::new();
-    run_c(&sandbox, "echo a; exit 3; echo b")
-        .code(3)
-        .stdout("a\n");
-    run_c(&sandbox, "exit 300").code(44);
-    run_c(&sandbox, "exit nope")
-        .code(2)
-        .stderr(contains("not a number"));
-}
-
-#[test]
-fn unknown_commands_say_what_was_looked_for_and_suggest() {
-    let sandbox = Sandbox::new();
-    run_c(&sandbox, "ecoh hi").code(127).stderr(contains(
-        "kubesh: ecoh: not a builtin, a file or a known runtime (did you mean `echo`?)",
-    ));
-    run_c(&sandbox, "zzzzzz").code(127).stderr(contains(
-        "kubesh: zzzzzz: not a builtin, a file or a known runtime",
-    ));
-    run_c(&sandbox, "./nothing-here.py")
-        .code(127)
-        .stderr(contains("./nothing-here.py: no such file"));
-}
-
-#[test]
-fn jobs_need_no_cluster_and_cluster_builtins_say_when_it_cannot_be_reached() {
-    let sandbox = Sandbox::new();
-    run_c(&sandbox, "jobs").success().stdout("");
-    run_c(&sandbox, "kill %1")
-        .code(1)
-        .stderr(contains("kubesh: kill: %1: no such job; `jobs` lists them"));
-    run_c(&sandbox, "ps").code(1).stderr(contains(
-        "kubesh: ps: cannot reach the cluster at https://127.0.0.1:9",
-    ));
-    run_c(&sandbox, "forward web 8080").code(1).stderr(contains(
-        "kubesh: forward: cannot reach the cluster at https://127.0.0.1:9",
-    ));
-    run_c(&sandbox, "forward web 8080:x")
-        .code(2)
-        .stderr(contains("\"x\" is not a port"));
-}
-
-#[test]
 fn a_launch_without_a_reachable_cluster_says_so_and_suggests_the_local_one() {
     let sandbox = Sandbox::new();
     sandbox.write("service.js", "console.log(1)\n");
@@ -146,22 +71,6 @@ fn programs_that_cannot_run_on_linux_nodes_are_refused_before_anything_is_create
     run_c(&sandbox, "node").code(2).stderr(contains(
         "name the program file to run, e.g. `node program.js`",
     ));
-}
-
-#[test]
-fn syntax_errors_name_the_column() {
-    let sandbox = Sandbox::new();
-    run_c(&sandbox, "echo 'abc")
-        .code(2)
-        .stderr(contains("-c:1: column 6: unterminated single quote"));
-    sandbox.write("bad.kubesh", "echo fine\necho \"x ${A\n");
-    sandbox
-        .command()
-        .arg("bad.kubesh")
-        .assert()
-        .code(2)
-        .stdout("fine\n")
-        .stderr(contains("bad.kubesh:2: column 9: unterminated `${`"));
 }
 
 #[test]
@@ -235,25 +144,6 @@ fn a_shebang_script_runs_directly() {
         .assert()
         .code(4)
         .stdout("hi there\n");
-}
-
-#[test]
-fn variables_export_and_per_command_prefixes() {
-    let sandbox = Sandbox::new();
-    run_c(
-        &sandbox,
-        "A=1; export B=2; C='x y' env; echo ---; env; unset A; echo ${A:-gone}",
-    )
-    .success()
-    .stdout(
-        "shell    A=1\nexported B=2\nexported C='x y'\n---\nshell    A=1\nexported B=2\ngone\n",
-    );
-    run_c(&sandbox, "export 1A=x")
-        .code(2)
-        .stderr(contains("not a variable name"));
-    run_c(&sandbox, "export NOT_SET_ANYWHERE_XYZ")
-        .code(1)
-        .stderr(contains("export NOT_SET_ANYWHERE_XYZ=VALUE"));
 }
 
 #[test]
