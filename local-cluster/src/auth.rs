@@ -72,14 +72,14 @@ pub fn write_kubeconfig(
     }
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write the kubeconfig {}", tmp.display()))?;
-    f.write_all(kubeconfig_text(server, token, ca_pem).as_bytes())?;
-    f.sync_all()?;
+    file.write_all(kubeconfig_text(server, token, ca_pem).as_bytes())?;
+    file.sync_all()?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot write the kubeconfig {}", path.display()))?;

@@ -5,21 +5,21 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
+        let bytes = [
             chunk[0],
             *chunk.get(1).unwrap_or(&0),
             *chunk.get(2).unwrap_or(&0),
         ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
+        let group = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
+        out.push(ALPHABET[(group >> 18) as usize & 63] as char);
+        out.push(ALPHABET[(group >> 12) as usize & 63] as char);
         out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
+            ALPHABET[(group >> 6) as usize & 63] as char
         } else {
             '='
         });
         out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
+            ALPHABET[group as usize & 63] as char
         } else {
             '='
         });
@@ -27,16 +27,16 @@ pub fn encode(data: &[u8]) -> String {
     out
 }
 
-pub fn decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let mut buf = 0u32;
     let mut bits = 0;
-    for c in s.bytes() {
-        if c == b'=' || c.is_ascii_whitespace() {
+    for byte in text.bytes() {
+        if byte == b'=' || byte.is_ascii_whitespace() {
             continue;
         }
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        buf = (buf << 6) | v;
+        let sextet = ALPHABET.iter().position(|&a| a == byte)? as u32;
+        buf = (buf << 6) | sextet;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -51,10 +51,10 @@ pub fn decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     #[test]
     fn round_trip() {
-        for s in ["", "a", "ab", "abc", "hello world!"] {
+        for text in ["", "a", "ab", "abc", "hello world!"] {
             assert_eq!(
-                super::decode(&super::encode(s.as_bytes())).unwrap(),
-                s.as_bytes()
+                super::decode(&super::encode(text.as_bytes())).unwrap(),
+                text.as_bytes()
             );
         }
         assert_eq!(super::encode(b"hi"), "aGk=");

@@ -8,19 +8,19 @@ use crate::store::Store;
 
 /// Sets `key` when missing; does nothing on values that are not objects
 /// (validation reports those).
-fn set_default(obj: &mut Value, key: &str, v: Value) {
-    if let Some(m) = obj.as_object_mut()
-        && m.get(key).is_none_or(Value::is_null)
+fn set_default(obj: &mut Value, key: &str, value: Value) {
+    if let Some(fields) = obj.as_object_mut()
+        && fields.get(key).is_none_or(Value::is_null)
     {
-        m.insert(key.to_string(), v);
+        fields.insert(key.to_string(), value);
     }
 }
 
 /// The object at `path`, only through objects.
-fn at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.as_object_mut()?.get_mut(*p)?;
+fn at<'a>(value: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    let mut cur = value;
+    for key in path {
+        cur = cur.as_object_mut()?.get_mut(*key)?;
     }
     cur.is_object().then_some(cur)
 }
@@ -36,12 +36,12 @@ pub fn pod_spec(spec: &mut Value) {
     set_default(spec, "schedulerName", json!("default-scheduler"));
     set_default(spec, "securityContext", json!({}));
     for field in ["initContainers", "containers"] {
-        if let Some(cs) = spec[field].as_array_mut() {
-            for c in cs {
-                if !c.is_object() {
+        if let Some(containers) = spec[field].as_array_mut() {
+            for container in containers {
+                if !container.is_object() {
                     continue;
                 }
-                let image = c["image"].as_str().unwrap_or("").to_string();
+                let image = container["image"].as_str().unwrap_or("").to_string();
                 let tag = image
                     .rsplit('/')
                     .next()
@@ -54,34 +54,38 @@ pub fn pod_spec(spec: &mut Value) {
                 } else {
                     "Always"
                 };
-                set_default(c, "imagePullPolicy", json!(policy));
-                set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
-                set_default(c, "terminationMessagePolicy", json!("File"));
-                set_default(c, "resources", json!({}));
-                if let Some(ports) = c["ports"].as_array_mut() {
-                    for p in ports {
-                        if p.is_object() {
-                            set_default(p, "protocol", json!("TCP"));
+                set_default(container, "imagePullPolicy", json!(policy));
+                set_default(
+                    container,
+                    "terminationMessagePath",
+                    json!("/dev/termination-log"),
+                );
+                set_default(container, "terminationMessagePolicy", json!("File"));
+                set_default(container, "resources", json!({}));
+                if let Some(ports) = container["ports"].as_array_mut() {
+                    for port in ports {
+                        if port.is_object() {
+                            set_default(port, "protocol", json!("TCP"));
                         }
                     }
                 }
                 for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-                    let p = &mut c[probe];
-                    if p.is_object() {
-                        set_default(p, "timeoutSeconds", json!(1));
-                        set_default(p, "periodSeconds", json!(10));
-                        set_default(p, "successThreshold", json!(1));
-                        set_default(p, "failureThreshold", json!(3));
-                        if p["httpGet"].is_object() {
-                            set_default(&mut p["httpGet"], "path", json!("/"));
-                            set_default(&mut p["httpGet"], "scheme", json!("HTTP"));
+                    let probe_spec = &mut container[probe];
+                    if probe_spec.is_object() {
+                        set_default(probe_spec, "timeoutSeconds", json!(1));
+                        set_default(probe_spec, "periodSeconds", json!(10));
+                        set_default(probe_spec, "successThreshold", json!(1));
+                        set_default(probe_spec, "failureThreshold", json!(3));
+                        if probe_spec["httpGet"].is_object() {
+                            set_default(&mut probe_spec["httpGet"], "path", json!("/"));
+                            set_default(&mut probe_spec["httpGet"], "scheme", json!("HTTP"));
                         }
-                    } else if c
+                    } else if container
                         .as_object()
                         .is_some_and(|m| m.get(probe).is_some_and(Value::is_null))
                     {
-                        if let Some(m) = c.as_object_mut() {
-                            m.remove(probe);
+                        if let Some(fields) = container.as_object_mut() {
+                            fields.remove(probe);
                         }
                     }
                 }
@@ -89,10 +93,10 @@ pub fn pod_spec(spec: &mut Value) {
         }
     }
     if let Some(vols) = spec["volumes"].as_array_mut() {
-        for v in vols {
+        for volume in vols {
             for kind in ["configMap", "secret", "projected"] {
-                if v[kind].is_object() {
-                    set_default(&mut v[kind], "defaultMode", json!(420));
+                if volume[kind].is_object() {
+                    set_default(&mut volume[kind], "defaultMode", json!(420));
                 }
             }
         }
@@ -110,15 +114,15 @@ fn template_defaults(obj: &mut Value) {
 
 /// Drops null fields, as decoding into the typed objects of a real server
 /// does (pod templates keep their `creationTimestamp: null`).
-pub fn prune_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|k, v| !v.is_null() || k == "creationTimestamp");
-            for v in m.values_mut() {
-                prune_nulls(v);
+pub fn prune_nulls(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|k, v| !v.is_null() || k == "creationTimestamp");
+            for child in fields.values_mut() {
+                prune_nulls(child);
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(prune_nulls),
+        Value::Array(items) => items.iter_mut().for_each(prune_nulls),
         _ => {}
     }
 }
@@ -156,9 +160,9 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
                 set_default(strategy, "type", json!("RollingUpdate"));
                 if strategy["type"] == "RollingUpdate" {
                     set_default(strategy, "rollingUpdate", json!({}));
-                    if let Some(ru) = at(strategy, &["rollingUpdate"]) {
-                        set_default(ru, "maxSurge", json!("25%"));
-                        set_default(ru, "maxUnavailable", json!("25%"));
+                    if let Some(rolling_update) = at(strategy, &["rollingUpdate"]) {
+                        set_default(rolling_update, "maxSurge", json!("25%"));
+                        set_default(rolling_update, "maxUnavailable", json!("25%"));
                     }
                 }
             }
@@ -185,11 +189,11 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
             set_default(spec, "type", json!("ClusterIP"));
             set_default(spec, "sessionAffinity", json!("None"));
             if let Some(ports) = spec["ports"].as_array_mut() {
-                for p in ports {
-                    if p.is_object() {
-                        set_default(p, "protocol", json!("TCP"));
-                        let port = p["port"].clone();
-                        set_default(p, "targetPort", port);
+                for service_port in ports {
+                    if service_port.is_object() {
+                        set_default(service_port, "protocol", json!("TCP"));
+                        let port = service_port["port"].clone();
+                        set_default(service_port, "targetPort", port);
                     }
                 }
             }
@@ -228,16 +232,17 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
         "secrets" => {
             set_default(obj, "type", json!("Opaque"));
             // stringData is write-only: merged into data as base64.
-            if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
+            if let Some(string_data) = obj.get("stringData").and_then(Value::as_object).cloned() {
                 if !obj["data"].is_object() {
                     obj["data"] = json!({});
                 }
-                for (k, v) in sd {
-                    obj["data"][&k] =
-                        json!(crate::base64::encode(v.as_str().unwrap_or("").as_bytes()));
+                for (key, value) in string_data {
+                    obj["data"][&key] = json!(crate::base64::encode(
+                        value.as_str().unwrap_or("").as_bytes()
+                    ));
                 }
-                if let Some(m) = obj.as_object_mut() {
-                    m.remove("stringData");
+                if let Some(fields) = obj.as_object_mut() {
+                    fields.remove("stringData");
                 }
             }
         }
@@ -257,19 +262,19 @@ fn allocate_cluster_ip(store: &Store) -> String {
         .filter_map(|s| s["spec"]["clusterIP"].as_str().map(String::from))
         .collect();
     loop {
-        let r: u32 = rand::random();
+        let random: u32 = rand::random();
         let ip = if store.uses_service_range() {
             // 10.96.0.0/12 without its first and last addresses.
-            let host = 2 + r % ((1 << 20) - 3);
+            let host = 2 + random % ((1 << 20) - 3);
             std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)) + host)
                 .to_string()
         } else {
-            let a = 16 + (r >> 16) % 235;
-            let (b, c) = ((r >> 8) & 0xff, r & 0xff);
-            if c == 0 || c == 255 {
+            let second = 16 + (random >> 16) % 235;
+            let (third, fourth) = ((random >> 8) & 0xff, random & 0xff);
+            if fourth == 0 || fourth == 255 {
                 continue;
             }
-            format!("127.{a}.{b}.{c}")
+            format!("127.{second}.{third}.{fourth}")
         };
         if !used.contains(&ip) && ip != crate::kubelet::network::DNS_IP.to_string() {
             return ip;

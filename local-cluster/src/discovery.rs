@@ -48,10 +48,10 @@ pub fn api_group_list() -> Value {
 
 pub fn api_group(group: &str) -> Option<Value> {
     (group == "apps").then(|| {
-        let mut g = group_entry(group);
-        g["kind"] = json!("APIGroup");
-        g["apiVersion"] = json!("v1");
-        g
+        let mut entry = group_entry(group);
+        entry["kind"] = json!("APIGroup");
+        entry["apiVersion"] = json!("v1");
+        entry
     })
 }
 
@@ -65,34 +65,34 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         return None;
     }
     let mut resources = Vec::new();
-    for r in of_group(group) {
-        let mut e = json!({
-            "name": r.plural,
-            "singularName": r.singular,
-            "namespaced": r.namespaced,
-            "kind": r.kind,
-            "verbs": r.verbs(),
+    for rt in of_group(group) {
+        let mut entry = json!({
+            "name": rt.plural,
+            "singularName": rt.singular,
+            "namespaced": rt.namespaced,
+            "kind": rt.kind,
+            "verbs": rt.verbs(),
         });
-        if !r.short_names.is_empty() {
-            e["shortNames"] = json!(r.short_names);
+        if !rt.short_names.is_empty() {
+            entry["shortNames"] = json!(rt.short_names);
         }
-        if !r.categories.is_empty() {
-            e["categories"] = json!(r.categories);
+        if !rt.categories.is_empty() {
+            entry["categories"] = json!(rt.categories);
         }
-        resources.push(e);
-        for (sub, kind, verbs) in r.subresources {
-            let mut s = json!({
-                "name": format!("{}/{}", r.plural, sub),
+        resources.push(entry);
+        for (sub, kind, verbs) in rt.subresources {
+            let mut sub_entry = json!({
+                "name": format!("{}/{}", rt.plural, sub),
                 "singularName": "",
-                "namespaced": r.namespaced,
+                "namespaced": rt.namespaced,
                 "kind": kind,
                 "verbs": verbs,
             });
             if *kind == "Scale" {
-                s["group"] = json!("autoscaling");
-                s["version"] = json!("v1");
+                sub_entry["group"] = json!("autoscaling");
+                sub_entry["version"] = json!("v1");
             }
-            resources.push(s);
+            resources.push(sub_entry);
         }
     }
     let gv = if group.is_empty() {
@@ -107,32 +107,32 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
 
 fn aggregated_group(group: &str) -> Value {
     let mut resources = Vec::new();
-    for r in of_group(group) {
-        let mut e = json!({
-            "resource": r.plural,
-            "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
-            "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-            "singularResource": r.singular,
-            "verbs": r.verbs(),
+    for rt in of_group(group) {
+        let mut entry = json!({
+            "resource": rt.plural,
+            "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+            "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+            "singularResource": rt.singular,
+            "verbs": rt.verbs(),
         });
-        if !r.short_names.is_empty() {
-            e["shortNames"] = json!(r.short_names);
+        if !rt.short_names.is_empty() {
+            entry["shortNames"] = json!(rt.short_names);
         }
-        if !r.categories.is_empty() {
-            e["categories"] = json!(r.categories);
+        if !rt.categories.is_empty() {
+            entry["categories"] = json!(rt.categories);
         }
-        let subs: Vec<Value> = r
+        let subs: Vec<Value> = rt
             .subresources
             .iter()
             .map(|(sub, kind, verbs)| {
-                let (g, v) = if *kind == "Scale" { ("autoscaling", "v1") } else { (r.group, r.version) };
-                json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": verbs})
+                let (group_name, version_name) = if *kind == "Scale" { ("autoscaling", "v1") } else { (rt.group, rt.version) };
+                json!({"subresource": sub, "responseKind": {"group": group_name, "version": version_name, "kind": kind}, "verbs": verbs})
             })
             .collect();
         if !subs.is_empty() {
-            e["subresources"] = json!(subs);
+            entry["subresources"] = json!(subs);
         }
-        resources.push(e);
+        resources.push(entry);
     }
     json!({
         "metadata": {"name": group, "creationTimestamp": null},
@@ -153,12 +153,12 @@ pub fn aggregated(core: bool, api_version: &str) -> Value {
 /// Which aggregated format the Accept header asks for, if any.
 pub fn wants_aggregated(accept: &str) -> Option<(&'static str, &'static str)> {
     for part in accept.split(',') {
-        let p = part.replace(' ', "");
-        if p.contains("as=APIGroupDiscoveryList") {
-            if p.contains("v=v2beta1") {
+        let media = part.replace(' ', "");
+        if media.contains("as=APIGroupDiscoveryList") {
+            if media.contains("v=v2beta1") {
                 return Some((AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1"));
             }
-            if p.contains("v=v2") {
+            if media.contains("v=v2") {
                 return Some((AGGREGATED_V2, "apidiscovery.k8s.io/v2"));
             }
         }

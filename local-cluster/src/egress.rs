@@ -68,7 +68,7 @@ async fn relay_tcp(shared: Arc<Shared>, port: u16) {
         .holder
         .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
     {
-        Ok(l) => l,
+        Ok(listener) => listener,
         Err(e) => {
             eprintln!("local cluster: pods cannot reach port {port} outside: {e}");
             return;
@@ -113,7 +113,7 @@ async fn relay_dns(shared: Arc<Shared>) {
         .bind_udp(SocketAddr::from((DNS_IP, 53)))
         .map(Arc::new);
     let socket = match socket {
-        Ok(s) => s,
+        Ok(bound) => bound,
         Err(e) => {
             eprintln!("local cluster: pods have no DNS: {e}");
             return;
@@ -122,10 +122,10 @@ async fn relay_dns(shared: Arc<Shared>) {
     let upstream = upstream_resolvers();
     let mut buf = vec![0u8; 4096];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((len, from)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        let query = buf[..n].to_vec();
+        let query = buf[..len].to_vec();
         let socket = socket.clone();
         let upstream = upstream.clone();
         tokio::spawn(async move {
@@ -137,10 +137,10 @@ async fn relay_dns(shared: Arc<Shared>) {
                 if out.send_to(&query, server).await.is_err() {
                     continue;
                 }
-                if let Ok(Ok((m, _))) =
+                if let Ok(Ok((len, _))) =
                     tokio::time::timeout(Duration::from_secs(3), out.recv_from(&mut answer)).await
                 {
-                    let _ = socket.send_to(&answer[..m], from).await;
+                    let _ = socket.send_to(&answer[..len], from).await;
                     return;
                 }
             }
@@ -157,8 +157,8 @@ pub async fn run(shared: Arc<Shared>) {
     for port in PORTS {
         tasks.push(tokio::spawn(relay_tcp(shared.clone(), port)));
     }
-    for t in tasks {
-        let _ = t.await;
+    for task in tasks {
+        let _ = task.await;
     }
 }
 

@@ -34,9 +34,9 @@ impl ApiError {
 
     pub fn not_found(res: &str, name: &str) -> Self {
         let (kind, group) = split_qualified(res);
-        let mut e = Self::new(404, "NotFound", format!("{res} \"{name}\" not found"));
-        e.details = Some(json!({"name": name, "group": group, "kind": kind}));
-        e
+        let mut error = Self::new(404, "NotFound", format!("{res} \"{name}\" not found"));
+        error.details = Some(json!({"name": name, "group": group, "kind": kind}));
+        error
     }
 
     pub fn path_not_found() -> Self {
@@ -57,26 +57,26 @@ impl ApiError {
 
     pub fn already_exists(res: &str, name: &str) -> Self {
         let (kind, group) = split_qualified(res);
-        let mut e = Self::new(
+        let mut error = Self::new(
             409,
             "AlreadyExists",
             format!("{res} \"{name}\" already exists"),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": kind}));
-        e
+        error.details = Some(json!({"name": name, "group": group, "kind": kind}));
+        error
     }
 
     pub fn conflict(res: &str, name: &str) -> Self {
         let (kind, group) = split_qualified(res);
-        let mut e = Self::new(
+        let mut error = Self::new(
             409,
             "Conflict",
             format!(
                 "Operation cannot be fulfilled on {res} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": kind}));
-        e
+        error.details = Some(json!({"name": name, "group": group, "kind": kind}));
+        error
     }
 
     pub fn gone(message: impl Into<String>) -> Self {
@@ -111,24 +111,24 @@ impl ApiError {
         };
         let causes: Vec<Value> = causes
             .into_iter()
-            .map(|(f, m)| {
-                let reason = if m.starts_with("Required") {
+            .map(|(field, text)| {
+                let reason = if text.starts_with("Required") {
                     "FieldValueRequired"
-                } else if m.starts_with("Forbidden") {
+                } else if text.starts_with("Forbidden") {
                     "FieldValueForbidden"
-                } else if m.starts_with("Unsupported") {
+                } else if text.starts_with("Unsupported") {
                     "FieldValueNotSupported"
-                } else if m.starts_with("Too long") {
+                } else if text.starts_with("Too long") {
                     "FieldValueTooLong"
                 } else {
                     "FieldValueInvalid"
                 };
-                json!({"reason": reason, "message": m, "field": f})
+                json!({"reason": reason, "message": text, "field": field})
             })
             .collect();
-        let mut e = Self::new(422, "Invalid", message);
-        e.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
-        e
+        let mut error = Self::new(422, "Invalid", message);
+        error.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
+        error
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -136,7 +136,7 @@ impl ApiError {
     }
 
     pub fn to_status(&self) -> Value {
-        let mut v = json!({
+        let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -145,20 +145,20 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if let Some(d) = &self.details {
-            v["details"] = d.clone();
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
         }
         if self.code == 401 || self.code == 405 && self.reason.is_empty() {
-            v.as_object_mut().map(|o| o.remove("reason"));
+            status.as_object_mut().map(|o| o.remove("reason"));
         }
-        v
+        status
     }
 }
 
 /// `deployments.apps` → (`deployments`, `apps`).
 fn split_qualified(res: &str) -> (&str, &str) {
     match res.split_once('.') {
-        Some((k, g)) => (k, g),
+        Some((kind, group)) => (kind, group),
         None => (res, ""),
     }
 }

@@ -50,17 +50,20 @@ pub fn record_field(
     }
     // Repeats of the same event bump the count instead of adding a new one.
     let (events, _) = store.list(resources::events(), Some(ns));
-    let same = events.iter().find(|e| {
-        e["involvedObject"]["uid"] == meta["uid"]
-            && e["reason"] == reason
-            && e["message"] == message
-            && e["involvedObject"]["fieldPath"] == involved["fieldPath"]
+    let same = events.iter().find(|event| {
+        event["involvedObject"]["uid"] == meta["uid"]
+            && event["reason"] == reason
+            && event["message"] == message
+            && event["involvedObject"]["fieldPath"] == involved["fieldPath"]
     });
-    if let Some(e) = same {
-        let ename = e["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let _ = store.modify(resources::events(), ns, &ename, |e| {
-            e["count"] = json!(e["count"].as_i64().unwrap_or(1) + 1);
-            e["lastTimestamp"] = json!(now());
+    if let Some(existing) = same {
+        let ename = existing["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let _ = store.modify(resources::events(), ns, &ename, |stored| {
+            stored["count"] = json!(stored["count"].as_i64().unwrap_or(1) + 1);
+            stored["lastTimestamp"] = json!(now());
             Ok(())
         });
         return;

@@ -78,11 +78,11 @@ impl LocalCluster {
     /// Starts the cluster; returns once the server accepts requests.
     pub fn start(opts: Options) -> anyhow::Result<LocalCluster> {
         let kubeconfig = match opts.kubeconfig.clone() {
-            Some(p) => p,
+            Some(path) => path,
             None => auth::default_kubeconfig()?,
         };
         let state_dir = match opts.state_dir.clone() {
-            Some(p) => p,
+            Some(path) => path,
             None => auth::data_dir()?.join("state"),
         };
         std::fs::create_dir_all(&state_dir).with_context(|| {
@@ -113,7 +113,7 @@ impl LocalCluster {
                 };
                 rt.block_on(async move {
                     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-                        Ok(l) => l,
+                        Ok(listener) => listener,
                         Err(e) => {
                             let _ = ready_tx.send(Err(anyhow::anyhow!(
                                 "cannot listen on 127.0.0.1:{port}: {e}"
@@ -122,7 +122,7 @@ impl LocalCluster {
                         }
                     };
                     let addr = match listener.local_addr() {
-                        Ok(a) => a.to_string(),
+                        Ok(addr) => addr.to_string(),
                         Err(e) => {
                             let _ = ready_tx.send(Err(e.into()));
                             return;
@@ -152,15 +152,15 @@ impl LocalCluster {
                     server::serve(shared.clone(), listener).await;
                     // Stopping: every pod process first, then the rest.
                     shared.kubelet.stop_all().await;
-                    for t in tasks {
-                        t.abort();
+                    for task in tasks {
+                        task.abort();
                     }
                 });
                 rt.shutdown_timeout(std::time::Duration::from_secs(1));
             })
             .context("cannot start the local cluster thread")?;
         let shared = match ready_rx.recv() {
-            Ok(Ok(s)) => s,
+            Ok(Ok(shared)) => shared,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -234,8 +234,8 @@ impl LocalCluster {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

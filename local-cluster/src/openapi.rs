@@ -18,16 +18,16 @@ pub fn group_version(group: &str) -> Option<Value> {
         return None;
     }
     let mut paths = Map::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group) {
+    for rt in RESOURCES.iter().filter(|rt| rt.group == group) {
         let prefix = if group.is_empty() {
             "/api/v1".to_string()
         } else {
             format!("/apis/{group}/v1")
         };
-        let path = if r.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        let path = if rt.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
         } else {
-            format!("{prefix}/{}/{{name}}", r.plural)
+            format!("{prefix}/{}/{{name}}", rt.plural)
         };
         let params: Vec<Value> = ["dryRun", "fieldManager", "fieldValidation", "force"]
             .iter()
@@ -36,11 +36,11 @@ pub fn group_version(group: &str) -> Option<Value> {
         paths.insert(
             path,
             json!({"patch": {
-                "operationId": format!("patch{}", r.kind),
+                "operationId": format!("patch{}", rt.kind),
                 "parameters": params,
                 "responses": {"200": {"description": "OK"}},
                 "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+                "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
             }}),
         );
     }

@@ -9,16 +9,19 @@ use crate::error::{ApiError, ApiResult};
 /// RFC 7386 merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
-        Value::Object(p) => {
+        Value::Object(patch_fields) => {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
             }
-            let t = target.as_object_mut().expect("object");
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
+            let target_fields = target.as_object_mut().expect("object");
+            for (key, value) in patch_fields {
+                if value.is_null() {
+                    target_fields.remove(key);
                 } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    merge_patch(
+                        target_fields.entry(key.clone()).or_insert(Value::Null),
+                        value,
+                    );
                 }
             }
         }
@@ -53,24 +56,24 @@ fn add(doc: &mut Value, path: &str, value: Value) -> ApiResult<()> {
         return Ok(());
     }
     let (parent, last) = split_pointer(path)?;
-    let Some(p) = doc.pointer_mut(&parent) else {
+    let Some(parent_value) = doc.pointer_mut(&parent) else {
         return Err(rejected(format!(
             "add operation does not apply: doc is missing path: \"{path}\""
         )));
     };
-    match p {
-        Value::Object(m) => {
-            m.insert(last, value);
+    match parent_value {
+        Value::Object(fields) => {
+            fields.insert(last, value);
             Ok(())
         }
-        Value::Array(a) => {
+        Value::Array(items) => {
             if last == "-" {
-                a.push(value);
+                items.push(value);
                 return Ok(());
             }
             match last.parse::<usize>() {
-                Ok(i) if i <= a.len() => {
-                    a.insert(i, value);
+                Ok(index) if index <= items.len() => {
+                    items.insert(index, value);
                     Ok(())
                 }
                 _ => Err(rejected(format!(
@@ -92,9 +95,9 @@ fn remove(doc: &mut Value, path: &str) -> ApiResult<Value> {
         ))
     };
     match doc.pointer_mut(&parent) {
-        Some(Value::Object(m)) => m.remove(&last).ok_or_else(missing),
-        Some(Value::Array(a)) => match last.parse::<usize>() {
-            Ok(i) if i < a.len() => Ok(a.remove(i)),
+        Some(Value::Object(fields)) => fields.remove(&last).ok_or_else(missing),
+        Some(Value::Array(items)) => match last.parse::<usize>() {
+            Ok(index) if index < items.len() => Ok(items.remove(index)),
             _ => Err(missing()),
         },
         _ => Err(missing()),
@@ -123,26 +126,26 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
                         "replace operation does not apply: doc is missing key: {path}"
                     )));
                 }
-                if let Some(t) = doc.pointer_mut(path) {
-                    *t = op.get("value").cloned().unwrap_or(Value::Null);
+                if let Some(slot) = doc.pointer_mut(path) {
+                    *slot = op.get("value").cloned().unwrap_or(Value::Null);
                 }
             }
             "move" => {
                 let from = op["from"]
                     .as_str()
                     .ok_or_else(|| ApiError::bad_request("move without from"))?;
-                let v = remove(doc, from)?;
-                add(doc, path, v)?;
+                let value = remove(doc, from)?;
+                add(doc, path, value)?;
             }
             "copy" => {
                 let from = op["from"]
                     .as_str()
                     .ok_or_else(|| ApiError::bad_request("copy without from"))?;
-                let v = doc
+                let value = doc
                     .pointer(from)
                     .cloned()
                     .ok_or_else(|| rejected(format!("copy from missing path: {from}")))?;
-                add(doc, path, v)?;
+                add(doc, path, value)?;
             }
             "test" => {
                 if doc.pointer(path) != op.get("value") {
@@ -187,27 +190,28 @@ fn merge_key(field: &str, patch_items: &[Value], target_items: &[Value]) -> Opti
     })
 }
 
-fn is_directive(k: &str) -> bool {
-    k.starts_with('$')
+fn is_directive(key: &str) -> bool {
+    key.starts_with('$')
 }
 
 /// Removes patch directives from a value that is being inserted.
-fn clean(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
+fn clean(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
                 .filter(|(k, v)| !is_directive(k) && !v.is_null())
                 .map(|(k, v)| (k.clone(), clean(v)))
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
         other => other.clone(),
     }
 }
 
 /// Strategic merge patch of one object.
 pub fn strategic_merge(target: &mut Value, patch: &Value) -> ApiResult<()> {
-    let Value::Object(p) = patch else {
+    let Value::Object(patch_fields) = patch else {
         return Err(ApiError::bad_request(
             "a strategic merge patch must be a JSON object",
         ));
@@ -215,20 +219,20 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> ApiResult<()> {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    smp_map(target.as_object_mut().expect("object"), p)
+    smp_map(target.as_object_mut().expect("object"), patch_fields)
 }
 
-fn smp_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> ApiResult<()> {
-    match p.get("$patch").and_then(Value::as_str) {
+fn smp_map(target: &mut Map<String, Value>, patch: &Map<String, Value>) -> ApiResult<()> {
+    match patch.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
-            *t = match clean(&Value::Object(p.clone())) {
-                Value::Object(m) => m,
+            *target = match clean(&Value::Object(patch.clone())) {
+                Value::Object(fields) => fields,
                 _ => Map::new(),
             };
             return Ok(());
         }
         Some("delete") => {
-            t.clear();
+            target.clear();
             return Ok(());
         }
         Some("merge") | None => {}
@@ -238,60 +242,61 @@ fn smp_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> ApiResult<()> 
             )));
         }
     }
-    for (k, v) in p {
-        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(list)), Some(del)) = (t.get_mut(field), v.as_array()) {
+    for (key, value) in patch {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(list)), Some(del)) = (target.get_mut(field), value.as_array())
+            {
                 list.retain(|x| !del.contains(x));
             }
             continue;
         }
-        if is_directive(k) {
+        if is_directive(key) {
             continue;
         }
-        match v {
+        match value {
             Value::Null => {
-                t.remove(k);
+                target.remove(key);
             }
-            Value::Object(pm) => {
-                if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
-                    t.remove(k);
+            Value::Object(patch_fields) => {
+                if patch_fields.get("$patch").and_then(Value::as_str) == Some("delete") {
+                    target.remove(key);
                     continue;
                 }
-                match t.get_mut(k) {
-                    Some(Value::Object(tm)) => smp_map(tm, pm)?,
+                match target.get_mut(key) {
+                    Some(Value::Object(target_fields)) => smp_map(target_fields, patch_fields)?,
                     _ => {
-                        let mut m = Map::new();
-                        smp_map(&mut m, pm)?;
-                        t.insert(k.clone(), Value::Object(m));
+                        let mut fields = Map::new();
+                        smp_map(&mut fields, patch_fields)?;
+                        target.insert(key.clone(), Value::Object(fields));
                     }
                 }
             }
-            Value::Array(pa) => {
-                let current = t
-                    .get(k)
+            Value::Array(patch_items) => {
+                let current = target
+                    .get(key)
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
-                let merged = smp_list(k, current, pa)?;
-                t.insert(k.clone(), Value::Array(merged));
+                let merged = smp_list(key, current, patch_items)?;
+                target.insert(key.clone(), Value::Array(merged));
             }
             other => {
-                t.insert(k.clone(), other.clone());
+                target.insert(key.clone(), other.clone());
             }
         }
     }
-    if let Some(Value::Array(keep)) = p.get("$retainKeys") {
+    if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
         let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        t.retain(|k, _| keep.contains(&k.as_str()));
+        target.retain(|key, _| keep.contains(&key.as_str()));
     }
     Ok(())
 }
 
 fn smp_list(field: &str, mut current: Vec<Value>, patch: &[Value]) -> ApiResult<Vec<Value>> {
     if field == "finalizers" {
-        for v in patch {
-            if !current.contains(v) {
-                current.push(v.clone());
+        for value in patch {
+            if !current.contains(value) {
+                current.push(value.clone());
             }
         }
         return Ok(current);
@@ -310,21 +315,22 @@ fn smp_list(field: &str, mut current: Vec<Value>, patch: &[Value]) -> ApiResult<
             .collect());
     }
     for item in patch {
-        let Some(pm) = item.as_object() else {
+        let Some(patch_fields) = item.as_object() else {
             return Ok(patch.iter().map(clean).collect());
         };
-        let kv = pm.get(key);
-        let pos = kv.and_then(|kv| current.iter().position(|c| c.get(key) == Some(kv)));
-        if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
-            if let Some(kv) = kv {
-                current.retain(|c| c.get(key) != Some(kv));
+        let key_value = patch_fields.get(key);
+        let pos =
+            key_value.and_then(|wanted| current.iter().position(|c| c.get(key) == Some(wanted)));
+        if patch_fields.get("$patch").and_then(Value::as_str) == Some("delete") {
+            if let Some(key_value) = key_value {
+                current.retain(|c| c.get(key) != Some(key_value));
             }
             continue;
         }
         match pos {
-            Some(i) => {
-                if let Some(tm) = current[i].as_object_mut() {
-                    smp_map(tm, pm)?;
+            Some(index) => {
+                if let Some(target_fields) = current[index].as_object_mut() {
+                    smp_map(target_fields, patch_fields)?;
                 }
             }
             None => current.push(clean(item)),
@@ -340,42 +346,48 @@ mod tests {
 
     #[test]
     fn strategic_merges_containers_by_name() {
-        let mut t = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}});
-        let p = json!({"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+        let mut target = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}});
+        let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
             "containers": [{"name": "b", "image": "z"}, {"name": "a", "$patch": "delete"}]}});
-        strategic_merge(&mut t, &p).unwrap();
+        strategic_merge(&mut target, &patch).unwrap();
         assert_eq!(
-            t,
+            target,
             json!({"spec": {"containers": [{"name": "b", "image": "z"}]}})
         );
     }
 
     #[test]
     fn retain_keys() {
-        let mut t =
+        let mut target =
             json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}});
-        let p = json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}});
-        strategic_merge(&mut t, &p).unwrap();
-        assert_eq!(t, json!({"strategy": {"type": "Recreate"}}));
+        let patch = json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}});
+        strategic_merge(&mut target, &patch).unwrap();
+        assert_eq!(target, json!({"strategy": {"type": "Recreate"}}));
     }
 
     #[test]
     fn json_patch_ops() {
-        let mut d = json!({"a": [1, 2], "b": {"c": 1}});
+        let mut doc = json!({"a": [1, 2], "b": {"c": 1}});
         json_patch(
-            &mut d,
+            &mut doc,
             &json!([{"op": "add", "path": "/a/-", "value": 3}, {"op": "remove", "path": "/b/c"},
             {"op": "replace", "path": "/a/0", "value": 0}]),
         )
         .unwrap();
-        assert_eq!(d, json!({"a": [0, 2, 3], "b": {}}));
-        assert!(json_patch(&mut d, &json!([{"op": "test", "path": "/a/0", "value": 9}])).is_err());
+        assert_eq!(doc, json!({"a": [0, 2, 3], "b": {}}));
+        assert!(
+            json_patch(
+                &mut doc,
+                &json!([{"op": "test", "path": "/a/0", "value": 9}])
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn merge_patch_nulls() {
-        let mut d = json!({"a": 1, "b": {"c": 2}});
-        merge_patch(&mut d, &json!({"a": null, "b": {"d": 3}}));
-        assert_eq!(d, json!({"b": {"c": 2, "d": 3}}));
+        let mut doc = json!({"a": 1, "b": {"c": 2}});
+        merge_patch(&mut doc, &json!({"a": null, "b": {"d": 3}}));
+        assert_eq!(doc, json!({"b": {"c": 2, "d": 3}}));
     }
 }

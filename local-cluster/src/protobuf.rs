@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult};
 
 struct Reader<'a> {
-    b: &'a [u8],
-    i: usize,
+    bytes: &'a [u8],
+    pos: usize,
 }
 
 enum Field<'a> {
@@ -19,18 +19,18 @@ enum Field<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        Reader { b, i: 0 }
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
     }
 
     fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
+        let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.b.get(self.i)?;
-            self.i += 1;
-            v |= u64::from(byte & 0x7f) << shift;
+            let byte = *self.bytes.get(self.pos)?;
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
-                return Some(v);
+                return Some(value);
             }
         }
         None
@@ -38,43 +38,43 @@ impl<'a> Reader<'a> {
 
     /// The next (field number, value), None at the end; Err if malformed.
     fn next(&mut self) -> Result<Option<(u64, Field<'a>)>, ()> {
-        if self.i >= self.b.len() {
+        if self.pos >= self.bytes.len() {
             return Ok(None);
         }
         let key = self.varint().ok_or(())?;
         let (num, wt) = (key >> 3, key & 7);
-        let f = match wt {
+        let field = match wt {
             0 => Field::Varint(self.varint().ok_or(())?),
             1 => {
-                self.i = self
-                    .i
+                self.pos = self
+                    .pos
                     .checked_add(8)
-                    .filter(|&i| i <= self.b.len())
+                    .filter(|&i| i <= self.bytes.len())
                     .ok_or(())?;
                 Field::Other
             }
             2 => {
                 let len = usize::try_from(self.varint().ok_or(())?).map_err(|_| ())?;
                 let end = self
-                    .i
+                    .pos
                     .checked_add(len)
-                    .filter(|&e| e <= self.b.len())
+                    .filter(|&e| e <= self.bytes.len())
                     .ok_or(())?;
-                let s = &self.b[self.i..end];
-                self.i = end;
-                Field::Bytes(s)
+                let payload = &self.bytes[self.pos..end];
+                self.pos = end;
+                Field::Bytes(payload)
             }
             5 => {
-                self.i = self
-                    .i
+                self.pos = self
+                    .pos
                     .checked_add(4)
-                    .filter(|&i| i <= self.b.len())
+                    .filter(|&i| i <= self.bytes.len())
                     .ok_or(())?;
                 Field::Other
             }
             _ => return Err(()),
         };
-        Ok(Some((num, f)))
+        Ok(Some((num, field)))
     }
 }
 
@@ -82,112 +82,112 @@ fn bad() -> ApiError {
     ApiError::bad_request("malformed protobuf body")
 }
 
-fn string(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn string(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn fields(b: &[u8]) -> ApiResult<Vec<(u64, Field<'_>)>> {
-    let mut r = Reader::new(b);
+fn fields(bytes: &[u8]) -> ApiResult<Vec<(u64, Field<'_>)>> {
+    let mut reader = Reader::new(bytes);
     let mut out = Vec::new();
-    while let Some(f) = r.next().map_err(|_| bad())? {
-        out.push(f);
+    while let Some(field) = reader.next().map_err(|_| bad())? {
+        out.push(field);
     }
     Ok(out)
 }
 
 /// A map entry message {1: key, 2: value}.
-fn entry(b: &[u8], bytes_value: bool) -> ApiResult<(String, Value)> {
-    let (mut k, mut v) = (String::new(), json!(""));
-    for (n, f) in fields(b)? {
-        if let Field::Bytes(s) = f {
-            match n {
-                1 => k = string(s),
+fn entry(bytes: &[u8], bytes_value: bool) -> ApiResult<(String, Value)> {
+    let (mut key, mut value) = (String::new(), json!(""));
+    for (number, field) in fields(bytes)? {
+        if let Field::Bytes(payload) = field {
+            match number {
+                1 => key = string(payload),
                 2 => {
-                    v = if bytes_value {
-                        json!(crate::base64::encode(s))
+                    value = if bytes_value {
+                        json!(crate::base64::encode(payload))
                     } else {
-                        json!(string(s))
+                        json!(string(payload))
                     }
                 }
                 _ => {}
             }
         }
     }
-    Ok((k, v))
+    Ok((key, value))
 }
 
-fn object_meta(b: &[u8]) -> ApiResult<Value> {
-    let mut m = Map::new();
+fn object_meta(bytes: &[u8]) -> ApiResult<Value> {
+    let mut meta = Map::new();
     let mut labels = Map::new();
     let mut annotations = Map::new();
     let mut finalizers = Vec::new();
     let mut owners = Vec::new();
-    for (n, f) in fields(b)? {
-        match (n, f) {
-            (1, Field::Bytes(s)) if !s.is_empty() => {
-                m.insert("name".into(), json!(string(s)));
+    for (number, field) in fields(bytes)? {
+        match (number, field) {
+            (1, Field::Bytes(payload)) if !payload.is_empty() => {
+                meta.insert("name".into(), json!(string(payload)));
             }
-            (2, Field::Bytes(s)) if !s.is_empty() => {
-                m.insert("generateName".into(), json!(string(s)));
+            (2, Field::Bytes(payload)) if !payload.is_empty() => {
+                meta.insert("generateName".into(), json!(string(payload)));
             }
-            (3, Field::Bytes(s)) if !s.is_empty() => {
-                m.insert("namespace".into(), json!(string(s)));
+            (3, Field::Bytes(payload)) if !payload.is_empty() => {
+                meta.insert("namespace".into(), json!(string(payload)));
             }
-            (6, Field::Bytes(s)) if !s.is_empty() => {
-                m.insert("resourceVersion".into(), json!(string(s)));
+            (6, Field::Bytes(payload)) if !payload.is_empty() => {
+                meta.insert("resourceVersion".into(), json!(string(payload)));
             }
-            (11, Field::Bytes(s)) => {
-                let (k, v) = entry(s, false)?;
-                labels.insert(k, v);
+            (11, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, false)?;
+                labels.insert(key, value);
             }
-            (12, Field::Bytes(s)) => {
-                let (k, v) = entry(s, false)?;
-                annotations.insert(k, v);
+            (12, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, false)?;
+                annotations.insert(key, value);
             }
-            (13, Field::Bytes(s)) => {
-                let mut o = Map::new();
-                for (n, f) in fields(s)? {
-                    match (n, f) {
-                        (1, Field::Bytes(x)) => {
-                            o.insert("kind".into(), json!(string(x)));
+            (13, Field::Bytes(payload)) => {
+                let mut owner = Map::new();
+                for (number, field) in fields(payload)? {
+                    match (number, field) {
+                        (1, Field::Bytes(text)) => {
+                            owner.insert("kind".into(), json!(string(text)));
                         }
-                        (3, Field::Bytes(x)) => {
-                            o.insert("name".into(), json!(string(x)));
+                        (3, Field::Bytes(text)) => {
+                            owner.insert("name".into(), json!(string(text)));
                         }
-                        (4, Field::Bytes(x)) => {
-                            o.insert("uid".into(), json!(string(x)));
+                        (4, Field::Bytes(text)) => {
+                            owner.insert("uid".into(), json!(string(text)));
                         }
-                        (5, Field::Bytes(x)) => {
-                            o.insert("apiVersion".into(), json!(string(x)));
+                        (5, Field::Bytes(text)) => {
+                            owner.insert("apiVersion".into(), json!(string(text)));
                         }
-                        (6, Field::Varint(x)) => {
-                            o.insert("controller".into(), json!(x != 0));
+                        (6, Field::Varint(flag)) => {
+                            owner.insert("controller".into(), json!(flag != 0));
                         }
-                        (7, Field::Varint(x)) => {
-                            o.insert("blockOwnerDeletion".into(), json!(x != 0));
+                        (7, Field::Varint(flag)) => {
+                            owner.insert("blockOwnerDeletion".into(), json!(flag != 0));
                         }
                         _ => {}
                     }
                 }
-                owners.push(Value::Object(o));
+                owners.push(Value::Object(owner));
             }
-            (14, Field::Bytes(s)) => finalizers.push(json!(string(s))),
+            (14, Field::Bytes(payload)) => finalizers.push(json!(string(payload))),
             _ => {}
         }
     }
     if !labels.is_empty() {
-        m.insert("labels".into(), Value::Object(labels));
+        meta.insert("labels".into(), Value::Object(labels));
     }
     if !annotations.is_empty() {
-        m.insert("annotations".into(), Value::Object(annotations));
+        meta.insert("annotations".into(), Value::Object(annotations));
     }
     if !finalizers.is_empty() {
-        m.insert("finalizers".into(), json!(finalizers));
+        meta.insert("finalizers".into(), json!(finalizers));
     }
     if !owners.is_empty() {
-        m.insert("ownerReferences".into(), json!(owners));
+        meta.insert("ownerReferences".into(), json!(owners));
     }
-    Ok(Value::Object(m))
+    Ok(Value::Object(meta))
 }
 
 /// Decodes a protobuf request body into the JSON form of the object.
@@ -197,18 +197,18 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
     };
     let (mut api_version, mut kind, mut raw): (String, String, &[u8]) =
         (String::new(), String::new(), &[]);
-    for (n, f) in fields(rest)? {
-        match (n, f) {
-            (1, Field::Bytes(tm)) => {
-                for (n, f) in fields(tm)? {
-                    match (n, f) {
-                        (1, Field::Bytes(s)) => api_version = string(s),
-                        (2, Field::Bytes(s)) => kind = string(s),
+    for (number, field) in fields(rest)? {
+        match (number, field) {
+            (1, Field::Bytes(type_meta)) => {
+                for (number, field) in fields(type_meta)? {
+                    match (number, field) {
+                        (1, Field::Bytes(payload)) => api_version = string(payload),
+                        (2, Field::Bytes(payload)) => kind = string(payload),
                         _ => {}
                     }
                 }
             }
-            (2, Field::Bytes(s)) => raw = s,
+            (2, Field::Bytes(payload)) => raw = payload,
             _ => {}
         }
     }
@@ -226,42 +226,42 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             )));
         }
     }
-    for (n, f) in fields(raw)? {
-        match (kind.as_str(), n, f) {
-            (_, 1, Field::Bytes(s)) => {
-                obj.insert("metadata".into(), object_meta(s)?);
+    for (number, field) in fields(raw)? {
+        match (kind.as_str(), number, field) {
+            (_, 1, Field::Bytes(payload)) => {
+                obj.insert("metadata".into(), object_meta(payload)?);
             }
-            ("Namespace", 2, Field::Bytes(s)) => {
-                let fins: Vec<Value> = fields(s)?
+            ("Namespace", 2, Field::Bytes(payload)) => {
+                let fins: Vec<Value> = fields(payload)?
                     .into_iter()
-                    .filter_map(|(n, f)| match (n, f) {
-                        (1, Field::Bytes(x)) => Some(json!(string(x))),
+                    .filter_map(|(number, field)| match (number, field) {
+                        (1, Field::Bytes(text)) => Some(json!(string(text))),
                         _ => None,
                     })
                     .collect();
                 obj.insert("spec".into(), json!({"finalizers": fins}));
             }
-            ("ConfigMap", 2, Field::Bytes(s)) => {
-                let (k, v) = entry(s, false)?;
-                data.insert(k, v);
+            ("ConfigMap", 2, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, false)?;
+                data.insert(key, value);
             }
-            ("ConfigMap", 3, Field::Bytes(s)) => {
-                let (k, v) = entry(s, true)?;
-                binary.insert(k, v);
+            ("ConfigMap", 3, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, true)?;
+                binary.insert(key, value);
             }
-            ("ConfigMap", 4, Field::Varint(x)) | ("Secret", 5, Field::Varint(x)) => {
-                obj.insert("immutable".into(), json!(x != 0));
+            ("ConfigMap", 4, Field::Varint(flag)) | ("Secret", 5, Field::Varint(flag)) => {
+                obj.insert("immutable".into(), json!(flag != 0));
             }
-            ("Secret", 2, Field::Bytes(s)) => {
-                let (k, v) = entry(s, true)?;
-                data.insert(k, v);
+            ("Secret", 2, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, true)?;
+                data.insert(key, value);
             }
-            ("Secret", 3, Field::Bytes(s)) => {
-                obj.insert("type".into(), json!(string(s)));
+            ("Secret", 3, Field::Bytes(payload)) => {
+                obj.insert("type".into(), json!(string(payload)));
             }
-            ("Secret", 4, Field::Bytes(s)) => {
-                let (k, v) = entry(s, false)?;
-                string_data.insert(k, v);
+            ("Secret", 4, Field::Bytes(payload)) => {
+                let (key, value) = entry(payload, false)?;
+                string_data.insert(key, value);
             }
             _ => {}
         }

@@ -23,22 +23,22 @@ pub struct LabelSelector {
     nothing: bool,
 }
 
-fn split_top(s: &str) -> Vec<String> {
+fn split_top(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut depth = 0;
     let mut cur = String::new();
-    for c in s.chars() {
-        match c {
+    for character in text.chars() {
+        match character {
             '(' => {
                 depth += 1;
-                cur.push(c)
+                cur.push(character)
             }
             ')' => {
                 depth -= 1;
-                cur.push(c)
+                cur.push(character)
             }
             ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
+            _ => cur.push(character),
         }
     }
     out.push(cur);
@@ -48,10 +48,11 @@ fn split_top(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 317
-        && k.chars()
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 317
+        && key
+            .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
@@ -68,22 +69,22 @@ fn parse_set(rest: &str) -> Option<Vec<String>> {
 }
 
 impl LabelSelector {
-    pub fn parse(s: &str) -> ApiResult<LabelSelector> {
+    pub fn parse(text: &str) -> ApiResult<LabelSelector> {
         let bad = |part: &str| {
             ApiError::bad_request(format!(
                 "unable to parse requirement: invalid label selector: {part}"
             ))
         };
         let mut reqs = Vec::new();
-        for part in split_top(s) {
-            let req = if let Some(k) = part.strip_prefix('!') {
-                Req::NotExists(k.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("!=") {
-                Req::Ne(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("==") {
-                Req::Eq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once('=') {
-                Req::Eq(k.trim().to_string(), v.trim().to_string())
+        for part in split_top(text) {
+            let req = if let Some(key) = part.strip_prefix('!') {
+                Req::NotExists(key.trim().to_string())
+            } else if let Some((key, value)) = part.split_once("!=") {
+                Req::Ne(key.trim().to_string(), value.trim().to_string())
+            } else if let Some((key, value)) = part.split_once("==") {
+                Req::Eq(key.trim().to_string(), value.trim().to_string())
+            } else if let Some((key, value)) = part.split_once('=') {
+                Req::Eq(key.trim().to_string(), value.trim().to_string())
             } else if let Some(idx) = part.find(" notin ") {
                 Req::NotIn(
                     part[..idx].trim().to_string(),
@@ -98,12 +99,12 @@ impl LabelSelector {
                 Req::Exists(part.trim().to_string())
             };
             let key = match &req {
-                Req::Eq(k, _)
-                | Req::Ne(k, _)
-                | Req::In(k, _)
-                | Req::NotIn(k, _)
-                | Req::Exists(k)
-                | Req::NotExists(k) => k,
+                Req::Eq(key, _)
+                | Req::Ne(key, _)
+                | Req::In(key, _)
+                | Req::NotIn(key, _)
+                | Req::Exists(key)
+                | Req::NotExists(key) => key,
             };
             if !valid_key(key) {
                 return Err(bad(&part));
@@ -120,23 +121,27 @@ impl LabelSelector {
     pub fn from_object(sel: &Value) -> LabelSelector {
         let mut reqs = Vec::new();
         let mut nothing = false;
-        if let Some(m) = sel["matchLabels"].as_object() {
-            for (k, v) in m {
-                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or("").to_string()));
+        if let Some(labels) = sel["matchLabels"].as_object() {
+            for (key, value) in labels {
+                reqs.push(Req::Eq(
+                    key.clone(),
+                    value.as_str().unwrap_or("").to_string(),
+                ));
             }
         }
         if let Some(exprs) = sel["matchExpressions"].as_array() {
-            for e in exprs {
-                let key = e["key"].as_str().unwrap_or("").to_string();
-                let values: Vec<String> = e["values"]
+            for expr in exprs {
+                let key = expr["key"].as_str().unwrap_or("").to_string();
+                let values: Vec<String> = expr["values"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
+                    .map(|items| {
+                        items
+                            .iter()
                             .filter_map(|v| v.as_str().map(String::from))
                             .collect()
                     })
                     .unwrap_or_default();
-                match e["operator"].as_str().unwrap_or("") {
+                match expr["operator"].as_str().unwrap_or("") {
                     "In" => reqs.push(Req::In(key, values)),
                     "NotIn" => reqs.push(Req::NotIn(key, values)),
                     "Exists" => reqs.push(Req::Exists(key)),
@@ -156,14 +161,18 @@ impl LabelSelector {
         if self.nothing {
             return false;
         }
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        self.reqs.iter().all(|r| match r {
-            Req::Eq(k, v) => get(k) == Some(v.as_str()),
-            Req::Ne(k, v) => get(k) != Some(v.as_str()),
-            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-            Req::Exists(k) => get(k).is_some(),
-            Req::NotExists(k) => get(k).is_none(),
+        let get = |key: &str| labels.get(key).and_then(Value::as_str);
+        self.reqs.iter().all(|req| match req {
+            Req::Eq(key, value) => get(key) == Some(value.as_str()),
+            Req::Ne(key, value) => get(key) != Some(value.as_str()),
+            Req::In(key, values) => {
+                get(key).is_some_and(|found| values.iter().any(|value| value == found))
+            }
+            Req::NotIn(key, values) => {
+                get(key).is_none_or(|found| !values.iter().any(|value| value == found))
+            }
+            Req::Exists(key) => get(key).is_some(),
+            Req::NotExists(key) => get(key).is_none(),
         })
     }
 
@@ -204,27 +213,27 @@ const FIELDS: &[&str] = &[
 ];
 
 impl FieldSelector {
-    pub fn parse(s: &str) -> ApiResult<FieldSelector> {
+    pub fn parse(text: &str) -> ApiResult<FieldSelector> {
         let mut reqs = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, neg, v) = if let Some((k, v)) = part.split_once("!=") {
-                (k, true, v)
-            } else if let Some((k, v)) = part.split_once("==") {
-                (k, false, v)
-            } else if let Some((k, v)) = part.split_once('=') {
-                (k, false, v)
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, neg, value) = if let Some((key, value)) = part.split_once("!=") {
+                (key, true, value)
+            } else if let Some((key, value)) = part.split_once("==") {
+                (key, false, value)
+            } else if let Some((key, value)) = part.split_once('=') {
+                (key, false, value)
             } else {
                 return Err(ApiError::bad_request(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
+                    "invalid selector: '{text}'; can't understand '{part}'"
                 )));
             };
-            let k = k.trim();
-            if !FIELDS.contains(&k) {
+            let key = key.trim();
+            if !FIELDS.contains(&key) {
                 return Err(ApiError::bad_request(format!(
-                    "field label not supported: {k}"
+                    "field label not supported: {key}"
                 )));
             }
-            reqs.push((k.to_string(), neg, v.trim().to_string()));
+            reqs.push((key.to_string(), neg, value.trim().to_string()));
         }
         Ok(FieldSelector { reqs })
     }
@@ -232,11 +241,11 @@ impl FieldSelector {
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(path, neg, want)| {
             let mut cur = obj;
-            for p in path.split('.') {
-                cur = &cur[p];
+            for segment in path.split('.') {
+                cur = &cur[segment];
             }
             let have = match cur {
-                Value::String(s) => s.clone(),
+                Value::String(text) => text.clone(),
                 Value::Null => String::new(),
                 other => other.to_string(),
             };
@@ -248,21 +257,21 @@ impl FieldSelector {
 /// A `LabelSelector` object as a query string (`app=web,tier in (a,b)`).
 pub fn to_query(sel: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(m) = sel["matchLabels"].as_object() {
-        for (k, v) in m {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
+    if let Some(labels) = sel["matchLabels"].as_object() {
+        for (key, value) in labels {
+            parts.push(format!("{key}={}", value.as_str().unwrap_or("")));
         }
     }
     if let Some(exprs) = sel["matchExpressions"].as_array() {
-        for e in exprs {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
+        for expr in exprs {
+            let key = expr["key"].as_str().unwrap_or("");
+            let vals: Vec<&str> = expr["values"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            match e["operator"].as_str().unwrap_or("") {
+            match expr["operator"].as_str().unwrap_or("") {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
                 "Exists" => parts.push(key.to_string()),
@@ -281,30 +290,34 @@ mod tests {
 
     #[test]
     fn label_selectors() {
-        let l = json!({"app": "web", "tier": "front"});
-        assert!(LabelSelector::parse("app=web").unwrap().matches(&l));
-        assert!(LabelSelector::parse("app==web,tier").unwrap().matches(&l));
-        assert!(!LabelSelector::parse("app!=web").unwrap().matches(&l));
+        let labels = json!({"app": "web", "tier": "front"});
+        assert!(LabelSelector::parse("app=web").unwrap().matches(&labels));
+        assert!(
+            LabelSelector::parse("app==web,tier")
+                .unwrap()
+                .matches(&labels)
+        );
+        assert!(!LabelSelector::parse("app!=web").unwrap().matches(&labels));
         assert!(
             LabelSelector::parse("app in (web, api),!missing")
                 .unwrap()
-                .matches(&l)
+                .matches(&labels)
         );
         assert!(
             !LabelSelector::parse("tier notin (front)")
                 .unwrap()
-                .matches(&l)
+                .matches(&labels)
         );
         assert!(LabelSelector::parse("a b c").is_err());
     }
 
     #[test]
     fn field_selectors() {
-        let o = json!({"metadata": {"name": "x"}, "status": {"phase": "Running"}});
+        let object = json!({"metadata": {"name": "x"}, "status": {"phase": "Running"}});
         assert!(
             FieldSelector::parse("metadata.name=x,status.phase!=Failed")
                 .unwrap()
-                .matches(&o)
+                .matches(&object)
         );
         assert!(FieldSelector::parse("spec.bogus=1").is_err());
     }

@@ -50,8 +50,8 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
-            r = listener.accept() => {
-                let Ok((stream, _)) = r else { continue };
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 tokio::spawn(async move {

@@ -33,8 +33,8 @@ struct Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }
@@ -74,11 +74,11 @@ fn wanted(shared: &Shared, svc: &Value, ep: &Value) -> Vec<(String, u16)> {
         // Pods share this machine's network: a program listening on its
         // port on every address already answers on the ClusterIP, and a
         // listener here would take that port from it.
-        .filter(|p| {
+        .filter(|service_port| {
             sandboxed
-                || match &p["targetPort"] {
+                || match &service_port["targetPort"] {
                     Value::Null => false,
-                    Value::Number(target) => target.as_u64() != p["port"].as_u64(),
+                    Value::Number(target) => target.as_u64() != service_port["port"].as_u64(),
                     _ => true,
                 }
         })
@@ -88,9 +88,15 @@ fn wanted(shared: &Shared, svc: &Value, ep: &Value) -> Vec<(String, u16)> {
         .collect()
 }
 
-async fn serve_port(shared: Arc<Shared>, l: TcpListener, ns: String, name: String, port: u16) {
+async fn serve_port(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    ns: String,
+    name: String,
+    port: u16,
+) {
     loop {
-        let Ok((mut conn, _)) = l.accept().await else {
+        let Ok((mut conn, _)) = listener.accept().await else {
             // Out of descriptors, say: try again shortly.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
@@ -146,16 +152,16 @@ fn sync(shared: &Arc<Shared>, open: &mut HashMap<String, Open>, svc: &Value, del
         let listener = match (shared.kubelet.node(), ip.parse::<std::net::IpAddr>()) {
             (Some(node), Ok(addr)) => node.holder.listen((addr, *port).into()),
             _ => std::net::TcpListener::bind((ip.as_str(), *port))
-                .and_then(|l| {
-                    l.set_nonblocking(true)?;
-                    Ok(l)
+                .and_then(|std_listener| {
+                    std_listener.set_nonblocking(true)?;
+                    Ok(std_listener)
                 })
                 .and_then(TcpListener::from_std),
         };
         match listener {
-            Ok(l) => tasks.push(tokio::spawn(serve_port(
+            Ok(listener) => tasks.push(tokio::spawn(serve_port(
                 shared.clone(),
-                l,
+                listener,
                 ns.clone(),
                 name.clone(),
                 *port,
@@ -182,17 +188,17 @@ pub async fn run(shared: Arc<Shared>) {
         let (svcs, _) = shared.store.list(resources::services(), None);
         let keys: std::collections::HashSet<String> = svcs
             .iter()
-            .map(|s| {
+            .map(|service| {
                 format!(
                     "{}/{}",
-                    s["metadata"]["namespace"].as_str().unwrap_or(""),
-                    s["metadata"]["name"].as_str().unwrap_or("")
+                    service["metadata"]["namespace"].as_str().unwrap_or(""),
+                    service["metadata"]["name"].as_str().unwrap_or("")
                 )
             })
             .collect();
         open.retain(|k, _| keys.contains(k));
-        for s in &svcs {
-            sync(shared, open, s, false);
+        for service in &svcs {
+            sync(shared, open, service, false);
         }
     };
     resync(&shared, &mut open);

@@ -94,8 +94,8 @@ pub fn now_micro() -> String {
 }
 
 /// Parses an RFC 3339 time into seconds since the epoch.
-pub fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+pub fn parse_time(text: &str) -> Option<i64> {
+    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 pub fn epoch_now() -> i64 {
@@ -103,10 +103,10 @@ pub fn epoch_now() -> i64 {
 }
 
 /// A random name suffix as the real server makes it for generateName.
-pub fn random_suffix(n: usize) -> String {
+pub fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..n)
+    (0..len)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
@@ -228,13 +228,13 @@ impl Store {
         let inner = self.lock();
         let items = match inner.objects.get(rt.key()) {
             None => Vec::new(),
-            Some(m) => match ns {
-                Some(ns) => m
+            Some(objects) => match ns {
+                Some(ns) => objects
                     .range((ns.to_string(), String::new())..)
                     .take_while(|((n, _), _)| n == ns)
                     .map(|(_, v)| Value::clone(v))
                     .collect(),
-                None => m.values().map(|v| Value::clone(v)).collect(),
+                None => objects.values().map(|v| Value::clone(v)).collect(),
             },
         };
         (items, inner.rv)
@@ -245,13 +245,13 @@ impl Store {
         let inner = self.lock();
         let items = match inner.objects.get(rt.key()) {
             None => Vec::new(),
-            Some(m) => match ns {
-                Some(ns) => m
+            Some(objects) => match ns {
+                Some(ns) => objects
                     .range((ns.to_string(), String::new())..)
                     .take_while(|((n, _), _)| n == ns)
                     .map(|(_, v)| v.clone())
                     .collect(),
-                None => m.values().cloned().collect(),
+                None => objects.values().cloned().collect(),
             },
         };
         (items, inner.rv)
@@ -263,8 +263,9 @@ impl Store {
         inner
             .objects
             .values()
-            .map(|m| {
-                m.range((ns.to_string(), String::new())..)
+            .map(|objects| {
+                objects
+                    .range((ns.to_string(), String::new())..)
                     .take_while(|((n, _), _)| n == ns)
                     .count()
             })
@@ -367,15 +368,15 @@ impl Store {
             }
             if rt.has_status {
                 match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
+                    Some(status) => new["status"] = status.clone(),
                     None => {
-                        if let Some(o) = new.as_object_mut() {
-                            o.remove("status");
+                        if let Some(fields) = new.as_object_mut() {
+                            fields.remove("status");
                         }
                     }
                 }
             }
-            for f in [
+            for field in [
                 "uid",
                 "creationTimestamp",
                 "deletionTimestamp",
@@ -384,18 +385,18 @@ impl Store {
                 "namespace",
                 "name",
             ] {
-                match old["metadata"].get(f) {
-                    Some(v) => new["metadata"][f] = v.clone(),
+                match old["metadata"].get(field) {
+                    Some(value) => new["metadata"][field] = value.clone(),
                     None => {
-                        if let Some(m) = new["metadata"].as_object_mut() {
-                            m.remove(f);
+                        if let Some(meta) = new["metadata"].as_object_mut() {
+                            meta.remove(field);
                         }
                     }
                 }
             }
             if has_generation(rt) && new.get("spec") != old.get("spec") {
-                let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-                new["metadata"]["generation"] = json!(g);
+                let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+                new["metadata"]["generation"] = json!(generation);
             }
             new["kind"] = json!(rt.kind);
             new["apiVersion"] = json!(rt.api_version());
@@ -410,7 +411,7 @@ impl Store {
         rt: &'static ResourceType,
         ns: &str,
         name: &str,
-        f: F,
+        change: F,
     ) -> ApiResult<Value>
     where
         F: FnOnce(&mut Value) -> ApiResult<()>,
@@ -426,23 +427,23 @@ impl Store {
             return Err(ApiError::not_found(&rt.qualified(), name));
         };
         let mut new = old.clone();
-        f(&mut new)?;
+        change(&mut new)?;
         if !new["metadata"].is_object() {
             return Err(ApiError::bad_request("metadata must be an object"));
         }
-        for f in ["uid", "creationTimestamp", "namespace", "name"] {
-            match old["metadata"].get(f) {
-                Some(v) => new["metadata"][f] = v.clone(),
+        for field in ["uid", "creationTimestamp", "namespace", "name"] {
+            match old["metadata"].get(field) {
+                Some(value) => new["metadata"][field] = value.clone(),
                 None => {
-                    if let Some(m) = new["metadata"].as_object_mut() {
-                        m.remove(f);
+                    if let Some(meta) = new["metadata"].as_object_mut() {
+                        meta.remove(field);
                     }
                 }
             }
         }
         if has_generation(rt) && new.get("spec") != old.get("spec") {
-            let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-            new["metadata"]["generation"] = json!(g);
+            let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            new["metadata"]["generation"] = json!(generation);
         }
         self.commit(&mut inner, rt, key, old, new)
     }
@@ -471,8 +472,8 @@ impl Store {
                 .as_array()
                 .is_none_or(|a| a.is_empty());
         if finalizing {
-            if let Some(m) = inner.objects.get_mut(rt.key()) {
-                m.remove(&key);
+            if let Some(objects) = inner.objects.get_mut(rt.key()) {
+                objects.remove(&key);
             }
             self.emit(inner, rt.key(), EventType::Deleted, Arc::new(new.clone()));
             return Ok(new);
@@ -524,10 +525,10 @@ impl Store {
                 Some("Orphan") => Some("orphan"),
                 _ => None,
             };
-            if let Some(f) = extra
-                && !finalizers.iter().any(|x| x == f)
+            if let Some(finalizer) = extra
+                && !finalizers.iter().any(|x| x == finalizer)
             {
-                finalizers.push(json!(f));
+                finalizers.push(json!(finalizer));
             }
         }
         // Pods on a node terminate gracefully: the kubelet finishes the delete.
@@ -599,8 +600,8 @@ impl Store {
                 false,
             ));
         }
-        if let Some(m) = inner.objects.get_mut(rt.key()) {
-            m.remove(&key);
+        if let Some(objects) = inner.objects.get_mut(rt.key()) {
+            objects.remove(&key);
         }
         inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
@@ -668,15 +669,16 @@ impl Store {
                 let items: Vec<Arc<Event>> = inner
                     .objects
                     .get(rt.key())
-                    .map(|m| {
-                        m.values()
-                            .map(|v| {
-                                let rv = meta_str(v, "resourceVersion").parse().unwrap_or(0);
+                    .map(|objects| {
+                        objects
+                            .values()
+                            .map(|object| {
+                                let rv = meta_str(object, "resourceVersion").parse().unwrap_or(0);
                                 Arc::new(Event {
                                     rv,
                                     res: rt.key(),
                                     kind: EventType::Added,
-                                    obj: v.clone(),
+                                    obj: object.clone(),
                                 })
                             })
                             .collect()
@@ -707,13 +709,13 @@ impl Store {
         let inner = self.lock();
         let mut out = Vec::new();
         for rt in resources::RESOURCES {
-            if let Some(m) = inner.objects.get(rt.key()) {
-                for ((ns, name), v) in m {
-                    if v["metadata"]["ownerReferences"]
+            if let Some(objects) = inner.objects.get(rt.key()) {
+                for ((ns, name), object) in objects {
+                    if object["metadata"]["ownerReferences"]
                         .as_array()
                         .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
                     {
-                        out.push((rt, ns.clone(), name.clone(), Value::clone(v)));
+                        out.push((rt, ns.clone(), name.clone(), Value::clone(object)));
                     }
                 }
             }
@@ -724,8 +726,9 @@ impl Store {
     /// Whether any object with this uid exists (for ownerReference checks).
     pub fn uid_exists(&self, rt: &ResourceType, ns: &str, uid: &str) -> bool {
         let inner = self.lock();
-        inner.objects.get(rt.key()).is_some_and(|m| {
-            m.range((ns.to_string(), String::new())..)
+        inner.objects.get(rt.key()).is_some_and(|objects| {
+            objects
+                .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
                 .any(|(_, v)| v["metadata"]["uid"] == uid)
         })
@@ -737,8 +740,9 @@ impl Store {
         inner
             .objects
             .get(rt.key())
-            .map(|m| {
-                m.range((ns.to_string(), String::new())..)
+            .map(|objects| {
+                objects
+                    .range((ns.to_string(), String::new())..)
                     .take_while(|((n, _), _)| n == ns)
                     .map(|((_, name), _)| name.clone())
                     .collect()
@@ -756,9 +760,9 @@ pub fn remove_finalizer(obj: &mut Value, name: &str) -> bool {
     arr.retain(|f| f != name);
     let changed = arr.len() != before;
     if arr.is_empty()
-        && let Some(m) = obj["metadata"].as_object_mut()
+        && let Some(meta) = obj["metadata"].as_object_mut()
     {
-        m.remove("finalizers");
+        meta.remove("finalizers");
     }
     changed
 }
@@ -773,58 +777,65 @@ mod tests {
 
     #[test]
     fn versions_conflicts_and_expiry() {
-        let s = Store::with_history(5);
+        let store = Store::with_history(5);
         let cms = resources::configmaps();
-        let a = s.create(cms, "default", cm("a")).unwrap();
-        let rv0: u64 = a["metadata"]["resourceVersion"]
+        let created = store.create(cms, "default", cm("a")).unwrap();
+        let rv0: u64 = created["metadata"]["resourceVersion"]
             .as_str()
             .unwrap()
             .parse()
             .unwrap();
         assert!(
-            s.create(cms, "default", cm("a"))
+            store
+                .create(cms, "default", cm("a"))
                 .is_err_and(|e| e.reason == "AlreadyExists")
         );
-        let mut stale = a.clone();
+        let mut stale = created.clone();
         stale["data"]["a"] = json!("c");
-        s.update(cms, "default", "a", stale.clone(), None).unwrap();
+        store
+            .update(cms, "default", "a", stale.clone(), None)
+            .unwrap();
         assert!(
-            s.update(cms, "default", "a", stale, None)
+            store
+                .update(cms, "default", "a", stale, None)
                 .is_err_and(|e| e.code == 409)
         );
         // A no-op update keeps the version.
-        let cur = s.get(cms, "default", "a").unwrap();
-        let same = s.update(cms, "default", "a", cur.clone(), None).unwrap();
+        let cur = store.get(cms, "default", "a").unwrap();
+        let same = store
+            .update(cms, "default", "a", cur.clone(), None)
+            .unwrap();
         assert_eq!(
             same["metadata"]["resourceVersion"],
             cur["metadata"]["resourceVersion"]
         );
-        let (events, _, _) = s.watch(cms, Some(rv0)).unwrap();
+        let (events, _, _) = store.watch(cms, Some(rv0)).unwrap();
         assert_eq!(events.len(), 1);
         for i in 0..10 {
-            s.create(cms, "default", cm(&format!("x{i}"))).unwrap();
+            store.create(cms, "default", cm(&format!("x{i}"))).unwrap();
         }
-        assert!(s.watch(cms, Some(rv0)).is_err_and(|e| e.code == 410));
-        let (all, _, _) = s.watch(cms, None).unwrap();
+        assert!(store.watch(cms, Some(rv0)).is_err_and(|e| e.code == 410));
+        let (all, _, _) = store.watch(cms, None).unwrap();
         assert_eq!(all.len(), 11);
     }
 
     #[test]
     fn finalizers_hold_deletion() {
-        let s = Store::new();
+        let store = Store::new();
         let cms = resources::configmaps();
-        let mut o = cm("f");
-        o["metadata"]["finalizers"] = json!(["example.com/x"]);
-        s.create(cms, "default", o).unwrap();
-        let (obj, gone) = s
+        let mut object = cm("f");
+        object["metadata"]["finalizers"] = json!(["example.com/x"]);
+        store.create(cms, "default", object).unwrap();
+        let (obj, gone) = store
             .delete(cms, "default", "f", &DeleteOptions::default())
             .unwrap();
         assert!(!gone && obj["metadata"]["deletionTimestamp"].is_string());
-        s.modify(cms, "default", "f", |o| {
-            remove_finalizer(o, "example.com/x");
-            Ok(())
-        })
-        .unwrap();
-        assert!(s.try_get(cms, "default", "f").is_none());
+        store
+            .modify(cms, "default", "f", |stored| {
+                remove_finalizer(stored, "example.com/x");
+                Ok(())
+            })
+            .unwrap();
+        assert!(store.try_get(cms, "default", "f").is_none());
     }
 }

@@ -15,48 +15,48 @@ pub fn wants_table(accept: &str) -> bool {
 
 /// Human duration as kubectl prints ages (`5s`, `2m3s`, `3h`, `4d`).
 pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 120 {
-        return format!("{s}s");
+    let seconds = secs.max(0);
+    if seconds < 120 {
+        return format!("{seconds}s");
     }
-    let m = s / 60;
-    if m < 10 {
-        return if s % 60 == 0 {
-            format!("{m}m")
+    let minutes = seconds / 60;
+    if minutes < 10 {
+        return if seconds % 60 == 0 {
+            format!("{minutes}m")
         } else {
-            format!("{m}m{}s", s % 60)
+            format!("{minutes}m{}s", seconds % 60)
         };
     }
-    if m < 180 {
-        return format!("{m}m");
+    if minutes < 180 {
+        return format!("{minutes}m");
     }
-    let h = m / 60;
-    if h < 8 {
-        return if m % 60 == 0 {
-            format!("{h}h")
+    let hours = minutes / 60;
+    if hours < 8 {
+        return if minutes % 60 == 0 {
+            format!("{hours}h")
         } else {
-            format!("{h}h{}m", m % 60)
+            format!("{hours}h{}m", minutes % 60)
         };
     }
-    if h < 48 {
-        return format!("{h}h");
+    if hours < 48 {
+        return format!("{hours}h");
     }
-    if h < 24 * 8 {
-        return if h % 24 == 0 {
-            format!("{}d", h / 24)
+    if hours < 24 * 8 {
+        return if hours % 24 == 0 {
+            format!("{}d", hours / 24)
         } else {
-            format!("{}d{}h", h / 24, h % 24)
+            format!("{}d{}h", hours / 24, hours % 24)
         };
     }
-    if h < 24 * 365 * 2 {
-        return format!("{}d", h / 24);
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
     }
-    format!("{}y", h / 24 / 365)
+    format!("{}y", hours / 24 / 365)
 }
 
 pub fn age(ts: &Value) -> String {
     match ts.as_str().and_then(parse_time) {
-        Some(t) => human_duration(epoch_now() - t),
+        Some(created) => human_duration(epoch_now() - created),
         None => "<unknown>".into(),
     }
 }
@@ -67,86 +67,91 @@ fn col(name: &str, ty: &str, priority: i64) -> Value {
 }
 
 fn columns(rt: &ResourceType) -> Vec<Value> {
-    let s = |n| col(n, "string", 0);
-    let w = |n| col(n, "string", 1);
+    let column = |name| col(name, "string", 0);
+    let wide = |name| col(name, "string", 1);
     match rt.plural {
         "pods" => vec![
-            s("Name"),
-            s("Ready"),
-            s("Status"),
+            column("Name"),
+            column("Ready"),
+            column("Status"),
             col("Restarts", "string", 0),
-            s("Age"),
-            w("IP"),
-            w("Node"),
-            w("Nominated Node"),
-            w("Readiness Gates"),
+            column("Age"),
+            wide("IP"),
+            wide("Node"),
+            wide("Nominated Node"),
+            wide("Readiness Gates"),
         ],
-        "namespaces" => vec![s("Name"), s("Status"), s("Age")],
+        "namespaces" => vec![column("Name"), column("Status"), column("Age")],
         "services" => vec![
-            s("Name"),
-            s("Type"),
-            s("Cluster-IP"),
-            s("External-IP"),
-            s("Port(s)"),
-            s("Age"),
-            w("Selector"),
+            column("Name"),
+            column("Type"),
+            column("Cluster-IP"),
+            column("External-IP"),
+            column("Port(s)"),
+            column("Age"),
+            wide("Selector"),
         ],
-        "endpoints" => vec![s("Name"), s("Endpoints"), s("Age")],
-        "configmaps" => vec![s("Name"), col("Data", "integer", 0), s("Age")],
-        "secrets" => vec![s("Name"), s("Type"), col("Data", "integer", 0), s("Age")],
+        "endpoints" => vec![column("Name"), column("Endpoints"), column("Age")],
+        "configmaps" => vec![column("Name"), col("Data", "integer", 0), column("Age")],
+        "secrets" => vec![
+            column("Name"),
+            column("Type"),
+            col("Data", "integer", 0),
+            column("Age"),
+        ],
         "events" => vec![
-            s("Last Seen"),
-            s("Type"),
-            s("Reason"),
-            s("Object"),
-            w("Subobject"),
-            w("Source"),
-            s("Message"),
-            w("First Seen"),
+            column("Last Seen"),
+            column("Type"),
+            column("Reason"),
+            column("Object"),
+            wide("Subobject"),
+            wide("Source"),
+            column("Message"),
+            wide("First Seen"),
             col("Count", "integer", 1),
-            w("Name"),
+            wide("Name"),
         ],
         "deployments" => vec![
-            s("Name"),
-            s("Ready"),
+            column("Name"),
+            column("Ready"),
             col("Up-to-date", "integer", 0),
             col("Available", "integer", 0),
-            s("Age"),
-            w("Containers"),
-            w("Images"),
-            w("Selector"),
+            column("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
         ],
         "replicasets" => vec![
-            s("Name"),
+            column("Name"),
             col("Desired", "integer", 0),
             col("Current", "integer", 0),
             col("Ready", "integer", 0),
-            s("Age"),
-            w("Containers"),
-            w("Images"),
-            w("Selector"),
+            column("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
         ],
-        _ => vec![s("Name"), s("Age")],
+        _ => vec![column("Name"), column("Age")],
     }
 }
 
 fn selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(m) = sel["matchLabels"].as_object() {
-        for (k, v) in m {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
+    if let Some(labels) = sel["matchLabels"].as_object() {
+        for (key, value) in labels {
+            parts.push(format!("{key}={}", value.as_str().unwrap_or("")));
         }
     }
     if let Some(exprs) = sel["matchExpressions"].as_array() {
-        for e in exprs {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
+        for expr in exprs {
+            let key = expr["key"].as_str().unwrap_or("");
+            let vals: Vec<&str> = expr["values"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            match e["operator"].as_str().unwrap_or("") {
+            match expr["operator"].as_str().unwrap_or("") {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
                 "Exists" => parts.push(key.to_string()),
@@ -162,11 +167,11 @@ fn selector_string(sel: &Value) -> String {
     }
 }
 
-fn plain_selector(m: &Value) -> String {
-    match m.as_object() {
-        Some(m) if !m.is_empty() => m
+fn plain_selector(selector: &Value) -> String {
+    match selector.as_object() {
+        Some(labels) if !labels.is_empty() => labels
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("")))
             .collect::<Vec<_>>()
             .join(","),
         _ => "<none>".into(),
@@ -174,18 +179,24 @@ fn plain_selector(m: &Value) -> String {
 }
 
 fn containers_images(spec: &Value) -> (String, String) {
-    let cs = spec["containers"].as_array().cloned().unwrap_or_default();
-    let names: Vec<&str> = cs.iter().filter_map(|c| c["name"].as_str()).collect();
-    let images: Vec<&str> = cs.iter().filter_map(|c| c["image"].as_str()).collect();
+    let containers = spec["containers"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let images: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
     (names.join(","), images.join(","))
 }
 
 /// The STATUS column of a pod, as kubectl prints it.
 pub fn pod_status(pod: &Value) -> String {
-    let st = &pod["status"];
-    let mut reason = st["reason"]
+    let status = &pod["status"];
+    let mut reason = status["reason"]
         .as_str()
-        .or(st["phase"].as_str())
+        .or(status["phase"].as_str())
         .unwrap_or("Pending")
         .to_string();
     let inits = pod["spec"]["initContainers"]
@@ -193,27 +204,27 @@ pub fn pod_status(pod: &Value) -> String {
         .map(Vec::len)
         .unwrap_or(0);
     let mut initializing = false;
-    for (i, c) in st["initContainerStatuses"]
+    for (i, init_status) in status["initContainerStatuses"]
         .as_array()
         .into_iter()
         .flatten()
         .enumerate()
     {
-        let term = &c["state"]["terminated"];
+        let term = &init_status["state"]["terminated"];
         if term.is_object() && term["exitCode"] == 0 {
             continue;
         }
         initializing = true;
         if term.is_object() {
             reason = match term["reason"].as_str() {
-                Some(r) if !r.is_empty() => format!("Init:{r}"),
+                Some(why) if !why.is_empty() => format!("Init:{why}"),
                 _ => format!("Init:ExitCode:{}", term["exitCode"]),
             };
-        } else if let Some(w) = c["state"]["waiting"]["reason"]
+        } else if let Some(waiting) = init_status["state"]["waiting"]["reason"]
             .as_str()
             .filter(|r| *r != "PodInitializing")
         {
-            reason = format!("Init:{w}");
+            reason = format!("Init:{waiting}");
         } else {
             reason = format!("Init:{i}/{inits}");
         }
@@ -221,26 +232,28 @@ pub fn pod_status(pod: &Value) -> String {
     }
     if !initializing {
         let mut has_running = false;
-        for c in st["containerStatuses"]
+        for container_status in status["containerStatuses"]
             .as_array()
             .into_iter()
             .flatten()
             .rev()
         {
-            if let Some(w) = c["state"]["waiting"]["reason"].as_str() {
-                reason = w.to_string();
-            } else if let Some(t) = c["state"]["terminated"].as_object() {
-                reason = match t.get("reason").and_then(Value::as_str) {
-                    Some(r) if !r.is_empty() => r.to_string(),
-                    _ => match t.get("signal").and_then(Value::as_i64) {
-                        Some(s) if s != 0 => format!("Signal:{s}"),
+            if let Some(waiting) = container_status["state"]["waiting"]["reason"].as_str() {
+                reason = waiting.to_string();
+            } else if let Some(terminated) = container_status["state"]["terminated"].as_object() {
+                reason = match terminated.get("reason").and_then(Value::as_str) {
+                    Some(why) if !why.is_empty() => why.to_string(),
+                    _ => match terminated.get("signal").and_then(Value::as_i64) {
+                        Some(signal) if signal != 0 => format!("Signal:{signal}"),
                         _ => format!(
                             "ExitCode:{}",
-                            t.get("exitCode").cloned().unwrap_or(json!(0))
+                            terminated.get("exitCode").cloned().unwrap_or(json!(0))
                         ),
                     },
                 };
-            } else if c["ready"] == true && c["state"]["running"].is_object() {
+            } else if container_status["ready"] == true
+                && container_status["state"]["running"].is_object()
+            {
                 has_running = true;
             }
         }
@@ -257,11 +270,11 @@ pub fn pod_status(pod: &Value) -> String {
     reason
 }
 
-fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
-    let name = o["metadata"]["name"].clone();
-    let age_s = age(&o["metadata"]["creationTimestamp"]);
-    let spec = &o["spec"];
-    let status = &o["status"];
+fn row_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
+    let name = obj["metadata"]["name"].clone();
+    let age_s = age(&obj["metadata"]["creationTimestamp"]);
+    let spec = &obj["spec"];
+    let status = &obj["status"];
     match rt.plural {
         "pods" => {
             let total = spec["containers"].as_array().map(Vec::len).unwrap_or(0);
@@ -278,20 +291,23 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             if restarts > 0 {
                 let last = statuses
                     .iter()
-                    .filter_map(|c| {
-                        c["lastState"]["terminated"]["finishedAt"]
+                    .filter_map(|container_status| {
+                        container_status["lastState"]["terminated"]["finishedAt"]
                             .as_str()
                             .and_then(parse_time)
                     })
                     .max();
-                if let Some(t) = last {
-                    restarts_s = format!("{restarts} ({} ago)", human_duration(epoch_now() - t));
+                if let Some(finished) = last {
+                    restarts_s = format!(
+                        "{restarts} ({} ago)",
+                        human_duration(epoch_now() - finished)
+                    );
                 }
             }
             vec![
                 name,
                 json!(format!("{ready}/{total}")),
-                json!(pod_status(o)),
+                json!(pod_status(obj)),
                 json!(restarts_s),
                 json!(age_s),
                 json!(status["podIP"].as_str().unwrap_or("<none>")),
@@ -310,11 +326,11 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|p| {
-                    let proto = p["protocol"].as_str().unwrap_or("TCP");
-                    match p["nodePort"].as_i64() {
-                        Some(np) => format!("{}:{np}/{proto}", p["port"]),
-                        None => format!("{}/{proto}", p["port"]),
+                .map(|port| {
+                    let proto = port["protocol"].as_str().unwrap_or("TCP");
+                    match port["nodePort"].as_i64() {
+                        Some(node_port) => format!("{}:{node_port}/{proto}", port["port"]),
+                        None => format!("{}/{proto}", port["port"]),
                     }
                 })
                 .collect();
@@ -342,10 +358,14 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
         }
         "endpoints" => {
             let mut eps = Vec::new();
-            for s in o["subsets"].as_array().into_iter().flatten() {
-                for a in s["addresses"].as_array().into_iter().flatten() {
-                    for p in s["ports"].as_array().into_iter().flatten() {
-                        eps.push(format!("{}:{}", a["ip"].as_str().unwrap_or(""), p["port"]));
+            for subset in obj["subsets"].as_array().into_iter().flatten() {
+                for address in subset["addresses"].as_array().into_iter().flatten() {
+                    for port in subset["ports"].as_array().into_iter().flatten() {
+                        eps.push(format!(
+                            "{}:{}",
+                            address["ip"].as_str().unwrap_or(""),
+                            port["port"]
+                        ));
                     }
                 }
             }
@@ -359,52 +379,55 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             vec![name, json!(shown), json!(age_s)]
         }
         "configmaps" => {
-            let n = o["data"].as_object().map(|m| m.len()).unwrap_or(0)
-                + o["binaryData"].as_object().map(|m| m.len()).unwrap_or(0);
-            vec![name, json!(n), json!(age_s)]
+            let count = obj["data"].as_object().map(|m| m.len()).unwrap_or(0)
+                + obj["binaryData"].as_object().map(|m| m.len()).unwrap_or(0);
+            vec![name, json!(count), json!(age_s)]
         }
         "secrets" => {
-            let n = o["data"].as_object().map(|m| m.len()).unwrap_or(0);
+            let count = obj["data"].as_object().map(|m| m.len()).unwrap_or(0);
             vec![
                 name,
-                json!(o["type"].as_str().unwrap_or("Opaque")),
-                json!(n),
+                json!(obj["type"].as_str().unwrap_or("Opaque")),
+                json!(count),
                 json!(age_s),
             ]
         }
         "events" => {
-            let io = &o["involvedObject"];
-            let last = o["lastTimestamp"]
+            let involved = &obj["involvedObject"];
+            let last = obj["lastTimestamp"]
                 .as_str()
-                .or(o["eventTime"].as_str())
-                .or(o["metadata"]["creationTimestamp"].as_str())
+                .or(obj["eventTime"].as_str())
+                .or(obj["metadata"]["creationTimestamp"].as_str())
                 .map(|s| age(&json!(s)))
                 .unwrap_or_else(|| "<unknown>".into());
-            let first = o["firstTimestamp"]
+            let first = obj["firstTimestamp"]
                 .as_str()
                 .map(|s| age(&json!(s)))
                 .unwrap_or_else(|| last.clone());
-            let kind = io["kind"].as_str().unwrap_or("").to_lowercase();
+            let kind = involved["kind"].as_str().unwrap_or("").to_lowercase();
             vec![
                 json!(last),
-                json!(o["type"].as_str().unwrap_or("Normal")),
-                json!(o["reason"].as_str().unwrap_or("")),
-                json!(format!("{kind}/{}", io["name"].as_str().unwrap_or(""))),
-                json!(io["fieldPath"].as_str().unwrap_or("")),
+                json!(obj["type"].as_str().unwrap_or("Normal")),
+                json!(obj["reason"].as_str().unwrap_or("")),
+                json!(format!(
+                    "{kind}/{}",
+                    involved["name"].as_str().unwrap_or("")
+                )),
+                json!(involved["fieldPath"].as_str().unwrap_or("")),
                 json!(
-                    o["source"]["component"]
+                    obj["source"]["component"]
                         .as_str()
-                        .or(o["reportingComponent"].as_str())
+                        .or(obj["reportingComponent"].as_str())
                         .unwrap_or("")
                 ),
-                json!(o["message"].as_str().unwrap_or("")),
+                json!(obj["message"].as_str().unwrap_or("")),
                 json!(first),
-                json!(o["count"].as_i64().unwrap_or(1)),
+                json!(obj["count"].as_i64().unwrap_or(1)),
                 name,
             ]
         }
         "deployments" => {
-            let (c, i) = containers_images(&spec["template"]["spec"]);
+            let (containers, images) = containers_images(&spec["template"]["spec"]);
             vec![
                 name,
                 json!(format!(
@@ -415,21 +438,21 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 json!(status["updatedReplicas"].as_i64().unwrap_or(0)),
                 json!(status["availableReplicas"].as_i64().unwrap_or(0)),
                 json!(age_s),
-                json!(c),
-                json!(i),
+                json!(containers),
+                json!(images),
                 json!(selector_string(&spec["selector"])),
             ]
         }
         "replicasets" => {
-            let (c, i) = containers_images(&spec["template"]["spec"]);
+            let (containers, images) = containers_images(&spec["template"]["spec"]);
             vec![
                 name,
                 json!(spec["replicas"].as_i64().unwrap_or(0)),
                 json!(status["replicas"].as_i64().unwrap_or(0)),
                 json!(status["readyReplicas"].as_i64().unwrap_or(0)),
                 json!(age_s),
-                json!(c),
-                json!(i),
+                json!(containers),
+                json!(images),
                 json!(selector_string(&spec["selector"])),
             ]
         }
@@ -437,19 +460,19 @@ fn row_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
     }
 }
 
-fn row(rt: &ResourceType, o: &Value, include: &str) -> Value {
+fn row(rt: &ResourceType, obj: &Value, include: &str) -> Value {
     let object = match include {
         "None" => Value::Null,
-        "Object" => o.clone(),
+        "Object" => obj.clone(),
         _ => {
-            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
         }
     };
-    let mut r = json!({"cells": row_cells(rt, o)});
+    let mut entry = json!({"cells": row_cells(rt, obj)});
     if !object.is_null() {
-        r["object"] = object;
+        entry["object"] = object;
     }
-    r
+    entry
 }
 
 /// A Table of objects; `list_meta` becomes the table's metadata.
@@ -461,13 +484,13 @@ pub fn table(
     with_columns: bool,
 ) -> Value {
     let rows: Vec<Value> = items.iter().map(|o| row(rt, o, include)).collect();
-    let mut t = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "rows": rows});
+    let mut document = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "rows": rows});
     if with_columns {
-        t["columnDefinitions"] = json!(columns(rt));
+        document["columnDefinitions"] = json!(columns(rt));
     } else {
-        t["columnDefinitions"] = Value::Null;
+        document["columnDefinitions"] = Value::Null;
     }
-    t
+    document
 }
 
 #[cfg(test)]

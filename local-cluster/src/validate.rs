@@ -12,21 +12,22 @@ const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lowe
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
-pub fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
+pub fn is_dns1123_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns1123_label)
 }
 
-pub fn is_dns1035_label(s: &str) -> bool {
-    is_dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
+pub fn is_dns1035_label(name: &str) -> bool {
+    is_dns1123_label(name) && name.as_bytes()[0].is_ascii_lowercase()
 }
 
 type Causes = Vec<(String, String)>;
@@ -61,15 +62,15 @@ fn check_name(rt: &ResourceType, name: &str, causes: &mut Causes) {
 
 fn check_labels(obj: &Value, causes: &mut Causes) {
     if let Some(labels) = obj["metadata"]["labels"].as_object() {
-        for (k, v) in labels {
-            let Some(v) = v.as_str() else {
+        for (key, value) in labels {
+            let Some(value) = value.as_str() else {
                 causes.push((
-                    format!("metadata.labels.{k}"),
+                    format!("metadata.labels.{key}"),
                     "Invalid value: label values must be strings".into(),
                 ));
                 continue;
             };
-            let name = k.rsplit('/').next().unwrap_or(k);
+            let name = key.rsplit('/').next().unwrap_or(key);
             let key_ok = !name.is_empty()
                 && name.len() <= 63
                 && name
@@ -78,16 +79,17 @@ fn check_labels(obj: &Value, causes: &mut Causes) {
                 && name.as_bytes()[0].is_ascii_alphanumeric()
                 && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
             if !key_ok {
-                causes.push(("metadata.labels".into(), format!("Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
             }
-            let val_ok = v.is_empty()
-                || (v.len() <= 63
-                    && v.bytes()
+            let val_ok = value.is_empty()
+                || (value.len() <= 63
+                    && value
+                        .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    && v.as_bytes()[0].is_ascii_alphanumeric()
-                    && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric());
+                    && value.as_bytes()[0].is_ascii_alphanumeric()
+                    && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric());
             if !val_ok {
-                causes.push(("metadata.labels".into(), format!("Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
             }
         }
     }
@@ -99,18 +101,20 @@ fn check_containers(spec: &Value, path: &str, causes: &mut Causes) {
         causes.push((format!("{path}.containers"), "Required value".into()));
     }
     for field in ["initContainers", "containers"] {
-        for (i, c) in spec[field].as_array().into_iter().flatten().enumerate() {
-            let p = format!("{path}.{field}[{i}]");
-            match c["name"].as_str() {
-                None | Some("") => causes.push((format!("{p}.name"), "Required value".into())),
-                Some(n) if !is_dns1123_label(n) => causes.push((
-                    format!("{p}.name"),
-                    format!("Invalid value: \"{n}\": {DNS1123_LABEL_MSG}"),
+        for (i, container) in spec[field].as_array().into_iter().flatten().enumerate() {
+            let field_path = format!("{path}.{field}[{i}]");
+            match container["name"].as_str() {
+                None | Some("") => {
+                    causes.push((format!("{field_path}.name"), "Required value".into()))
+                }
+                Some(name) if !is_dns1123_label(name) => causes.push((
+                    format!("{field_path}.name"),
+                    format!("Invalid value: \"{name}\": {DNS1123_LABEL_MSG}"),
                 )),
                 _ => {}
             }
-            if c["image"].as_str().is_none_or(|s| s.is_empty()) {
-                causes.push((format!("{p}.image"), "Required value".into()));
+            if container["image"].as_str().is_none_or(|s| s.is_empty()) {
+                causes.push((format!("{field_path}.image"), "Required value".into()));
             }
         }
     }
@@ -145,12 +149,12 @@ fn check_deploymentish(obj: &Value, causes: &mut Causes) {
             ));
         }
     }
-    if let Some(r) = spec.get("replicas")
-        && r.as_i64().is_none_or(|r| r < 0)
+    if let Some(replicas) = spec.get("replicas")
+        && replicas.as_i64().is_none_or(|count| count < 0)
     {
         causes.push((
             "spec.replicas".into(),
-            format!("Invalid value: {r}: must be greater than or equal to 0"),
+            format!("Invalid value: {replicas}: must be greater than or equal to 0"),
         ));
     }
     check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
@@ -159,20 +163,20 @@ fn check_deploymentish(obj: &Value, causes: &mut Causes) {
 fn check_data_size(obj: &Value, causes: &mut Causes) {
     let mut total = 0usize;
     for field in ["data", "binaryData", "stringData"] {
-        if let Some(m) = obj[field].as_object() {
-            for (k, v) in m {
-                total += k.len() + v.as_str().map(str::len).unwrap_or(0);
-                if k.is_empty()
-                    || k.len() > 253
-                    || !k
+        if let Some(entries) = obj[field].as_object() {
+            for (key, value) in entries {
+                total += key.len() + value.as_str().map(str::len).unwrap_or(0);
+                if key.is_empty()
+                    || key.len() > 253
+                    || !key
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
                 {
-                    causes.push((format!("{field}[{k}]"), format!("Invalid value: \"{k}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")));
+                    causes.push((format!("{field}[{key}]"), format!("Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")));
                 }
-                if !v.is_string() {
+                if !value.is_string() {
                     causes.push((
-                        format!("{field}[{k}]"),
+                        format!("{field}[{key}]"),
                         "Invalid value: must be a string".into(),
                     ));
                 }
@@ -196,20 +200,24 @@ enum Shape {
     MapOfStr,
 }
 
-fn shape_ok(v: &Value, s: Shape) -> bool {
-    match s {
-        Shape::Obj => v.is_object(),
-        Shape::ListOfObj => v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
-        Shape::ListOfStr => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-        Shape::Str => v.is_string(),
-        Shape::MapOfStr => v
+fn shape_ok(value: &Value, shape: Shape) -> bool {
+    match shape {
+        Shape::Obj => value.is_object(),
+        Shape::ListOfObj => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_object)),
+        Shape::ListOfStr => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
+        Shape::Str => value.is_string(),
+        Shape::MapOfStr => value
             .as_object()
             .is_some_and(|m| m.values().all(Value::is_string)),
     }
 }
 
-fn shape_name(s: Shape) -> &'static str {
-    match s {
+fn shape_name(shape: Shape) -> &'static str {
+    match shape {
         Shape::Obj => "an object",
         Shape::ListOfObj => "a list of objects",
         Shape::ListOfStr => "a list of strings",
@@ -218,13 +226,13 @@ fn shape_name(s: Shape) -> &'static str {
     }
 }
 
-fn check_fields(v: &Value, path: &str, fields: &[(&str, Shape)]) -> ApiResult<()> {
-    for (f, s) in fields {
-        let x = &v[*f];
-        if !x.is_null() && !shape_ok(x, *s) {
+fn check_fields(value: &Value, path: &str, fields: &[(&str, Shape)]) -> ApiResult<()> {
+    for (field, shape) in fields {
+        let found = &value[*field];
+        if !found.is_null() && !shape_ok(found, *shape) {
             return Err(ApiError::bad_request(format!(
-                "the body does not match its type: {path}{f} must be {}",
-                shape_name(*s)
+                "the body does not match its type: {path}{field} must be {}",
+                shape_name(*shape)
             )));
         }
     }
@@ -334,7 +342,9 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
     if old.is_none() {
         if name.is_empty() {
             match obj["metadata"]["generateName"].as_str() {
-                Some(g) if !g.is_empty() => check_name(rt, &format!("{g}a"), &mut causes),
+                Some(prefix) if !prefix.is_empty() => {
+                    check_name(rt, &format!("{prefix}a"), &mut causes)
+                }
                 _ => causes.push((
                     "metadata.name".into(),
                     "Required value: name or generateName is required".into(),
@@ -356,17 +366,17 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
             {
                 causes.push(("spec.ports".into(), "Required value".into()));
             }
-            for (i, p) in ports.into_iter().flatten().enumerate() {
-                match p["port"].as_i64() {
-                    Some(n) if (1..=65535).contains(&n) => {}
-                    Some(n) => causes.push((
+            for (i, port) in ports.into_iter().flatten().enumerate() {
+                match port["port"].as_i64() {
+                    Some(number) if (1..=65535).contains(&number) => {}
+                    Some(number) => causes.push((
                         format!("spec.ports[{i}].port"),
-                        format!("Invalid value: {n}: must be between 1 and 65535, inclusive"),
+                        format!("Invalid value: {number}: must be between 1 and 65535, inclusive"),
                     )),
                     None => causes.push((format!("spec.ports[{i}].port"), "Required value".into())),
                 }
                 if ports.is_some_and(|a| a.len() > 1)
-                    && p["name"].as_str().is_none_or(|s| s.is_empty())
+                    && port["name"].as_str().is_none_or(|s| s.is_empty())
                 {
                     causes.push((format!("spec.ports[{i}].name"), "Required value".into()));
                 }
@@ -390,22 +400,22 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
 }
 
 fn strip_images(spec: &Value) -> Value {
-    let mut s = spec.clone();
+    let mut stripped = spec.clone();
     for field in ["containers", "initContainers"] {
-        if let Some(cs) = s[field].as_array_mut() {
-            for c in cs {
-                if let Some(m) = c.as_object_mut() {
-                    m.remove("image");
+        if let Some(containers) = stripped[field].as_array_mut() {
+            for container in containers {
+                if let Some(fields) = container.as_object_mut() {
+                    fields.remove("image");
                 }
             }
         }
     }
-    if let Some(m) = s.as_object_mut() {
-        m.remove("activeDeadlineSeconds");
-        m.remove("tolerations");
-        m.remove("terminationGracePeriodSeconds");
+    if let Some(fields) = stripped.as_object_mut() {
+        fields.remove("activeDeadlineSeconds");
+        fields.remove("tolerations");
+        fields.remove("terminationGracePeriodSeconds");
     }
-    s
+    stripped
 }
 
 #[allow(clippy::collapsible_match)]
@@ -428,8 +438,8 @@ fn check_immutable(rt: &ResourceType, new: &Value, old: &Value, causes: &mut Cau
             }
         }
         "services" => {
-            let (n, o) = (&new["spec"]["clusterIP"], &old["spec"]["clusterIP"]);
-            if !n.is_null() && n != "" && n != o {
+            let (new_ip, old_ip) = (&new["spec"]["clusterIP"], &old["spec"]["clusterIP"]);
+            if !new_ip.is_null() && new_ip != "" && new_ip != old_ip {
                 causes.push((
                     "spec.clusterIPs[0]".into(),
                     "Invalid value: field is immutable".into(),

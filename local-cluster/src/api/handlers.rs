@@ -19,8 +19,8 @@ use crate::{defaults, patch, table, validate};
 pub async fn dispatch(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-    t: super::Target,
-    q: Query,
+    target: super::Target,
+    query: Query,
     accept: String,
 ) -> ApiResult<Response<Body>> {
     let method = req.method().clone();
@@ -30,23 +30,22 @@ pub async fn dispatch(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let ns = t.ns.clone().unwrap_or_default();
-    let rt = t.rt;
-    let sub = t.sub.as_deref();
-    let name = t.name.as_deref();
-    let s = &shared;
+    let ns = target.ns.clone().unwrap_or_default();
+    let rt = target.rt;
+    let sub = target.sub.as_deref();
+    let name = target.name.as_deref();
     match (&method, name, sub) {
         (&Method::GET, None, None) => {
-            if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                super::watch::serve(shared.clone(), rt, t.ns.clone(), &q, &accept)
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                super::watch::serve(shared.clone(), rt, target.ns.clone(), &query, &accept)
             } else {
-                list(s, rt, t.ns.as_deref(), &q, &accept)
+                list(&shared, rt, target.ns.as_deref(), &query, &accept)
             }
         }
-        (&Method::GET, Some(n), None | Some("status")) => {
-            let obj = s.store.get(rt, &ns, n)?;
+        (&Method::GET, Some(name), None | Some("status")) => {
+            let obj = shared.store.get(rt, &ns, name)?;
             if table::wants_table(&accept) {
-                let include = q
+                let include = query
                     .get("includeObject")
                     .map(String::as_str)
                     .unwrap_or("Metadata");
@@ -58,36 +57,37 @@ pub async fn dispatch(
             }
             Ok(json_response(200, &obj))
         }
-        (&Method::GET, Some(n), Some("scale")) => {
-            Ok(json_response(200, &scale_of(&s.store.get(rt, &ns, n)?)))
-        }
-        (&Method::GET, Some(n), Some("log")) => {
-            super::logs::serve(shared.clone(), &ns, n, &q).await
+        (&Method::GET, Some(name), Some("scale")) => Ok(json_response(
+            200,
+            &scale_of(&shared.store.get(rt, &ns, name)?),
+        )),
+        (&Method::GET, Some(name), Some("log")) => {
+            super::logs::serve(shared.clone(), &ns, name, &query).await
         }
         (&Method::POST, None, None) => {
             let body = read_body(req.into_body()).await?;
             let obj = parse_json(&body, &ct)?;
-            create(s, rt, &ns, obj, &q).map(|o| json_response(201, &o))
+            create(&shared, rt, &ns, obj, &query).map(|o| json_response(201, &o))
         }
-        (&Method::PUT, Some(n), sub) => {
+        (&Method::PUT, Some(name), sub) => {
             let body = read_body(req.into_body()).await?;
             let obj = parse_json(&body, &ct)?;
-            update(s, rt, &ns, n, sub, obj, &q).map(|o| json_response(200, &o))
+            update(&shared, rt, &ns, name, sub, obj, &query).map(|o| json_response(200, &o))
         }
-        (&Method::PATCH, Some(n), sub) => {
+        (&Method::PATCH, Some(name), sub) => {
             let body = read_body(req.into_body()).await?;
-            let p = parse_json(&body, &ct)?;
-            patch_object(s, rt, &ns, n, sub, &ct, p, &q)
+            let patch_doc = parse_json(&body, &ct)?;
+            patch_object(&shared, rt, &ns, name, sub, &ct, patch_doc, &query)
         }
-        (&Method::DELETE, Some(n), None) => {
+        (&Method::DELETE, Some(name), None) => {
             let body = read_body(req.into_body()).await?;
-            let opts = delete_options(&body, &q)?;
-            delete(s, rt, &ns, n, &opts, &q).map(|o| json_response(200, &o))
+            let opts = delete_options(&body, &query)?;
+            delete(&shared, rt, &ns, name, &opts, &query).map(|o| json_response(200, &o))
         }
         (&Method::DELETE, None, None) if rt.plural != "namespaces" => {
             let body = read_body(req.into_body()).await?;
-            let opts = delete_options(&body, &q)?;
-            delete_collection(s, rt, t.ns.as_deref(), &opts, &q)
+            let opts = delete_options(&body, &query)?;
+            delete_collection(&shared, rt, target.ns.as_deref(), &opts, &query)
         }
         _ => Err(ApiError::method_not_allowed(&format!(
             "{} {}",
@@ -97,36 +97,38 @@ pub async fn dispatch(
     }
 }
 
-fn is_dry_run(q: &Query) -> bool {
-    q.get("dryRun").is_some_and(|d| d == "All")
+fn is_dry_run(query: &Query) -> bool {
+    query.get("dryRun").is_some_and(|d| d == "All")
 }
 
 fn list(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: Option<&str>,
-    q: &Query,
+    query: &Query,
     accept: &str,
 ) -> ApiResult<Response<Body>> {
-    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
-    let (items, rv) = s.store.list_shared(rt, ns);
+    let labels =
+        LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fields =
+        FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
+    let (items, rv) = shared.store.list_shared(rt, ns);
     let mut items: Vec<std::sync::Arc<Value>> = items
         .into_iter()
         .filter(|o| labels.matches_object(o) && fields.matches(o))
         .collect();
     let mut meta = json!({"resourceVersion": rv.to_string()});
-    if let Some(token) = q.get("continue").filter(|c| !c.is_empty()) {
+    if let Some(token) = query.get("continue").filter(|c| !c.is_empty()) {
         let (ns_after, name_after) = decode_continue(token)?;
-        items.retain(|o| {
+        items.retain(|object| {
             let key = (
-                o["metadata"]["namespace"].as_str().unwrap_or(""),
-                o["metadata"]["name"].as_str().unwrap_or(""),
+                object["metadata"]["namespace"].as_str().unwrap_or(""),
+                object["metadata"]["name"].as_str().unwrap_or(""),
             );
             key > (ns_after.as_str(), name_after.as_str())
         });
     }
-    if let Some(limit) = q
+    if let Some(limit) = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
@@ -143,7 +145,7 @@ fn list(
         meta["remainingItemCount"] = json!(remaining);
     }
     if table::wants_table(accept) {
-        let include = q
+        let include = query
             .get("includeObject")
             .map(String::as_str)
             .unwrap_or("Metadata");
@@ -162,19 +164,19 @@ fn list(
     let mut body = serde_json::to_vec(&head).unwrap_or_default();
     body.pop();
     body.extend_from_slice(br#","items":["#);
-    for (i, o) in items.iter().enumerate() {
+    for (i, object) in items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        let _ = serde_json::to_writer(&mut body, o.as_ref());
+        let _ = serde_json::to_writer(&mut body, object.as_ref());
     }
     body.extend_from_slice(b"]}");
-    let mut r = Response::new(super::message::full(body));
-    r.headers_mut().insert(
+    let mut response = Response::new(super::message::full(body));
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    Ok(r)
+    Ok(response)
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
@@ -197,8 +199,8 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
         .collect();
-    let s = String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())?;
-    let (ns, name) = s.split_once('/').ok_or_else(bad)?;
+    let decoded = String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())?;
+    let (ns, name) = decoded.split_once('/').ok_or_else(bad)?;
     Ok((ns.to_string(), name.to_string()))
 }
 
@@ -235,7 +237,7 @@ fn check_namespace(rt: &ResourceType, ns: &str, obj: &mut Value) -> ApiResult<()
         return Ok(());
     }
     match obj["metadata"]["namespace"].as_str() {
-        Some(n) if !n.is_empty() && n != ns => {
+        Some(given) if !given.is_empty() && given != ns => {
             return Err(ApiError::bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
@@ -247,24 +249,24 @@ fn check_namespace(rt: &ResourceType, ns: &str, obj: &mut Value) -> ApiResult<()
 
 /// Creates an object through the API path: defaulting, validation, store.
 pub fn create(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     mut obj: Value,
-    q: &Query,
+    query: &Query,
 ) -> ApiResult<Value> {
     check_type(rt, &obj)?;
     check_namespace(rt, ns, &mut obj)?;
     if rt.namespaced {
-        match s.store.try_get(resources::namespaces(), "", ns) {
+        match shared.store.try_get(resources::namespaces(), "", ns) {
             None => return Err(ApiError::not_found("namespaces", ns)),
-            Some(n)
-                if n["metadata"]
+            Some(namespace)
+                if namespace["metadata"]
                     .get("deletionTimestamp")
                     .is_some_and(|v| !v.is_null()) =>
             {
                 let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-                let mut e = ApiError::new(
+                let mut error = ApiError::new(
                     403,
                     "Forbidden",
                     format!(
@@ -272,10 +274,10 @@ pub fn create(
                         rt.qualified()
                     ),
                 );
-                e.details = Some(
+                error.details = Some(
                     json!({"name": name, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
                 );
-                return Err(e);
+                return Err(error);
             }
             _ => {}
         }
@@ -283,48 +285,48 @@ pub fn create(
     if obj["metadata"].is_null() {
         obj["metadata"] = json!({});
     }
-    if let Some(m) = obj["metadata"].as_object_mut() {
-        m.remove("resourceVersion");
-        m.remove("uid");
-        m.remove("managedFields");
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+        meta.remove("uid");
+        meta.remove("managedFields");
     }
     validate::check_shape(rt, &obj)?;
-    defaults::apply(rt, &mut obj, &s.store);
+    defaults::apply(rt, &mut obj, &shared.store);
     validate::validate(rt, &obj, None)?;
-    if is_dry_run(q) {
+    if is_dry_run(query) {
         return Ok(obj);
     }
-    s.store.create(rt, ns, obj)
+    shared.store.create(rt, ns, obj)
 }
 
 fn update(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
     sub: Option<&str>,
     mut obj: Value,
-    q: &Query,
+    query: &Query,
 ) -> ApiResult<Value> {
     if sub == Some("scale") {
-        return update_scale(s, rt, ns, name, &obj);
+        return update_scale(shared, rt, ns, name, &obj);
     }
     check_type(rt, &obj)?;
     check_namespace(rt, ns, &mut obj)?;
-    if let Some(n) = obj["metadata"]["name"].as_str()
-        && n != name
+    if let Some(given) = obj["metadata"]["name"].as_str()
+        && given != name
     {
         return Err(ApiError::bad_request(format!(
-            "the name of the object ({n}) does not match the name on the URL ({name})"
+            "the name of the object ({given}) does not match the name on the URL ({name})"
         )));
     }
-    let old = s.store.get(rt, ns, name)?;
+    let old = shared.store.get(rt, ns, name)?;
     match sub {
         Some("status") => {}
         Some("finalize") => {
             let fins = obj["spec"]["finalizers"].clone();
-            return s.store.modify(rt, ns, name, |o| {
-                o["spec"]["finalizers"] = if fins.is_null() { json!([]) } else { fins };
+            return shared.store.modify(rt, ns, name, |stored| {
+                stored["spec"]["finalizers"] = if fins.is_null() { json!([]) } else { fins };
                 Ok(())
             });
         }
@@ -334,7 +336,7 @@ fn update(
             }
             obj["metadata"]["name"] = json!(name);
             validate::check_shape(rt, &obj)?;
-            defaults::apply(rt, &mut obj, &s.store);
+            defaults::apply(rt, &mut obj, &shared.store);
             // Fields the server owns are carried over before validation.
             if rt.plural == "services"
                 && obj["spec"]["clusterIP"] != old["spec"]["clusterIP"]
@@ -345,20 +347,20 @@ fn update(
             validate::validate(rt, &obj, Some(&old))?;
         }
     }
-    if is_dry_run(q) {
+    if is_dry_run(query) {
         return Ok(obj);
     }
-    s.store.update(rt, ns, name, obj, sub)
+    shared.store.update(rt, ns, name, obj, sub)
 }
 
 fn scale_of(obj: &Value) -> Value {
-    let m = &obj["metadata"];
+    let meta = &obj["metadata"];
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": {
-            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
         },
         "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
         "status": {
@@ -369,7 +371,7 @@ fn scale_of(obj: &Value) -> Value {
 }
 
 fn update_scale(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
@@ -399,11 +401,11 @@ fn update_scale(
         .unwrap_or("")
         .to_string();
     let qualified = rt.qualified();
-    let updated = s.store.modify(rt, ns, name, |o| {
-        if !want_rv.is_empty() && o["metadata"]["resourceVersion"] != want_rv.as_str() {
+    let updated = shared.store.modify(rt, ns, name, |stored| {
+        if !want_rv.is_empty() && stored["metadata"]["resourceVersion"] != want_rv.as_str() {
             return Err(ApiError::conflict(&qualified, name));
         }
-        o["spec"]["replicas"] = json!(replicas);
+        stored["spec"]["replicas"] = json!(replicas);
         Ok(())
     })?;
     Ok(scale_of(&updated))
@@ -419,14 +421,14 @@ enum PatchKind {
 
 #[allow(clippy::too_many_arguments)]
 fn patch_object(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
     sub: Option<&str>,
     ct: &str,
-    p: Value,
-    q: &Query,
+    patch_doc: Value,
+    query: &Query,
 ) -> ApiResult<Response<Body>> {
     let media = ct.split(';').next().unwrap_or("").trim();
     let kind = match media {
@@ -436,17 +438,17 @@ fn patch_object(
         "application/apply-patch+yaml" | "application/apply-patch+json" => PatchKind::Apply,
         other => return Err(ApiError::unsupported_media(other)),
     };
-    if kind != PatchKind::Json && !p.is_object() {
+    if kind != PatchKind::Json && !patch_doc.is_object() {
         return Err(ApiError::bad_request("the patch must be a JSON object"));
     }
     for _ in 0..8 {
-        let current = match s.store.get(rt, ns, name) {
-            Ok(c) => c,
+        let current = match shared.store.get(rt, ns, name) {
+            Ok(found) => found,
             Err(e) if e.code == 404 && kind == PatchKind::Apply && sub.is_none() => {
-                let mut obj = p.clone();
+                let mut obj = patch_doc.clone();
                 check_type(rt, &obj)?;
                 obj["metadata"]["name"] = json!(name);
-                return create(s, rt, ns, obj, q).map(|o| json_response(201, &o));
+                return create(shared, rt, ns, obj, query).map(|o| json_response(201, &o));
             }
             Err(e) => return Err(e),
         };
@@ -457,9 +459,11 @@ fn patch_object(
         };
         let mut new = base.clone();
         match kind {
-            PatchKind::Json => patch::json_patch(&mut new, &p)?,
-            PatchKind::Merge => patch::merge_patch(&mut new, &p),
-            PatchKind::Strategic | PatchKind::Apply => patch::strategic_merge(&mut new, &p)?,
+            PatchKind::Json => patch::json_patch(&mut new, &patch_doc)?,
+            PatchKind::Merge => patch::merge_patch(&mut new, &patch_doc),
+            PatchKind::Strategic | PatchKind::Apply => {
+                patch::strategic_merge(&mut new, &patch_doc)?
+            }
         }
         if !new.is_object() || !(new["metadata"].is_object() || new["metadata"].is_null()) {
             return Err(ApiError::bad_request(
@@ -468,53 +472,57 @@ fn patch_object(
         }
         // The version the patch asks for, or the one it was computed
         // against: a patch that names none is computed again on a conflict.
-        let explicit_rv = p["metadata"]["resourceVersion"].as_str().is_some();
+        let explicit_rv = patch_doc["metadata"]["resourceVersion"].as_str().is_some();
         if sub == Some("scale") {
-            match update_scale(s, rt, ns, name, &new) {
+            match update_scale(shared, rt, ns, name, &new) {
                 Err(e) if e.reason == "Conflict" && !explicit_rv => continue,
-                r => return r.map(|o| json_response(200, &o)),
+                result => return result.map(|o| json_response(200, &o)),
             }
         }
         if !explicit_rv {
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         }
-        match update(s, rt, ns, name, sub, new, q) {
+        match update(shared, rt, ns, name, sub, new, query) {
             Err(e) if e.reason == "Conflict" && !explicit_rv => continue,
-            r => return r.map(|o| json_response(200, &o)),
+            result => return result.map(|o| json_response(200, &o)),
         }
     }
     Err(ApiError::conflict(&rt.qualified(), name))
 }
 
-fn delete_options(body: &[u8], q: &Query) -> ApiResult<DeleteOptions> {
-    let mut o = DeleteOptions::default();
+fn delete_options(body: &[u8], query: &Query) -> ApiResult<DeleteOptions> {
+    let mut options = DeleteOptions::default();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(body)
+        let body_json: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
-        o.grace_period = v["gracePeriodSeconds"].as_i64();
-        o.propagation = v["propagationPolicy"].as_str().map(String::from);
-        if v["orphanDependents"] == true {
-            o.propagation = Some("Orphan".into());
+        options.grace_period = body_json["gracePeriodSeconds"].as_i64();
+        options.propagation = body_json["propagationPolicy"].as_str().map(String::from);
+        if body_json["orphanDependents"] == true {
+            options.propagation = Some("Orphan".into());
         }
-        o.precondition_uid = v["preconditions"]["uid"].as_str().map(String::from);
-        o.precondition_rv = v["preconditions"]["resourceVersion"]
+        options.precondition_uid = body_json["preconditions"]["uid"].as_str().map(String::from);
+        options.precondition_rv = body_json["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from);
     }
-    if let Some(g) = q.get("gracePeriodSeconds") {
-        o.grace_period = Some(
-            g.parse()
+    if let Some(grace) = query.get("gracePeriodSeconds") {
+        options.grace_period = Some(
+            grace
+                .parse()
                 .map_err(|_| ApiError::bad_request("gracePeriodSeconds must be a number"))?,
         );
     }
-    if let Some(p) = q.get("propagationPolicy") {
-        o.propagation = Some(p.clone());
+    if let Some(policy) = query.get("propagationPolicy") {
+        options.propagation = Some(policy.clone());
     }
-    if q.get("orphanDependents").is_some_and(|v| v == "true") {
-        o.propagation = Some("Orphan".into());
+    if query
+        .get("orphanDependents")
+        .is_some_and(|value| value == "true")
+    {
+        options.propagation = Some("Orphan".into());
     }
-    if let Some(p) = &o.propagation
-        && !["Foreground", "Background", "Orphan"].contains(&p.as_str())
+    if let Some(policy) = &options.propagation
+        && !["Foreground", "Background", "Orphan"].contains(&policy.as_str())
     {
         return Err(ApiError::invalid(
             "DeleteOptions",
@@ -523,21 +531,21 @@ fn delete_options(body: &[u8], q: &Query) -> ApiResult<DeleteOptions> {
             vec![(
                 "propagationPolicy".into(),
                 format!(
-                    "Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    "Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
                 ),
             )],
         ));
     }
-    Ok(o)
+    Ok(options)
 }
 
 fn delete(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
     opts: &DeleteOptions,
-    q: &Query,
+    query: &Query,
 ) -> ApiResult<Value> {
     if rt.plural == "namespaces" && ["default", "kube-system", "kube-public"].contains(&name) {
         return Err(ApiError::new(
@@ -546,37 +554,39 @@ fn delete(
             format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
         ));
     }
-    if is_dry_run(q) {
-        return s.store.get(rt, ns, name);
+    if is_dry_run(query) {
+        return shared.store.get(rt, ns, name);
     }
-    s.store.delete(rt, ns, name, opts).map(|(o, _)| o)
+    shared.store.delete(rt, ns, name, opts).map(|(o, _)| o)
 }
 
 fn delete_collection(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: Option<&str>,
     opts: &DeleteOptions,
-    q: &Query,
+    query: &Query,
 ) -> ApiResult<Response<Body>> {
-    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
-    let (items, _) = s.store.list(rt, ns);
+    let labels =
+        LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fields =
+        FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
+    let (items, _) = shared.store.list(rt, ns);
     let mut deleted = Vec::new();
-    for o in items
+    for object in items
         .iter()
-        .filter(|o| labels.matches_object(o) && fields.matches(o))
+        .filter(|object| labels.matches_object(object) && fields.matches(object))
     {
-        let ons = o["metadata"]["namespace"].as_str().unwrap_or("");
-        let oname = o["metadata"]["name"].as_str().unwrap_or("");
-        if let Ok(d) = delete(s, rt, ons, oname, opts, q) {
-            deleted.push(d);
+        let ons = object["metadata"]["namespace"].as_str().unwrap_or("");
+        let oname = object["metadata"]["name"].as_str().unwrap_or("");
+        if let Ok(removed) = delete(shared, rt, ons, oname, opts, query) {
+            deleted.push(removed);
         }
     }
     let list = json!({
         "kind": format!("{}List", rt.kind),
         "apiVersion": rt.api_version(),
-        "metadata": {"resourceVersion": s.store.current_rv().to_string()},
+        "metadata": {"resourceVersion": shared.store.current_rv().to_string()},
         "items": deleted,
     });
     Ok(json_response(200, &list))

@@ -23,19 +23,19 @@ struct Opts {
 }
 
 /// Renders one stored line (`TS STREAM TAG TEXT`) for the client.
-fn render(line: &str, o: &Opts) -> Option<String> {
+fn render(line: &str, opts: &Opts) -> Option<String> {
     let mut parts = line.splitn(4, ' ');
     let ts = parts.next()?;
     let _stream = parts.next()?;
     let tag = parts.next()?;
     let text = parts.next().unwrap_or("");
-    if let Some(since) = o.since
+    if let Some(since) = opts.since
         && parse_time(ts).is_some_and(|t| t < since)
     {
         return None;
     }
     let nl = if tag == "P" { "" } else { "\n" };
-    Some(if o.timestamps {
+    Some(if opts.timestamps {
         format!("{ts} {text}{nl}")
     } else {
         format!("{text}{nl}")
@@ -46,11 +46,11 @@ pub async fn serve(
     shared: Arc<Shared>,
     ns: &str,
     name: &str,
-    q: &Query,
+    query: &Query,
 ) -> ApiResult<Response<Body>> {
     let pod = shared.store.get(resources::pods(), ns, name)?;
-    let names = |f: &str| -> Vec<String> {
-        pod["spec"][f]
+    let names = |field: &str| -> Vec<String> {
+        pod["spec"][field]
             .as_array()
             .into_iter()
             .flatten()
@@ -58,8 +58,8 @@ pub async fn serve(
             .collect()
     };
     let (mains, inits) = (names("containers"), names("initContainers"));
-    let container = match q.get("container").filter(|c| !c.is_empty()) {
-        Some(c) => c.clone(),
+    let container = match query.get("container").filter(|c| !c.is_empty()) {
+        Some(named) => named.clone(),
         None if mains.len() == 1 => mains[0].clone(),
         None => {
             return Err(ApiError::bad_request(format!(
@@ -85,22 +85,22 @@ pub async fn serve(
                     .into_iter()
                     .flatten(),
             )
-            .find(|s| s["name"] == container.as_str())
-            .and_then(|s| s["state"]["waiting"]["reason"].as_str())
+            .find(|status| status["name"] == container.as_str())
+            .and_then(|status| status["state"]["waiting"]["reason"].as_str())
             .unwrap_or("ContainerCreating")
             .to_string();
         ApiError::bad_request(format!(
             "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
         ))
     };
-    let Some(h) = shared.kubelet.handle(uid) else {
+    let Some(handle) = shared.kubelet.handle(uid) else {
         return Err(waiting());
     };
-    let files = h.log_files(&container);
-    let previous = q.get("previous").is_some_and(|p| p == "true");
+    let files = handle.log_files(&container);
+    let previous = query.get("previous").is_some_and(|p| p == "true");
     let file: PathBuf = if previous {
         match files.len() {
-            n if n >= 2 => files[n - 2].clone(),
+            count if count >= 2 => files[count - 2].clone(),
             _ => {
                 return Err(ApiError::bad_request(format!(
                     "previous terminated container \"{container}\" in pod \"{name}\" not found"
@@ -109,25 +109,25 @@ pub async fn serve(
         }
     } else {
         match files.last() {
-            Some(f) => f.clone(),
+            Some(last) => last.clone(),
             None => return Err(waiting()),
         }
     };
-    let o = Opts {
-        timestamps: q.get("timestamps").is_some_and(|t| t == "true"),
-        since: q
+    let opts = Opts {
+        timestamps: query.get("timestamps").is_some_and(|t| t == "true"),
+        since: query
             .get("sinceSeconds")
             .and_then(|s| s.parse::<i64>().ok())
             .map(|s| crate::store::epoch_now() - s)
-            .or_else(|| q.get("sinceTime").and_then(|t| parse_time(t))),
+            .or_else(|| query.get("sinceTime").and_then(|t| parse_time(t))),
     };
-    let tail: Option<usize> = q
+    let tail: Option<usize> = query
         .get("tailLines")
         .and_then(|t| t.parse::<i64>().ok())
         .filter(|t| *t >= 0)
         .map(|t| t as usize);
-    let limit: Option<usize> = q.get("limitBytes").and_then(|t| t.parse().ok());
-    let follow = q.get("follow").is_some_and(|f| f == "true") && !previous;
+    let limit: Option<usize> = query.get("limitBytes").and_then(|t| t.parse().ok());
+    let follow = query.get("follow").is_some_and(|f| f == "true") && !previous;
     let content = tokio::fs::read(&file).await.unwrap_or_default();
     // Only whole lines are served; a line being written is picked up later.
     let complete = content
@@ -136,16 +136,16 @@ pub async fn serve(
         .map(|i| i + 1)
         .unwrap_or(0);
     let text = String::from_utf8_lossy(&content[..complete]);
-    let mut lines: Vec<String> = text.lines().filter_map(|l| render(l, &o)).collect();
-    if let Some(t) = tail {
-        let skip = lines.len().saturating_sub(t);
+    let mut lines: Vec<String> = text.lines().filter_map(|l| render(l, &opts)).collect();
+    if let Some(tail) = tail {
+        let skip = lines.len().saturating_sub(tail);
         lines.drain(..skip);
     }
     let mut out: String = lines.concat();
-    if let Some(l) = limit
-        && out.len() > l
+    if let Some(limit) = limit
+        && out.len() > limit
     {
-        let mut cut = l;
+        let mut cut = limit;
         while !out.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -161,21 +161,26 @@ pub async fn serve(
             let mut offset = complete as u64;
             let mut partial = Vec::new();
             loop {
-                let running =
-                    h.is_running(&container) || h.log_files(&container).last() != Some(&file);
-                let still_current = h.log_files(&container).last() == Some(&file);
-                if let Ok(mut f) = tokio::fs::File::open(&file).await
-                    && f.seek(std::io::SeekFrom::Start(offset)).await.is_ok()
+                let running = handle.is_running(&container)
+                    || handle.log_files(&container).last() != Some(&file);
+                let still_current = handle.log_files(&container).last() == Some(&file);
+                if let Ok(mut log_file) = tokio::fs::File::open(&file).await
+                    && log_file
+                        .seek(std::io::SeekFrom::Start(offset))
+                        .await
+                        .is_ok()
                 {
                     let mut buf = Vec::new();
-                    if f.read_to_end(&mut buf).await.is_ok() && !buf.is_empty() {
+                    if log_file.read_to_end(&mut buf).await.is_ok() && !buf.is_empty() {
                         offset += buf.len() as u64;
                         partial.extend_from_slice(&buf);
                         if let Some(end) = partial.iter().rposition(|b| *b == b'\n') {
                             let chunk: Vec<u8> = partial.drain(..=end).collect();
                             let text = String::from_utf8_lossy(&chunk);
-                            let s: String = text.lines().filter_map(|l| render(l, &o)).collect();
-                            if !s.is_empty() && tx.send(Bytes::from(s)).await.is_err() {
+                            let rendered: String =
+                                text.lines().filter_map(|l| render(l, &opts)).collect();
+                            if !rendered.is_empty() && tx.send(Bytes::from(rendered)).await.is_err()
+                            {
                                 return;
                             }
                         }

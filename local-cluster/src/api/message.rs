@@ -29,57 +29,60 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|e| match e {}).boxed()
 }
 
-pub fn json_response(code: u16, v: &Value) -> Response<Body> {
-    json_response_ct(code, v, "application/json")
+pub fn json_response(code: u16, value: &Value) -> Response<Body> {
+    json_response_ct(code, value, "application/json")
 }
 
-pub fn json_response_ct(code: u16, v: &Value, ct: &str) -> Response<Body> {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    let mut r = Response::new(full(body));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = HeaderValue::from_str(ct) {
-        r.headers_mut().insert(header::CONTENT_TYPE, v);
+pub fn json_response_ct(code: u16, value: &Value, ct: &str) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(full(body));
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(header_value) = HeaderValue::from_str(ct) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, header_value);
     }
-    r
+    response
 }
 
-pub fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.code, &e.to_status())
+pub fn error_response(error: &ApiError) -> Response<Body> {
+    json_response(error.code, &error.to_status())
 }
 
 /// Decoded query parameters.
 pub type Query = HashMap<String, String>;
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+fn hex(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
 }
 
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
                     i += 2;
                 }
                 _ => out.push(b'%'),
             },
-            b => out.push(b),
+            byte => out.push(byte),
         }
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub fn parse_query(q: Option<&str>) -> Query {
+pub fn parse_query(query: Option<&str>) -> Query {
     let mut out = Query::new();
-    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(percent_decode(k), percent_decode(v));
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(key), percent_decode(value));
     }
     out
 }
@@ -87,7 +90,7 @@ pub fn parse_query(q: Option<&str>) -> Query {
 /// Reads a request body, at most [`MAX_BODY`] bytes.
 pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
     match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
@@ -113,7 +116,7 @@ pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => Ok(v),
+        Ok(value) => Ok(value),
         Err(e) if content_type.contains("yaml") => Err(ApiError::bad_request(format!(
             "the local cluster accepts YAML bodies only in their JSON form: {e}"
         ))),
@@ -125,10 +128,10 @@ pub fn parse_json(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
 
 /// A streaming body fed by a channel of chunks.
 pub fn channel_body(rx: mpsc::Receiver<Bytes>) -> Body {
-    let s = stream::unfold(rx, |mut rx| async move {
+    let chunks = stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
-            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+            .map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
     });
-    StreamBody::new(s).map_err(|e| match e {}).boxed()
+    StreamBody::new(chunks).map_err(|e| match e {}).boxed()
 }

@@ -55,8 +55,11 @@ fn parse_target(group: &str, segs: &[String]) -> ApiResult<Target> {
     if rt.namespaced && ns.is_none() && name.is_some() {
         return Err(nf());
     }
-    if let Some(s) = &sub
-        && !rt.subresources.iter().any(|(n, _, _)| n == s)
+    if let Some(sub_name) = &sub
+        && !rt
+            .subresources
+            .iter()
+            .any(|(known, _, _)| known == sub_name)
     {
         return Err(nf());
     }
@@ -64,22 +67,27 @@ fn parse_target(group: &str, segs: &[String]) -> ApiResult<Target> {
 }
 
 fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
-    let Some(h) = req
+    let Some(authorization) = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
+        .and_then(|value| value.to_str().ok())
     else {
         return false;
     };
-    let Some(token) = h
+    let Some(token) = authorization
         .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
+        .or_else(|| authorization.strip_prefix("bearer "))
     else {
         return false;
     };
     // Constant-time comparison.
-    let (a, b) = (token.trim().as_bytes(), shared.token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let (given, expected) = (token.trim().as_bytes(), shared.token.as_bytes());
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Entry point of every request.
@@ -95,7 +103,7 @@ pub async fn serve(
         .catch_unwind()
         .await
     {
-        Ok(Ok(r)) => r,
+        Ok(Ok(response)) => response,
         Ok(Err(e)) => error_response(&e),
         Err(_) => error_response(&ApiError::internal(
             "the local cluster failed to handle this request",
@@ -124,17 +132,17 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let parts: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = req.method() == Method::GET;
-    match s.as_slice() {
+    match parts.as_slice() {
         ["version"] if get => return Ok(json_response(200, &discovery::version())),
         ["healthz" | "readyz" | "livez", ..] if get => {
-            let mut r = Response::new(full("ok"));
-            r.headers_mut().insert(
+            let mut response = Response::new(full("ok"));
+            response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
-            return Ok(r);
+            return Ok(response);
         }
         ["api"] if get => {
             return Ok(match discovery::wants_aggregated(&accept) {
@@ -151,27 +159,27 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         ["openapi", "v3"] if get => return Ok(json_response(200, &crate::openapi::root())),
         ["openapi", "v3", "api", "v1"] if get => {
             return crate::openapi::group_version("")
-                .map(|v| json_response(200, &v))
+                .map(|document| json_response(200, &document))
                 .ok_or_else(ApiError::path_not_found);
         }
-        ["openapi", "v3", "apis", g, "v1"] if get => {
-            return crate::openapi::group_version(g)
-                .map(|v| json_response(200, &v))
+        ["openapi", "v3", "apis", group, "v1"] if get => {
+            return crate::openapi::group_version(group)
+                .map(|document| json_response(200, &document))
                 .ok_or_else(ApiError::path_not_found);
         }
         ["api", "v1"] if get => {
             return discovery::resource_list("", "v1")
-                .map(|v| json_response(200, &v))
+                .map(|document| json_response(200, &document))
                 .ok_or_else(ApiError::path_not_found);
         }
-        ["apis", g] if get => {
-            return discovery::api_group(g)
-                .map(|v| json_response(200, &v))
+        ["apis", group] if get => {
+            return discovery::api_group(group)
+                .map(|document| json_response(200, &document))
                 .ok_or_else(ApiError::path_not_found);
         }
-        ["apis", g, v] if get => {
-            return discovery::resource_list(g, v)
-                .map(|v| json_response(200, &v))
+        ["apis", group, version] if get => {
+            return discovery::resource_list(group, version)
+                .map(|document| json_response(200, &document))
                 .ok_or_else(ApiError::path_not_found);
         }
         _ => {}
@@ -185,7 +193,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         name,
         "proxy",
         ..,
-    ] = s.as_slice()
+    ] = parts.as_slice()
     {
         // The raw path after `/proxy`, still percent-encoded.
         let raw = req.uri().path().to_string();
@@ -202,25 +210,25 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         );
         return proxy::serve(shared, req, &ns, &kind, &name, &rest).await;
     }
-    if let ["api", "v1", "namespaces", ns, "pods", name, "exec"] = s.as_slice()
+    if let ["api", "v1", "namespaces", ns, "pods", name, "exec"] = parts.as_slice()
         && (req.method() == Method::GET || req.method() == Method::POST)
     {
         let (ns, name) = (ns.to_string(), name.to_string());
         return streams::exec(shared, req, &ns, &name).await;
     }
-    if let ["api", "v1", "namespaces", ns, "pods", name, "attach"] = s.as_slice()
+    if let ["api", "v1", "namespaces", ns, "pods", name, "attach"] = parts.as_slice()
         && (req.method() == Method::GET || req.method() == Method::POST)
     {
         let (ns, name) = (ns.to_string(), name.to_string());
         return streams::attach(shared, req, &ns, &name).await;
     }
-    if let ["api", "v1", "namespaces", ns, "pods", name, "portforward"] = s.as_slice()
+    if let ["api", "v1", "namespaces", ns, "pods", name, "portforward"] = parts.as_slice()
         && (req.method() == Method::GET || req.method() == Method::POST)
     {
         let (ns, name) = (ns.to_string(), name.to_string());
         return streams::portforward(shared, req, &ns, &name).await;
     }
-    let (group, rest) = match s.as_slice() {
+    let (group, rest) = match parts.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),
         ["apis", "apps", "v1", ..] => ("apps", &segs[3..]),
         _ => return Err(ApiError::path_not_found()),

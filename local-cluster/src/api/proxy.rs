@@ -47,9 +47,13 @@ fn unavailable(msg: String) -> ApiError {
 fn split_name(seg: &str) -> (Option<&str>, &str, Option<&str>) {
     let parts: Vec<&str> = seg.split(':').collect();
     match parts.as_slice() {
-        [n] => (None, n, None),
-        [n, p] => (None, n, Some(*p).filter(|p| !p.is_empty())),
-        [s, n, p] => (Some(*s), n, Some(*p).filter(|p| !p.is_empty())),
+        [name] => (None, name, None),
+        [name, port] => (None, name, Some(*port).filter(|port| !port.is_empty())),
+        [scheme, name, port] => (
+            Some(*scheme),
+            name,
+            Some(*port).filter(|port| !port.is_empty()),
+        ),
         _ => (None, seg, None),
     }
 }
@@ -57,38 +61,41 @@ fn split_name(seg: &str) -> (Option<&str>, &str, Option<&str>) {
 /// The `host:port` behind `services/NAME[:PORT]`: a ready endpoint,
 /// round-robin.
 pub(crate) fn service_target(
-    s: &Shared,
+    shared: &Shared,
     ns: &str,
     name: &str,
     port: Option<&str>,
 ) -> ApiResult<String> {
-    let svc = s.store.get(resources::services(), ns, name)?;
+    let svc = shared.store.get(resources::services(), ns, name)?;
     let ports: Vec<&Value> = svc["spec"]["ports"]
         .as_array()
         .into_iter()
         .flatten()
         .collect();
-    let sp = match port {
+    let service_port = match port {
         None if ports.len() == 1 => ports[0],
         None => {
             return Err(ApiError::bad_request(format!(
                 "service {name} has several ports: name one (services/{name}:PORT/proxy)"
             )));
         }
-        Some(p) => ports
+        Some(wanted) => ports
             .iter()
-            .find(|sp| {
-                sp["name"].as_str() == Some(p)
-                    || p.parse::<i64>()
-                        .is_ok_and(|n| sp["port"].as_i64() == Some(n))
+            .find(|candidate| {
+                candidate["name"].as_str() == Some(wanted)
+                    || wanted
+                        .parse::<i64>()
+                        .is_ok_and(|n| candidate["port"].as_i64() == Some(n))
             })
             .copied()
             .ok_or_else(|| {
-                ApiError::bad_request(format!("no service port {p:?} found for service {name:?}"))
+                ApiError::bad_request(format!(
+                    "no service port {wanted:?} found for service {name:?}"
+                ))
             })?,
     };
-    let pname = sp["name"].as_str().unwrap_or("");
-    let ep = s
+    let pname = service_port["name"].as_str().unwrap_or("");
+    let ep = shared
         .store
         .try_get(resources::endpoints(), ns, name)
         .unwrap_or(Value::Null);
@@ -103,8 +110,8 @@ pub(crate) fn service_target(
         else {
             continue;
         };
-        for a in subset["addresses"].as_array().into_iter().flatten() {
-            if let Some(ip) = a["ip"].as_str() {
+        for address in subset["addresses"].as_array().into_iter().flatten() {
+            if let Some(ip) = address["ip"].as_str() {
                 targets.push(format!("{ip}:{port}"));
             }
         }
@@ -118,23 +125,23 @@ pub(crate) fn service_target(
 }
 
 /// The `host:port` behind `pods/NAME[:PORT]`.
-fn pod_target(s: &Shared, ns: &str, name: &str, port: Option<&str>) -> ApiResult<String> {
-    let pod = s.store.get(resources::pods(), ns, name)?;
+fn pod_target(shared: &Shared, ns: &str, name: &str, port: Option<&str>) -> ApiResult<String> {
+    let pod = shared.store.get(resources::pods(), ns, name)?;
     let container_ports: Vec<&Value> = pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|c| c["ports"].as_array().into_iter().flatten())
         .collect();
-    let n = match port {
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) => n as i64,
+    let target_port = match port {
+        Some(wanted) => match wanted.parse::<u16>() {
+            Ok(number) => number as i64,
             Err(_) => container_ports
                 .iter()
-                .find(|cp| cp["name"].as_str() == Some(p))
+                .find(|cp| cp["name"].as_str() == Some(wanted))
                 .and_then(|cp| cp["containerPort"].as_i64())
                 .ok_or_else(|| {
-                    ApiError::bad_request(format!("no port named {p:?} in pod {name:?}"))
+                    ApiError::bad_request(format!("no port named {wanted:?} in pod {name:?}"))
                 })?,
         },
         None => container_ports
@@ -146,7 +153,7 @@ fn pod_target(s: &Shared, ns: &str, name: &str, port: Option<&str>) -> ApiResult
         return Err(unavailable(format!("pod {name} is not running")));
     }
     let ip = pod["status"]["podIP"].as_str().unwrap_or("127.0.0.1");
-    Ok(format!("{ip}:{n}"))
+    Ok(format!("{ip}:{target_port}"))
 }
 
 /// Serves `/api/v1/namespaces/NS/{services,pods}/NAME/proxy[/PATH]`.
@@ -175,13 +182,13 @@ pub async fn serve(
         pod_target(&shared, ns, name, port)?
     };
     let path = if rest.is_empty() { "/" } else { rest };
-    let pq = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{path}?{query}"),
         None => path.to_string(),
     };
     let (parts, body) = req.into_parts();
     let client_version = parts.version;
-    let uri: Uri = pq
+    let uri: Uri = path_and_query
         .parse()
         .map_err(|_| ApiError::bad_request("invalid proxy path"))?;
     let mut out = Request::builder()
@@ -189,15 +196,18 @@ pub async fn serve(
         .uri(uri)
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    for (k, v) in &parts.headers {
-        let n = k.as_str();
-        if n == "authorization" || n == "host" || HOP_BY_HOP.contains(&n) {
+    for (field, value) in &parts.headers {
+        let header_name = field.as_str();
+        if header_name == "authorization"
+            || header_name == "host"
+            || HOP_BY_HOP.contains(&header_name)
+        {
             continue;
         }
-        out.headers_mut().append(k.clone(), v.clone());
+        out.headers_mut().append(field.clone(), value.clone());
     }
-    if let Ok(h) = HeaderValue::from_str(&target) {
-        out.headers_mut().insert(header::HOST, h);
+    if let Ok(host) = HeaderValue::from_str(&target) {
+        out.headers_mut().insert(header::HOST, host);
     }
     let reach = |e: &dyn std::fmt::Display| {
         unavailable(format!("error trying to reach {kind} {name}: {e}"))
@@ -207,9 +217,9 @@ pub async fn serve(
     // (the upstream had closed it) goes on a fresh one.
     let pooled = match checkout(&key) {
         Some(mut conn) => match conn.try_send_request(out).await {
-            Ok(r) => {
+            Ok(response) => {
                 checkin(key.clone(), conn);
-                Ok(r)
+                Ok(response)
             }
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(req),
@@ -219,7 +229,7 @@ pub async fn serve(
         None => Err(out),
     };
     let resp = match pooled {
-        Ok(r) => r,
+        Ok(response) => response,
         Err(out) => {
             let addr: std::net::SocketAddr = target
                 .parse()
@@ -243,16 +253,16 @@ pub async fn serve(
             } else {
                 handshake(stream).await.map_err(|e| reach(&e))?
             };
-            let r = conn.send_request(out).await.map_err(|e| reach(&e))?;
+            let response = conn.send_request(out).await.map_err(|e| reach(&e))?;
             checkin(key, conn);
-            r
+            response
         }
     };
     let (mut parts, body) = resp.into_parts();
     // The client talks to the API server, not to the upstream.
     parts.version = client_version;
-    for h in HOP_BY_HOP {
-        parts.headers.remove(*h);
+    for hop in HOP_BY_HOP {
+        parts.headers.remove(*hop);
     }
     // An upstream that breaks off mid-response cuts the client's
     // connection too (as the API server does), so the client sees an
@@ -282,8 +292,8 @@ fn checkout(key: &(String, bool)) -> Option<Conn> {
     let mut pool = pool();
     let conns = pool.get_mut(key)?;
     conns.retain(|c| !c.is_closed());
-    let i = conns.iter().position(|c| c.is_ready())?;
-    Some(conns.swap_remove(i))
+    let index = conns.iter().position(|c| c.is_ready())?;
+    Some(conns.swap_remove(index))
 }
 
 /// Keeps a connection for later requests (it serves them once its current
@@ -291,9 +301,9 @@ fn checkout(key: &(String, bool)) -> Option<Conn> {
 /// dropped at the next checkout.
 fn checkin(key: (String, bool), conn: Conn) {
     let mut pool = pool();
-    pool.retain(|_, v| {
-        v.retain(|c| !c.is_closed());
-        !v.is_empty()
+    pool.retain(|_, kept| {
+        kept.retain(|c| !c.is_closed());
+        !kept.is_empty()
     });
     let conns = pool.entry(key).or_default();
     if conns.len() < POOL_PER_UPSTREAM {

@@ -14,22 +14,27 @@ pub struct Pty {
 
 impl Pty {
     pub fn open() -> io::Result<Pty> {
-        let (mut m, mut s) = (-1, -1);
+        let (mut master_fd, mut slave_fd) = (-1, -1);
         // SAFETY: openpty writes two descriptors; the other arguments may be null.
-        let r = unsafe {
+        let result = unsafe {
             libc::openpty(
-                &mut m,
-                &mut s,
+                &mut master_fd,
+                &mut slave_fd,
                 std::ptr::null_mut(),
                 std::ptr::null(),
                 std::ptr::null(),
             )
         };
-        if r != 0 {
+        if result != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both descriptors were just opened and are owned here.
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        let (master, slave) = unsafe {
+            (
+                OwnedFd::from_raw_fd(master_fd),
+                OwnedFd::from_raw_fd(slave_fd),
+            )
+        };
         Ok(Pty {
             master,
             slave: Some(slave),
@@ -59,9 +64,12 @@ impl Pty {
 
     /// A reader and a writer on the terminal's master side.
     pub fn streams(&self) -> io::Result<(tokio::fs::File, tokio::fs::File)> {
-        let r = File::from(self.master.try_clone()?);
-        let w = File::from(self.master.try_clone()?);
-        Ok((tokio::fs::File::from_std(r), tokio::fs::File::from_std(w)))
+        let reader = File::from(self.master.try_clone()?);
+        let writer = File::from(self.master.try_clone()?);
+        Ok((
+            tokio::fs::File::from_std(reader),
+            tokio::fs::File::from_std(writer),
+        ))
     }
 
     pub fn resize(&self, width: u16, height: u16) {

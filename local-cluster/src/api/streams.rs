@@ -46,13 +46,13 @@ pub struct StreamOpts {
     pub tty: bool,
 }
 
-fn truthy(v: &str) -> bool {
-    v == "true" || v == "1"
+fn truthy(value: &str) -> bool {
+    value == "true" || value == "1"
 }
 
 /// Parses the query (with `command` repeated).
 pub fn parse_opts(query: Option<&str>) -> StreamOpts {
-    let mut o = StreamOpts {
+    let mut opts = StreamOpts {
         command: Vec::new(),
         container: None,
         stdin: false,
@@ -61,19 +61,19 @@ pub fn parse_opts(query: Option<&str>) -> StreamOpts {
         tty: false,
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
-        match percent_decode(k).as_str() {
-            "command" => o.command.push(v),
-            "container" => o.container = Some(v).filter(|c| !c.is_empty()),
-            "stdin" => o.stdin = truthy(&v),
-            "stdout" => o.stdout = truthy(&v),
-            "stderr" => o.stderr = truthy(&v),
-            "tty" => o.tty = truthy(&v),
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match percent_decode(key).as_str() {
+            "command" => opts.command.push(value),
+            "container" => opts.container = Some(value).filter(|c| !c.is_empty()),
+            "stdin" => opts.stdin = truthy(&value),
+            "stdout" => opts.stdout = truthy(&value),
+            "stderr" => opts.stderr = truthy(&value),
+            "tty" => opts.tty = truthy(&value),
             _ => {}
         }
     }
-    o
+    opts
 }
 
 /// The channel protocol both sides speak, if the request is a WebSocket
@@ -124,32 +124,32 @@ pub fn find_container(
         .into_iter()
         .flatten()
         .collect();
-    let c = match container {
-        Some(cn) => containers
+    let container_spec = match container {
+        Some(wanted) => containers
             .iter()
-            .find(|c| c["name"].as_str() == Some(cn))
+            .find(|candidate| candidate["name"].as_str() == Some(wanted))
             .copied()
             .ok_or_else(|| {
-                ApiError::bad_request(format!("container {cn} is not valid for pod {name}"))
+                ApiError::bad_request(format!("container {wanted} is not valid for pod {name}"))
             })?,
         None => containers
             .first()
             .copied()
             .ok_or_else(|| ApiError::bad_request(format!("pod {name} has no containers")))?,
     };
-    let cname = c["name"].as_str().unwrap_or("");
+    let cname = container_spec["name"].as_str().unwrap_or("");
     let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
-    let h = shared
+    let handle = shared
         .kubelet
         .handle(uid)
-        .filter(|h| h.is_running(cname))
+        .filter(|handle| handle.is_running(cname))
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "unable to upgrade connection: container {cname} of pod {name} is not running"
             ))
         })?;
-    let c = c.clone();
-    Ok((pod, c, h))
+    let container_spec = container_spec.clone();
+    Ok((pod, container_spec, handle))
 }
 
 /// Answers the upgrade with 101 and hands the WebSocket to `session` once
@@ -168,16 +168,16 @@ where
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         session(ws, proto.starts_with("v5")).await;
     });
-    let mut r = Response::new(full(""));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert("sec-websocket-protocol", HeaderValue::from_static(proto));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert("sec-websocket-accept", v);
+    let mut response = Response::new(full(""));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert("sec-websocket-protocol", HeaderValue::from_static(proto));
+    if let Ok(accept_value) = HeaderValue::from_str(&accept) {
+        headers.insert("sec-websocket-accept", accept_value);
     }
-    Ok(r)
+    Ok(response)
 }
 
 /// The Status on the error channel for an exit code.
@@ -199,20 +199,20 @@ pub fn failure_status(message: &str) -> Value {
 }
 
 pub fn frame(ch: u8, data: &[u8]) -> Message {
-    let mut v = Vec::with_capacity(data.len() + 1);
-    v.push(ch);
-    v.extend_from_slice(data);
-    Message::Binary(Bytes::from(v))
+    let mut framed = Vec::with_capacity(data.len() + 1);
+    framed.push(ch);
+    framed.extend_from_slice(data);
+    Message::Binary(Bytes::from(framed))
 }
 
 /// Copies a reader to a channel until it ends.
-pub async fn pump(mut r: impl AsyncRead + Unpin, ch: u8, tx: mpsc::Sender<Message>) {
+pub async fn pump(mut reader: impl AsyncRead + Unpin, ch: u8, tx: mpsc::Sender<Message>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        match r.read(&mut buf).await {
+        match reader.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if tx.send(frame(ch, &buf[..n])).await.is_err() {
+            Ok(count) => {
+                if tx.send(frame(ch, &buf[..count])).await.is_err() {
                     return;
                 }
             }
@@ -229,18 +229,18 @@ pub enum Input {
 }
 
 pub fn decode_input(
-    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
 ) -> Option<Input> {
-    match m {
+    match message {
         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Input::Gone),
-        Some(Ok(Message::Binary(b))) => match b.first() {
-            Some(&STDIN) => Some(Input::Stdin(b.slice(1..))),
-            Some(&CLOSE) if b.get(1) == Some(&STDIN) => Some(Input::CloseStdin),
+        Some(Ok(Message::Binary(data))) => match data.first() {
+            Some(&STDIN) => Some(Input::Stdin(data.slice(1..))),
+            Some(&CLOSE) if data.get(1) == Some(&STDIN) => Some(Input::CloseStdin),
             Some(&RESIZE) => {
-                let v: Value = serde_json::from_slice(&b[1..]).ok()?;
+                let size: Value = serde_json::from_slice(&data[1..]).ok()?;
                 Some(Input::Resize(
-                    v["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
-                    v["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
+                    size["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
+                    size["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
                 ))
             }
             _ => None,
@@ -256,21 +256,21 @@ pub async fn exec(
     ns: &str,
     name: &str,
 ) -> ApiResult<Response<Body>> {
-    let o = parse_opts(req.uri().query());
-    if o.command.is_empty() {
+    let opts = parse_opts(req.uri().query());
+    if opts.command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
-    if !(o.stdin || o.stdout || o.stderr) {
+    if !(opts.stdin || opts.stdout || opts.stderr) {
         return Err(ApiError::bad_request(
             "you must specify at least one of stdin, stdout, stderr",
         ));
     }
-    let (pod, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
-    let what = o.command.join(" ");
-    let argv = o.command.clone();
-    let cmd = crate::kubelet::runner::exec_command(&shared, &h, &pod, &c, argv)
+    let (pod, container, handle) = find_container(&shared, ns, name, opts.container.as_deref())?;
+    let what = opts.command.join(" ");
+    let argv = opts.command.clone();
+    let cmd = crate::kubelet::runner::exec_command(&shared, &handle, &pod, &container, argv)
         .map_err(ApiError::bad_request)?;
-    upgrade(req, move |ws, _v5| exec_session(ws, cmd, o, what))
+    upgrade(req, move |ws, _v5| exec_session(ws, cmd, opts, what))
 }
 
 /// The task that owns a session's sending half: it sends what arrives on
@@ -284,8 +284,8 @@ fn spawn_writer(
 ) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if sink.send(m).await.is_err() {
+        while let Some(message) = rx.recv().await {
+            if sink.send(message).await.is_err() {
                 return;
             }
         }
@@ -303,17 +303,17 @@ fn spawn_writer(
 async fn exec_session(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
     mut exec: crate::kubelet::runner::ExecCommand,
-    o: StreamOpts,
+    opts: StreamOpts,
     what: String,
 ) {
     use std::process::Stdio;
     let (sink, mut stream) = ws.split();
     let (tx, writer) = spawn_writer(sink);
     let mut pty = None;
-    if o.tty {
+    if opts.tty {
         match super::pty::Pty::open() {
-            Ok(mut p) => match p.attach(exec.command()) {
-                Ok(()) => pty = Some(p),
+            Ok(mut terminal) => match terminal.attach(exec.command()) {
+                Ok(()) => pty = Some(terminal),
                 Err(e) => {
                     let _ = tx
                         .send(frame(
@@ -342,17 +342,17 @@ async fn exec_session(
         }
     } else {
         let cmd = exec.command();
-        cmd.stdin(if o.stdin {
+        cmd.stdin(if opts.stdin {
             Stdio::piped()
         } else {
             Stdio::null()
         });
-        cmd.stdout(if o.stdout {
+        cmd.stdout(if opts.stdout {
             Stdio::piped()
         } else {
             Stdio::null()
         });
-        cmd.stderr(if o.stderr {
+        cmd.stderr(if opts.stderr {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -361,7 +361,7 @@ async fn exec_session(
     // Spawning consumes the command, which held the terminal's other side.
     let spawned = exec.spawn();
     let mut child = match spawned {
-        Ok(c) => c,
+        Ok(child) => child,
         Err(e) => {
             let msg = format!("failed to exec in container: {what}: {e}");
             let _ = tx
@@ -375,11 +375,11 @@ async fn exec_session(
     let pid = child.id().unwrap_or(0);
     let mut pumps = Vec::new();
     let mut stdin = None;
-    if let Some(p) = &pty {
-        if let Ok((r, w)) = p.streams() {
-            pumps.push(tokio::spawn(pump(r, STDOUT, tx.clone())));
-            if o.stdin {
-                stdin = Some(stdin_task(w));
+    if let Some(terminal) = &pty {
+        if let Ok((output, input)) = terminal.streams() {
+            pumps.push(tokio::spawn(pump(output, STDOUT, tx.clone())));
+            if opts.stdin {
+                stdin = Some(stdin_task(input));
             }
         }
     } else {
@@ -389,22 +389,22 @@ async fn exec_session(
         if let Some(err) = child.stderr.take() {
             pumps.push(tokio::spawn(pump(err, STDERR, tx.clone())));
         }
-        if let Some(w) = child.stdin.take() {
-            stdin = Some(stdin_task(w));
+        if let Some(input) = child.stdin.take() {
+            stdin = Some(stdin_task(input));
         }
     }
     let code = loop {
         tokio::select! {
-            m = stream.next() => match decode_input(m) {
-                Some(Input::Stdin(b)) => {
-                    if let Some(s) = &stdin && s.send(b).await.is_err() {
+            message = stream.next() => match decode_input(message) {
+                Some(Input::Stdin(chunk)) => {
+                    if let Some(sender) = &stdin && sender.send(chunk).await.is_err() {
                         stdin = None;
                     }
                 }
                 Some(Input::CloseStdin) => stdin = None,
-                Some(Input::Resize(w, h)) => {
-                    if let Some(p) = &pty {
-                        p.resize(w, h);
+                Some(Input::Resize(width, height)) => {
+                    if let Some(terminal) = &pty {
+                        terminal.resize(width, height);
                     }
                 }
                 Some(Input::Gone) => {
@@ -418,13 +418,13 @@ async fn exec_session(
                 }
                 None => {}
             },
-            s = child.wait() => break exit_code(s),
+            status = child.wait() => break exit_code(status),
         }
     };
     drop(stdin);
     drop(pty);
-    for p in pumps {
-        let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+    for task in pumps {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     let _ = tx
         .send(frame(
@@ -436,11 +436,11 @@ async fn exec_session(
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-pub fn exit_code(s: std::io::Result<std::process::ExitStatus>) -> i32 {
+pub fn exit_code(result: std::io::Result<std::process::ExitStatus>) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    match s {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(c), _) => c,
+    match result {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => code,
             (None, Some(sig)) => 128 + sig,
             _ => 1,
         },
@@ -460,18 +460,21 @@ pub async fn portforward(
 ) -> ApiResult<Response<Body>> {
     let mut ports = Vec::new();
     for pair in req.uri().query().unwrap_or("").split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k) != "ports" {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(key) != "ports" {
             continue;
         }
-        for p in percent_decode(v).split(',').filter(|p| !p.is_empty()) {
-            let n: u16 = p
+        for port in percent_decode(value)
+            .split(',')
+            .filter(|port| !port.is_empty())
+        {
+            let number: u16 = port
                 .trim()
                 .parse()
                 .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid port {p:?}")))?;
-            ports.push(n);
+                .filter(|number| *number > 0)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid port {port:?}")))?;
+            ports.push(number);
         }
     }
     if ports.is_empty() {
@@ -480,16 +483,18 @@ pub async fn portforward(
     if ports.len() > 127 {
         return Err(ApiError::bad_request("too many ports"));
     }
-    let (_, _, h) = find_container(&shared, ns, name, None)?;
+    let (_, _, handle) = find_container(&shared, ns, name, None)?;
     let pod_name = name.to_string();
-    upgrade(req, move |ws, _| forward_session(ws, h, pod_name, ports))
+    upgrade(req, move |ws, _| {
+        forward_session(ws, handle, pod_name, ports)
+    })
 }
 
 /// Port-forwarding, as the kubelet does it: each connection is made to
 /// the port on the pod's loopback, inside the pod's network namespace.
 async fn forward_session(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    h: Arc<crate::kubelet::PodHandle>,
+    handle: Arc<crate::kubelet::PodHandle>,
     pod: String,
     ports: Vec<u16>,
 ) {
@@ -500,20 +505,20 @@ async fn forward_session(
     let mut pumps = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let (data, err) = ((2 * i) as u8, (2 * i + 1) as u8);
-        let pb = port.to_le_bytes();
-        let _ = tx.send(frame(data, &pb)).await;
-        let _ = tx.send(frame(err, &pb)).await;
+        let port_bytes = port.to_le_bytes();
+        let _ = tx.send(frame(data, &port_bytes)).await;
+        let _ = tx.send(frame(err, &port_bytes)).await;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
-        let conn = match h.sandbox() {
+        let conn = match handle.sandbox() {
             Some(sb) => sb.holder.connect(addr).await,
             None => tokio::net::TcpStream::connect(addr).await,
         };
         match conn {
             Ok(conn) => {
                 let _ = conn.set_nodelay(true);
-                let (r, w) = conn.into_split();
-                pumps.push(tokio::spawn(pump(r, data, tx.clone())));
-                inputs.push(Some(stdin_task(w)));
+                let (from_pod, to_pod) = conn.into_split();
+                pumps.push(tokio::spawn(pump(from_pod, data, tx.clone())));
+                inputs.push(Some(stdin_task(to_pod)));
             }
             Err(e) => {
                 let msg = format!(
@@ -528,13 +533,13 @@ async fn forward_session(
     tokio::pin!(all_out);
     loop {
         tokio::select! {
-            m = stream.next() => match m {
-                Some(Ok(Message::Binary(b))) if b.len() > 1 => {
-                    let ch = b[0] as usize;
+            message = stream.next() => match message {
+                Some(Ok(Message::Binary(bytes))) if bytes.len() > 1 => {
+                    let ch = bytes[0] as usize;
                     if ch.is_multiple_of(2)
                         && let Some(slot) = inputs.get_mut(ch / 2)
-                        && let Some(s) = slot
-                        && s.send(b.slice(1..)).await.is_err()
+                        && let Some(sender) = slot
+                        && sender.send(bytes.slice(1..)).await.is_err()
                     {
                         *slot = None;
                     }
@@ -561,41 +566,46 @@ pub async fn attach(
     ns: &str,
     name: &str,
 ) -> ApiResult<Response<Body>> {
-    let o = parse_opts(req.uri().query());
-    if !(o.stdin || o.stdout || o.stderr) {
+    let opts = parse_opts(req.uri().query());
+    if !(opts.stdin || opts.stdout || opts.stderr) {
         return Err(ApiError::bad_request(
             "you must specify at least one of stdin, stdout, stderr",
         ));
     }
-    let (_, c, h) = find_container(&shared, ns, name, o.container.as_deref())?;
-    let cname = c["name"].as_str().unwrap_or("").to_string();
-    let log = h
+    let (_, container, handle) = find_container(&shared, ns, name, opts.container.as_deref())?;
+    let cname = container["name"].as_str().unwrap_or("").to_string();
+    let log = handle
         .log_files(&cname)
         .last()
         .cloned()
         .ok_or_else(|| ApiError::bad_request(format!("container {cname} has no output yet")))?;
-    let stdin = if o.stdin { h.stdin_of(&cname) } else { None };
-    let stdin_once = stdin.is_some() && c["stdinOnce"].as_bool().unwrap_or(false);
+    let stdin = if opts.stdin {
+        handle.stdin_of(&cname)
+    } else {
+        None
+    };
+    let stdin_once = stdin.is_some() && container["stdinOnce"].as_bool().unwrap_or(false);
     upgrade(req, move |ws, _| {
-        attach_session(ws, h, cname, log, stdin, stdin_once, o)
+        attach_session(ws, handle, cname, log, stdin, stdin_once, opts)
     })
 }
 
 async fn attach_session(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    h: Arc<crate::kubelet::PodHandle>,
+    handle: Arc<crate::kubelet::PodHandle>,
     cname: String,
     log: std::path::PathBuf,
     mut stdin: Option<mpsc::Sender<Bytes>>,
     stdin_once: bool,
-    o: StreamOpts,
+    opts: StreamOpts,
 ) {
     use std::io::{Read, Seek, SeekFrom};
     // With `stdinOnce`, the kubelet's end of the pipe goes too: the process
     // reads end of input.
     let close_for_good = || {
         if stdin_once {
-            h.stdin
+            handle
+                .stdin
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&cname);
@@ -604,17 +614,17 @@ async fn attach_session(
     let (sink, mut stream) = ws.split();
     let (tx, writer) = spawn_writer(sink);
     let mut file = std::fs::File::open(&log).ok();
-    if let Some(f) = &mut file {
-        let _ = f.seek(SeekFrom::End(0));
+    if let Some(log_file) = &mut file {
+        let _ = log_file.seek(SeekFrom::End(0));
     }
     let mut pending: Vec<u8> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut last = false;
     loop {
         tokio::select! {
-            m = stream.next() => match decode_input(m) {
-                Some(Input::Stdin(b)) => {
-                    if let Some(s) = &stdin && s.send(b).await.is_err() {
+            message = stream.next() => match decode_input(message) {
+                Some(Input::Stdin(chunk)) => {
+                    if let Some(sender) = &stdin && sender.send(chunk).await.is_err() {
                         stdin = None;
                     }
                 }
@@ -633,22 +643,22 @@ async fn attach_session(
             },
             _ = tick.tick() => {
                 // The process is gone (or restarted): read what is left, then end.
-                let running = h.is_running(&cname) && h.log_files(&cname).last() == Some(&log);
+                let running = handle.is_running(&cname) && handle.log_files(&cname).last() == Some(&log);
                 let mut buf = Vec::new();
-                if let Some(f) = &mut file {
-                    let _ = f.read_to_end(&mut buf);
+                if let Some(log_file) = &mut file {
+                    let _ = log_file.read_to_end(&mut buf);
                 }
                 pending.extend_from_slice(&buf);
-                while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
+                while let Some(nl) = pending.iter().position(|byte| *byte == b'\n') {
                     let line: Vec<u8> = pending.drain(..=nl).collect();
                     let line = &line[..line.len() - 1];
-                    let mut parts = line.splitn(4, |b| *b == b' ');
+                    let mut parts = line.splitn(4, |byte| *byte == b' ');
                     let (_, stream_name, tag, content) =
                         (parts.next(), parts.next(), parts.next(), parts.next().unwrap_or(b""));
                     let (ch, wanted) = if stream_name == Some(b"stderr".as_slice()) {
-                        (STDERR, o.stderr)
+                        (STDERR, opts.stderr)
                     } else {
-                        (STDOUT, o.stdout)
+                        (STDOUT, opts.stdout)
                     };
                     if !wanted {
                         continue;

@@ -44,9 +44,9 @@ impl Filter {
             None => obj.clone(),
             Some(include) => {
                 let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
-                let t = table::table(self.rt, &[obj], meta, include, self.first_table);
+                let rendered = table::table(self.rt, &[obj], meta, include, self.first_table);
                 self.first_table = false;
-                t
+                rendered
             }
         }
     }
@@ -99,9 +99,9 @@ impl Filter {
 }
 
 fn encode(kind: &str, obj: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
-    v.push(b'\n');
-    Bytes::from(v)
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
@@ -119,32 +119,37 @@ pub fn serve(
     shared: Arc<Shared>,
     rt: &'static ResourceType,
     ns: Option<String>,
-    q: &Query,
+    query: &Query,
     accept: &str,
 ) -> ApiResult<Response<Body>> {
-    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
-    let rv = match q.get("resourceVersion").map(String::as_str) {
+    let labels =
+        LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fields =
+        FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
+    let rv = match query.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => None,
-        Some(s) => Some(
-            s.parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        Some(text) => Some(
+            text.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {text}")))?,
         ),
     };
-    let send_initial = q.get("sendInitialEvents").is_some_and(|v| v == "true");
-    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
-    let timeout = q
+    let send_initial = query.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let bookmarks = query
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true");
+    let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let selective = !labels.is_empty() || q.get("fieldSelector").is_some_and(|f| !f.is_empty());
+    let selective = !labels.is_empty() || query.get("fieldSelector").is_some_and(|f| !f.is_empty());
     let mut filter = Filter {
         rt,
         ns,
         labels,
         fields,
         table: table::wants_table(accept).then(|| {
-            q.get("includeObject")
+            query
+                .get("includeObject")
                 .cloned()
                 .unwrap_or_else(|| "Metadata".into())
         }),
@@ -154,14 +159,14 @@ pub fn serve(
     };
     let (tx, body_rx) = mpsc::channel::<Bytes>(256);
     let started = match shared.store.watch(rt, if send_initial { None } else { rv }) {
-        Ok(s) => Ok(s),
+        Ok(watching) => Ok(watching),
         Err(e) if e.code == 410 => Err(e),
         Err(e) => return Err(e),
     };
     let mut shutdown = shared.shutdown.clone();
     tokio::spawn(async move {
         let (initial, start_rv, mut rx) = match started {
-            Ok(s) => s,
+            Ok(watching) => watching,
             Err(e) => {
                 let _ = tx.send(encode("ERROR", &e.to_status())).await;
                 return;
@@ -171,11 +176,11 @@ pub fn serve(
             // Objects matching now are assumed known to the client.
             let (items, _) = shared.store.list(filter.rt, filter.ns.as_deref());
             let matching: Vec<&Value> = items.iter().filter(|o| filter.matches(o)).collect();
-            for o in matching {
-                let m = &o["metadata"];
+            for object in matching {
+                let meta = &object["metadata"];
                 filter.seen.insert((
-                    m["namespace"].as_str().unwrap_or("").to_string(),
-                    m["name"].as_str().unwrap_or("").to_string(),
+                    meta["namespace"].as_str().unwrap_or("").to_string(),
+                    meta["name"].as_str().unwrap_or("").to_string(),
                 ));
             }
         }
@@ -197,7 +202,7 @@ pub fn serve(
             let sleep_until = deadline
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
-                r = rx.recv() => match r {
+                received = rx.recv() => match received {
                     Ok(ev) => {
                         if ev.rv <= start_rv {
                             continue;
@@ -223,10 +228,10 @@ pub fn serve(
             }
         }
     });
-    let mut r = Response::new(channel_body(body_rx));
-    r.headers_mut().insert(
+    let mut response = Response::new(channel_body(body_rx));
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(r)
+    Ok(response)
 }

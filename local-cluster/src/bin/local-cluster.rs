@@ -6,17 +6,17 @@ use std::path::PathBuf;
 fn main() {
     let mut opts = local_cluster::Options::default();
     let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
+    while let Some(arg) = args.next() {
         let mut value = |name: &str| match args.next() {
-            Some(v) => v,
+            Some(given) => given,
             None => {
                 eprintln!("local-cluster: {name} needs a value");
                 std::process::exit(2);
             }
         };
-        match a.as_str() {
+        match arg.as_str() {
             "--port" => match value("--port").parse() {
-                Ok(p) => opts.port = p,
+                Ok(port) => opts.port = port,
                 Err(_) => {
                     eprintln!("local-cluster: --port needs a number");
                     std::process::exit(2);

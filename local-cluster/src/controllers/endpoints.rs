@@ -14,12 +14,12 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
     } else {
         &port["targetPort"]
     };
-    if let Some(n) = tp.as_i64() {
-        return Some(n);
+    if let Some(number) = tp.as_i64() {
+        return Some(number);
     }
     let name = tp.as_str()?;
-    if let Ok(n) = name.parse() {
-        return Some(n);
+    if let Ok(number) = name.parse() {
+        return Some(number);
     }
     pod["spec"]["containers"]
         .as_array()?
@@ -29,9 +29,9 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
         .and_then(|p| p["containerPort"].as_i64())
 }
 
-pub fn reconcile(s: &Shared, ns: &str) {
-    let (services, _) = s.store.list(resources::services(), Some(ns));
-    let (pods, _) = s.store.list(resources::pods(), Some(ns));
+pub fn reconcile(shared: &Shared, ns: &str) {
+    let (services, _) = shared.store.list(resources::services(), Some(ns));
+    let (pods, _) = shared.store.list(resources::pods(), Some(ns));
     for svc in services {
         let Some(sel) = svc["spec"]["selector"]
             .as_object()
@@ -42,51 +42,53 @@ pub fn reconcile(s: &Shared, ns: &str) {
         let selector = LabelSelector::from_object(&json!({"matchLabels": sel}));
         let name = svc["metadata"]["name"].as_str().unwrap_or("").to_string();
         let mut subsets = Vec::new();
-        for p in pods
+        for pod in pods
             .iter()
-            .filter(|p| selector.matches_object(p) && !super::is_deleting(p))
+            .filter(|pod| selector.matches_object(pod) && !super::is_deleting(pod))
         {
-            let Some(ip) = p["status"]["podIP"].as_str() else {
+            let Some(ip) = pod["status"]["podIP"].as_str() else {
                 continue;
             };
             let ports: Vec<Value> = svc["spec"]["ports"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|sp| {
-                    let port = target_port(sp, p)?;
-                    let mut e =
-                        json!({"port": port, "protocol": sp["protocol"].as_str().unwrap_or("TCP")});
-                    if let Some(n) = sp["name"].as_str() {
-                        e["name"] = json!(n);
+                .filter_map(|service_port| {
+                    let port = target_port(service_port, pod)?;
+                    let mut entry =
+                        json!({"port": port, "protocol": service_port["protocol"].as_str().unwrap_or("TCP")});
+                    if let Some(port_name) = service_port["name"].as_str() {
+                        entry["name"] = json!(port_name);
                     }
-                    Some(e)
+                    Some(entry)
                 })
                 .collect();
             let addr = json!({
                 "ip": ip,
                 "nodeName": crate::NODE_NAME,
-                "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]},
+                "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]},
             });
-            let key = if super::replicaset::pod_ready(p) {
+            let key = if super::replicaset::pod_ready(pod) {
                 "addresses"
             } else {
                 "notReadyAddresses"
             };
             subsets.push(json!({key: [addr], "ports": ports}));
         }
-        match s.store.try_get(resources::endpoints(), ns, &name) {
+        match shared.store.try_get(resources::endpoints(), ns, &name) {
             Some(_) => {
-                let _ = s.store.modify(resources::endpoints(), ns, &name, |o| {
-                    if subsets.is_empty() {
-                        if let Some(m) = o.as_object_mut() {
-                            m.remove("subsets");
+                let _ = shared
+                    .store
+                    .modify(resources::endpoints(), ns, &name, |endpoints| {
+                        if subsets.is_empty() {
+                            if let Some(fields) = endpoints.as_object_mut() {
+                                fields.remove("subsets");
+                            }
+                        } else {
+                            endpoints["subsets"] = json!(subsets);
                         }
-                    } else {
-                        o["subsets"] = json!(subsets);
-                    }
-                    Ok(())
-                });
+                        Ok(())
+                    });
             }
             None => {
                 let mut ep = json!({
@@ -99,7 +101,7 @@ pub fn reconcile(s: &Shared, ns: &str) {
                 if ep["metadata"]["labels"].is_null() {
                     ep["metadata"]["labels"] = json!({});
                 }
-                let _ = s.store.create(resources::endpoints(), ns, ep);
+                let _ = shared.store.create(resources::endpoints(), ns, ep);
             }
         }
     }

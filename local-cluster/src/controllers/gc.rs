@@ -10,7 +10,7 @@ use crate::resources::{self, ResourceType};
 use crate::store::{DeleteOptions, Event, remove_finalizer};
 
 fn delete_dependent(
-    s: &Shared,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
@@ -20,28 +20,28 @@ fn delete_dependent(
         propagation: Some(propagation.into()),
         ..Default::default()
     };
-    let _ = s.store.delete(rt, ns, name, &opts);
+    let _ = shared.store.delete(rt, ns, name, &opts);
 }
 
 /// Whether any owner other than `gone_uid` still exists.
-fn other_owner_exists(s: &Shared, ns: &str, obj: &Value, gone_uid: &str) -> bool {
+fn other_owner_exists(shared: &Shared, ns: &str, obj: &Value, gone_uid: &str) -> bool {
     obj["metadata"]["ownerReferences"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|r| {
-            let uid = r["uid"].as_str().unwrap_or("");
-            uid != gone_uid && owner_exists(s, ns, r)
+        .any(|reference| {
+            let uid = reference["uid"].as_str().unwrap_or("");
+            uid != gone_uid && owner_exists(shared, ns, reference)
         })
 }
 
-fn owner_exists(s: &Shared, ns: &str, r: &Value) -> bool {
-    let uid = r["uid"].as_str().unwrap_or("");
+fn owner_exists(shared: &Shared, ns: &str, reference: &Value) -> bool {
+    let uid = reference["uid"].as_str().unwrap_or("");
     match resources::by_kind(
-        r["apiVersion"].as_str().unwrap_or(""),
-        r["kind"].as_str().unwrap_or(""),
+        reference["apiVersion"].as_str().unwrap_or(""),
+        reference["kind"].as_str().unwrap_or(""),
     ) {
-        Some(rt) => s
+        Some(rt) => shared
             .store
             .uid_exists(rt, if rt.namespaced { ns } else { "" }, uid),
         // Owners of kinds this cluster does not serve are assumed to exist.
@@ -49,43 +49,47 @@ fn owner_exists(s: &Shared, ns: &str, r: &Value) -> bool {
     }
 }
 
-pub fn on_deleted(s: &Shared, ev: &Event) {
+pub fn on_deleted(shared: &Shared, ev: &Event) {
     let uid = ev.obj["metadata"]["uid"].as_str().unwrap_or("");
     if uid.is_empty() {
         return;
     }
-    for (rt, ns, name, dep) in s.store.dependents(uid) {
-        if other_owner_exists(s, &ns, &dep, uid) {
-            let _ = s.store.modify(rt, &ns, &name, |o| {
-                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+    for (rt, ns, name, dep) in shared.store.dependents(uid) {
+        if other_owner_exists(shared, &ns, &dep, uid) {
+            let _ = shared.store.modify(rt, &ns, &name, |dependent| {
+                if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
                     refs.retain(|r| r["uid"] != uid);
                 }
                 Ok(())
             });
         } else {
-            delete_dependent(s, rt, &ns, &name, "Background");
+            delete_dependent(shared, rt, &ns, &name, "Background");
         }
     }
     // An owner waiting in foreground deletion may now be free to go.
-    for r in ev.obj["metadata"]["ownerReferences"]
+    for reference in ev.obj["metadata"]["ownerReferences"]
         .as_array()
         .into_iter()
         .flatten()
     {
         if let Some(rt) = resources::by_kind(
-            r["apiVersion"].as_str().unwrap_or(""),
-            r["kind"].as_str().unwrap_or(""),
+            reference["apiVersion"].as_str().unwrap_or(""),
+            reference["kind"].as_str().unwrap_or(""),
         ) {
             let ns = if rt.namespaced { ev.namespace() } else { "" };
-            if let Some(owner) = s.store.try_get(rt, ns, r["name"].as_str().unwrap_or("")) {
-                on_deleting(s, rt.key(), &owner);
+            if let Some(owner) =
+                shared
+                    .store
+                    .try_get(rt, ns, reference["name"].as_str().unwrap_or(""))
+            {
+                on_deleting(shared, rt.key(), &owner);
             }
         }
     }
 }
 
 /// An object being deleted with the foregroundDeletion or orphan finalizer.
-pub fn on_deleting(s: &Shared, res: &str, obj: &Value) {
+pub fn on_deleting(shared: &Shared, res: &str, obj: &Value) {
     let Some(rt) = resources::RESOURCES.iter().find(|r| r.key() == res) else {
         return;
     };
@@ -100,30 +104,30 @@ pub fn on_deleting(s: &Shared, res: &str, obj: &Value) {
         .to_string();
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     if fins.iter().any(|f| f == "orphan") {
-        for (drt, dns, dname, _) in s.store.dependents(&uid) {
-            let _ = s.store.modify(drt, &dns, &dname, |o| {
-                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+        for (drt, dns, dname, _) in shared.store.dependents(&uid) {
+            let _ = shared.store.modify(drt, &dns, &dname, |dependent| {
+                if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
                     refs.retain(|r| r["uid"] != uid.as_str());
                 }
                 Ok(())
             });
         }
-        let _ = s.store.modify(rt, &ns, &name, |o| {
-            remove_finalizer(o, "orphan");
+        let _ = shared.store.modify(rt, &ns, &name, |object| {
+            remove_finalizer(object, "orphan");
             Ok(())
         });
     }
     if fins.iter().any(|f| f == "foregroundDeletion") {
-        let deps = s.store.dependents(&uid);
+        let deps = shared.store.dependents(&uid);
         if deps.is_empty() {
-            let _ = s.store.modify(rt, &ns, &name, |o| {
-                remove_finalizer(o, "foregroundDeletion");
+            let _ = shared.store.modify(rt, &ns, &name, |object| {
+                remove_finalizer(object, "foregroundDeletion");
                 Ok(())
             });
         } else {
             for (drt, dns, dname, dep) in deps {
                 if !super::is_deleting(&dep) {
-                    delete_dependent(s, drt, &dns, &dname, "Foreground");
+                    delete_dependent(shared, drt, &dns, &dname, "Foreground");
                 }
             }
         }
@@ -131,30 +135,30 @@ pub fn on_deleting(s: &Shared, res: &str, obj: &Value) {
 }
 
 /// Periodic pass: pending foreground/orphan deletions and dangling owners.
-pub fn resync(s: &Shared) {
+pub fn resync(shared: &Shared) {
     for rt in resources::RESOURCES {
         if rt.plural == "events" {
             continue;
         }
-        let (items, _) = s.store.list(rt, None);
-        for o in &items {
-            if super::is_deleting(o) {
-                on_deleting(s, rt.key(), o);
+        let (items, _) = shared.store.list(rt, None);
+        for object in &items {
+            if super::is_deleting(object) {
+                on_deleting(shared, rt.key(), object);
                 continue;
             }
-            let Some(refs) = o["metadata"]["ownerReferences"].as_array() else {
+            let Some(refs) = object["metadata"]["ownerReferences"].as_array() else {
                 continue;
             };
             if refs.is_empty() {
                 continue;
             }
-            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-            if !refs.iter().any(|r| owner_exists(s, ns, r)) {
+            let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
+            if !refs.iter().any(|r| owner_exists(shared, ns, r)) {
                 delete_dependent(
-                    s,
+                    shared,
                     rt,
                     ns,
-                    o["metadata"]["name"].as_str().unwrap_or(""),
+                    object["metadata"]["name"].as_str().unwrap_or(""),
                     "Background",
                 );
             }

@@ -31,12 +31,12 @@ pub fn controller_of(obj: &Value) -> Option<(String, String, String)> {
     obj["metadata"]["ownerReferences"]
         .as_array()?
         .iter()
-        .find(|r| r["controller"] == true)
-        .map(|r| {
+        .find(|reference| reference["controller"] == true)
+        .map(|reference| {
             (
-                r["kind"].as_str().unwrap_or("").to_string(),
-                r["name"].as_str().unwrap_or("").to_string(),
-                r["uid"].as_str().unwrap_or("").to_string(),
+                reference["kind"].as_str().unwrap_or("").to_string(),
+                reference["name"].as_str().unwrap_or("").to_string(),
+                reference["uid"].as_str().unwrap_or("").to_string(),
             )
         })
 }
@@ -106,7 +106,7 @@ pub async fn run(shared: Arc<Shared>) {
         let mut events: Vec<Arc<Event>> = Vec::new();
         let mut resync = false;
         tokio::select! {
-            r = rx.recv() => match r {
+            received = rx.recv() => match received {
                 Ok(ev) => events.push(ev),
                 Err(broadcast::error::RecvError::Lagged(_)) => resync = true,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -140,12 +140,15 @@ pub async fn run(shared: Arc<Shared>) {
         if resync {
             for rt in [resources::deployments(), resources::replicasets()] {
                 let (items, _) = shared.store.list(rt, None);
-                for o in items {
-                    let ns = o["metadata"]["namespace"]
+                for object in items {
+                    let ns = object["metadata"]["namespace"]
                         .as_str()
                         .unwrap_or("")
                         .to_string();
-                    let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let name = object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
                     work.insert(if rt.plural == "deployments" {
                         Work::Deployment(ns, name)
                     } else {
@@ -158,13 +161,13 @@ pub async fn run(shared: Arc<Shared>) {
             release_memory();
         }
         // Replica sets first, so deployments see fresh status.
-        for w in &work {
-            if let Work::ReplicaSet(ns, name) = w {
+        for item in &work {
+            if let Work::ReplicaSet(ns, name) = item {
                 replicaset::reconcile(&shared, ns, name);
             }
         }
-        for w in &work {
-            match w {
+        for item in &work {
+            match item {
                 Work::Deployment(ns, name) => deployment::reconcile(&shared, ns, name),
                 Work::Endpoints(ns) => endpoints::reconcile(&shared, ns),
                 Work::ReplicaSet(..) => {}

@@ -7,30 +7,37 @@ use crate::Shared;
 use crate::resources;
 use crate::store::DeleteOptions;
 
-pub fn reconcile(s: &Shared, ns: &str) {
-    let Some(obj) = s.store.try_get(resources::namespaces(), "", ns) else {
+pub fn reconcile(shared: &Shared, ns: &str) {
+    let Some(obj) = shared.store.try_get(resources::namespaces(), "", ns) else {
         return;
     };
     if !super::is_deleting(&obj) {
         return;
     }
     for rt in resources::RESOURCES.iter().filter(|r| r.namespaced) {
-        for name in s.store.names_in(rt, ns) {
-            let _ = s.store.delete(rt, ns, &name, &DeleteOptions::default());
+        for name in shared.store.names_in(rt, ns) {
+            let _ = shared
+                .store
+                .delete(rt, ns, &name, &DeleteOptions::default());
         }
     }
-    if s.store.count_in_namespace(ns) == 0 {
-        let _ = s.store.modify(resources::namespaces(), "", ns, |o| {
-            o["spec"]["finalizers"] = json!([]);
-            Ok(())
-        });
-        s.store.remove(resources::namespaces(), "", ns);
+    if shared.store.count_in_namespace(ns) == 0 {
+        let _ = shared
+            .store
+            .modify(resources::namespaces(), "", ns, |namespace| {
+                namespace["spec"]["finalizers"] = json!([]);
+                Ok(())
+            });
+        shared.store.remove(resources::namespaces(), "", ns);
     }
 }
 
-pub fn resync(s: &Shared) {
-    let (items, _) = s.store.list(resources::namespaces(), None);
-    for n in items.iter().filter(|n| super::is_deleting(n)) {
-        reconcile(s, n["metadata"]["name"].as_str().unwrap_or(""));
+pub fn resync(shared: &Shared) {
+    let (items, _) = shared.store.list(resources::namespaces(), None);
+    for namespace in items
+        .iter()
+        .filter(|namespace| super::is_deleting(namespace))
+    {
+        reconcile(shared, namespace["metadata"]["name"].as_str().unwrap_or(""));
     }
 }

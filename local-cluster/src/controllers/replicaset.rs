@@ -11,8 +11,8 @@ use crate::resources;
 use crate::selectors::LabelSelector;
 use crate::store::{DeleteOptions, epoch_now, parse_time};
 
-pub fn pod_ready(p: &Value) -> bool {
-    p["status"]["conditions"]
+pub fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
@@ -20,16 +20,16 @@ pub fn pod_ready(p: &Value) -> bool {
 }
 
 /// Ready for at least `min_ready` seconds.
-pub fn pod_available(p: &Value, min_ready: i64) -> bool {
-    p["status"]["conditions"]
+pub fn pod_available(pod: &Value, min_ready: i64) -> bool {
+    pod["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|c| {
-            c["type"] == "Ready"
-                && c["status"] == "True"
+        .any(|condition| {
+            condition["type"] == "Ready"
+                && condition["status"] == "True"
                 && (min_ready <= 0
-                    || c["lastTransitionTime"]
+                    || condition["lastTransitionTime"]
                         .as_str()
                         .and_then(parse_time)
                         .is_some_and(|t| epoch_now() - t >= min_ready))
@@ -37,19 +37,19 @@ pub fn pod_available(p: &Value, min_ready: i64) -> bool {
 }
 
 /// Live pods controlled by an owner uid.
-pub fn owned_pods(s: &Shared, ns: &str, uid: &str) -> Vec<Value> {
-    let (pods, _) = s.store.list(resources::pods(), Some(ns));
+pub fn owned_pods(shared: &Shared, ns: &str, uid: &str) -> Vec<Value> {
+    let (pods, _) = shared.store.list(resources::pods(), Some(ns));
     pods.into_iter()
         .filter(|p| controller_of(p).is_some_and(|(_, _, u)| u == uid))
-        .filter(|p| {
-            let phase = p["status"]["phase"].as_str().unwrap_or("");
+        .filter(|pod| {
+            let phase = pod["status"]["phase"].as_str().unwrap_or("");
             phase != "Succeeded" && phase != "Failed"
         })
         .collect()
 }
 
-pub fn reconcile(s: &Shared, ns: &str, name: &str) {
-    let Some(rs) = s.store.try_get(resources::replicasets(), ns, name) else {
+pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
+    let Some(rs) = shared.store.try_get(resources::replicasets(), ns, name) else {
         return;
     };
     if is_deleting(&rs) {
@@ -57,7 +57,7 @@ pub fn reconcile(s: &Shared, ns: &str, name: &str) {
     }
     let uid = rs["metadata"]["uid"].as_str().unwrap_or("").to_string();
     let selector = LabelSelector::from_object(&rs["spec"]["selector"]);
-    let all = owned_pods(s, ns, &uid);
+    let all = owned_pods(shared, ns, &uid);
     let active: Vec<&Value> = all
         .iter()
         .filter(|p| !is_deleting(p) && selector.matches_object(p))
@@ -73,29 +73,29 @@ pub fn reconcile(s: &Shared, ns: &str, name: &str) {
             meta["generateName"] = json!(format!("{name}-"));
             meta["namespace"] = json!(ns);
             meta["ownerReferences"] = json!([owner_ref(&rs, "ReplicaSet")]);
-            if let Some(m) = meta.as_object_mut() {
-                m.remove("creationTimestamp");
-                m.remove("name");
+            if let Some(fields) = meta.as_object_mut() {
+                fields.remove("creationTimestamp");
+                fields.remove("name");
             }
             let mut pod =
                 json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]});
-            crate::defaults::apply(resources::pods(), &mut pod, &s.store);
-            match s.store.create(resources::pods(), ns, pod) {
-                Ok(p) => events::record(
-                    &s.store,
+            crate::defaults::apply(resources::pods(), &mut pod, &shared.store);
+            match shared.store.create(resources::pods(), ns, pod) {
+                Ok(created) => events::record(
+                    &shared.store,
                     &rs,
                     "ReplicaSet",
                     "Normal",
                     "SuccessfulCreate",
                     &format!(
                         "Created pod: {}",
-                        p["metadata"]["name"].as_str().unwrap_or("")
+                        created["metadata"]["name"].as_str().unwrap_or("")
                     ),
                     "replicaset-controller",
                 ),
                 Err(e) => {
                     events::record(
-                        &s.store,
+                        &shared.store,
                         &rs,
                         "ReplicaSet",
                         "Warning",
@@ -117,14 +117,15 @@ pub fn reconcile(s: &Shared, ns: &str, name: &str) {
                     .cmp(&a["metadata"]["creationTimestamp"].as_str())
             })
         });
-        for p in victims.into_iter().take(active.len() - want) {
-            let pname = p["metadata"]["name"].as_str().unwrap_or("");
-            if s.store
+        for pod in victims.into_iter().take(active.len() - want) {
+            let pname = pod["metadata"]["name"].as_str().unwrap_or("");
+            if shared
+                .store
                 .delete(resources::pods(), ns, pname, &DeleteOptions::default())
                 .is_ok()
             {
                 events::record(
-                    &s.store,
+                    &shared.store,
                     &rs,
                     "ReplicaSet",
                     "Normal",
@@ -135,26 +136,28 @@ pub fn reconcile(s: &Shared, ns: &str, name: &str) {
             }
         }
     }
-    let all = owned_pods(s, ns, &uid);
+    let all = owned_pods(shared, ns, &uid);
     let live: Vec<&Value> = all.iter().filter(|p| !is_deleting(p)).collect();
     let min_ready = rs["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
     let ready = live.iter().filter(|p| pod_ready(p)).count();
     let available = live.iter().filter(|p| pod_available(p, min_ready)).count();
     let labeled = live.iter().filter(|p| selector.matches_object(p)).count();
     let generation = rs["metadata"]["generation"].clone();
-    let _ = s.store.modify(resources::replicasets(), ns, name, |o| {
-        let mut st = json!({
-            "replicas": live.len(),
-            "fullyLabeledReplicas": labeled,
-            "observedGeneration": generation,
+    let _ = shared
+        .store
+        .modify(resources::replicasets(), ns, name, |replicaset| {
+            let mut status = json!({
+                "replicas": live.len(),
+                "fullyLabeledReplicas": labeled,
+                "observedGeneration": generation,
+            });
+            if ready > 0 {
+                status["readyReplicas"] = json!(ready);
+            }
+            if available > 0 {
+                status["availableReplicas"] = json!(available);
+            }
+            replicaset["status"] = status;
+            Ok(())
         });
-        if ready > 0 {
-            st["readyReplicas"] = json!(ready);
-        }
-        if available > 0 {
-            st["availableReplicas"] = json!(available);
-        }
-        o["status"] = st;
-        Ok(())
-    });
 }

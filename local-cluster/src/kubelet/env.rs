@@ -9,12 +9,12 @@ use crate::store::Store;
 
 /// The value of a downward-API field of the pod.
 pub fn field_value(pod: &Value, path: &str) -> Option<String> {
-    let m = &pod["metadata"];
-    let s = |v: &Value| v.as_str().map(String::from);
+    let meta = &pod["metadata"];
+    let text_of = |v: &Value| v.as_str().map(String::from);
     match path {
-        "metadata.name" => s(&m["name"]),
-        "metadata.namespace" => s(&m["namespace"]),
-        "metadata.uid" => s(&m["uid"]),
+        "metadata.name" => text_of(&meta["name"]),
+        "metadata.namespace" => text_of(&meta["namespace"]),
+        "metadata.uid" => text_of(&meta["uid"]),
         "spec.nodeName" => Some(crate::NODE_NAME.to_string()),
         "spec.serviceAccountName" => Some(
             pod["spec"]["serviceAccountName"]
@@ -34,22 +34,22 @@ pub fn field_value(pod: &Value, path: &str) -> Option<String> {
                 .unwrap_or("127.0.0.1")
                 .to_string(),
         ),
-        p => {
-            if let Some(k) = p
+        other => {
+            if let Some(key) = other
                 .strip_prefix("metadata.labels['")
-                .and_then(|k| k.strip_suffix("']"))
+                .and_then(|key| key.strip_suffix("']"))
             {
-                return s(&m["labels"][k]);
+                return text_of(&meta["labels"][key]);
             }
-            if let Some(k) = p
+            if let Some(key) = other
                 .strip_prefix("metadata.annotations['")
-                .and_then(|k| k.strip_suffix("']"))
+                .and_then(|key| key.strip_suffix("']"))
             {
-                return s(&m["annotations"][k]);
+                return text_of(&meta["annotations"][key]);
             }
-            if p == "metadata.labels" || p == "metadata.annotations" {
-                let field = p.trim_start_matches("metadata.");
-                let lines: Vec<String> = m[field]
+            if other == "metadata.labels" || other == "metadata.annotations" {
+                let field = other.trim_start_matches("metadata.");
+                let lines: Vec<String> = meta[field]
                     .as_object()
                     .into_iter()
                     .flatten()
@@ -69,28 +69,28 @@ fn key_of(store: &Store, secret: bool, ns: &str, name: &str, key: &str) -> Optio
         resources::configmaps()
     };
     let obj = store.try_get(rt, ns, name)?;
-    let v = obj["data"][key].as_str()?;
+    let value = obj["data"][key].as_str()?;
     if secret {
-        base64::decode(v).map(|b| String::from_utf8_lossy(&b).into_owned())
+        base64::decode(value).map(|b| String::from_utf8_lossy(&b).into_owned())
     } else {
-        Some(v.to_string())
+        Some(value.to_string())
     }
 }
 
 /// Expands `$(NAME)` from `vars`; `$$(NAME)` escapes.
-pub fn expand(s: &str, vars: &[(String, String)]) -> String {
+pub fn expand(text: &str, vars: &[(String, String)]) -> String {
     let mut out = String::new();
-    let mut rest = s;
+    let mut rest = text;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        if let Some(a) = after.strip_prefix('$') {
+        if let Some(escaped) = after.strip_prefix('$') {
             out.push('$');
-            rest = a;
-        } else if let Some(a) = after.strip_prefix('(')
-            && let Some(end) = a.find(')')
+            rest = escaped;
+        } else if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
         {
-            let name = &a[..end];
+            let name = &inner[..end];
             match vars.iter().rev().find(|(k, _)| k == name) {
                 Some((_, v)) => out.push_str(v),
                 None => {
@@ -99,7 +99,7 @@ pub fn expand(s: &str, vars: &[(String, String)]) -> String {
                     out.push(')');
                 }
             }
-            rest = &a[end + 1..];
+            rest = &inner[end + 1..];
         } else {
             out.push('$');
             rest = after;
@@ -119,12 +119,12 @@ pub fn build(
     let mut vars: Vec<(String, String)> = Vec::new();
     for src in container["envFrom"].as_array().into_iter().flatten() {
         let prefix = src["prefix"].as_str().unwrap_or("");
-        let (secret, r) = if src["secretRef"].is_object() {
+        let (secret, reference) = if src["secretRef"].is_object() {
             (true, &src["secretRef"])
         } else {
             (false, &src["configMapRef"])
         };
-        let name = r["name"].as_str().unwrap_or("");
+        let name = reference["name"].as_str().unwrap_or("");
         let rt = if secret {
             resources::secrets()
         } else {
@@ -132,18 +132,18 @@ pub fn build(
         };
         match store.try_get(rt, ns, name) {
             Some(obj) => {
-                for (k, v) in obj["data"].as_object().into_iter().flatten() {
-                    let raw = v.as_str().unwrap_or("");
+                for (key, value) in obj["data"].as_object().into_iter().flatten() {
+                    let raw = value.as_str().unwrap_or("");
                     let val = if secret {
                         String::from_utf8_lossy(&base64::decode(raw).unwrap_or_default())
                             .into_owned()
                     } else {
                         raw.to_string()
                     };
-                    vars.push((format!("{prefix}{k}"), val));
+                    vars.push((format!("{prefix}{key}"), val));
                 }
             }
-            None if r["optional"] == true => {}
+            None if reference["optional"] == true => {}
             None => {
                 return Err(format!(
                     "{} \"{name}\" not found",
@@ -152,31 +152,31 @@ pub fn build(
             }
         }
     }
-    for e in container["env"].as_array().into_iter().flatten() {
-        let Some(name) = e["name"].as_str() else {
+    for entry in container["env"].as_array().into_iter().flatten() {
+        let Some(name) = entry["name"].as_str() else {
             continue;
         };
-        let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
-            expand(v, &vars)
-        } else if e["valueFrom"].is_object() {
-            let vf = &e["valueFrom"];
+        let value = if let Some(literal) = entry.get("value").and_then(Value::as_str) {
+            expand(literal, &vars)
+        } else if entry["valueFrom"].is_object() {
+            let vf = &entry["valueFrom"];
             let got = if vf["configMapKeyRef"].is_object() || vf["secretKeyRef"].is_object() {
                 let secret = vf["secretKeyRef"].is_object();
-                let r = if secret {
+                let reference = if secret {
                     &vf["secretKeyRef"]
                 } else {
                     &vf["configMapKeyRef"]
                 };
-                let (n, k) = (
-                    r["name"].as_str().unwrap_or(""),
-                    r["key"].as_str().unwrap_or(""),
+                let (source_name, source_key) = (
+                    reference["name"].as_str().unwrap_or(""),
+                    reference["key"].as_str().unwrap_or(""),
                 );
-                match key_of(store, secret, ns, n, k) {
-                    Some(v) => Some(v),
-                    None if r["optional"] == true => None,
+                match key_of(store, secret, ns, source_name, source_key) {
+                    Some(value) => Some(value),
+                    None if reference["optional"] == true => None,
                     None => {
                         return Err(format!(
-                            "couldn't find key {k} in {} {ns}/{n}",
+                            "couldn't find key {source_key} in {} {ns}/{source_name}",
                             if secret { "Secret" } else { "ConfigMap" }
                         ));
                     }
@@ -187,7 +187,7 @@ pub fn build(
                 None
             };
             match got {
-                Some(v) => v,
+                Some(found) => found,
                 None => continue,
             }
         } else {
@@ -209,9 +209,9 @@ pub fn service_env(store: &crate::Store, pod: &Value) -> Vec<(String, String)> {
     let links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
     let (svcs, _) = store.list(crate::resources::services(), Some(ns));
     let mut out = Vec::new();
-    for s in &svcs {
-        let name = s["metadata"]["name"].as_str().unwrap_or("");
-        let Some(ip) = s["spec"]["clusterIP"]
+    for service in &svcs {
+        let name = service["metadata"]["name"].as_str().unwrap_or("");
+        let Some(ip) = service["spec"]["clusterIP"]
             .as_str()
             .filter(|ip| !ip.is_empty() && *ip != "None")
         else {
@@ -221,7 +221,7 @@ pub fn service_env(store: &crate::Store, pod: &Value) -> Vec<(String, String)> {
             continue;
         }
         let key = name.to_uppercase().replace('-', "_");
-        let ports: Vec<&Value> = s["spec"]["ports"]
+        let ports: Vec<&Value> = service["spec"]["ports"]
             .as_array()
             .into_iter()
             .flatten()
@@ -229,11 +229,14 @@ pub fn service_env(store: &crate::Store, pod: &Value) -> Vec<(String, String)> {
         let Some(first) = ports.first() else { continue };
         out.push((format!("{key}_SERVICE_HOST"), ip.to_string()));
         out.push((format!("{key}_SERVICE_PORT"), first["port"].to_string()));
-        for p in &ports {
-            if let Some(pn) = p["name"].as_str().filter(|n| !n.is_empty()) {
+        for service_port in &ports {
+            if let Some(port_name) = service_port["name"].as_str().filter(|n| !n.is_empty()) {
                 out.push((
-                    format!("{key}_SERVICE_PORT_{}", pn.to_uppercase().replace('-', "_")),
-                    p["port"].to_string(),
+                    format!(
+                        "{key}_SERVICE_PORT_{}",
+                        port_name.to_uppercase().replace('-', "_")
+                    ),
+                    service_port["port"].to_string(),
                 ));
             }
         }
@@ -245,11 +248,11 @@ pub fn service_env(store: &crate::Store, pod: &Value) -> Vec<(String, String)> {
             format!("{key}_PORT"),
             format!("{}://{ip}:{}", proto(first), first["port"]),
         ));
-        for p in &ports {
-            let (pr, port) = (proto(p), p["port"].to_string());
-            let base = format!("{key}_PORT_{port}_{}", pr.to_uppercase());
-            out.push((base.clone(), format!("{pr}://{ip}:{port}")));
-            out.push((format!("{base}_PROTO"), pr.clone()));
+        for service_port in &ports {
+            let (protocol, port) = (proto(service_port), service_port["port"].to_string());
+            let base = format!("{key}_PORT_{port}_{}", protocol.to_uppercase());
+            out.push((base.clone(), format!("{protocol}://{ip}:{port}")));
+            out.push((format!("{base}_PROTO"), protocol.clone()));
             out.push((format!("{base}_PORT"), port.clone()));
             out.push((format!("{base}_ADDR"), ip.to_string()));
         }

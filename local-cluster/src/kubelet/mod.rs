@@ -5,6 +5,7 @@
 //! its sandbox, the process ids and the log files of every container.
 
 pub mod env;
+pub mod log_writer;
 pub mod mount_view;
 pub mod network;
 pub mod ports;
@@ -54,9 +55,9 @@ pub struct PodHandle {
 
 impl PodHandle {
     pub fn request_stop(&self, grace: i64) {
-        self.stop.send_modify(|s| {
-            *s = Some(match *s {
-                Some(g) => g.min(grace),
+        self.stop.send_modify(|stop| {
+            *stop = Some(match *stop {
+                Some(earlier) => earlier.min(grace),
                 None => grace,
             })
         });
@@ -180,12 +181,12 @@ impl Kubelet {
     /// directory do not touch each other's pods; directories of servers
     /// that are gone are removed.
     pub fn new(state_dir: PathBuf) -> Kubelet {
-        for e in std::fs::read_dir(&state_dir)
+        for entry in std::fs::read_dir(&state_dir)
             .into_iter()
             .flatten()
             .flatten()
         {
-            let name = e.file_name().to_string_lossy().to_string();
+            let name = entry.file_name().to_string_lossy().to_string();
             let Some(pid) = name
                 .strip_prefix("run-")
                 .and_then(|p| p.parse::<i32>().ok())
@@ -196,7 +197,7 @@ impl Kubelet {
             let alive = unsafe { libc::kill(pid, 0) } == 0
                 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
             if !alive {
-                let _ = std::fs::remove_dir_all(e.path());
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
         let isolation = match make_node() {
@@ -256,7 +257,7 @@ impl Kubelet {
             hostname: pod_name,
             forward: false,
         }) {
-            Ok(h) => h,
+            Ok(holder) => holder,
             Err(e) => {
                 node.addresses.give_back(ip);
                 return Err(format!("cannot make the pod's namespaces: {e}"));
@@ -300,8 +301,9 @@ impl Kubelet {
     pub fn all_pids(&self) -> Vec<u32> {
         self.map()
             .values()
-            .flat_map(|h| {
-                h.pids
+            .flat_map(|handle| {
+                handle
+                    .pids
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .values()
@@ -318,11 +320,11 @@ impl Kubelet {
     /// Stops every pod (short grace) and waits for the processes to go.
     pub async fn stop_all(&self) {
         let handles: Vec<Arc<PodHandle>> = self.map().values().cloned().collect();
-        for h in &handles {
-            h.request_stop(2);
+        for handle in &handles {
+            handle.request_stop(2);
         }
-        for h in handles {
-            let mut rx = h.finished.subscribe();
+        for handle in handles {
+            let mut rx = handle.finished.subscribe();
             let _ =
                 tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|f| *f)).await;
         }
@@ -335,7 +337,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let uid = meta["uid"].as_str().unwrap_or("").to_string();
     let ns = meta["namespace"].as_str().unwrap_or("").to_string();
     let name = meta["name"].as_str().unwrap_or("").to_string();
-    let k = &shared.kubelet;
+    let kubelet = &shared.kubelet;
     // Pods bound to another node are not ours to run.
     if pod["spec"]["nodeName"]
         .as_str()
@@ -343,23 +345,25 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     {
         return;
     }
-    let handle = k.handle(&uid);
+    let existing = kubelet.handle(&uid);
     if kind == EventType::Deleted {
-        if let Some(h) = handle {
-            h.request_stop(0);
+        if let Some(handle) = existing {
+            handle.request_stop(0);
         }
         return;
     }
     if meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()) {
-        match handle {
-            Some(h) => h.request_stop(meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(30)),
+        match existing {
+            Some(handle) => {
+                handle.request_stop(meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(30))
+            }
             None => {
                 shared.store.remove(resources::pods(), &ns, &name);
             }
         }
         return;
     }
-    if handle.is_some() {
+    if existing.is_some() {
         return;
     }
     let phase = pod["status"]["phase"].as_str().unwrap_or("");
@@ -369,11 +373,13 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     // Scheduling: the only node is this machine.
     let mut pod = pod.clone();
     if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
-        match shared.store.modify(resources::pods(), &ns, &name, |p| {
-            p["spec"]["nodeName"] = json!(NODE_NAME);
-            Ok(())
-        }) {
-            Ok(p) => pod = p,
+        match shared
+            .store
+            .modify(resources::pods(), &ns, &name, |stored| {
+                stored["spec"]["nodeName"] = json!(NODE_NAME);
+                Ok(())
+            }) {
+            Ok(bound) => pod = bound,
             Err(_) => return,
         }
         crate::events::record(
@@ -386,10 +392,10 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
             "default-scheduler",
         );
     }
-    let dir = k.root.join("pods").join(format!("{ns}_{name}_{uid}"));
+    let dir = kubelet.root.join("pods").join(format!("{ns}_{name}_{uid}"));
     let (stop, _) = watch::channel(None);
     let (finished, _) = watch::channel(false);
-    let h = Arc::new(PodHandle {
+    let handle = Arc::new(PodHandle {
         uid: uid.clone(),
         namespace: ns,
         name,
@@ -402,13 +408,13 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         stop,
         finished,
     });
-    k.map().insert(uid.clone(), h.clone());
+    kubelet.map().insert(uid.clone(), handle.clone());
     let shared2 = shared.clone();
     tokio::spawn(async move {
-        runner::run_pod(shared2.clone(), h.clone(), pod).await;
-        h.finished.send_replace(true);
+        runner::run_pod(shared2.clone(), handle.clone(), pod).await;
+        handle.finished.send_replace(true);
         shared2.kubelet.forget(&uid);
-        let _ = std::fs::remove_dir_all(&h.dir);
+        let _ = std::fs::remove_dir_all(&handle.dir);
     });
 }
 
@@ -416,8 +422,8 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
 pub async fn run(shared: Arc<Shared>) {
     let mut rx = shared.store.subscribe();
     let (pods, _) = shared.store.list(resources::pods(), None);
-    for p in &pods {
-        observe(&shared, EventType::Added, p);
+    for pod in &pods {
+        observe(&shared, EventType::Added, pod);
     }
     loop {
         match rx.recv().await {
@@ -425,8 +431,8 @@ pub async fn run(shared: Arc<Shared>) {
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let (pods, _) = shared.store.list(resources::pods(), None);
-                for p in &pods {
-                    observe(&shared, EventType::Modified, p);
+                for pod in &pods {
+                    observe(&shared, EventType::Modified, pod);
                 }
             }
             Err(broadcast::error::RecvError::Closed) => return,

@@ -41,8 +41,8 @@ pub struct MountPlan {
     ops: Vec<Op>,
 }
 
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+fn cstr(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
 }
 
 /// Builds plans; paths are as the container sees them.
@@ -58,8 +58,8 @@ struct Builder {
 }
 
 impl Builder {
-    fn at(&self, p: &Path) -> CString {
-        cstr(&self.root.join(p.strip_prefix("/").unwrap_or(p)))
+    fn at(&self, path: &Path) -> CString {
+        cstr(&self.root.join(path.strip_prefix("/").unwrap_or(path)))
     }
 
     /// Binds this machine's `path` (a file, a directory or a symlink) at
@@ -67,9 +67,9 @@ impl Builder {
     fn entry(&mut self, path: &Path) {
         match std::fs::symlink_metadata(path) {
             Ok(md) if md.file_type().is_symlink() => {
-                if let Ok(t) = std::fs::read_link(path) {
+                if let Ok(link) = std::fs::read_link(path) {
                     self.ops.push(Op::Symlink {
-                        target: cstr(&t),
+                        target: cstr(&link),
                         path: self.at(path),
                     });
                 }
@@ -125,7 +125,7 @@ impl Builder {
             .max_by_key(|m| m.as_os_str().len())
             .cloned();
         let anc = match volume {
-            Some(m) => m,
+            Some(mounted) => mounted,
             None => {
                 if std::fs::symlink_metadata(target).is_ok() {
                     return;
@@ -177,7 +177,7 @@ impl MountPlan {
         files: &[(PathBuf, &str)],
         read_only_root: bool,
     ) -> Self {
-        let mut b = Builder {
+        let mut builder = Builder {
             root: root.to_path_buf(),
             ops: Vec::new(),
             exploded: Vec::new(),
@@ -186,30 +186,30 @@ impl MountPlan {
         };
         // This machine's /proc comes along, until the container's own is
         // mounted on top (where the kernel allows that).
-        b.explode(Path::new("/"));
-        for m in mounts {
-            let target = PathBuf::from(m.target.trim_end_matches('/'));
+        builder.explode(Path::new("/"));
+        for mount in mounts {
+            let target = PathBuf::from(mount.target.trim_end_matches('/'));
             if target.as_os_str().is_empty() || target == Path::new("/") {
                 continue;
             }
-            b.ensure(&target, m.host.is_dir());
-            b.bind(&m.host, &target, m.read_only);
-            b.mounted.push(target);
+            builder.ensure(&target, mount.host.is_dir());
+            builder.bind(&mount.host, &target, mount.read_only);
+            builder.mounted.push(target);
         }
         for (src, dst) in files {
             let dst = Path::new(dst);
-            b.ensure(dst, false);
-            b.bind(src, dst, true);
+            builder.ensure(dst, false);
+            builder.bind(src, dst, true);
         }
-        b.ensure(workdir, true);
+        builder.ensure(workdir, true);
         if read_only_root {
-            for dir in std::mem::take(&mut b.exploded) {
-                b.ops.push(Op::ReadOnly(b.at(&dir)));
+            for dir in std::mem::take(&mut builder.exploded) {
+                builder.ops.push(Op::ReadOnly(builder.at(&dir)));
             }
         }
         MountPlan {
             root: cstr(root),
-            ops: b.ops,
+            ops: builder.ops,
         }
     }
 
@@ -243,16 +243,16 @@ impl MountPlan {
                 return fail();
             }
             for op in &self.ops {
-                let r = match op {
-                    Op::Tmpfs(p) => libc::mount(
+                let result = match op {
+                    Op::Tmpfs(path) => libc::mount(
                         c"tmpfs".as_ptr(),
-                        p.as_ptr(),
+                        path.as_ptr(),
                         c"tmpfs".as_ptr(),
                         libc::MS_NOSUID | libc::MS_NODEV,
                         c"mode=0755".as_ptr().cast(),
                     ),
-                    Op::Dir(p) => {
-                        if libc::mkdir(p.as_ptr(), 0o755) != 0
+                    Op::Dir(path) => {
+                        if libc::mkdir(path.as_ptr(), 0o755) != 0
                             && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
                         {
                             -1
@@ -260,9 +260,9 @@ impl MountPlan {
                             0
                         }
                     }
-                    Op::File(p) => {
+                    Op::File(path) => {
                         let fd = libc::open(
-                            p.as_ptr(),
+                            path.as_ptr(),
                             libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
                             0o644,
                         );
@@ -282,15 +282,15 @@ impl MountPlan {
                         dst,
                         read_only,
                     } => bind(src, dst, *read_only),
-                    Op::ReadOnly(p) => libc::mount(
+                    Op::ReadOnly(path) => libc::mount(
                         std::ptr::null(),
-                        p.as_ptr(),
+                        path.as_ptr(),
                         std::ptr::null(),
                         libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
                         std::ptr::null(),
                     ),
                 };
-                if r != 0 {
+                if result != 0 {
                     return fail();
                 }
             }

@@ -112,13 +112,13 @@ impl Netlink {
         let mut answers = Vec::new();
         loop {
             let mut rbuf = Vec::with_capacity(64 * 1024);
-            let n = self
+            let received = self
                 .socket
                 .recv(&mut rbuf, 0)
                 .map_err(|e| nl_error(what, e))?;
             let mut off = 0;
-            while off < n {
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
+            while off < received {
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..received])
                     .map_err(|e| nl_error(what, e))?;
                 let len = msg.header.length as usize;
                 if msg.header.sequence_number == self.seq {
@@ -136,7 +136,7 @@ impl Netlink {
                             };
                         }
                         NetlinkPayload::Done(_) => return Ok(answers),
-                        NetlinkPayload::InnerMessage(m) => answers.push(m),
+                        NetlinkPayload::InnerMessage(inner) => answers.push(inner),
                         _ => {}
                     }
                 }
@@ -159,8 +159,8 @@ impl Netlink {
         )?;
         answers
             .into_iter()
-            .find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+            .find_map(|message| match message {
+                RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
                 _ => None,
             })
             .ok_or_else(|| io::Error::other(format!("no link {name}")))
@@ -289,9 +289,9 @@ pub fn configure_node(node: &Holder) -> io::Result<()> {
 }
 
 fn mac(side: u8, ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
+    let octets = ip.octets();
     // Locally administered, unicast.
-    [0x02, 0x6b, side, o[1], o[2], o[3]]
+    [0x02, 0x6b, side, octets[1], octets[2], octets[3]]
 }
 
 /// Wires a pod's network namespace to the node: a veth pair (`eth0` in
@@ -301,8 +301,8 @@ fn mac(side: u8, ip: Ipv4Addr) -> [u8; 6] {
 /// # Errors
 /// The netlink request the kernel refused.
 pub fn attach_pod(node: &Holder, pod: &Holder, ip: Ipv4Addr) -> io::Result<()> {
-    let o = ip.octets();
-    let host_side = format!("kp{:02x}{:02x}{:02x}", o[1], o[2], o[3]);
+    let octets = ip.octets();
+    let host_side = format!("kp{:02x}{:02x}{:02x}", octets[1], octets[2], octets[3]);
     let node_mac = mac(0x6e, ip);
     let pod_mac = mac(0x70, ip);
     let mut nl = Netlink::open(node)?;
@@ -406,11 +406,11 @@ mod tests {
 
     #[test]
     fn addresses_are_handed_out_once() {
-        let a = Addresses::default();
-        let first = a.take().unwrap();
+        let addresses = Addresses::default();
+        let first = addresses.take().unwrap();
         assert_eq!(first, Ipv4Addr::new(10, 244, 0, 2));
-        assert_eq!(a.take().unwrap(), Ipv4Addr::new(10, 244, 0, 3));
-        a.give_back(first);
-        assert_eq!(a.take().unwrap(), Ipv4Addr::new(10, 244, 0, 4));
+        assert_eq!(addresses.take().unwrap(), Ipv4Addr::new(10, 244, 0, 3));
+        addresses.give_back(first);
+        assert_eq!(addresses.take().unwrap(), Ipv4Addr::new(10, 244, 0, 4));
     }
 }

@@ -28,16 +28,19 @@ pub struct Holder {
 }
 
 /// The declared ports of a container.
-pub fn declared(c: &Value) -> Vec<PortKey> {
-    c["ports"]
+pub fn declared(container: &Value) -> Vec<PortKey> {
+    container["ports"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|p| {
-            let port = p["containerPort"]
+        .filter_map(|entry| {
+            let port = entry["containerPort"]
                 .as_u64()
                 .and_then(|n| u16::try_from(n).ok())?;
-            Some((port, p["protocol"].as_str().unwrap_or("TCP").to_string()))
+            Some((
+                port,
+                entry["protocol"].as_str().unwrap_or("TCP").to_string(),
+            ))
         })
         .collect()
 }
@@ -53,12 +56,12 @@ pub struct Reservation<'a> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         let mut held = self.kubelet.held_ports();
-        for k in &self.keys {
+        for key in &self.keys {
             if held
-                .get(k)
+                .get(key)
                 .is_some_and(|h| h.uid == self.uid && h.container == self.container)
             {
-                held.remove(k);
+                held.remove(key);
             }
         }
     }
@@ -77,13 +80,13 @@ impl Kubelet {
         keys: Vec<PortKey>,
     ) -> Result<Reservation<'_>, (PortKey, Holder)> {
         let mut held = self.held_ports();
-        for k in &keys {
-            if let Some(h) = held.get(k).filter(|h| h.uid != holder.uid) {
-                return Err((k.clone(), h.clone()));
+        for key in &keys {
+            if let Some(other) = held.get(key).filter(|other| other.uid != holder.uid) {
+                return Err((key.clone(), other.clone()));
             }
         }
-        for k in &keys {
-            held.insert(k.clone(), holder.clone());
+        for key in &keys {
+            held.insert(key.clone(), holder.clone());
         }
         Ok(Reservation {
             kubelet: self,
@@ -120,15 +123,17 @@ impl Kubelet {
     /// The pod and container whose process group is `pgid`.
     fn container_of_group(&self, pgid: u32) -> Option<(String, String, String)> {
         let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        pods.values().find_map(|h| {
-            let pids = h.pids.lock().unwrap_or_else(|e| e.into_inner());
-            pids.iter().find(|(_, pid)| **pid == pgid).map(|(c, _)| {
-                (
-                    h.uid.clone(),
-                    format!("{}/{}", h.namespace, h.name),
-                    c.clone(),
-                )
-            })
+        pods.values().find_map(|handle| {
+            let pids = handle.pids.lock().unwrap_or_else(|e| e.into_inner());
+            pids.iter()
+                .find(|(_, pid)| **pid == pgid)
+                .map(|(container, _)| {
+                    (
+                        handle.uid.clone(),
+                        format!("{}/{}", handle.namespace, handle.name),
+                        container.clone(),
+                    )
+                })
         })
     }
 }
@@ -144,9 +149,9 @@ pub fn waiting_message(key: &PortKey, holder: &Holder) -> String {
 /// Whether a program's last output says it could not bind its port, and
 /// the port when the output names it.
 pub fn address_in_use(output: &str) -> Option<Option<u16>> {
-    let line = output.lines().rev().find(|l| {
-        let l = l.to_ascii_lowercase();
-        l.contains("address already in use") || l.contains("eaddrinuse")
+    let line = output.lines().rev().find(|line| {
+        let lower = line.to_ascii_lowercase();
+        lower.contains("address already in use") || lower.contains("eaddrinuse")
     })?;
     Some(port_in(line))
 }
@@ -164,8 +169,8 @@ fn port_in(line: &str) -> Option<u16> {
             }
             let before = &line[..start];
             let marked = before.ends_with(':') || before.to_ascii_lowercase().ends_with("port ");
-            if marked && let Ok(p @ 1..) = line[start..i].parse::<u16>() {
-                found = Some(p);
+            if marked && let Ok(port @ 1..) = line[start..i].parse::<u16>() {
+                found = Some(port);
             }
         } else {
             i += 1;
@@ -177,12 +182,12 @@ fn port_in(line: &str) -> Option<u16> {
 /// TCP ports listened on by this machine, with the socket inodes.
 fn listening() -> Vec<(u16, u64)> {
     let mut out = Vec::new();
-    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(f) else {
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(path) else {
             continue;
         };
-        for l in text.lines().skip(1) {
-            let cols: Vec<&str> = l.split_whitespace().collect();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
             // local_address is IP:PORT in hex; state 0A is LISTEN.
             if cols.get(3) != Some(&"0A") {
                 continue;
@@ -204,19 +209,19 @@ fn listening() -> Vec<(u16, u64)> {
 /// one of these socket inodes.
 fn owners(inodes: &[u64]) -> HashMap<u64, (u32, u32, String)> {
     let mut out = HashMap::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            let t = target.to_string_lossy();
-            let Some(inode) = t
+            let link = target.to_string_lossy();
+            let Some(inode) = link
                 .strip_prefix("socket:[")
                 .and_then(|r| r.strip_suffix(']'))
                 .and_then(|i| i.parse::<u64>().ok())
@@ -257,8 +262,10 @@ pub fn explain_in_use(
     let owners = owners(&inodes);
     // (port, description of the holder, holder is a sibling pod)
     let mut holders: Vec<(u16, String, bool)> = Vec::new();
-    for (p, inode) in &socks {
-        if port.is_some_and(|want| want != *p) || holders.iter().any(|(hp, _, _)| hp == p) {
+    for (listen_port, inode) in &socks {
+        if port.is_some_and(|want| want != *listen_port)
+            || holders.iter().any(|(hp, _, _)| hp == listen_port)
+        {
             continue;
         }
         let Some((pid, pgid, comm)) = owners.get(inode) else {
@@ -266,13 +273,13 @@ pub fn explain_in_use(
         };
         match kubelet.container_of_process(*pid, *pgid) {
             Some((hu, _, _)) if hu == uid => {}
-            Some((hu, pod, c)) => holders.push((
-                *p,
-                format!("pod {pod} (container {c})"),
+            Some((hu, pod, container)) => holders.push((
+                *listen_port,
+                format!("pod {pod} (container {container})"),
                 siblings.contains(&hu),
             )),
             None if port.is_some() => holders.push((
-                *p,
+                *listen_port,
                 format!("process {pid} ({comm}) on this machine, outside the cluster"),
                 false,
             )),
@@ -281,16 +288,18 @@ pub fn explain_in_use(
     }
     let share = "Pods of the local cluster share this machine's network, so only one of them can listen on a port: give each pod its own port (or run one replica).";
     match port {
-        Some(p) => match holders.first() {
+        Some(port) => match holders.first() {
             Some((_, who, _)) => {
-                format!("address already in use: port {p} is taken by {who}. {share}")
+                format!("address already in use: port {port} is taken by {who}. {share}")
             }
-            None => format!("address already in use: port {p} is taken on this machine. {share}"),
+            None => {
+                format!("address already in use: port {port} is taken on this machine. {share}")
+            }
         },
         None => {
             let sib: Vec<String> = holders
                 .iter()
-                .filter(|(_, _, s)| *s)
+                .filter(|(_, _, sibling)| *sibling)
                 .map(|(p, who, _)| format!("{who} listens on port {p}"))
                 .collect();
             if sib.is_empty() {

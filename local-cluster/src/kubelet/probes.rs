@@ -10,12 +10,12 @@ use tokio::net::TcpStream;
 use super::Kubelet;
 
 fn port_of(probe_port: &Value, container: &Value) -> Option<u16> {
-    if let Some(n) = probe_port.as_u64() {
-        return u16::try_from(n).ok();
+    if let Some(number) = probe_port.as_u64() {
+        return u16::try_from(number).ok();
     }
     let name = probe_port.as_str()?;
-    if let Ok(n) = name.parse::<u16>() {
-        return Some(n);
+    if let Ok(number) = name.parse::<u16>() {
+        return Some(number);
     }
     container["ports"]
         .as_array()?
@@ -46,32 +46,36 @@ async fn http_get(
     path: &str,
     headers: &Value,
 ) -> Result<(), String> {
-    let mut s = dial(kubelet, host, port).await?;
+    let mut stream = dial(kubelet, host, port).await?;
     let mut req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n"
     );
-    for h in headers.as_array().into_iter().flatten() {
-        if let (Some(n), Some(v)) = (h["name"].as_str(), h["value"].as_str())
-            && !n.contains(['\r', '\n'])
-            && !v.contains(['\r', '\n'])
+    for header in headers.as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (header["name"].as_str(), header["value"].as_str())
+            && !name.contains(['\r', '\n'])
+            && !value.contains(['\r', '\n'])
         {
-            req.push_str(&format!("{n}: {v}\r\n"));
+            req.push_str(&format!("{name}: {value}\r\n"));
         }
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes())
+    stream
+        .write_all(req.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 1024];
-    let mut n = 0;
-    while n < 12 {
-        let r = s.read(&mut buf[n..]).await.map_err(|e| e.to_string())?;
-        if r == 0 {
+    let mut got = 0;
+    while got < 12 {
+        let count = stream
+            .read(&mut buf[got..])
+            .await
+            .map_err(|e| e.to_string())?;
+        if count == 0 {
             break;
         }
-        n += r;
+        got += count;
     }
-    let line = String::from_utf8_lossy(&buf[..n]);
+    let line = String::from_utf8_lossy(&buf[..got]);
     let code: u16 = line
         .split_whitespace()
         .nth(1)
@@ -95,22 +99,22 @@ pub async fn check_network(
     let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
     let fut = async {
         if probe["httpGet"].is_object() {
-            let h = &probe["httpGet"];
-            let Some(port) = port_of(&h["port"], container) else {
+            let http = &probe["httpGet"];
+            let Some(port) = port_of(&http["port"], container) else {
                 return Err("invalid probe port".to_string());
             };
-            let host = h["host"]
+            let host = http["host"]
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .unwrap_or(pod_ip);
-            let path = h["path"].as_str().unwrap_or("/");
-            http_get(kubelet, host, port, path, &h["httpHeaders"]).await
+            let path = http["path"].as_str().unwrap_or("/");
+            http_get(kubelet, host, port, path, &http["httpHeaders"]).await
         } else if probe["tcpSocket"].is_object() {
-            let t = &probe["tcpSocket"];
-            let Some(port) = port_of(&t["port"], container) else {
+            let tcp = &probe["tcpSocket"];
+            let Some(port) = port_of(&tcp["port"], container) else {
                 return Err("invalid probe port".to_string());
             };
-            let host = t["host"]
+            let host = tcp["host"]
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .unwrap_or(pod_ip);
@@ -123,7 +127,7 @@ pub async fn check_network(
         return None;
     }
     Some(match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
+        Ok(result) => result,
         Err(_) => Err(format!("probe timed out after {}s", timeout.as_secs())),
     })
 }
@@ -169,12 +173,12 @@ pub fn loopback_hint(listening: &[std::net::SocketAddrV4], port: u16) -> Option<
 
 /// The port a network probe checks, if any.
 pub fn probe_port(probe: &Value, container: &Value) -> Option<u16> {
-    let p = if probe["httpGet"].is_object() {
+    let port = if probe["httpGet"].is_object() {
         &probe["httpGet"]["port"]
     } else {
         &probe["tcpSocket"]["port"]
     };
-    port_of(p, container)
+    port_of(port, container)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Running one pod: volumes, init containers in order, then every container
 //! under a supervisor with restartPolicy and back-off (10 s doubling to
-//! 5 min), probes, logs (CRI format, one file per run), status reporting,
-//! and termination (SIGTERM to the process group, grace period, SIGKILL).
+//! 5 min), probes, logs (CRI format, one file per run, written by
+//! [`log_writer`]), status reporting, and termination (SIGTERM to the
+//! process group, grace period, SIGKILL).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +17,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::mount_view::MountPlan;
 use super::volumes::{self, Mount};
-use super::{PodHandle, PodSandbox, env, ports, probes, sandbox};
+use super::{PodHandle, PodSandbox, env, log_writer, ports, probes, sandbox};
 use crate::Shared;
 use crate::events;
 use crate::resources;
@@ -40,21 +41,21 @@ struct Status {
 
 struct Pod {
     shared: Arc<Shared>,
-    h: Arc<PodHandle>,
+    handle: Arc<PodHandle>,
     spec: Value,
     obj: Value,
     st: Mutex<Status>,
     stop: watch::Receiver<Option<i64>>,
 }
 
-fn waiting(c: &Value, reason: &str, message: Option<&str>) -> Value {
-    let mut w = json!({"reason": reason});
-    if let Some(m) = message {
-        w["message"] = json!(m);
+fn waiting(container: &Value, reason: &str, message: Option<&str>) -> Value {
+    let mut state = json!({"reason": reason});
+    if let Some(message) = message {
+        state["message"] = json!(message);
     }
     json!({
-        "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "started": false,
-        "restartCount": 0, "state": {"waiting": w}, "lastState": {},
+        "name": container["name"], "image": container["image"], "imageID": "", "ready": false, "started": false,
+        "restartCount": 0, "state": {"waiting": state}, "lastState": {},
     })
 }
 
@@ -81,12 +82,12 @@ impl Pod {
         *self.stop.borrow()
     }
 
-    fn set_container(&self, init: bool, idx: usize, f: impl FnOnce(&mut Value)) {
+    fn set_container(&self, init: bool, idx: usize, update: impl FnOnce(&mut Value)) {
         {
             let mut st = self.st();
             let list = if init { &mut st.init } else { &mut st.main };
-            if let Some(c) = list.get_mut(idx) {
-                f(c);
+            if let Some(container) = list.get_mut(idx) {
+                update(container);
             }
         }
         self.publish();
@@ -131,12 +132,12 @@ impl Pod {
             }
         };
         let now_s = now();
-        let cond = |t: &str, ok: bool, reason: Option<&str>| {
-            let mut c = json!({"type": t, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now_s});
-            if let Some(r) = reason.filter(|_| !ok) {
-                c["reason"] = json!(r);
+        let cond = |type_: &str, ok: bool, reason: Option<&str>| {
+            let mut condition = json!({"type": type_, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now_s});
+            if let Some(reason) = reason.filter(|_| !ok) {
+                condition["reason"] = json!(reason);
             }
-            c
+            condition
         };
         let done = phase == "Succeeded" || phase == "Failed";
         let not_ready_reason = if done {
@@ -180,32 +181,35 @@ impl Pod {
             status["message"] = json!(msg);
         }
         drop(st);
-        let uid = self.h.uid.clone();
-        let _ = self
-            .shared
-            .store
-            .modify(resources::pods(), &self.h.namespace, &self.h.name, |p| {
-                if p["metadata"]["uid"] != uid.as_str() {
+        let uid = self.handle.uid.clone();
+        let _ = self.shared.store.modify(
+            resources::pods(),
+            &self.handle.namespace,
+            &self.handle.name,
+            |stored| {
+                if stored["metadata"]["uid"] != uid.as_str() {
                     return Err(crate::error::ApiError::conflict("pods", ""));
                 }
                 // Keep transition times of conditions whose status did not change.
                 let mut status = status;
                 if let (Some(new), Some(old)) = (
                     status["conditions"].as_array_mut(),
-                    p["status"]["conditions"].as_array(),
+                    stored["status"]["conditions"].as_array(),
                 ) {
-                    for c in new.iter_mut() {
-                        if let Some(o) = old
-                            .iter()
-                            .find(|o| o["type"] == c["type"] && o["status"] == c["status"])
-                        {
-                            c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+                    for condition in new.iter_mut() {
+                        if let Some(previous) = old.iter().find(|previous| {
+                            previous["type"] == condition["type"]
+                                && previous["status"] == condition["status"]
+                        }) {
+                            condition["lastTransitionTime"] =
+                                previous["lastTransitionTime"].clone();
                         }
                     }
                 }
-                p["status"] = status;
+                stored["status"] = status;
                 Ok(())
-            });
+            },
+        );
     }
 }
 
@@ -254,7 +258,7 @@ struct Ctx {
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
-    let mut v = vec![
+    let mut vars = vec![
         (
             "PATH".to_string(),
             std::env::var("PATH").unwrap_or_else(|_| {
@@ -267,12 +271,12 @@ fn base_env(pod_name: &str) -> Vec<(String, String)> {
             std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
         ),
     ];
-    for k in ["LANG", "LC_ALL", "TZ", "USER"] {
-        if let Ok(val) = std::env::var(k) {
-            v.push((k.to_string(), val));
+    for name in ["LANG", "LC_ALL", "TZ", "USER"] {
+        if let Ok(val) = std::env::var(name) {
+            vars.push((name.to_string(), val));
         }
     }
-    v
+    vars
 }
 
 /// What a new process in a pod is.
@@ -322,23 +326,30 @@ fn map_paths(text: &str, mounts: &[Mount]) -> String {
     // Deepest mounts first, so /app/data wins over /app.
     let mut by_depth: Vec<&Mount> = mounts.iter().collect();
     by_depth.sort_by_key(|m| std::cmp::Reverse(m.target.len()));
-    for m in by_depth {
-        let target = m.target.trim_end_matches('/');
+    for mount in by_depth {
+        let target = mount.target.trim_end_matches('/');
         if target.is_empty() {
             continue;
         }
-        let host = m.host.to_string_lossy();
+        let host = mount.host.to_string_lossy();
         let mut result = String::new();
         let mut rest = out.as_str();
         while let Some(i) = rest.find(target) {
             let before_ok = i == 0
-                || !rest[..i].ends_with(|c: char| {
-                    c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '/'
+                || !rest[..i].ends_with(|character: char| {
+                    character.is_alphanumeric()
+                        || character == '_'
+                        || character == '.'
+                        || character == '-'
+                        || character == '/'
                 });
             let after = &rest[i + target.len()..];
             let after_ok = after.is_empty()
-                || after.starts_with(|c: char| {
-                    !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-')
+                || after.starts_with(|character: char| {
+                    !(character.is_alphanumeric()
+                        || character == '_'
+                        || character == '.'
+                        || character == '-')
                 });
             result.push_str(&rest[..i]);
             if before_ok && after_ok {
@@ -355,7 +366,7 @@ fn map_paths(text: &str, mounts: &[Mount]) -> String {
 }
 
 fn build_command(
-    h: &PodHandle,
+    handle: &PodHandle,
     sandbox: Option<&PodSandbox>,
     ctx: &Ctx,
     entry: Entry,
@@ -369,13 +380,13 @@ fn build_command(
             cmd.args(&ctx.argv[1..]);
             let how = match entry {
                 Entry::Container => {
-                    let root = h.dir.join("rootfs");
+                    let root = handle.dir.join("rootfs");
                     let _ = std::fs::create_dir_all(&root);
                     let mut files = Vec::new();
                     if let Some(hosts) = &ctx.hosts {
                         files.push((hosts.clone(), "/etc/hosts"));
                         let resolv = hosts.with_file_name("resolv.conf");
-                        if std::fs::write(&resolv, super::network::resolv_conf(&h.namespace))
+                        if std::fs::write(&resolv, super::network::resolv_conf(&handle.namespace))
                             .is_ok()
                         {
                             files.push((resolv, "/etc/resolv.conf"));
@@ -433,13 +444,13 @@ fn build_command(
             cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]);
             let mut wd = PathBuf::from(&ctx.workdir);
-            for m in &ctx.mounts {
-                if let Ok(rel) = Path::new(&ctx.workdir).strip_prefix(&m.target) {
-                    wd = m.host.join(rel);
+            for mount in &ctx.mounts {
+                if let Ok(rel) = Path::new(&ctx.workdir).strip_prefix(&mount.target) {
+                    wd = mount.host.join(rel);
                 }
             }
             if !wd.is_dir() {
-                wd = h.dir.to_path_buf();
+                wd = handle.dir.to_path_buf();
             }
             cmd.current_dir(wd);
             let end_all = sandbox::end_all_signal();
@@ -467,12 +478,12 @@ fn build_command(
 /// Starts a process whose stdout and stderr go, line by line with
 /// timestamps, to `log`.
 fn spawn_logged(
-    h: &PodHandle,
+    handle: &PodHandle,
     sandbox: Option<&PodSandbox>,
     ctx: &Ctx,
     log: &Path,
 ) -> Result<Spawned, String> {
-    let mut prepared = build_command(h, sandbox, ctx, Entry::Container)?;
+    let mut prepared = build_command(handle, sandbox, ctx, Entry::Container)?;
     prepared.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     if ctx.stdin {
         prepared.cmd.stdin(Stdio::piped());
@@ -481,56 +492,7 @@ fn spawn_logged(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", ctx.argv[0]))?;
     let pid = child.id().unwrap_or(0);
-    let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(256);
-    for (stream, reader) in [
-        (
-            "stdout",
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ),
-        (
-            "stderr",
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ),
-    ] {
-        let Some(reader) = reader else { continue };
-        let tx = tx.clone();
-        tokio::spawn(log_lines(stream, reader, tx));
-    }
-    drop(tx);
-    let log = log.to_path_buf();
-    let log_done = tokio::spawn(async move {
-        // Plain writes: appending a line to the page cache does not block,
-        // and it keeps log traffic off the blocking thread pool.
-        use std::io::Write;
-        let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        else {
-            return;
-        };
-        while let Some((stream, mut line)) = rx.recv().await {
-            let tag = if line.ends_with(b"\n") {
-                line.pop();
-                "F"
-            } else {
-                "P"
-            };
-            let ts = jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%S.%9fZ")
-                .to_string();
-            let mut out = format!("{ts} {stream} {tag} ").into_bytes();
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-            let _ = f.write_all(&out);
-        }
-    });
+    let log_done = log_writer::start(&mut child, log);
     Ok(Spawned {
         child,
         pid,
@@ -539,60 +501,8 @@ fn spawn_logged(
     })
 }
 
-/// How long output without a newline waits for the rest of its line before
-/// it is logged as a partial line (a prompt waiting for input).
-const PARTIAL_AFTER: Duration = Duration::from_millis(100);
-
-/// Sends a stream's output as lines (ending in `\n`) and, when the output
-/// pauses mid-line, as partial lines (without).
-async fn log_lines(
-    stream: &'static str,
-    mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-    tx: mpsc::Sender<(&'static str, Vec<u8>)>,
-) {
-    use tokio::io::AsyncReadExt;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let read = if pending.is_empty() {
-            reader.read(&mut buf).await
-        } else {
-            // `read` is cancel-safe: nothing is lost when the wait ends first.
-            match tokio::time::timeout(PARTIAL_AFTER, reader.read(&mut buf)).await {
-                Ok(read) => read,
-                Err(_) => {
-                    if tx
-                        .send((stream, std::mem::take(&mut pending)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        };
-        let n = match read {
-            Ok(0) | Err(_) => {
-                if !pending.is_empty() {
-                    let _ = tx.send((stream, pending)).await;
-                }
-                return;
-            }
-            Ok(n) => n,
-        };
-        pending.extend_from_slice(&buf[..n]);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            if tx.send((stream, line)).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
-    ctx_for(&pod.shared, &pod.obj, &pod.h, c)
+fn container_ctx(pod: &Pod, container: &Value) -> Result<Ctx, (String, String)> {
+    ctx_for(&pod.shared, &pod.obj, &pod.handle, container)
 }
 
 /// A command (`argv`) to run in a running pod's container, as exec does:
@@ -604,38 +514,38 @@ fn container_ctx(pod: &Pod, c: &Value) -> Result<Ctx, (String, String)> {
 /// The container is not running, or its settings cannot be resolved.
 pub fn exec_command(
     shared: &Shared,
-    h: &PodHandle,
+    handle: &PodHandle,
     obj: &Value,
-    c: &Value,
+    container: &Value,
     argv: Vec<String>,
 ) -> Result<ExecCommand, String> {
-    let mut ctx = match ctx_for(shared, obj, h, c) {
+    let mut ctx = match ctx_for(shared, obj, handle, container) {
         Ok(ctx) => ctx,
         // A container without a command still accepts exec.
-        Err((_, _)) if c["command"].is_null() && c["args"].is_null() => {
-            let mut c = c.clone();
-            c["command"] = json!(["true"]);
-            ctx_for(shared, obj, h, &c).map_err(|(_, m)| m)?
+        Err((_, _)) if container["command"].is_null() && container["args"].is_null() => {
+            let mut with_command = container.clone();
+            with_command["command"] = json!(["true"]);
+            ctx_for(shared, obj, handle, &with_command).map_err(|(_, message)| message)?
         }
-        Err((_, m)) => return Err(m),
+        Err((_, message)) => return Err(message),
     };
     if argv.is_empty() {
         return Err("no command given".into());
     }
     ctx.argv = argv;
     ctx.stdin = false;
-    let sandbox = h.sandbox();
+    let sandbox = handle.sandbox();
     let entry = match &sandbox {
         Some(_) => {
-            let name = c["name"].as_str().unwrap_or("");
-            let program = h
+            let name = container["name"].as_str().unwrap_or("");
+            let program = handle
                 .program_of(name)
                 .ok_or_else(|| format!("container {name} is not running"))?;
             Entry::Exec { program }
         }
         None => Entry::Container,
     };
-    let mut prepared = build_command(h, sandbox.as_deref(), &ctx, entry)?;
+    let mut prepared = build_command(handle, sandbox.as_deref(), &ctx, entry)?;
     prepared.cmd.stdout(Stdio::null()).stderr(Stdio::null());
     Ok(ExecCommand(prepared))
 }
@@ -671,11 +581,11 @@ fn write_hosts(shared: &Shared, obj: &Value, dir: &Path) -> Option<PathBuf> {
     }
     text.push_str("# services of the local cluster\n");
     let (svcs, _) = shared.store.list(resources::services(), None);
-    for s in &svcs {
+    for service in &svcs {
         let (Some(name), Some(sns), Some(ip)) = (
-            s["metadata"]["name"].as_str(),
-            s["metadata"]["namespace"].as_str(),
-            s["spec"]["clusterIP"]
+            service["metadata"]["name"].as_str(),
+            service["metadata"]["namespace"].as_str(),
+            service["spec"]["clusterIP"]
                 .as_str()
                 .filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()),
         ) else {
@@ -688,72 +598,72 @@ fn write_hosts(shared: &Shared, obj: &Value, dir: &Path) -> Option<PathBuf> {
     }
     let _ = std::fs::create_dir_all(dir);
     let path = dir.join("hosts");
-    let mut f = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(&path)
         .ok()?;
-    f.write_all(text.as_bytes()).ok()?;
+    file.write_all(text.as_bytes()).ok()?;
     Some(path)
 }
 
 fn ctx_for(
     shared: &Shared,
     obj: &Value,
-    h: &PodHandle,
-    c: &Value,
+    handle: &PodHandle,
+    container: &Value,
 ) -> Result<Ctx, (String, String)> {
     let mut argv: Vec<String> = Vec::new();
     let mut obj = obj.clone();
-    if let Some(sb) = h.sandbox() {
+    if let Some(sb) = handle.sandbox() {
         obj["status"]["podIP"] = json!(sb.ip.to_string());
         obj["status"]["hostIP"] = json!(super::network::NODE_IP.to_string());
     }
     let obj = &obj;
-    let vars = env::build(&shared.store, obj, c)
+    let vars = env::build(&shared.store, obj, container)
         .map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array()
+    let strs = |list: &Value| -> Vec<String> {
+        list.as_array()
             .into_iter()
             .flatten()
             .filter_map(|s| s.as_str().map(|s| env::expand(s, &vars)))
             .collect()
     };
-    argv.extend(strs(&c["command"]));
-    argv.extend(strs(&c["args"]));
+    argv.extend(strs(&container["command"]));
+    argv.extend(strs(&container["args"]));
     if argv.is_empty() {
         return Err((
             "CreateContainerError".into(),
             "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
         ));
     }
-    let mut env_all = base_env(&h.name);
+    let mut env_all = base_env(&handle.name);
     env_all.extend(env::service_env(&shared.store, obj));
     env_all.extend(vars);
-    let mounts = volumes::mounts(c, &h.dir);
-    let workdir = c["workingDir"]
+    let mounts = volumes::mounts(container, &handle.dir);
+    let workdir = container["workingDir"]
         .as_str()
         .filter(|s| s.starts_with('/'))
         .map(String::from);
-    let workdir = workdir.unwrap_or_else(|| h.dir.join("root").to_string_lossy().to_string());
+    let workdir = workdir.unwrap_or_else(|| handle.dir.join("root").to_string_lossy().to_string());
     Ok(Ctx {
         argv,
         env: env_all,
         mounts,
         workdir,
-        stdin: c["stdin"].as_bool().unwrap_or(false),
+        stdin: container["stdin"].as_bool().unwrap_or(false),
         hosts: shared
             .kubelet
             .node()
-            .and_then(|_| write_hosts(shared, obj, &h.dir)),
+            .and_then(|_| write_hosts(shared, obj, &handle.dir)),
         run_as: shared
             .kubelet
             .node()
             .filter(|node| node.every_id)
-            .and_then(|_| super::security::run_as(&obj["spec"], c)),
-        capabilities: super::security::capabilities(c),
-        read_only_root: super::security::read_only_root(c),
+            .and_then(|_| super::security::run_as(&obj["spec"], container)),
+        capabilities: super::security::capabilities(container),
+        read_only_root: super::security::read_only_root(container),
     })
 }
 
@@ -767,8 +677,8 @@ struct Exit {
 async fn wait_child(child: &mut Child) -> (i32, Option<i32>) {
     use std::os::unix::process::ExitStatusExt;
     match child.wait().await {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(c), _) => (c, None),
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => (code, None),
             (None, Some(sig)) => (128 + sig, Some(sig)),
             _ => (1, None),
         },
@@ -781,39 +691,44 @@ async fn run_once(
     pod: &Arc<Pod>,
     init: bool,
     idx: usize,
-    c: &Value,
+    container: &Value,
     restart: i64,
 ) -> Result<Exit, (String, String)> {
-    let name = c["name"].as_str().unwrap_or("").to_string();
-    let ctx = container_ctx(pod, c)?;
+    let name = container["name"].as_str().unwrap_or("").to_string();
+    let ctx = container_ctx(pod, container)?;
     // Declared ports are this machine's ports: one running container each.
     let holder = ports::Holder {
-        uid: pod.h.uid.clone(),
-        pod: format!("{}/{}", pod.h.namespace, pod.h.name),
+        uid: pod.handle.uid.clone(),
+        pod: format!("{}/{}", pod.handle.namespace, pod.handle.name),
         container: name.clone(),
     };
-    let sandbox = pod.h.sandbox();
+    let sandbox = pod.handle.sandbox();
     // Without a sandbox, declared ports are this machine's ports.
     let declared = if sandbox.is_some() {
         Vec::new()
     } else {
-        ports::declared(c)
+        ports::declared(container)
     };
     let _ports = pod
         .shared
         .kubelet
         .reserve_ports(holder, declared)
-        .map_err(|(k, h)| ("PortInUse".to_string(), ports::waiting_message(&k, &h)))?;
-    let log_dir = pod.h.dir.join("logs").join(&name);
+        .map_err(|(key, holder)| {
+            (
+                "PortInUse".to_string(),
+                ports::waiting_message(&key, &holder),
+            )
+        })?;
+    let log_dir = pod.handle.dir.join("logs").join(&name);
     let _ = std::fs::create_dir_all(&log_dir);
-    let _ = std::fs::create_dir_all(pod.h.dir.join("root"));
+    let _ = std::fs::create_dir_all(pod.handle.dir.join("root"));
     if sandbox.is_none() {
         let _ = std::fs::create_dir_all(&ctx.workdir);
     }
     let log = log_dir.join(format!("{restart}.log"));
-    let mut sp = spawn_logged(&pod.h, sandbox.as_deref(), &ctx, &log)
+    let mut spawned = spawn_logged(&pod.handle, sandbox.as_deref(), &ctx, &log)
         .map_err(|e| ("RunContainerError".to_string(), e))?;
-    pod.h
+    pod.handle
         .logs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -821,37 +736,37 @@ async fn run_once(
         .or_default()
         .push(log.clone());
     {
-        let mut stdins = pod.h.stdin.lock().unwrap_or_else(|e| e.into_inner());
-        match sp.child.stdin.take() {
-            Some(w) => {
-                stdins.insert(name.clone(), super::stdin::stdin_task(w));
+        let mut stdins = pod.handle.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        match spawned.child.stdin.take() {
+            Some(writer) => {
+                stdins.insert(name.clone(), super::stdin::stdin_task(writer));
             }
             None => {
                 stdins.remove(&name);
             }
         }
     }
-    pod.h
+    pod.handle
         .pids
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(name.clone(), sp.pid);
-    if let Some(program) = sp.program {
-        pod.h
+        .insert(name.clone(), spawned.pid);
+    if let Some(program) = spawned.program {
+        pod.handle
             .programs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.clone(), program);
     }
     let started_at = now();
-    let cid = format!("kubesh://{}-{}-{restart}", pod.h.uid, name);
-    let has_readiness = !init && c["readinessProbe"].is_object();
-    let has_startup = !init && c["startupProbe"].is_object();
-    pod.set_container(init, idx, |s| {
-        s["state"] = json!({"running": {"startedAt": started_at}});
-        s["containerID"] = json!(cid);
-        s["started"] = json!(!init && !has_startup);
-        s["ready"] = json!(!init && !has_readiness && !has_startup);
+    let cid = format!("kubesh://{}-{}-{restart}", pod.handle.uid, name);
+    let has_readiness = !init && container["readinessProbe"].is_object();
+    let has_startup = !init && container["startupProbe"].is_object();
+    pod.set_container(init, idx, |status| {
+        status["state"] = json!({"running": {"startedAt": started_at}});
+        status["containerID"] = json!(cid);
+        status["started"] = json!(!init && !has_startup);
+        status["ready"] = json!(!init && !has_readiness && !has_startup);
     });
     pod.event(
         "Normal",
@@ -866,37 +781,37 @@ async fn run_once(
         Some(tokio::spawn(probe_loop(
             pod.clone(),
             idx,
-            c.clone(),
+            container.clone(),
             kill_tx,
         )))
     };
     let mut stop = pod.stop.clone();
     let mut killed_by_probe = false;
     let (code, signal) = tokio::select! {
-        r = wait_child(&mut sp.child) => r,
+        exited = wait_child(&mut spawned.child) => exited,
         _ = wait_stop(&mut stop) => {
             let grace = pod.stopping().unwrap_or(0);
-            terminate(pod, &name, &mut sp, grace).await
+            terminate(pod, &name, &mut spawned, grace).await
         }
         Some(reason) = kill_rx.recv() => {
             killed_by_probe = true;
             pod.event("Normal", "Killing", &reason, Some(&name));
             let grace = pod.spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-            terminate(pod, &name, &mut sp, grace).await
+            terminate(pod, &name, &mut spawned, grace).await
         }
     };
-    if let Some(t) = probe_task {
-        t.abort();
+    if let Some(task) = probe_task {
+        task.abort();
     }
     // Nothing of a container outlives its main process.
-    signal_group(sp.pid, libc::SIGKILL);
-    let _ = tokio::time::timeout(Duration::from_secs(2), &mut sp.log_done).await;
-    pod.h
+    signal_group(spawned.pid, libc::SIGKILL);
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut spawned.log_done).await;
+    pod.handle
         .pids
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
-    pod.h
+    pod.handle
         .programs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -907,21 +822,21 @@ async fn run_once(
     } else {
         None
     };
-    if let Some(m) = &message {
-        pod.event("Warning", "PortInUse", m, Some(&name));
+    if let Some(text) = &message {
+        pod.event("Warning", "PortInUse", text, Some(&name));
     }
-    pod.set_container(init, idx, |s| {
+    pod.set_container(init, idx, |status| {
         let reason = if code == 0 { "Completed" } else { "Error" };
-        let mut t = json!({"exitCode": code, "reason": reason, "startedAt": s["state"]["running"]["startedAt"], "finishedAt": finished, "containerID": s["containerID"]});
+        let mut terminated = json!({"exitCode": code, "reason": reason, "startedAt": status["state"]["running"]["startedAt"], "finishedAt": finished, "containerID": status["containerID"]});
         if let Some(sig) = signal {
-            t["signal"] = json!(sig);
+            terminated["signal"] = json!(sig);
         }
-        if let Some(m) = message {
-            t["message"] = json!(m);
+        if let Some(text) = message {
+            terminated["message"] = json!(text);
         }
-        s["state"] = json!({"terminated": t});
-        s["ready"] = json!(false);
-        s["started"] = json!(false);
+        status["state"] = json!({"terminated": terminated});
+        status["ready"] = json!(false);
+        status["started"] = json!(false);
     });
     Ok(Exit {
         code,
@@ -934,21 +849,21 @@ async fn run_once(
 /// user: the port and what holds it (pods share this machine's network).
 fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(log).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
     let mut tail = Vec::new();
-    f.read_to_end(&mut tail).ok()?;
+    file.read_to_end(&mut tail).ok()?;
     // Log lines are `TIME STREAM TAG TEXT`; only the text counts.
     let output: String = String::from_utf8_lossy(&tail)
         .lines()
-        .filter_map(|l| l.splitn(4, ' ').nth(3))
-        .map(|l| format!("{l}\n"))
+        .filter_map(|line| line.splitn(4, ' ').nth(3))
+        .map(|line| format!("{line}\n"))
         .collect();
     let port = ports::address_in_use(&output)?;
     // Pods of the same controller (replicas) are the likely holders.
-    let owner = |p: &Value| -> Option<String> {
-        p["metadata"]["ownerReferences"]
+    let owner = |object: &Value| -> Option<String> {
+        object["metadata"]["ownerReferences"]
             .as_array()?
             .iter()
             .find(|o| o["controller"] == true)
@@ -958,17 +873,17 @@ fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
         Some(mine) => pod
             .shared
             .store
-            .list(resources::pods(), Some(&pod.h.namespace))
+            .list(resources::pods(), Some(&pod.handle.namespace))
             .0
             .iter()
-            .filter(|p| owner(p).as_deref() == Some(mine.as_str()))
-            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .filter(|other| owner(other).as_deref() == Some(mine.as_str()))
+            .filter_map(|other| other["metadata"]["uid"].as_str().map(String::from))
             .collect(),
         None => Vec::new(),
     };
     Some(ports::explain_in_use(
         &pod.shared.kubelet,
-        &pod.h.uid,
+        &pod.handle.uid,
         &siblings,
         port,
     ))
@@ -978,7 +893,7 @@ fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
 /// the grace period, then SIGKILL. In a sandbox the program is PID 1 of its
 /// own PID namespace and, as in any container, ignores SIGTERM unless it
 /// handles it.
-async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
+async fn terminate(pod: &Pod, name: &str, spawned: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
     if grace > 0 {
         pod.event(
             "Normal",
@@ -987,36 +902,40 @@ async fn terminate(pod: &Pod, name: &str, sp: &mut Spawned, grace: i64) -> (i32,
             Some(name),
         );
         // The process between the kubelet and the program passes it on.
-        signal_one(sp.pid, libc::SIGTERM);
+        signal_one(spawned.pid, libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
-        if let Ok(r) = tokio::time::timeout_at(deadline, wait_child(&mut sp.child)).await {
-            return r;
+        if let Ok(exited) = tokio::time::timeout_at(deadline, wait_child(&mut spawned.child)).await
+        {
+            return exited;
         }
     }
-    if pod.h.sandbox().is_none() {
+    if pod.handle.sandbox().is_none() {
         // Without a sandbox, that process ends the program and everything
         // it started; the process group is the last resort.
-        signal_one(sp.pid, sandbox::end_all_signal());
-        if let Ok(r) = tokio::time::timeout(Duration::from_secs(5), wait_child(&mut sp.child)).await
+        signal_one(spawned.pid, sandbox::end_all_signal());
+        if let Ok(exited) =
+            tokio::time::timeout(Duration::from_secs(5), wait_child(&mut spawned.child)).await
         {
-            return r;
+            return exited;
         }
     }
-    signal_group(sp.pid, libc::SIGKILL);
-    wait_child(&mut sp.child).await
+    signal_group(spawned.pid, libc::SIGKILL);
+    wait_child(&mut spawned.child).await
 }
 
 /// Drives startup, liveness and readiness probes of one container run.
-async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<String>) {
-    let name = c["name"].as_str().unwrap_or("").to_string();
-    let secs = |p: &Value, k: &str, d: u64| Duration::from_secs(p[k].as_u64().unwrap_or(d));
-    let attempt = |p: Value| probe_attempt(pod.clone(), c.clone(), p);
-    if c["startupProbe"].is_object() {
-        let p = c["startupProbe"].clone();
-        tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+async fn probe_loop(pod: Arc<Pod>, idx: usize, container: Value, kill: mpsc::Sender<String>) {
+    let name = container["name"].as_str().unwrap_or("").to_string();
+    let secs = |probe: &Value, key: &str, default: u64| {
+        Duration::from_secs(probe[key].as_u64().unwrap_or(default))
+    };
+    let attempt = |probe: Value| probe_attempt(pod.clone(), container.clone(), probe);
+    if container["startupProbe"].is_object() {
+        let probe = container["startupProbe"].clone();
+        tokio::time::sleep(secs(&probe, "initialDelaySeconds", 0)).await;
         let mut failures = 0;
         loop {
-            match attempt(p.clone()).await {
+            match attempt(probe.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
                     failures += 1;
@@ -1026,7 +945,7 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                         &format!("Startup probe failed: {e}"),
                         Some(&name),
                     );
-                    if failures >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                    if failures >= probe["failureThreshold"].as_u64().unwrap_or(3) {
                         let _ = kill
                             .send(format!(
                                 "Container {name} failed startup probe, will be restarted"
@@ -1036,37 +955,37 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                     }
                 }
             }
-            tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+            tokio::time::sleep(secs(&probe, "periodSeconds", 10)).await;
         }
-        let has_readiness = c["readinessProbe"].is_object();
-        pod.set_container(false, idx, |s| {
-            s["started"] = json!(true);
+        let has_readiness = container["readinessProbe"].is_object();
+        pod.set_container(false, idx, |status| {
+            status["started"] = json!(true);
             if !has_readiness {
-                s["ready"] = json!(true);
+                status["ready"] = json!(true);
             }
         });
     }
-    let readiness = c["readinessProbe"].clone();
-    let liveness = c["livenessProbe"].clone();
+    let readiness = container["readinessProbe"].clone();
+    let liveness = container["livenessProbe"].clone();
     let ready_task = readiness.is_object().then(|| {
         let pod = pod.clone();
         let name = name.clone();
-        let c = c.clone();
+        let container = container.clone();
         tokio::spawn(async move {
-            let attempt = |p: Value| probe_attempt(pod.clone(), c.clone(), p);
-            let p = readiness;
-            tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+            let attempt = |probe: Value| probe_attempt(pod.clone(), container.clone(), probe);
+            let probe = readiness;
+            tokio::time::sleep(secs(&probe, "initialDelaySeconds", 0)).await;
             let (mut ok_n, mut fail_n, mut ready) = (0u64, 0u64, false);
             let mut said = String::new();
             loop {
-                match attempt(p.clone()).await {
+                match attempt(probe.clone()).await {
                     Ok(()) => {
                         ok_n += 1;
                         fail_n = 0;
                         said.clear();
-                        if !ready && ok_n >= p["successThreshold"].as_u64().unwrap_or(1) {
+                        if !ready && ok_n >= probe["successThreshold"].as_u64().unwrap_or(1) {
                             ready = true;
-                            pod.set_container(false, idx, |s| s["ready"] = json!(true));
+                            pod.set_container(false, idx, |status| status["ready"] = json!(true));
                         }
                     }
                     Err(e) => {
@@ -1083,22 +1002,22 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                                 Some(&name),
                             );
                         }
-                        if ready && fail_n >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                        if ready && fail_n >= probe["failureThreshold"].as_u64().unwrap_or(3) {
                             ready = false;
-                            pod.set_container(false, idx, |s| s["ready"] = json!(false));
+                            pod.set_container(false, idx, |status| status["ready"] = json!(false));
                         }
                     }
                 }
-                tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+                tokio::time::sleep(secs(&probe, "periodSeconds", 10)).await;
             }
         })
     });
     if liveness.is_object() {
-        let p = liveness;
-        tokio::time::sleep(secs(&p, "initialDelaySeconds", 0)).await;
+        let probe = liveness;
+        tokio::time::sleep(secs(&probe, "initialDelaySeconds", 0)).await;
         let mut fail_n = 0;
         loop {
-            match attempt(p.clone()).await {
+            match attempt(probe.clone()).await {
                 Ok(()) => fail_n = 0,
                 Err(e) => {
                     fail_n += 1;
@@ -1108,7 +1027,7 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                         &format!("Liveness probe failed: {e}"),
                         Some(&name),
                     );
-                    if fail_n >= p["failureThreshold"].as_u64().unwrap_or(3) {
+                    if fail_n >= probe["failureThreshold"].as_u64().unwrap_or(3) {
                         let _ = kill
                             .send(format!(
                                 "Container {name} failed liveness probe, will be restarted"
@@ -1118,42 +1037,43 @@ async fn probe_loop(pod: Arc<Pod>, idx: usize, c: Value, kill: mpsc::Sender<Stri
                     }
                 }
             }
-            tokio::time::sleep(secs(&p, "periodSeconds", 10)).await;
+            tokio::time::sleep(secs(&probe, "periodSeconds", 10)).await;
         }
     }
-    if let Some(t) = ready_task {
+    if let Some(task) = ready_task {
         // Keep readiness running until this run ends (the task is aborted
         // with us).
-        let _ = t.await;
+        let _ = task.await;
     }
 }
 
-async fn probe_attempt(pod: Arc<Pod>, c: Value, p: Value) -> Result<(), String> {
+async fn probe_attempt(pod: Arc<Pod>, container: Value, probe: Value) -> Result<(), String> {
     let ip = pod
         .st()
         .pod_ip
         .clone()
         .unwrap_or_else(|| "127.0.0.1".into());
-    if let Some(r) = probes::check_network(&pod.shared.kubelet, &ip, &p, &c).await {
+    if let Some(result) = probes::check_network(&pod.shared.kubelet, &ip, &probe, &container).await
+    {
         // A program that listens on loopback only is told so.
-        let hint = match (&r, pod.h.sandbox(), c["name"].as_str()) {
+        let hint = match (&result, pod.handle.sandbox(), container["name"].as_str()) {
             (Err(_), Some(_), Some(name)) => pod
-                .h
+                .handle
                 .program_of(name)
-                .zip(probes::probe_port(&p, &c))
+                .zip(probes::probe_port(&probe, &container))
                 .and_then(|(pid, port)| probes::loopback_hint(&probes::listening(pid), port)),
             _ => None,
         };
-        return match (r, hint) {
+        return match (result, hint) {
             (Err(e), Some(hint)) => Err(format!("{e}: {hint}")),
-            (r, _) => r,
+            (result, _) => result,
         };
     }
-    exec_probe(&pod, &c, &p).await
+    exec_probe(&pod, &container, &probe).await
 }
 
-async fn exec_probe(pod: &Pod, c: &Value, p: &Value) -> Result<(), String> {
-    let argv: Vec<String> = p["exec"]["command"]
+async fn exec_probe(pod: &Pod, container: &Value, probe: &Value) -> Result<(), String> {
+    let argv: Vec<String> = probe["exec"]["command"]
         .as_array()
         .into_iter()
         .flatten()
@@ -1162,9 +1082,9 @@ async fn exec_probe(pod: &Pod, c: &Value, p: &Value) -> Result<(), String> {
     if argv.is_empty() {
         return Err("exec probe without a command".into());
     }
-    let mut exec = exec_command(&pod.shared, &pod.h, &pod.obj, c, argv)?;
+    let mut exec = exec_command(&pod.shared, &pod.handle, &pod.obj, container, argv)?;
     exec.command().stdout(Stdio::piped()).stderr(Stdio::piped());
-    let timeout = Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
+    let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
     let child = exec
         .spawn()
         .map_err(|e| format!("cannot run the probe: {e}"))?;
@@ -1185,28 +1105,28 @@ async fn wait_stop(stop: &mut watch::Receiver<Option<i64>>) {
 }
 
 fn backoff(restarts: u32) -> Duration {
-    let d = BACKOFF_START.saturating_mul(1u32 << restarts.min(6));
-    d.min(BACKOFF_MAX)
+    let delay = BACKOFF_START.saturating_mul(1u32 << restarts.min(6));
+    delay.min(BACKOFF_MAX)
 }
 
 /// Sleeps unless the pod stops first; true if it stopped.
-async fn sleep_or_stop(pod: &Pod, d: Duration) -> bool {
+async fn sleep_or_stop(pod: &Pod, duration: Duration) -> bool {
     let mut stop = pod.stop.clone();
     tokio::select! {
-        _ = tokio::time::sleep(d) => false,
+        _ = tokio::time::sleep(duration) => false,
         _ = wait_stop(&mut stop) => true,
     }
 }
 
 /// Supervises one container: runs, restarts with back-off, reports.
 /// Returns the last exit code.
-async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
-    let name = c["name"].as_str().unwrap_or("").to_string();
+async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i32 {
+    let name = container["name"].as_str().unwrap_or("").to_string();
     let policy = pod.spec["restartPolicy"]
         .as_str()
         .unwrap_or("Always")
         .to_string();
-    let image = c["image"].as_str().unwrap_or("").to_string();
+    let image = container["image"].as_str().unwrap_or("").to_string();
     let mut restarts: i64 = 0;
     let mut crash_streak: u32 = 0;
     let mut waiting_for_port: Option<String> = None;
@@ -1231,15 +1151,15 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
             );
         }
         let began = Instant::now();
-        let exit = match run_once(&pod, init, idx, &c, restarts).await {
-            Ok(e) => e,
+        let exit = match run_once(&pod, init, idx, &container, restarts).await {
+            Ok(exit) => exit,
             Err((reason, msg)) if reason == "PortInUse" => {
                 // Waiting for another pod to give the port back: said once
                 // per holder, checked again every second.
                 if waiting_for_port.as_deref() != Some(msg.as_str()) {
                     pod.event("Warning", "PortInUse", &msg, Some(&name));
-                    pod.set_container(init, idx, |s| {
-                        s["state"] = json!({"waiting": {"reason": reason, "message": msg}})
+                    pod.set_container(init, idx, |status| {
+                        status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
                     });
                     waiting_for_port = Some(msg);
                 }
@@ -1249,8 +1169,8 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
                 continue;
             }
             Err((reason, msg)) => {
-                pod.set_container(init, idx, |s| {
-                    s["state"] = json!({"waiting": {"reason": reason, "message": msg}})
+                pod.set_container(init, idx, |status| {
+                    status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
                 });
                 pod.event("Warning", "Failed", &format!("Error: {msg}"), Some(&name));
                 if reason == "CreateContainerConfigError" {
@@ -1286,20 +1206,20 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
         let msg = format!(
             "back-off {}s restarting failed container={name} pod={}_{}({})",
             delay.as_secs(),
-            pod.h.name,
-            pod.h.namespace,
-            pod.h.uid
+            pod.handle.name,
+            pod.handle.namespace,
+            pod.handle.uid
         );
-        pod.set_container(init, idx, |s| {
-            s["lastState"] = json!({"terminated": s["state"]["terminated"].clone()});
-            s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}});
+        pod.set_container(init, idx, |status| {
+            status["lastState"] = json!({"terminated": status["state"]["terminated"].clone()});
+            status["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}});
         });
         pod.event(
             "Warning",
             "BackOff",
             &format!(
                 "Back-off restarting failed container {name} in pod {}_{}({})",
-                pod.h.name, pod.h.namespace, pod.h.uid
+                pod.handle.name, pod.handle.namespace, pod.handle.uid
             ),
             Some(&name),
         );
@@ -1307,7 +1227,7 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, c: Value) -> i32 {
             return exit.code;
         }
         restarts += 1;
-        pod.set_container(init, idx, |s| s["restartCount"] = json!(restarts));
+        pod.set_container(init, idx, |status| status["restartCount"] = json!(restarts));
     }
 }
 
@@ -1322,7 +1242,7 @@ async fn keep_trying<T>(
 ) -> Option<T> {
     loop {
         match step() {
-            Ok(v) => return Some(v),
+            Ok(value) => return Some(value),
             Err(e) => {
                 pod.event("Warning", reason, &describe(&e), None);
                 if sleep_or_stop(pod, Duration::from_secs(2)).await {
@@ -1334,23 +1254,23 @@ async fn keep_trying<T>(
 }
 
 /// Runs a pod from start to deletion.
-pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
+pub async fn run_pod(shared: Arc<Shared>, handle: Arc<PodHandle>, obj: Value) {
     let spec = obj["spec"].clone();
     let inits: Vec<Value> = spec["initContainers"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let mains: Vec<Value> = spec["containers"].as_array().cloned().unwrap_or_default();
-    let st = Status {
+    let status = Status {
         init: inits
             .iter()
             .map(|c| waiting(c, "PodInitializing", None))
             .collect(),
         main: mains
             .iter()
-            .map(|c| {
+            .map(|container| {
                 waiting(
-                    c,
+                    container,
                     if inits.is_empty() {
                         "ContainerCreating"
                     } else {
@@ -1372,20 +1292,20 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
     };
     let pod = Arc::new(Pod {
         shared: shared.clone(),
-        stop: h.stop.subscribe(),
-        h: h.clone(),
+        stop: handle.stop.subscribe(),
+        handle: handle.clone(),
         spec,
         obj,
-        st: Mutex::new(st),
+        st: Mutex::new(status),
     });
-    let _ = std::fs::create_dir_all(&h.dir);
+    let _ = std::fs::create_dir_all(&handle.dir);
     pod.publish();
     // The sandbox: namespaces and an address, or processes run directly.
     let Some(sandbox) = keep_trying(
         &pod,
         "FailedCreatePodSandBox",
         |e| format!("Failed to create pod sandbox: {e}"),
-        || shared.kubelet.make_sandbox(&h.name),
+        || shared.kubelet.make_sandbox(&handle.name),
     )
     .await
     else {
@@ -1396,7 +1316,7 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
         Some(sb) => sb.ip.to_string(),
         None => "127.0.0.1".to_string(),
     });
-    *h.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
+    *handle.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = sandbox;
     pod.publish();
     let node = shared.kubelet.node();
     for said in
@@ -1409,7 +1329,7 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
         &pod,
         "FailedMount",
         |e| format!("MountVolume.SetUp failed: {e}"),
-        || volumes::materialise(&shared.store, &pod.obj, &h.dir),
+        || volumes::materialise(&shared.store, &pod.obj, &handle.dir),
     )
     .await;
     if materialised.is_none() {
@@ -1417,8 +1337,8 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
         return;
     }
     let mut ok = true;
-    for (i, c) in inits.iter().enumerate() {
-        let code = supervise(pod.clone(), true, i, c.clone()).await;
+    for (i, container) in inits.iter().enumerate() {
+        let code = supervise(pod.clone(), true, i, container.clone()).await;
         if pod.stopping().is_some() {
             ok = false;
             break;
@@ -1438,8 +1358,8 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
             .enumerate()
             .map(|(i, c)| tokio::spawn(supervise(pod.clone(), false, i, c.clone())))
             .collect();
-        for t in tasks {
-            let _ = t.await;
+        for task in tasks {
+            let _ = task.await;
         }
         pod.publish();
     }
@@ -1449,7 +1369,7 @@ pub async fn run_pod(shared: Arc<Shared>, h: Arc<PodHandle>, obj: Value) {
 /// After the processes: give up the sandbox, wait for deletion, then
 /// remove the pod.
 async fn finish(pod: &Pod) {
-    pod.h
+    pod.handle
         .sandbox
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -1458,5 +1378,5 @@ async fn finish(pod: &Pod) {
     wait_stop(&mut stop).await;
     pod.shared
         .store
-        .remove(resources::pods(), &pod.h.namespace, &pod.h.name);
+        .remove(resources::pods(), &pod.handle.namespace, &pod.handle.name);
 }

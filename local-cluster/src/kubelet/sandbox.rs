@@ -88,8 +88,8 @@ fn errno() -> i32 {
 
 /// Writes one byte and an errno to the channel, then exits (holder child).
 fn child_fail(fd: RawFd, stage: u8) -> ! {
-    let e = errno().to_ne_bytes();
-    let msg = [b'e', stage, e[0], e[1], e[2], e[3]];
+    let code = errno().to_ne_bytes();
+    let msg = [b'e', stage, code[0], code[1], code[2], code[3]];
     // SAFETY: plain write(2) and _exit(2).
     unsafe {
         libc::write(fd, msg.as_ptr().cast(), msg.len());
@@ -193,8 +193,8 @@ unsafe fn holder_main(
                 _ => -1,
             };
             if fd < 0 {
-                let e = errno().to_ne_bytes();
-                let msg = [b'e', byte[0], e[0], e[1], e[2], e[3]];
+                let code = errno().to_ne_bytes();
+                let msg = [b'e', byte[0], code[0], code[1], code[2], code[3]];
                 libc::write(chan, msg.as_ptr().cast(), msg.len());
                 continue;
             }
@@ -255,19 +255,20 @@ fn wait_readable(fd: RawFd, deadline: std::time::Instant) -> io::Result<()> {
             revents: 0,
         };
         // SAFETY: poll(2) on one descriptor we own.
-        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        match n {
+        let ready =
+            unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        match ready {
             0 => {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the sandbox process did not answer within 5 s",
                 ));
             }
-            n if n > 0 => return Ok(()),
+            ready if ready > 0 => return Ok(()),
             _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
                 }
             }
         }
@@ -281,31 +282,31 @@ fn read_exact_timeout(fd: RawFd, buf: &mut [u8], limit: Duration) -> io::Result<
     while got < buf.len() {
         wait_readable(fd, deadline)?;
         // SAFETY: read(2) into the unfilled part of `buf`.
-        let r = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+        let count = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if count < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(e);
+            return Err(error);
         }
-        if r == 0 {
+        if count == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the sandbox process ended while starting",
             ));
         }
-        got += r as usize;
+        got += count as usize;
     }
     Ok(())
 }
 
 /// Turns a holder's `e STAGE ERRNO` answer into an error.
 fn holder_error(chan: RawFd, stage: u8) -> io::Error {
-    let mut e = [0u8; 4];
-    match read_exact_timeout(chan, &mut e, Duration::from_secs(5)) {
+    let mut errno_bytes = [0u8; 4];
+    match read_exact_timeout(chan, &mut errno_bytes, Duration::from_secs(5)) {
         Ok(()) => {
-            let os = io::Error::from_raw_os_error(i32::from_ne_bytes(e));
+            let os = io::Error::from_raw_os_error(i32::from_ne_bytes(errno_bytes));
             io::Error::new(os.kind(), format!("{}: {os}", stage_name(stage)))
         }
         Err(err) => err,
@@ -313,8 +314,8 @@ fn holder_error(chan: RawFd, stage: u8) -> io::Error {
 }
 
 fn open_ns(pid: libc::pid_t, name: &str) -> io::Result<OwnedFd> {
-    let f = std::fs::File::open(format!("/proc/{pid}/ns/{name}"))?;
-    Ok(OwnedFd::from(f))
+    let file = std::fs::File::open(format!("/proc/{pid}/ns/{name}"))?;
+    Ok(OwnedFd::from(file))
 }
 
 /// The uid and gid maps of the node's user namespace: as root, every id
@@ -420,11 +421,11 @@ impl Holder {
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
         let mut got = None;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for f in fds {
+        for message in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = message {
+                for raw in fds {
                     // SAFETY: a descriptor the kernel just gave us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
                     if got.is_none() {
                         got = Some(owned);
                     }
@@ -673,17 +674,17 @@ unsafe fn kill_descendants() {
                 c"/proc/thread-self/children".as_ptr(),
                 libc::O_RDONLY | libc::O_CLOEXEC,
             );
-            let n = if fd >= 0 {
-                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            let len = if fd >= 0 {
+                let count = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
                 libc::close(fd);
-                n.max(0) as usize
+                count.max(0) as usize
             } else {
                 0
             };
             let mut pid: libc::pid_t = 0;
-            for &b in &buf[..n] {
-                if b.is_ascii_digit() {
-                    pid = pid * 10 + libc::pid_t::from(b - b'0');
+            for &byte in &buf[..len] {
+                if byte.is_ascii_digit() {
+                    pid = pid * 10 + libc::pid_t::from(byte - b'0');
                 } else if pid > 0 {
                     libc::kill(pid, libc::SIGKILL);
                     pid = 0;
@@ -733,8 +734,8 @@ unsafe fn reaper(child: libc::pid_t, end_all: Option<i32>) -> ! {
             }
             let mut status = 0;
             loop {
-                let r = libc::waitpid(-1, &mut status, libc::WNOHANG);
-                if r == child {
+                let reaped = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if reaped == child {
                     if end_all.is_some() {
                         kill_descendants();
                     }
@@ -742,16 +743,16 @@ unsafe fn reaper(child: libc::pid_t, end_all: Option<i32>) -> ! {
                         libc::_exit(libc::WEXITSTATUS(status));
                     }
                     if libc::WIFSIGNALED(status) {
-                        let s = libc::WTERMSIG(status);
-                        libc::signal(s, libc::SIG_DFL);
+                        let term_signal = libc::WTERMSIG(status);
+                        libc::signal(term_signal, libc::SIG_DFL);
                         let mut one: libc::sigset_t = std::mem::zeroed();
-                        libc::sigaddset(&mut one, s);
+                        libc::sigaddset(&mut one, term_signal);
                         libc::sigprocmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
-                        libc::kill(libc::getpid(), s);
-                        libc::_exit(128 + s);
+                        libc::kill(libc::getpid(), term_signal);
+                        libc::_exit(128 + term_signal);
                     }
                 }
-                if r <= 0 {
+                if reaped <= 0 {
                     break;
                 }
             }

@@ -138,11 +138,11 @@ pub fn run_as(pod_spec: &Value, container: &Value) -> Option<(u32, u32)> {
 /// have namespaces at all.
 pub fn not_applied(pod_spec: &Value, every_id: bool, sandboxed: bool) -> Vec<String> {
     let mut out = Vec::new();
-    for v in pod_spec["volumes"].as_array().into_iter().flatten() {
-        if v.get("hostPath").is_some() {
+    for volume in pod_spec["volumes"].as_array().into_iter().flatten() {
+        if volume.get("hostPath").is_some() {
             out.push(format!(
                 "spec.volumes[{}].hostPath is not supported by the local cluster: the volume is an empty directory",
-                v["name"].as_str().unwrap_or("")
+                volume["name"].as_str().unwrap_or("")
             ));
         }
     }
@@ -155,10 +155,10 @@ pub fn not_applied(pod_spec: &Value, every_id: bool, sandboxed: bool) -> Vec<Str
                 .flatten()
                 .map(move |c| (list, c))
         });
-    for (list, c) in containers {
-        let name = c["name"].as_str().unwrap_or("");
+    for (list, container) in containers {
+        let name = container["name"].as_str().unwrap_or("");
         let field = |key: &str| format!("spec.{list}{{{name}}}.securityContext.{key}");
-        let sc = &c["securityContext"];
+        let sc = &container["securityContext"];
         if !sandboxed {
             for key in ["readOnlyRootFilesystem", "privileged", "capabilities"] {
                 if sc.get(key).is_some_and(|v| !v.is_null() && *v != false) {
@@ -184,7 +184,7 @@ pub fn not_applied(pod_spec: &Value, every_id: bool, sandboxed: bool) -> Vec<Str
                 ));
             }
         }
-        if run_as(pod_spec, c).is_some() && !(every_id && sandboxed) {
+        if run_as(pod_spec, container).is_some() && !(every_id && sandboxed) {
             out.push(format!(
                 "{} is not applied: the local cluster runs programs as your own user, the only one its user namespace maps",
                 field("runAsUser")
@@ -202,8 +202,8 @@ mod tests {
     #[test]
     fn the_container_s_user_wins_over_the_pod_s() {
         let spec = json!({"securityContext": {"runAsUser": 1000, "runAsGroup": 50}});
-        let c = json!({"securityContext": {"runAsUser": 2000}});
-        assert_eq!(run_as(&spec, &c), Some((2000, 50)));
+        let container = json!({"securityContext": {"runAsUser": 2000}});
+        assert_eq!(run_as(&spec, &container), Some((2000, 50)));
         assert_eq!(run_as(&json!({}), &json!({})), None);
     }
 
@@ -244,9 +244,9 @@ mod tests {
         let default = capabilities(&json!({}));
         assert_ne!(default & bit("NET_BIND_SERVICE"), 0);
         assert_eq!(default & bit("SYS_ADMIN"), 0);
-        let c = json!({"securityContext": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["CAP_KILL"]}}});
-        assert_ne!(capabilities(&c) & bit("NET_ADMIN"), 0);
-        assert_eq!(capabilities(&c) & bit("KILL"), 0);
+        let container = json!({"securityContext": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["CAP_KILL"]}}});
+        assert_ne!(capabilities(&container) & bit("NET_ADMIN"), 0);
+        assert_eq!(capabilities(&container) & bit("KILL"), 0);
         let none = json!({"securityContext": {"capabilities": {"drop": ["ALL"]}}});
         assert_eq!(capabilities(&none), 0);
         let unknown = json!({"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["FLY"]}}}]});

@@ -7,16 +7,16 @@ use tokio::sync::mpsc;
 
 /// Feeds stdin from a channel; closing the channel closes stdin.
 pub fn stdin_task(
-    mut w: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    mut writer: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
 ) -> mpsc::Sender<Bytes> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if w.write_all(&b).await.is_err() || w.flush().await.is_err() {
+        while let Some(chunk) = rx.recv().await {
+            if writer.write_all(&chunk).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
         }
-        let _ = w.shutdown().await;
+        let _ = writer.shutdown().await;
     });
     tx
 }

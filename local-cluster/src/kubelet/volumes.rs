@@ -26,8 +26,8 @@ fn write_file(dir: &Path, rel: &str, data: &[u8], mode: u32) -> std::io::Result<
         return Ok(());
     }
     let path = dir.join(rel);
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
     }
     std::fs::write(&path, data)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))
@@ -42,22 +42,22 @@ fn source_data(store: &Store, kind: &str, ns: &str, name: &str) -> Option<Vec<(S
     };
     let obj = store.try_get(rt, ns, name)?;
     let mut out = Vec::new();
-    if let Some(m) = obj["data"].as_object() {
-        for (k, v) in m {
-            let s = v.as_str().unwrap_or("");
+    if let Some(entries) = obj["data"].as_object() {
+        for (key, value) in entries {
+            let text = value.as_str().unwrap_or("");
             let bytes = if kind == "secret" {
-                base64::decode(s).unwrap_or_default()
+                base64::decode(text).unwrap_or_default()
             } else {
-                s.as_bytes().to_vec()
+                text.as_bytes().to_vec()
             };
-            out.push((k.clone(), bytes));
+            out.push((key.clone(), bytes));
         }
     }
-    if let Some(m) = obj["binaryData"].as_object() {
-        for (k, v) in m {
+    if let Some(entries) = obj["binaryData"].as_object() {
+        for (key, value) in entries {
             out.push((
-                k.clone(),
-                base64::decode(v.as_str().unwrap_or("")).unwrap_or_default(),
+                key.clone(),
+                base64::decode(value.as_str().unwrap_or("")).unwrap_or_default(),
             ));
         }
     }
@@ -89,12 +89,12 @@ fn project(
     };
     match src["items"].as_array() {
         Some(items) => {
-            for it in items {
-                let key = it["key"].as_str().unwrap_or("");
-                let path = it["path"].as_str().unwrap_or(key);
-                let m = it["mode"].as_u64().map(|m| m as u32).unwrap_or(mode);
+            for item in items {
+                let key = item["key"].as_str().unwrap_or("");
+                let path = item["path"].as_str().unwrap_or(key);
+                let item_mode = item["mode"].as_u64().map(|m| m as u32).unwrap_or(mode);
                 match data.iter().find(|(k, _)| k == key) {
-                    Some((_, bytes)) => write(path, bytes, m)?,
+                    Some((_, bytes)) => write(path, bytes, item_mode)?,
                     None if optional => {}
                     None => {
                         return Err(format!(
@@ -105,8 +105,8 @@ fn project(
             }
         }
         None => {
-            for (k, bytes) in &data {
-                write(k, bytes, mode)?;
+            for (key, bytes) in &data {
+                write(key, bytes, mode)?;
             }
         }
     }
@@ -114,9 +114,9 @@ fn project(
 }
 
 fn downward(pod: &Value, items: &Value, dir: &Path, mode: u32) -> Result<(), String> {
-    for it in items.as_array().into_iter().flatten() {
-        let path = it["path"].as_str().unwrap_or("");
-        let field = it["fieldRef"]["fieldPath"].as_str().unwrap_or("");
+    for item in items.as_array().into_iter().flatten() {
+        let path = item["path"].as_str().unwrap_or("");
+        let field = item["fieldRef"]["fieldPath"].as_str().unwrap_or("");
         let value = super::env::field_value(pod, field).unwrap_or_default();
         write_file(dir, path, value.as_bytes(), mode).map_err(|e| e.to_string())?;
     }
@@ -126,39 +126,43 @@ fn downward(pod: &Value, items: &Value, dir: &Path, mode: u32) -> Result<(), Str
 /// Writes every volume of the pod under `root/volumes/NAME`.
 pub fn materialise(store: &Store, pod: &Value, root: &Path) -> Result<(), String> {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
-    for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-        let name = v["name"].as_str().unwrap_or("");
+    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = volume["name"].as_str().unwrap_or("");
         if name.is_empty() || name.contains('/') || name == ".." {
             continue;
         }
         let dir = root.join("volumes").join(name);
-        if v["emptyDir"].is_object() || v.get("emptyDir").is_some() {
+        if volume["emptyDir"].is_object() || volume.get("emptyDir").is_some() {
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             continue;
         }
         // Sourced volumes are rewritten on every start (fresh content).
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        if v["configMap"].is_object() {
-            project(store, "configmap", ns, &v["configMap"], &dir, 0o644)?;
-        } else if v["secret"].is_object() {
-            let mut src = v["secret"].clone();
+        if volume["configMap"].is_object() {
+            project(store, "configmap", ns, &volume["configMap"], &dir, 0o644)?;
+        } else if volume["secret"].is_object() {
+            let mut src = volume["secret"].clone();
             src["name"] = src["secretName"].clone();
             project(store, "secret", ns, &src, &dir, 0o644)?;
-        } else if v["downwardAPI"].is_object() {
-            downward(pod, &v["downwardAPI"]["items"], &dir, 0o644)?;
-        } else if v["projected"].is_object() {
-            let mode = v["projected"]["defaultMode"]
+        } else if volume["downwardAPI"].is_object() {
+            downward(pod, &volume["downwardAPI"]["items"], &dir, 0o644)?;
+        } else if volume["projected"].is_object() {
+            let mode = volume["projected"]["defaultMode"]
                 .as_u64()
                 .map(|m| m as u32)
                 .unwrap_or(0o644);
-            for s in v["projected"]["sources"].as_array().into_iter().flatten() {
-                if s["configMap"].is_object() {
-                    project(store, "configmap", ns, &s["configMap"], &dir, mode)?;
-                } else if s["secret"].is_object() {
-                    project(store, "secret", ns, &s["secret"], &dir, mode)?;
-                } else if s["downwardAPI"].is_object() {
-                    downward(pod, &s["downwardAPI"]["items"], &dir, mode)?;
+            for source in volume["projected"]["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if source["configMap"].is_object() {
+                    project(store, "configmap", ns, &source["configMap"], &dir, mode)?;
+                } else if source["secret"].is_object() {
+                    project(store, "secret", ns, &source["secret"], &dir, mode)?;
+                } else if source["downwardAPI"].is_object() {
+                    downward(pod, &source["downwardAPI"]["items"], &dir, mode)?;
                 }
             }
         }
@@ -173,14 +177,14 @@ pub fn mounts(container: &Value, root: &Path) -> Vec<Mount> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|m| {
-            let name = m["name"].as_str()?;
-            let target = m["mountPath"].as_str()?.to_string();
+        .filter_map(|mount| {
+            let name = mount["name"].as_str()?;
+            let target = mount["mountPath"].as_str()?.to_string();
             if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
                 return None;
             }
             let mut host = root.join("volumes").join(name);
-            if let Some(sub) = m["subPath"]
+            if let Some(sub) = mount["subPath"]
                 .as_str()
                 .filter(|s| !s.is_empty() && !s.contains(".."))
             {
@@ -190,7 +194,7 @@ pub fn mounts(container: &Value, root: &Path) -> Vec<Mount> {
             Some(Mount {
                 host,
                 target,
-                read_only: m["readOnly"] == true,
+                read_only: mount["readOnly"] == true,
             })
         })
         .collect();
