@@ -191,6 +191,77 @@ fn a_crashing_service_is_reported_with_its_last_lines() {
         .stdout(contains("broken.py").and(contains("killed broken")));
 }
 
+/// A web server on `host`, on each of `ports` (`PORT` for `$PORT`).
+fn server_py(host: &str, ports: &[&str]) -> String {
+    let ports: Vec<String> = ports
+        .iter()
+        .map(|p| match *p {
+            "PORT" => "int(os.environ['PORT'])".to_string(),
+            number => number.to_string(),
+        })
+        .collect();
+    format!(
+        r#"
+import http.server, os, threading
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"served on %d\n" % self.server.server_port)
+servers = [http.server.HTTPServer(("{host}", port), Handler) for port in [{}]]
+for server in servers[1:]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[0].serve_forever()
+"#,
+        ports.join(", ")
+    )
+}
+
+/// `command` with `args`, killed if it runs for more than 90 s (a launch
+/// that waits forever fails the test rather than hanging it).
+fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Command {
+    command.args(args);
+    let mut bounded = assert_cmd::Command::from_std(command);
+    bounded.timeout(std::time::Duration::from_secs(90));
+    bounded
+}
+
+#[test]
+fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    // As Flask's `app.run()` does: loopback only, where no probe or
+    // Service reaches on a real cluster.
+    sandbox.write("loopback.py", server_py("127.0.0.1", &["5000"]));
+    bounded(cluster.kubesh(&sandbox), &["-c", "python loopback.py &"])
+        .assert()
+        .code(1)
+        .stderr(
+            contains("loopback listens on 127.0.0.1:5000, which only the pod itself reaches")
+                .and(contains("app.run(host=\"0.0.0.0\"")),
+        );
+    // A hard-coded port: the Service follows it, and says so.
+    sandbox.write("fixed.py", server_py("0.0.0.0", &["9898"]));
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", "python fixed.py &\ncurl fixed:8080/\nps"],
+    )
+    .assert()
+    .success()
+    .stderr(contains(
+        "fixed listens on 9898, not 8080: the Service now targets 9898",
+    ))
+    .stdout(contains("served on 9898").and(contains("http://fixed:8080")));
+    // Two other ports: which one serves is the user's to say.
+    sandbox.write("two.py", server_py("", &["3000", "3001"]));
+    bounded(cluster.kubesh(&sandbox), &["-c", "python two.py &"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "two listens on ports 3000, 3001, not 8080: launch it with SERVICE_PORT set",
+        ));
+}
+
 #[test]
 fn a_binary_runs_with_the_data_file_beside_it() {
     let sandbox = Sandbox::new();

@@ -68,15 +68,7 @@ pub fn list(
             .as_ref()
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0);
-        let port = deployment
-            .spec
-            .template
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .and_then(|c| c.ports.as_ref())
-            .and_then(|p| p.first())
-            .map(|p| p.container_port);
+        let port = service_port(deployment);
         let name = deployment.metadata.name.clone().unwrap_or_default();
         let image = main_image(deployment.spec.template.spec.as_ref());
         dprocs.push(Dproc {
@@ -124,6 +116,30 @@ pub fn lookup(connection: &Connection, namespace: &str, key: &str) -> Result<Dpr
             key: key.to_string(),
             namespace: namespace.to_string(),
         })
+}
+
+/// The port of a background dproc's Service, which is the program's
+/// `PORT` (its container may listen on another, the Service's target).
+fn service_port(deployment: &Deployment) -> Option<String> {
+    let container = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())?;
+    let from_env = container
+        .env
+        .iter()
+        .flatten()
+        .find(|v| v.name == "PORT")
+        .and_then(|v| v.value.clone());
+    from_env.or_else(|| {
+        container
+            .ports
+            .as_ref()
+            .and_then(|p| p.first())
+            .map(|p| p.container_port.to_string())
+    })
 }
 
 /// The dproc whose name or id is `key`.

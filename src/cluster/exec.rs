@@ -5,6 +5,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::connection::{ClusterError, explain};
+
+/// The exec itself was refused or failed (RBAC, no such pod, the
+/// connection).
+#[derive(Debug, thiserror::Error)]
+#[error("exec in pod {pod} failed: {}", .source.reason())]
+pub struct ExecError {
+    pub pod: String,
+    #[source]
+    pub source: ClusterError,
+}
+
 /// How a command run in a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -33,19 +45,20 @@ pub async fn run(
     container: &str,
     command: Vec<String>,
     stdin: &[u8],
-) -> Result<ExecOutput, String> {
+) -> Result<ExecOutput, ExecError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = AttachParams::default()
         .container(container)
         .stdin(true)
         .stdout(true)
         .stderr(true);
-    let mut process = pods.exec(pod, command, &params).await.map_err(|e| {
-        format!(
-            "exec in pod {pod} failed: {}",
-            super::connection::describe(e)
-        )
-    })?;
+    let mut process = pods
+        .exec(pod, command, &params)
+        .await
+        .map_err(|error| ExecError {
+            pod: pod.to_string(),
+            source: explain("the cluster", error),
+        })?;
     let status = process.take_status();
     let mut input = process.stdin();
     let mut stdout = process.stdout();

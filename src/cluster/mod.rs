@@ -8,6 +8,7 @@ pub mod connection;
 pub mod dprocs;
 pub mod exec;
 pub mod forward;
+pub mod listening;
 pub mod trace;
 
 pub use connection::{ClusterError, Connection};

@@ -7,12 +7,12 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use super::LaunchError;
 use super::bundle::Bundle;
 use super::objects::{self, Spec};
-use crate::cluster::connection::{Connection, status_code};
+use crate::cluster::connection::{ClusterError, Connection, status_code};
 use crate::labels::{LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
 
 /// Creates a background dproc's Deployment, ConfigMaps and Service;
@@ -147,4 +147,26 @@ fn name_taken(kind: &str, name: &str, existing: Option<&ObjectMeta>) -> String {
              touch it; set SERVICE_NAME to launch under another name"
         )
     }
+}
+
+/// Points a background dproc at `spec.listen_port`: the Deployment's pod
+/// template (its container port and readiness probe, so new pods replace
+/// the unready ones) and the Service's target port. The Service's own port
+/// and the program's `PORT` stay.
+pub async fn retarget(connection: &Connection, spec: &Spec) -> Result<(), ClusterError> {
+    let deployments: Api<Deployment> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let template = objects::deployment(spec).spec.template;
+    let patch = serde_json::json!({ "spec": { "template": template } });
+    deployments
+        .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| connection.explain(e))?;
+    let services: Api<Service> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let ports = objects::service(spec, None).spec.and_then(|s| s.ports);
+    let patch = serde_json::json!({ "spec": { "ports": ports } });
+    services
+        .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| connection.explain(e))?;
+    Ok(())
 }

@@ -7,10 +7,16 @@
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, LogParams};
 
+use crate::cluster::listening::Listener;
+
 /// What a pod tells about the launch.
 pub enum Progress {
     /// Still on its way: what it is doing.
     Phase(String),
+    /// The program runs but its readiness probe has not passed: it does not
+    /// listen on its port yet, or not where the probe looks (see
+    /// [`compare`]).
+    Unready,
     Ready,
     /// The program ended (foreground) with this exit code.
     Ended(i32),
@@ -20,6 +26,61 @@ pub enum Progress {
         /// from its previous run.
         logs: Option<(String, bool)>,
     },
+}
+
+/// Where a program listens, against the port its Service points at.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Listening {
+    /// On the port, on an address the Service reaches: the probe passes.
+    OnPort,
+    /// Only on loopback (the port, or another), which nothing outside the
+    /// pod reaches; the socket found.
+    LoopbackOnly(Listener),
+    /// On exactly one other port, where the Service can reach it.
+    OtherPort(u16),
+    /// On several other ports, none of them the Service's.
+    OtherPorts(Vec<u16>),
+    /// Nowhere yet.
+    Nowhere,
+}
+
+/// Judges the listening sockets of a program whose Service points at `port`.
+pub fn compare(listeners: &[Listener], port: u16) -> Listening {
+    let reachable: Vec<&Listener> = listeners.iter().filter(|l| l.reachable()).collect();
+    if reachable.iter().any(|l| l.port == port) {
+        return Listening::OnPort;
+    }
+    let mut others: Vec<u16> = reachable.iter().map(|l| l.port).collect();
+    others.sort_unstable();
+    others.dedup();
+    match others.as_slice() {
+        [] => {}
+        [other] => return Listening::OtherPort(*other),
+        _ => return Listening::OtherPorts(others),
+    }
+    let loopback = listeners
+        .iter()
+        .find(|l| l.port == port)
+        .or_else(|| listeners.first());
+    match loopback {
+        Some(listener) => Listening::LoopbackOnly(*listener),
+        None => Listening::Nowhere,
+    }
+}
+
+/// How a program of `runtime` is made to listen on every address, for the
+/// message that says it listens on loopback only.
+pub fn listen_hint(runtime: &str) -> &'static str {
+    match runtime {
+        "python" => {
+            "Flask: `app.run(host=\"0.0.0.0\", port=int(os.environ[\"PORT\"]))`; \
+             uvicorn: `--host 0.0.0.0 --port $PORT`"
+        }
+        "node" => "`server.listen(process.env.PORT)`, without a host",
+        "ruby" => "Sinatra: `set :bind, \"0.0.0.0\"`; rails: `-b 0.0.0.0`",
+        "php" => "`php -S 0.0.0.0:$PORT`",
+        _ => "bind 0.0.0.0 (every address), on $PORT",
+    }
 }
 
 pub fn assess(pod: &Pod, background: bool) -> Progress {
@@ -97,7 +158,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
         .and_then(|s| s.running.as_ref())
         .is_some()
     {
-        return Progress::Phase("starting: waiting for the program to listen on its port".into());
+        return Progress::Unready;
     }
     Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into()))
 }
@@ -270,6 +331,54 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn listener(address: &str, port: u16) -> Listener {
+        Listener {
+            address: address.parse().unwrap(),
+            port,
+        }
+    }
+
+    #[test]
+    fn where_a_program_listens_is_judged_against_its_port() {
+        let flask = listener("127.0.0.1", 5000);
+        assert_eq!(compare(&[flask], 8080), Listening::LoopbackOnly(flask));
+        let on_loopback = listener("127.0.0.1", 8080);
+        assert_eq!(
+            compare(&[listener("127.0.0.1", 5000), on_loopback], 8080),
+            Listening::LoopbackOnly(on_loopback)
+        );
+        assert_eq!(
+            compare(&[listener("0.0.0.0", 8080), on_loopback], 8080),
+            Listening::OnPort
+        );
+        assert_eq!(compare(&[listener("::", 8080)], 8080), Listening::OnPort);
+        assert_eq!(
+            compare(
+                &[listener("0.0.0.0", 9898), listener("127.0.0.1", 9229)],
+                8080
+            ),
+            Listening::OtherPort(9898)
+        );
+        assert_eq!(
+            compare(&[listener("0.0.0.0", 9898), listener("::", 9898)], 8080),
+            Listening::OtherPort(9898)
+        );
+        assert_eq!(
+            compare(
+                &[listener("0.0.0.0", 3000), listener("10.244.0.5", 9229)],
+                8080
+            ),
+            Listening::OtherPorts(vec![3000, 9229])
+        );
+        assert_eq!(compare(&[], 8080), Listening::Nowhere);
+    }
+
+    #[test]
+    fn a_running_program_not_yet_ready_is_unready() {
+        let running = pod(main_status(serde_json::json!({"state": {"running": {}}})));
+        assert!(matches!(assess(&running, true), Progress::Unready));
     }
 
     #[test]

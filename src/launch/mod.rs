@@ -62,6 +62,9 @@ pub enum Outcome {
     Ready {
         service: Box<Service>,
         took: Duration,
+        /// The port the program was found listening on, which the Service
+        /// now targets (`spec.listen_port` unless it listened elsewhere).
+        listen_port: u16,
     },
     /// A foreground program ended with `status`; `reruns` holds the pods
     /// of the runs after the first, when it ran again on changes.
@@ -104,6 +107,44 @@ pub enum LaunchError {
     WatchEnded { name: String },
     #[error("the pod {0} was deleted before the program ended")]
     Deleted(String),
+    #[error(
+        "{name} listens on {socket}, which only the pod itself reaches: its Service sends to \
+         port {port} on the pod's address; make the program listen on 0.0.0.0, port $PORT \
+         ({hint}), then `kill {name}` and launch it again"
+    )]
+    LoopbackOnly {
+        name: String,
+        socket: std::net::SocketAddr,
+        port: u16,
+        hint: &'static str,
+    },
+    #[error(
+        "{name} listens on ports {}, not {port}: launch it with SERVICE_PORT set to the one \
+         that serves (`SERVICE_PORT={} …`), or make it listen on $PORT; `kill {name}` removes it",
+        ports_list(.ports),
+        .ports.first().copied().unwrap_or_default()
+    )]
+    OtherPorts {
+        name: String,
+        port: u16,
+        ports: Vec<u16>,
+    },
+    #[error(
+        "{name}: the program runs but has not listened {} within {waited} s; `logs {name}` \
+         shows what it printed, `kill {name}` removes it",
+        match .port { Some(port) => format!("on port {port}"), None => "on its port".to_string() }
+    )]
+    NotListening {
+        name: String,
+        port: Option<u16>,
+        waited: u64,
+    },
+}
+
+/// Ports as a list for a sentence: `3000, 9229`.
+fn ports_list(ports: &[u16]) -> String {
+    let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
+    shown.join(", ")
 }
 
 /// Creates the dproc `spec` and `bundle` describe and waits for it: a background one
@@ -121,10 +162,11 @@ pub fn start(
     bundle: &Bundle,
 ) -> Result<Outcome, LaunchError> {
     if spec.background {
-        let (took, service) = wait::background(connection, interrupt, spec, bundle)?;
+        let (took, service, listen_port) = wait::background(connection, interrupt, spec, bundle)?;
         Ok(Outcome::Ready {
             service: Box::new(service),
             took,
+            listen_port,
         })
     } else if request.rerun {
         let mut reruns = Vec::new();

@@ -54,7 +54,11 @@ pub struct Spec {
     /// `&`: a Deployment behind a Service; otherwise a Pod.
     pub background: bool,
     pub replicas: i32,
+    /// The Service's port, and the program's `PORT`.
     pub port: u16,
+    /// The port the program listens on in its container: `port`, unless
+    /// the program was found listening on another (a hard-coded port).
+    pub listen_port: u16,
     pub program: Program,
     /// Variables for the program, in order (exported, then prefixes).
     pub env: Vec<(String, String)>,
@@ -169,7 +173,7 @@ pub fn service(spec: &Spec, owner: Option<OwnerReference>) -> Service {
             ports: Some(vec![ServicePort {
                 name: Some("main".to_string()),
                 port: i32::from(spec.port),
-                target_port: Some(IntOrString::Int(i32::from(spec.port))),
+                target_port: Some(IntOrString::Int(i32::from(spec.listen_port))),
                 protocol: Some("TCP".to_string()),
                 ..ServicePort::default()
             }]),
@@ -289,7 +293,7 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             .then(|| spec.env_from.iter().map(env_from_source).collect()),
         ports: spec.background.then(|| {
             vec![ContainerPort {
-                container_port: i32::from(spec.port),
+                container_port: i32::from(spec.listen_port),
                 name: Some("main".to_string()),
                 protocol: Some("TCP".to_string()),
                 ..ContainerPort::default()
@@ -297,7 +301,7 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         }),
         readiness_probe: spec.background.then(|| Probe {
             tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::Int(i32::from(spec.port)),
+                port: IntOrString::Int(i32::from(spec.listen_port)),
                 host: None,
             }),
             period_seconds: Some(1),
@@ -452,6 +456,7 @@ pub(crate) mod tests {
             background,
             replicas: 2,
             port: 9999,
+            listen_port: 9999,
             program: Program {
                 runtime,
                 file: "/src/stock-gen.js".into(),

@@ -115,6 +115,7 @@ pub fn plan(
         background,
         replicas,
         port,
+        listen_port: port,
         program,
         env: settings.env.clone(),
         env_from: settings.env_from.clone(),

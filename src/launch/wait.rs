@@ -20,20 +20,22 @@ use tokio::sync::mpsc;
 use super::LaunchError;
 use super::bundle::Bundle;
 use super::create;
-use super::judge::{Progress, assess, last_lines};
+use super::judge::{Listening, Progress, assess, compare, last_lines, listen_hint};
 use super::objects::Spec;
 use crate::cluster::connection::{ClusterError, Connection};
+use crate::cluster::listening::listening;
 use crate::interrupt::Interrupt;
 use crate::labels::LABEL_DPROC;
 
 /// Creates a background dproc and waits until its pods are ready; returns
-/// how long that took and the Service as the cluster created it.
+/// how long that took, the Service as the cluster created it and the port
+/// the program listens on (another than `spec`'s when it was found there).
 pub fn background(
     connection: &Connection,
     interrupt: &Interrupt,
     spec: &Spec,
     bundle: &Bundle,
-) -> Result<(Duration, Service), LaunchError> {
+) -> Result<(Duration, Service, u16), LaunchError> {
     let started = Instant::now();
     let spinner = spinner(&spec.name);
     spinner.set_message(format!("{}: creating", spec.name));
@@ -50,11 +52,12 @@ pub fn background(
         dproc_id: &spec.dproc_id,
         count: spec.replicas,
     };
-    let waited =
-        connection.until_interrupted(interrupt, wait_ready(connection, &replicas, &spinner));
+    let mut launching = spec.clone();
+    let wait = wait_ready(connection, &replicas, &spinner, Some(&mut launching));
+    let waited = connection.until_interrupted(interrupt, wait);
     spinner.finish_and_clear();
     match waited {
-        Ok(result) => result.map(|()| (started.elapsed(), service)),
+        Ok(result) => result.map(|()| (started.elapsed(), service, launching.listen_port)),
         Err(ClusterError::Interrupted) => Err(LaunchError::StoppedWaiting(format!(
             "{} ({}) stays: `ps` shows it, `kill {}` removes it",
             spec.name, spec.dproc_id, spec.name
@@ -82,7 +85,7 @@ pub fn scaled(
     let started = Instant::now();
     let spinner = spinner(replicas.name);
     let waited =
-        connection.until_interrupted(interrupt, wait_ready(connection, replicas, &spinner));
+        connection.until_interrupted(interrupt, wait_ready(connection, replicas, &spinner, None));
     spinner.finish_and_clear();
     match waited {
         Ok(Ok(())) => Ok(started.elapsed()),
@@ -153,12 +156,24 @@ fn spinner(name: &str) -> ProgressBar {
     spinner
 }
 
+/// How long a program that runs may take to listen where its probe looks
+/// before the wait gives up on it.
+const LISTEN_LIMIT: Duration = Duration::from_secs(120);
+/// How long a running program may be unready before kubesh looks where it
+/// listens, and then how often it looks again.
+const LOOK_AFTER: Duration = Duration::from_secs(3);
+
 /// Waits until as many pods as replicas are ready (for none: until every
-/// pod is gone); ends early when a pod cannot start.
+/// pod is gone); ends early when a pod cannot start. With `launching`, a
+/// program that runs but is not ready is looked at (where it listens): on
+/// loopback only, or on several other ports, ends the wait with what to
+/// do; on one other port, the Service is pointed there (and `launching`
+/// says so from then on).
 async fn wait_ready(
     connection: &Connection,
     replicas: &Replicas<'_>,
     spinner: &ProgressBar,
+    mut launching: Option<&mut Spec>,
 ) -> Result<(), LaunchError> {
     let name = replicas.name;
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
@@ -168,14 +183,28 @@ async fn wait_ready(
     // How each live pod is doing; judged once the first listing is whole,
     // so that a pod about to go (scaling down) is not taken for the answer.
     let mut seen: BTreeMap<String, Progress> = BTreeMap::new();
+    // Since when each pod's program has run without being ready.
+    let mut unready_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut last_look: Option<Instant> = None;
+    // What the last look found, while it is worth saying.
+    let mut found = "";
     let mut listing = true;
+    // Judged again each second too: an unready program is looked at with
+    // nothing new from the watch.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let Some(event) = events.next().await else {
-            return Err(LaunchError::WatchEnded {
-                name: name.to_string(),
-            });
+        let event = tokio::select! {
+            event = events.next() => match event {
+                Some(event) => Some(event),
+                None => {
+                    return Err(LaunchError::WatchEnded {
+                        name: name.to_string(),
+                    });
+                }
+            },
+            _ = tick.tick() => None,
         };
-        {
+        if let Some(event) = event {
             let event = event.map_err(|e| connection.explain_watch(e))?;
             match event {
                 watcher::Event::Init => {
@@ -188,12 +217,23 @@ async fn wait_ready(
                     // A pod on its way out (scaling down, a rollout) does not count.
                     if pod.metadata.deletion_timestamp.is_some() {
                         seen.remove(&pod_name);
+                        unready_since.remove(&pod_name);
                         continue;
                     }
-                    seen.insert(pod_name, assess(&pod, true));
+                    let progress = assess(&pod, true);
+                    if matches!(progress, Progress::Unready) {
+                        unready_since
+                            .entry(pod_name.clone())
+                            .or_insert_with(Instant::now);
+                    } else {
+                        unready_since.remove(&pod_name);
+                    }
+                    seen.insert(pod_name, progress);
                 }
                 watcher::Event::Delete(pod) => {
-                    seen.remove(&pod.metadata.name.unwrap_or_default());
+                    let pod_name = pod.metadata.name.unwrap_or_default();
+                    seen.remove(&pod_name);
+                    unready_since.remove(&pod_name);
                 }
             }
         }
@@ -228,12 +268,51 @@ async fn wait_ready(
                 reason,
             });
         }
+        let longest_unready = unready_since
+            .iter()
+            .min_by_key(|(_, since)| **since)
+            .map(|(pod_name, since)| (pod_name.clone(), since.elapsed()));
+        if let Some((pod_name, unready)) = longest_unready {
+            let port = launching.as_ref().map(|spec| spec.listen_port);
+            if unready >= LISTEN_LIMIT {
+                return Err(LaunchError::NotListening {
+                    name: name.to_string(),
+                    port,
+                    waited: LISTEN_LIMIT.as_secs(),
+                });
+            }
+            if let Some(spec) = launching.as_deref_mut()
+                && unready >= LOOK_AFTER
+                && last_look.is_none_or(|at| at.elapsed() >= LOOK_AFTER)
+            {
+                last_look = Some(Instant::now());
+                match look(connection, spec, &pod_name, spinner).await? {
+                    Looked::Found(note) => found = note,
+                    Looked::Retargeted => {
+                        // The new pods start their clocks.
+                        unready_since.clear();
+                        found = "";
+                    }
+                }
+            }
+        } else {
+            found = "";
+        }
+        let listen_port = launching.as_ref().map(|spec| spec.listen_port);
         let message = match wanted {
             0 => format!("{name}: {} pod(s) stopping", seen.len()),
             1 => seen
                 .values()
                 .find_map(|p| match p {
                     Progress::Phase(phase) => Some(phase.clone()),
+                    Progress::Unready => Some(match listen_port {
+                        Some(port) => {
+                            format!(
+                                "starting: waiting for the program to listen on port {port}{found}"
+                            )
+                        }
+                        None => "starting: waiting for the program to listen on its port".into(),
+                    }),
                     _ => None,
                 })
                 .map_or_else(
@@ -243,6 +322,62 @@ async fn wait_ready(
             _ => format!("{name}: {ready}/{wanted} ready"),
         };
         spinner.set_message(message);
+    }
+}
+
+/// What a look at where a program listens came to, short of an error.
+enum Looked {
+    /// Nothing to change; what was found, for the spinner (may be empty).
+    Found(&'static str),
+    /// The Service now points at the one other port the program listens on.
+    Retargeted,
+}
+
+/// Looks where the program in `pod` listens and acts on it: an error for
+/// what the user must change (loopback only; several other ports), the
+/// Service pointed at the one other port the program listens on (said
+/// above the spinner), or what the look found.
+async fn look(
+    connection: &Connection,
+    spec: &mut Spec,
+    pod: &str,
+    spinner: &ProgressBar,
+) -> Result<Looked, LaunchError> {
+    let looked = tokio::time::timeout(
+        LOOK_AFTER,
+        listening(&connection.client, &spec.namespace, pod, "main"),
+    )
+    .await;
+    // An image without `cat`, a refused exec: the wait goes on, bounded.
+    let Ok(Ok(listeners)) = looked else {
+        return Ok(Looked::Found(""));
+    };
+    match compare(&listeners, spec.listen_port) {
+        Listening::OnPort => Ok(Looked::Found("")),
+        Listening::Nowhere => Ok(Looked::Found(" (it listens on no port yet)")),
+        Listening::LoopbackOnly(listener) => Err(LaunchError::LoopbackOnly {
+            name: spec.name.clone(),
+            socket: std::net::SocketAddr::new(listener.address, listener.port),
+            port: spec.listen_port,
+            hint: listen_hint(&spec.program.runtime.name),
+        }),
+        Listening::OtherPorts(ports) => Err(LaunchError::OtherPorts {
+            name: spec.name.clone(),
+            port: spec.listen_port,
+            ports,
+        }),
+        Listening::OtherPort(other) => {
+            let before = spec.listen_port;
+            spec.listen_port = other;
+            create::retarget(connection, spec).await?;
+            spinner.suspend(|| {
+                report!(
+                    "kubesh: {} listens on {other}, not {before}: the Service now targets {other}",
+                    spec.name
+                );
+            });
+            Ok(Looked::Retargeted)
+        }
     }
 }
 
@@ -294,7 +429,7 @@ async fn run_foreground(
                 }
             }
             Progress::Ended(code) => return Ok(code),
-            Progress::Ready => {}
+            Progress::Ready | Progress::Unready => {}
             Progress::Failed { reason, logs } => {
                 let tail = match logs {
                     Some((container, previous)) => {

@@ -104,6 +104,7 @@ pub async fn update(
             let run = exec::run(client, &spec.namespace, pod, "main", command.clone(), files);
             tokio::time::timeout(UPDATE_TIMEOUT, run)
                 .await
+                .map(|ran| ran.map_err(|e| e.to_string()))
                 .unwrap_or_else(|_| {
                     Err(format!(
                         "the update in pod {pod} did not end within {} s",

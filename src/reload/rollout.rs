@@ -167,7 +167,7 @@ async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String>
                 ));
             }
             // A port the old pod still holds is let go as it stops.
-            Progress::Phase(_) | Progress::Ended(_) => {}
+            Progress::Phase(_) | Progress::Unready | Progress::Ended(_) => {}
         }
     }
 }

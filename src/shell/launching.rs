@@ -97,7 +97,11 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i
     };
     let watch = hot_reload(shell, invocation);
     match outcome {
-        Ok(Outcome::Ready { service, took }) => {
+        Ok(Outcome::Ready {
+            service,
+            took,
+            listen_port,
+        }) => {
             if shell.debug {
                 report!(
                     "debug: {} ready after {} API request(s), watches not counted",
@@ -105,6 +109,10 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i
                     shell.requests.count() - requests_before
                 );
             }
+            let spec = objects::Spec {
+                listen_port,
+                ..spec
+            };
             after_ready(shell, &spec, &bundle, *service, took, watch);
             0
         }
