@@ -419,7 +419,7 @@ spec:
 }
 
 #[test]
-fn replicas_declaring_the_same_port_wait_and_say_who_holds_it() {
+fn replicas_declaring_the_same_port_are_unschedulable_naming_who_holds_it() {
     let c = TestCluster::start();
     if c.cluster.sandboxed() {
         // Pods have an address each here: nothing clashes (see
@@ -429,30 +429,36 @@ fn replicas_declaring_the_same_port_wait_and_say_who_holds_it() {
     }
     let port = free_port();
     c.apply(&deployment("clash", port, true));
-    // One replica runs; the other waits, naming the port and the holder.
+    // One replica runs; the other cannot be placed, as a pod whose host
+    // port another pod holds: the scheduler's words, then the holder.
     let (running, waiting, msg) = wait_for("one replica to wait for the port", T, || {
         let pods = pods_of(&c, "app=clash");
         let run = pods
             .iter()
             .find(|p| p["status"]["containerStatuses"][0]["state"]["running"].is_object())?;
-        let wait = pods.iter().find(|p| {
-            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PortInUse"
+        let (wait, scheduled) = pods.iter().find_map(|p| {
+            let conditions = p["status"]["conditions"].as_array()?;
+            let scheduled = conditions
+                .iter()
+                .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")?;
+            Some((p, scheduled))
         })?;
-        let msg = wait["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
-            .as_str()?
-            .to_string();
+        assert_eq!(scheduled["reason"], "Unschedulable");
+        let msg = scheduled["message"].as_str()?.to_string();
         Some((name(run), name(wait), msg))
     });
     assert!(
-        msg.contains(&format!(
+        msg.starts_with(
+            "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+        ) && msg.contains(&format!(
             "port {port}/TCP is taken by pod default/{running}"
         )),
         "{msg}"
     );
-    let events = events_of(&c, &waiting, "PortInUse");
+    let events = events_of(&c, &waiting, "FailedScheduling");
     assert!(
         events.iter().any(|e| e.contains(&running)),
-        "no PortInUse event on {waiting}: {events:?}"
+        "no FailedScheduling event on {waiting}: {events:?}"
     );
     assert_eq!(c.jsonpath(&["pod", &waiting], "{.status.phase}"), "Pending");
     // When the holder goes, another replica gets the port: the waiting one

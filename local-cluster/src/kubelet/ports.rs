@@ -3,8 +3,9 @@
 //! port. Two ways to see it coming and say so on the pod:
 //!
 //! - declared ports: a container's `containerPort`s are taken while it
-//!   runs (as host ports are on a real node); a container whose declared
-//!   port another running container holds waits, with the holder named;
+//!   runs (as host ports are on a real node); a pod whose declared port
+//!   another running container holds is unschedulable, as the scheduler
+//!   says of a host port in use, with the holder named, until it is free;
 //! - undeclared ports: a program that exits after "address already in use"
 //!   gets a termination message naming the port (when its output says it)
 //!   and what holds it, found from this machine's listening sockets.
@@ -141,7 +142,7 @@ impl Kubelet {
 /// What a container waiting for a declared port says.
 pub fn waiting_message(key: &PortKey, holder: &Holder) -> String {
     format!(
-        "port {}/{} is taken by pod {} (container {}): pods of the local cluster share this machine's network, so only one of them can listen on a port. This container starts when that one stops; to run both, give each pod its own port (or run one replica).",
+        "port {}/{} is taken by pod {} (container {}): without pod sandboxes, pods of the local cluster share this machine's network, so only one of them can listen on a port. This pod starts when that one stops; to run both, give each pod its own port (or run one replica).",
         key.0, key.1, holder.pod, holder.container
     )
 }

@@ -34,6 +34,10 @@ struct Status {
     phase: String,
     start_time: String,
     message: Option<(String, String)>,
+    /// Why the pod cannot be placed on the node, as the scheduler says it:
+    /// without sandboxes a declared port is this machine's port (a host
+    /// port), held by another pod.
+    unschedulable: Option<String>,
     /// The pod's address once its sandbox exists (127.0.0.1 without one).
     pod_ip: Option<String>,
     host_ip: String,
@@ -76,6 +80,20 @@ impl Pod {
             "kubelet",
             fp.as_deref(),
         );
+    }
+
+    /// The pod cannot be placed (see `Status::unschedulable`).
+    fn unplaced(&self, message: String) {
+        self.st().unschedulable = Some(message);
+        self.publish();
+    }
+
+    /// The pod is placed after all (the port it waited for is free).
+    fn placed(&self) {
+        let was = self.st().unschedulable.take();
+        if was.is_some() {
+            self.publish();
+        }
     }
 
     fn stopping(&self) -> Option<i64> {
@@ -158,7 +176,14 @@ impl Pod {
                 all_ready && !done,
                 Some(not_ready_reason),
             ),
-            cond("PodScheduled", true, None),
+            match &st.unschedulable {
+                None => cond("PodScheduled", true, None),
+                Some(message) => {
+                    let mut condition = cond("PodScheduled", false, Some("Unschedulable"));
+                    condition["message"] = json!(message);
+                    condition
+                }
+            },
         ];
         let mut status = json!({
             "phase": phase,
@@ -719,6 +744,7 @@ async fn run_once(
                 ports::waiting_message(&key, &holder),
             )
         })?;
+    pod.placed();
     let log_dir = pod.handle.dir.join("logs").join(&name);
     let _ = std::fs::create_dir_all(&log_dir);
     let _ = std::fs::create_dir_all(pod.handle.dir.join("root"));
@@ -1154,13 +1180,15 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
         let exit = match run_once(&pod, init, idx, &container, restarts).await {
             Ok(exit) => exit,
             Err((reason, msg)) if reason == "PortInUse" => {
-                // Waiting for another pod to give the port back: said once
-                // per holder, checked again every second.
+                // Waiting for another pod to give the port back, as a pod
+                // with a host port another pod holds waits for the
+                // scheduler: said once per holder, checked every second.
                 if waiting_for_port.as_deref() != Some(msg.as_str()) {
-                    pod.event("Warning", "PortInUse", &msg, Some(&name));
-                    pod.set_container(init, idx, |status| {
-                        status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
-                    });
+                    let message = format!(
+                        "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. {msg}"
+                    );
+                    pod.event("Warning", "FailedScheduling", &message, None);
+                    pod.unplaced(message);
                     waiting_for_port = Some(msg);
                 }
                 if sleep_or_stop(&pod, Duration::from_secs(1)).await {
@@ -1284,6 +1312,7 @@ pub async fn run_pod(shared: Arc<Shared>, handle: Arc<PodHandle>, obj: Value) {
         phase: "Pending".into(),
         start_time: now(),
         message: None,
+        unschedulable: None,
         pod_ip: None,
         host_ip: match shared.kubelet.node() {
             Some(_) => super::network::NODE_IP.to_string(),
