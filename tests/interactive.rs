@@ -149,6 +149,24 @@ fn ctrl_c_stops_a_running_sleep_and_returns_to_the_prompt() {
 }
 
 #[test]
+fn lines_typed_ahead_or_pasted_together_all_run() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    // Typed while a command runs, and two lines arriving at once (a paste
+    // without bracketed paste): none is lost.
+    session.send("sleep 1\recho one\r").unwrap();
+    session.flush().unwrap();
+    session.send("echo two\recho three\r").unwrap();
+    session.flush().unwrap();
+    session.exp_string("\none").unwrap();
+    session.exp_string("\ntwo").unwrap();
+    session.exp_string("\nthree").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
 fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);
