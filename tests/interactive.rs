@@ -167,6 +167,24 @@ fn lines_typed_ahead_or_pasted_together_all_run() {
 }
 
 #[test]
+fn output_without_a_final_newline_stays_visible_with_a_mark() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    // As an express `res.json` body arrives: no newline at its end. The
+    // prompt clears the line it is drawn on; the mark and the padding
+    // after the output move it to a line of its own.
+    session.send_line("echo -n '{\"status\":\"ok\"}'").unwrap();
+    // The session reads bytes one character each.
+    let mark: String = "⏎".bytes().map(char::from).collect();
+    session
+        .exp_string(&format!("{{\"status\":\"ok\"}}{mark} "))
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
 fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);

@@ -43,6 +43,9 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
     loop {
         refresh_vocabulary(&mut editor, shell);
         shell.interrupt.take();
+        if let Some(columns) = prompt::terminal_columns() {
+            prompt::end_unterminated_line(&mut std::io::stdout(), columns, color);
+        }
         match editor.readline(&prompt::text(&shell.target)) {
             Ok(line) => {
                 read_errors = 0;

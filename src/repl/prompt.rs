@@ -1,6 +1,50 @@
-//! The prompt: `[env@context::namespace]$ `, coloured on a terminal.
+//! The prompt: `[env@context::namespace]$ `, coloured on a terminal, and
+//! what comes before it: output that did not end its last line (a JSON
+//! body from `curl`, `printf` without `\n`) is ended with a visible mark,
+//! so that drawing the prompt never erases it.
+
+use std::io::Write;
 
 use nu_ansi_term::{Color, Style};
+
+/// The mark left after output whose last line had no end, as fish shows it.
+pub const UNTERMINATED_MARK: &str = "⏎";
+
+/// Ends an unterminated last line before the prompt, as zsh and fish do:
+/// the mark, then spaces to the terminal's width, then a carriage return.
+/// After a whole line the cursor was at the start of an empty line, so the
+/// spaces fill it and the prompt, which clears its line, hides the mark;
+/// after a partial line they wrap onto a new one, which the prompt takes,
+/// and the partial line stays with the mark at its end.
+pub fn end_unterminated_line(out: &mut impl Write, columns: usize, color: bool) {
+    let mark = if color {
+        Style::new().reverse().paint(UNTERMINATED_MARK).to_string()
+    } else {
+        UNTERMINATED_MARK.to_string()
+    };
+    let padding = " ".repeat(columns.saturating_sub(1));
+    let _ = write!(out, "{mark}{padding}\r");
+    let _ = out.flush();
+}
+
+/// The terminal's width in columns when stdout is a terminal (80 when it
+/// does not say).
+pub fn terminal_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the one passed, which
+    // lives for the call.
+    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    match (asked, size.ws_col) {
+        (0, 0) => Some(80),
+        (0, columns) => Some(usize::from(columns)),
+        _ => None,
+    }
+}
 
 use crate::cluster::ClusterTarget;
 
@@ -41,6 +85,13 @@ pub fn colored(plain: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unterminated_line_is_ended_by_a_mark_and_a_full_line_of_spaces() {
+        let mut out = Vec::new();
+        end_unterminated_line(&mut out, 10, false);
+        assert_eq!(String::from_utf8(out).unwrap(), "⏎         \r");
+    }
 
     #[test]
     fn environment_part_only_when_selected() {
