@@ -151,7 +151,7 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         // The script is stdin: its programs read nothing from it.
-        shell.programs_read_stdin = false;
+        shell.stdin_is_script = true;
         return shell.run_script("stdin", &mut stdin.lock());
     }
     if let Some(problem) = &shell.target.problem {

@@ -127,6 +127,21 @@ fn a_script_on_stdin_runs() {
 }
 
 #[test]
+fn cat_of_stdin_in_a_script_read_from_stdin_refuses_rather_than_hangs() {
+    let sandbox = Sandbox::new();
+    let mut command = assert_cmd::Command::from_std(sandbox.command());
+    command
+        .timeout(Duration::from_secs(10))
+        .write_stdin("set +e\ncat\necho after $?\n")
+        .assert()
+        .success()
+        .stdout("after 1\n")
+        .stderr(contains(
+            "kubesh: cat: standard input is the script kubesh is running, not data",
+        ));
+}
+
+#[test]
 fn a_shebang_script_runs_directly() {
     let sandbox = Sandbox::new();
     let script = sandbox.write("hello", "#!/usr/bin/env kubesh\necho \"hi $1\"\nexit 4\n");

@@ -11,7 +11,15 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     let files = if args.is_empty() { &stdin[..] } else { args };
     let mut status = 0;
     for name in files {
-        let copied = if name == "-" {
+        let copied = if name == "-" && shell.stdin_is_script {
+            let _ = writeln!(
+                streams.err,
+                "kubesh: cat: standard input is the script kubesh is running, not data; \
+                 name a file (`cat FILE`), or run the script as `kubesh FILE`"
+            );
+            status = 1;
+            continue;
+        } else if name == "-" {
             io::copy(&mut io::stdin().lock(), streams.out).map(|_| ())
         } else {
             match open(name) {

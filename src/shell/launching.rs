@@ -152,7 +152,7 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
         env,
         env_from: shell.env_from.clone(),
         command_line,
-        stdin: shell.programs_read_stdin,
+        stdin: !shell.stdin_is_script,
     };
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on

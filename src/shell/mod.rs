@@ -67,9 +67,9 @@ pub struct Shell {
     /// The builtins this shell runs, sorted by name.
     pub builtins: &'static [Builtin],
     pub interrupt: Interrupt,
-    /// Foreground programs read kubesh's stdin (not when the script itself
-    /// comes from stdin).
-    pub programs_read_stdin: bool,
+    /// The script itself comes from stdin (`… | kubesh`): then neither
+    /// foreground programs nor `cat` read stdin, which is the script's.
+    pub stdin_is_script: bool,
     /// `--dry-run`: launches print their objects instead of creating them.
     pub dry_run: bool,
     /// Commands come from a person at the prompt (not a script or `-c`).
@@ -112,7 +112,7 @@ impl Shell {
             runtimes,
             builtins,
             interrupt,
-            programs_read_stdin: true,
+            stdin_is_script: false,
             interactive: false,
             dry_run: false,
             requests: RequestLog::default(),
