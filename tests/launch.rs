@@ -262,6 +262,97 @@ fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
         ));
 }
 
+/// A C program that prints its argument and exits, or without one serves
+/// a page on `$PORT`.
+const SERVER_C: &str = r#"
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1) { printf("ran with %s\n", argv[1]); return 0; }
+    const char *page = "HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nbig\n";
+    int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(atoi(getenv("PORT")));
+    if (bind(server, (struct sockaddr *)&address, sizeof address) || listen(server, 16)) return 1;
+    for (;;) {
+        int client = accept(server, 0, 0);
+        char request[1024];
+        read(client, request, sizeof request);
+        write(client, page, strlen(page));
+        close(client);
+    }
+}
+"#;
+
+/// Builds `SERVER_C` statically at `path` with `megabytes` of data that does
+/// not compress in an ELF section of its own, the size of a Go service's
+/// binary; `false` when this machine cannot (no gcc, no static libc).
+fn build_big_binary(sandbox: &Sandbox, path: &str, megabytes: usize) -> bool {
+    let source = sandbox.write("big.c", SERVER_C);
+    let binary = sandbox.work().join(path);
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !built {
+        return false;
+    }
+    std::fs::remove_file(source).unwrap();
+    // Bytes of a simple generator: as incompressible as compiled code
+    // is for gzip's purposes here.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let blob: Vec<u8> = (0..megabytes << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let blob_path = sandbox.path("blob.bin");
+    std::fs::write(&blob_path, blob).unwrap();
+    std::process::Command::new("objcopy")
+        .arg(format!("--add-section=.payload={}", blob_path.display()))
+        .arg(&binary)
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[test]
+fn a_multi_megabyte_binary_runs_in_the_foreground_and_in_the_background() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    if !build_big_binary(&sandbox, "stock-gen", 6) {
+        eprintln!(
+            "skipped: no gcc able to link statically with objcopy (gcc, libc6-dev, binutils)"
+        );
+        return;
+    }
+    let size = std::fs::metadata(sandbox.work().join("stock-gen"))
+        .unwrap()
+        .len();
+    assert!(size > 6 << 20, "the binary is {size} bytes");
+    let port = free_port();
+    bounded(
+        cluster.kubesh(&sandbox),
+        &[
+            "-c",
+            &format!("./stock-gen once\nSERVICE_PORT={port} ./stock-gen &\ncurl stock-gen:{port}/"),
+        ],
+    )
+    .assert()
+    .success()
+    .stdout(contains("ran with once").and(contains("big\n")));
+}
+
 #[test]
 fn a_binary_runs_with_the_data_file_beside_it() {
     let sandbox = Sandbox::new();

@@ -390,7 +390,7 @@ fn the_stop_message_shows_the_command_that_ran() {
     let sandbox = Sandbox::new();
     run_c(&sandbox, "cat \"$?\"")
         .code(1)
-        .stderr(contains("stopped: `cat 0` exited with status 1"));
+        .stderr(contains("stopped: `cat 0` failed with status 1"));
 }
 
 #[test]

@@ -160,12 +160,22 @@ fn check_deploymentish(obj: &Value, causes: &mut Causes) {
     check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
 }
 
-fn check_data_size(obj: &Value, causes: &mut Causes) {
+/// The keys and the size of a ConfigMap's or Secret's data, as the API
+/// server measures it: keys and values in bytes, the `encoded` fields
+/// (a ConfigMap's `binaryData`, a Secret's `data`) once decoded from base64,
+/// at most 1 MiB in all.
+fn check_data_size(obj: &Value, encoded: &[&str], causes: &mut Causes) {
     let mut total = 0usize;
     for field in ["data", "binaryData", "stringData"] {
         if let Some(entries) = obj[field].as_object() {
             for (key, value) in entries {
-                total += key.len() + value.as_str().map(str::len).unwrap_or(0);
+                let text = value.as_str().unwrap_or_default();
+                let size = if encoded.contains(&field) {
+                    decoded_len(text)
+                } else {
+                    text.len()
+                };
+                total += key.len() + size;
                 if key.is_empty()
                     || key.len() > 253
                     || !key
@@ -189,6 +199,12 @@ fn check_data_size(obj: &Value, causes: &mut Causes) {
             "Too long: must have at most 1048576 bytes".into(),
         ));
     }
+}
+
+/// How many bytes base64 `text` decodes to.
+fn decoded_len(text: &str) -> usize {
+    let padding = text.bytes().rev().take_while(|b| *b == b'=').count().min(2);
+    (text.len() / 4 * 3 + (text.len() % 4) * 3 / 4).saturating_sub(padding)
 }
 
 #[derive(Clone, Copy)]
@@ -358,7 +374,8 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
     match rt.plural {
         "pods" => check_containers(&obj["spec"], "spec", &mut causes),
         "deployments" | "replicasets" => check_deploymentish(obj, &mut causes),
-        "configmaps" | "secrets" => check_data_size(obj, &mut causes),
+        "configmaps" => check_data_size(obj, &["binaryData"], &mut causes),
+        "secrets" => check_data_size(obj, &["data"], &mut causes),
         "services" => {
             let external = obj["spec"]["type"] == "ExternalName";
             let ports = obj["spec"]["ports"].as_array();
@@ -473,5 +490,28 @@ mod tests {
         assert!(!is_dns1035_label("1a"));
         assert!(is_dns1123_subdomain("a.b-c"));
         assert!(!is_dns1123_subdomain("a..b"));
+    }
+
+    #[test]
+    fn binary_data_is_measured_decoded_as_the_api_server_does() {
+        for (encoded, bytes) in [
+            ("", 0),
+            ("YQ==", 1),
+            ("YWI=", 2),
+            ("YWJj", 3),
+            ("YWJjZA", 4),
+        ] {
+            assert_eq!(decoded_len(encoded), bytes, "{encoded}");
+        }
+        // 900 KiB of bytes is 1.2 MB of base64: within the limit.
+        let chunk = "A".repeat(900 * 1024 / 3 * 4);
+        let config_map = serde_json::json!({"binaryData": {"bundle.tgz": chunk}});
+        let mut causes = Vec::new();
+        check_data_size(&config_map, &["binaryData"], &mut causes);
+        assert!(causes.is_empty(), "{causes:?}");
+        // As text (a Secret's stringData, a ConfigMap's data), it is too long.
+        let config_map = serde_json::json!({"data": {"bundle.txt": chunk}});
+        check_data_size(&config_map, &["binaryData"], &mut causes);
+        assert_eq!(causes.len(), 1);
     }
 }

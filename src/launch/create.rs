@@ -102,7 +102,9 @@ async fn config_maps(
 ) -> Result<(), LaunchError> {
     let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
     let chunks: Vec<&[u8]> = bundle.chunks().collect();
-    for config_map in objects::config_maps(spec, &chunks, Some(owner)) {
+    let parts = chunks.len();
+    let made = objects::config_maps(spec, &chunks, Some(owner));
+    for ((index, config_map), chunk) in made.into_iter().enumerate().zip(&chunks) {
         let name = config_map.metadata.name.clone().unwrap_or_default();
         match config_maps
             .create(&PostParams::default(), &config_map)
@@ -115,7 +117,15 @@ async fn config_maps(
                      set SERVICE_NAME to launch under another name"
                 )));
             }
-            Err(error) => return Err(LaunchError::Cluster(connection.explain(error))),
+            Err(error) => {
+                return Err(LaunchError::BundleRefused {
+                    name: spec.name.clone(),
+                    part: index + 1,
+                    parts,
+                    size: chunk.len(),
+                    source: connection.explain(error),
+                });
+            }
         }
     }
     Ok(())

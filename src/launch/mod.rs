@@ -107,6 +107,20 @@ pub enum LaunchError {
     WatchEnded { name: String },
     #[error("the pod {0} was deleted before the program ended")]
     Deleted(String),
+    /// The cluster would not store a ConfigMap holding part of the files.
+    #[error(
+        "{name}: the cluster refused the program's files (ConfigMap {part} of {parts}, {} of \
+         the bundle): {source}; `BUNDLE_MAX_MB` and `.kubeshignore` set what is shipped",
+        bundle::human(*size as u64)
+    )]
+    BundleRefused {
+        name: String,
+        part: usize,
+        parts: usize,
+        size: usize,
+        #[source]
+        source: ClusterError,
+    },
     #[error(
         "{name} listens on {socket}, which only the pod itself reaches: its Service sends to \
          port {port} on the pod's address; make the program listen on 0.0.0.0, port $PORT \

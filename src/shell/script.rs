@@ -172,7 +172,7 @@ impl Shell {
             Some(words) => {
                 let shown: Vec<String> = words.iter().map(|w| quote(w)).collect();
                 report!(
-                    "kubesh: {location}: stopped: `{}` exited with status {status} \
+                    "kubesh: {location}: stopped: `{}` failed with status {status} \
                      (`set +e` keeps going after failures)",
                     shown.join(" ")
                 );
