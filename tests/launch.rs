@@ -722,6 +722,19 @@ fn curl_reaches_a_service_through_the_api_server() {
         .stderr(contains(
             "kubesh: curl: nothing:80: services \"nothing\" not found; `ps` lists the dprocs",
         ));
+    // A Service whose pods are not ready: the API server answers 503 at
+    // once, and so does curl (no retries for minutes).
+    cluster.apply(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: unready}\n\
+         spec: {selector: {app: unready}, ports: [{port: 80}]}\n",
+    );
+    bounded(cluster.kubesh(&sandbox), &["-c", "curl unready:80/"])
+        .assert()
+        .code(1)
+        .stderr(
+            contains("kubesh: curl: unready:80: ")
+                .and(contains("`ps` shows whether its pods are ready")),
+        );
 }
 
 /// A kubesh reading its script from a pipe, line by line as the test

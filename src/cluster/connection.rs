@@ -145,6 +145,10 @@ impl Connection {
         });
         let mut config = config?;
         config.connect_timeout = Some(Duration::from_secs(5));
+        // kube-rs retries 429, 503 and 504 up to 15 times with a backoff
+        // that grows to minutes: a shell shows the answer it got, at once
+        // (a Service without ready pods answers 503), and says what to do.
+        config.default_retry = false;
         let server = config.cluster_url.to_string();
         let _guard = runtime.enter();
         let client = kube::client::ClientBuilder::try_from(config)
