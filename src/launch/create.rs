@@ -1,6 +1,7 @@
-//! Creating a dproc's objects: the Deployment and Service of a background
-//! dproc, the Pod of a foreground one, and the ConfigMaps holding its
-//! bundle (owned by the Deployment or Pod, so they go with it). Nothing
+//! Creating a dproc's objects: the ConfigMaps holding its bundle first
+//! (so that its pods find their files when they start), then the
+//! Deployment and Service of a background dproc or the Pod of a foreground
+//! one, which then owns the ConfigMaps, so they go with it. Nothing
 //! half-created stays when a step fails; an object of the same name is
 //! never overwritten.
 
@@ -15,7 +16,7 @@ use super::objects::{self, Spec};
 use crate::cluster::connection::{ClusterError, Connection, status_code};
 use crate::labels::{LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
 
-/// Creates a background dproc's Deployment, ConfigMaps and Service;
+/// Creates a background dproc's ConfigMaps, Deployment and Service;
 /// returns the Service as the cluster created it.
 pub async fn background(
     connection: &Connection,
@@ -23,26 +24,32 @@ pub async fn background(
     bundle: &Bundle,
 ) -> Result<Service, LaunchError> {
     let client = connection.client.clone();
+    // The files first: a pod whose ConfigMaps are not there yet waits for
+    // its volume until the kubelet tries the mount again, seconds later.
+    config_maps(connection, spec, bundle).await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
     let created = match deployments
         .create(&PostParams::default(), &objects::deployment(spec))
         .await
     {
         Ok(created) => created,
-        Err(error) if status_code(&error) == Some(409) => {
-            let existing = deployments.get(&spec.name).await.ok();
-            return Err(LaunchError::NameTaken(name_taken(
-                "Deployment",
-                &spec.name,
-                existing.as_ref().map(|d| &d.metadata),
-            )));
+        Err(error) => {
+            delete_config_maps(connection, spec, bundle).await;
+            if status_code(&error) == Some(409) {
+                let existing = deployments.get(&spec.name).await.ok();
+                return Err(LaunchError::NameTaken(name_taken(
+                    "Deployment",
+                    &spec.name,
+                    existing.as_ref().map(|d| &d.metadata),
+                )));
+            }
+            return Err(creation_error(connection, spec, error));
         }
-        Err(error) => return Err(creation_error(connection, spec, error)),
     };
     let uid = created.metadata.uid.unwrap_or_default();
     let owner = objects::owner_reference("apps/v1", "Deployment", &spec.name, &uid);
     let rest = async {
-        config_maps(connection, spec, bundle, owner.clone()).await?;
+        adopt_config_maps(connection, spec, bundle, &owner).await?;
         let services: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
         match services
             .create(&PostParams::default(), &objects::service(spec, Some(owner)))
@@ -63,70 +70,122 @@ pub async fn background(
     match rest.await {
         Ok(service) => Ok(service),
         Err(error) => {
-            // Nothing half-created stays: the ConfigMaps go with the Deployment.
+            // Nothing half-created stays.
             let _ = deployments
                 .delete(&spec.name, &DeleteParams::background())
                 .await;
+            delete_config_maps(connection, spec, bundle).await;
             Err(error)
         }
     }
 }
 
-/// Creates a foreground dproc's Pod and ConfigMaps.
+/// Creates a foreground dproc's ConfigMaps and Pod.
 pub async fn foreground(
     connection: &Connection,
     spec: &Spec,
     bundle: &Bundle,
 ) -> Result<(), LaunchError> {
+    // The files first, as for a background dproc.
+    config_maps(connection, spec, bundle).await?;
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
-    let created = pods
+    let created = match pods
         .create(&PostParams::default(), &objects::pod(spec))
         .await
-        .map_err(|error| creation_error(connection, spec, error))?;
+    {
+        Ok(created) => created,
+        Err(error) => {
+            delete_config_maps(connection, spec, bundle).await;
+            return Err(creation_error(connection, spec, error));
+        }
+    };
     let uid = created.metadata.uid.unwrap_or_default();
     let owner = objects::owner_reference("v1", "Pod", &spec.name, &uid);
-    if let Err(error) = config_maps(connection, spec, bundle, owner).await {
+    if let Err(error) = adopt_config_maps(connection, spec, bundle, &owner).await {
         let _ = pods
             .delete(&spec.name, &DeleteParams::default().grace_period(0))
             .await;
+        delete_config_maps(connection, spec, bundle).await;
         return Err(error);
     }
     Ok(())
 }
 
+/// Makes `owner` the owner of the bundle's ConfigMaps, so that they go
+/// with it (all at once).
+async fn adopt_config_maps(
+    connection: &Connection,
+    spec: &Spec,
+    bundle: &Bundle,
+    owner: &OwnerReference,
+) -> Result<(), LaunchError> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    let patch = serde_json::json!({ "metadata": { "ownerReferences": [owner] } });
+    let patches = (0..bundle.chunks().count()).map(|index| {
+        let name = spec.config_map_name(index);
+        let (config_maps, patch) = (&config_maps, &patch);
+        async move {
+            config_maps
+                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+        }
+    });
+    for patched in futures_util::future::join_all(patches).await {
+        patched.map_err(|e| connection.explain(e))?;
+    }
+    Ok(())
+}
+
+/// Deletes the bundle's ConfigMaps (a launch that did not get as far as
+/// an owner for them).
+async fn delete_config_maps(connection: &Connection, spec: &Spec, bundle: &Bundle) {
+    let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
+    for index in 0..bundle.chunks().count() {
+        let _ = config_maps
+            .delete(&spec.config_map_name(index), &DeleteParams::default())
+            .await;
+    }
+}
+
+/// Creates the bundle's ConfigMaps, without an owner yet. One of the same
+/// name is never overwritten; those created before a failure are deleted.
 async fn config_maps(
     connection: &Connection,
     spec: &Spec,
     bundle: &Bundle,
-    owner: OwnerReference,
 ) -> Result<(), LaunchError> {
     let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
     let chunks: Vec<&[u8]> = bundle.chunks().collect();
     let parts = chunks.len();
-    let made = objects::config_maps(spec, &chunks, Some(owner));
+    let made = objects::config_maps(spec, &chunks, None);
     for ((index, config_map), chunk) in made.into_iter().enumerate().zip(&chunks) {
         let name = config_map.metadata.name.clone().unwrap_or_default();
-        match config_maps
+        let failure = match config_maps
             .create(&PostParams::default(), &config_map)
             .await
         {
-            Ok(_) => {}
-            Err(error) if status_code(&error) == Some(409) => {
-                return Err(LaunchError::NameTaken(format!(
-                    "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
-                     set SERVICE_NAME to launch under another name"
-                )));
+            Ok(_) => continue,
+            Err(error) if status_code(&error) == Some(409) => LaunchError::NameTaken(format!(
+                "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
+                 set SERVICE_NAME to launch under another name"
+            )),
+            Err(error) if status_code(&error) == Some(404) => {
+                LaunchError::NoNamespace(spec.namespace.clone())
             }
-            Err(error) => {
-                return Err(LaunchError::BundleRefused {
-                    name: spec.name.clone(),
-                    part: index + 1,
-                    parts,
-                    size: chunk.len(),
-                    source: connection.explain(error),
-                });
-            }
+            Err(error) => LaunchError::BundleRefused {
+                name: spec.name.clone(),
+                part: index + 1,
+                parts,
+                size: chunk.len(),
+                source: connection.explain(error),
+            },
+        };
+        for earlier in 0..index {
+            let _ = config_maps
+                .delete(&spec.config_map_name(earlier), &DeleteParams::default())
+                .await;
         }
+        return Err(failure);
     }
     Ok(())
 }
