@@ -160,6 +160,38 @@ fn kill_never_touches_objects_kubesh_did_not_create() {
         "configmap/web-bundle-0",
     );
     cluster.wait_for_kubectl(&["get", "service", "api", "-o", "name"], "service/api");
+    // A Deployment that carries kubesh's managed-by label but not the rest
+    // of its labels (no dproc id) is not kubesh's either.
+    cluster.apply(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: fake, labels: \
+         {app.kubernetes.io/managed-by: kubesh}}\nspec: {selector: {matchLabels: {app: fake}}, \
+         template: {metadata: {labels: {app: fake}}, spec: {containers: [{name: main, \
+         image: busybox, command: [sleep, '3600']}]}}}\n",
+    );
+    sandbox.write("fake.py", WEB_PY);
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "kill fake"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "kubesh: kill: fake: no dproc with that name or id",
+        ));
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            &format!("SERVICE_PORT={} python fake.py &", free_port()),
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "a Deployment named fake already exists and was not created by kubesh",
+        ));
+    cluster.wait_for_kubectl(
+        &["get", "deployment", "fake", "-o", "name"],
+        "deployment.apps/fake",
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
 
 use super::connection::{ClusterError, Connection};
-use crate::labels::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
+use crate::labels::{LABEL_ENVIRONMENT, owned_selector};
 
 /// Reads the Services of the environment's background dprocs.
 pub fn read(
@@ -15,8 +15,7 @@ pub fn read(
     environment: &str,
 ) -> Result<Vec<(String, String)>, ClusterError> {
     let services: Api<Service> = Api::namespaced(connection.client.clone(), namespace);
-    let selector =
-        format!("{LABEL_MANAGED_BY}={MANAGED_BY_KUBESH},{LABEL_ENVIRONMENT}={environment}");
+    let selector = format!("{},{LABEL_ENVIRONMENT}={environment}", owned_selector());
     let list = connection
         .block_on(services.list(&ListParams::default().labels(&selector)))
         .map_err(|e| connection.explain(e))?;

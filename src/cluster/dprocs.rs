@@ -11,9 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde::Serialize;
 
 use super::connection::{ClusterError, Connection};
-use crate::labels::{
-    ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY_KUBESH,
-};
+use crate::labels::{ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT, owned_selector};
 
 /// One dproc as `ps` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +40,7 @@ pub fn list(
     namespace: &str,
     environment: Option<&str>,
 ) -> Result<Vec<Dproc>, ClusterError> {
-    let mut selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY_KUBESH}");
+    let mut selector = owned_selector();
     if let Some(environment) = environment {
         selector.push_str(&format!(",{LABEL_ENVIRONMENT}={environment}"));
     }

@@ -14,7 +14,7 @@ use super::LaunchError;
 use super::bundle::Bundle;
 use super::objects::{self, Spec};
 use crate::cluster::connection::{ClusterError, Connection, status_code};
-use crate::labels::{LABEL_DPROC, LABEL_MANAGED_BY, MANAGED_BY_KUBESH};
+use crate::labels::{LABEL_DPROC, is_owned};
 
 /// Creates a background dproc's ConfigMaps, Deployment and Service;
 /// returns the Service as the cluster created it.
@@ -199,9 +199,7 @@ fn creation_error(connection: &Connection, spec: &Spec, error: kube::Error) -> L
 
 fn name_taken(kind: &str, name: &str, existing: Option<&ObjectMeta>) -> String {
     let labels = existing.and_then(|m| m.labels.as_ref());
-    let ours = labels
-        .and_then(|l| l.get(LABEL_MANAGED_BY))
-        .is_some_and(|v| v == MANAGED_BY_KUBESH);
+    let ours = labels.is_some_and(is_owned);
     if ours {
         let dproc = labels
             .and_then(|l| l.get(LABEL_DPROC))
