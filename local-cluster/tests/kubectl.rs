@@ -305,6 +305,29 @@ fn delete_namespace_removes_its_contents() {
 }
 
 #[test]
+fn a_command_missing_on_this_machine_is_named_with_where_commands_come_from() {
+    let c = TestCluster::start();
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: missing}\nspec: {restartPolicy: Never, \
+         containers: [{name: main, image: ruby:3.3-slim, command: [no-such-interpreter, app.rb]}]}\n",
+    );
+    let message = wait_for("the container's message", T, || {
+        let message = c.jsonpath(
+            &["pod", "missing"],
+            "{.status.containerStatuses[0].state.waiting.message}",
+        );
+        (!message.is_empty()).then_some(message)
+    });
+    assert!(
+        message.starts_with(
+            "exec: \"no-such-interpreter\": executable file not found in $PATH: the local \
+             cluster runs an image's command from this machine's PATH"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn errors_are_statuses_and_lose_nothing() {
     let c = TestCluster::start();
     c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {a: b}\n");

@@ -500,6 +500,21 @@ fn build_command(
     Ok(Prepared { cmd, report, keep })
 }
 
+/// Why a container's command did not start: for a command that is not
+/// on PATH, the container runtime's words, then what differs here (the
+/// command comes from this machine, not from the image).
+fn not_started(command: &str, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::NotFound && !command.contains('/') {
+        format!(
+            "exec: \"{command}\": executable file not found in $PATH: the local cluster runs \
+             an image's command from this machine's PATH, and {command} is not installed on \
+             this machine; install it here, or run on a cluster that pulls images"
+        )
+    } else {
+        format!("cannot start {command}: {error}")
+    }
+}
+
 /// Starts a process whose stdout and stderr go, line by line with
 /// timestamps, to `log`.
 fn spawn_logged(
@@ -515,7 +530,7 @@ fn spawn_logged(
     }
     let (mut child, program) = prepared
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", ctx.argv[0]))?;
+        .map_err(|error| not_started(&ctx.argv[0], &error))?;
     let pid = child.id().unwrap_or(0);
     let log_done = log_writer::start(&mut child, log);
     Ok(Spawned {
