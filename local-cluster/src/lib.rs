@@ -14,6 +14,7 @@ mod egress;
 mod error;
 mod events;
 mod kubelet;
+mod lingering;
 mod openapi;
 mod patch;
 mod protobuf;

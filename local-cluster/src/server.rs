@@ -1,16 +1,52 @@
 //! The listener: accepts loopback connections and serves HTTP/1.1 with the
-//! API router; also creates the objects a fresh cluster starts with.
+//! API router (TLS or plain HTTP on the same port); also creates the
+//! objects a fresh cluster starts with.
+//!
+//! A connection must start and finish its TLS handshake within
+//! [`HANDSHAKE_TIMEOUT`] and send each request's headers within
+//! [`REQUEST_HEADER_TIMEOUT`]; it is closed with a lingering close (see
+//! [`crate::lingering`]), so an answer sent before the whole request was
+//! read reaches the client instead of a reset.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::Shared;
+use crate::lingering::{LINGER_TIMEOUT, LingeringClose};
 use crate::resources;
+
+/// How long a new connection may take to send its first byte and, when it
+/// speaks TLS, to finish the handshake. Go's HTTP client, kubectl's, gives
+/// up on a TLS handshake after the same 10 s (`TLSHandshakeTimeout`); a
+/// client on this machine needs milliseconds. A connection still silent
+/// or mid-handshake then is closed rather than kept open for ever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection may take to send a request's headers, counted
+/// from the end of the handshake or of the previous response, so a
+/// keep-alive connection idle this long is closed too. The Kubernetes API
+/// server sets the same bound (`ReadHeaderTimeout` of 32 s).
+pub const REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// Why a client connection ended without being served to its end. Nobody
+/// is told: the client sees its connection closed.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error("no TLS handshake or request within {HANDSHAKE_TIMEOUT:?}")]
+    HandshakeTimedOut,
+    #[error("cannot read the connection's first byte")]
+    FirstByte(#[source] std::io::Error),
+    #[error("the TLS handshake failed")]
+    Handshake(#[source] std::io::Error),
+    #[error("serving HTTP failed")]
+    Http(#[from] hyper::Error),
+}
 
 /// Creates the namespaces (and the `kubernetes` service) a cluster has.
 pub fn bootstrap(shared: &Shared) {
@@ -55,20 +91,49 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    // TLS (what kubectl speaks) or plain HTTP on the same port.
-                    let mut first = [0u8; 1];
-                    let tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
-                    let acceptor = shared.tls.acceptor.clone();
-                    let svc = service_fn(move |req| crate::api::serve(shared.clone(), req));
-                    if tls {
-                        let Ok(stream) = acceptor.accept(stream).await else { return };
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
-                    } else {
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
-                    }
+                    // The client sees the end of its connection; there is
+                    // no one else to tell.
+                    let _ = serve_connection(shared, stream).await;
                 });
             }
             _ = shutdown.changed() => break,
         }
     }
+}
+
+/// Serves one client connection: TLS (what kubectl speaks) or plain HTTP,
+/// told apart by the first byte, within [`HANDSHAKE_TIMEOUT`].
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> Result<(), ConnectionError> {
+    let handshake_deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut first_byte = [0u8; 1];
+    let peeked = tokio::time::timeout_at(handshake_deadline, stream.peek(&mut first_byte))
+        .await
+        .map_err(|_| ConnectionError::HandshakeTimedOut)?
+        .map_err(ConnectionError::FirstByte)?;
+    if peeked == 0 {
+        // Closed before sending anything.
+        return Ok(());
+    }
+    // A TLS handshake starts with a handshake record (content type 22).
+    let speaks_tls = first_byte[0] == 0x16;
+    let stream = LingeringClose::new(stream, LINGER_TIMEOUT);
+    let acceptor = shared.tls.acceptor.clone();
+    let service = service_fn(move |req| crate::api::serve(shared.clone(), req));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_HEADER_TIMEOUT);
+    if speaks_tls {
+        let tls_stream = tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream))
+            .await
+            .map_err(|_| ConnectionError::HandshakeTimedOut)?
+            .map_err(ConnectionError::Handshake)?;
+        http.serve_connection(TokioIo::new(tls_stream), service)
+            .with_upgrades()
+            .await?;
+    } else {
+        http.serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+            .await?;
+    }
+    Ok(())
 }

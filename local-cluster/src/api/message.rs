@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::{Body as _, Frame, Incoming};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -88,7 +88,17 @@ pub fn parse_query(query: Option<&str>) -> Query {
 }
 
 /// Reads a request body, at most [`MAX_BODY`] bytes.
+///
+/// A body whose declared length (`Content-Length`) is over the limit is
+/// refused before any of it is read, as the API server does: hyper sends
+/// `100 Continue` to a client that asked for it (`Expect: 100-continue`)
+/// only once the body is read, so that client gets the 413 instead and
+/// never sends the body. A body of unknown length (chunked) is refused
+/// once it passes the limit.
 pub async fn read_body(body: Incoming) -> ApiResult<Bytes> {
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(ApiError::too_large());
+    }
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => {

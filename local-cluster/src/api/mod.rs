@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
+use hyper::ext::ReasonPhrase;
 
 use self::message::{
     Body, error_response, full, json_response, json_response_ct, parse_query, percent_decode,
@@ -114,6 +115,9 @@ pub async fn serve(
         // The rest of the body was not read: this connection cannot be reused.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // The status line the API server (Go's net/http) sends.
+        resp.extensions_mut()
+            .insert(ReasonPhrase::from_static(b"Request Entity Too Large"));
     }
     Ok(resp)
 }
