@@ -185,6 +185,32 @@ fn output_without_a_final_newline_stays_visible_with_a_mark() {
 }
 
 #[test]
+fn a_command_of_this_machine_is_refused_at_once_and_a_long_one_not_echoed() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send_line("/bin/true").unwrap();
+    session
+        .exp_string("\nkubesh: /bin/true: is a command of this machine (in /bin)")
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line(&"y".repeat(3000)).unwrap();
+    session
+        .exp_string(
+            &format!(
+                "\nkubesh: {}… (3000 characters): not a builtin",
+                "y".repeat(60)
+            )
+            .bytes()
+            .map(char::from)
+            .collect::<String>(),
+        )
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
 fn errors_do_not_end_the_interactive_shell_and_ctrl_d_does() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);

@@ -51,6 +51,12 @@ pub enum ProgramError {
          (e.g. `GOOS=linux GOARCH={2} go build`, or `cargo build --target {3}`)"
     )]
     WrongArchitecture(String, String, String, String),
+    #[error(
+        "{0}: is a command of this machine (in {1}), not a program of yours: kubesh runs a \
+         program in the cluster with the directory it is in, and does not ship {1}; put your \
+         program in a directory of its own"
+    )]
+    SystemCommand(String, String),
 }
 
 impl ProgramError {
@@ -108,6 +114,10 @@ pub fn resolve(
         check_file(first)?;
         (None, first, &args[1..])
     };
+    // Before anything is read: the directory is what would be shipped.
+    if let Some(dir) = system_directory(Path::new(file)) {
+        return Err(ProgramError::SystemCommand(file.clone(), dir));
+    }
     let contents =
         std::fs::read(file).map_err(|e| ProgramError::Unreadable(file.clone(), e.to_string()))?;
     let (runtime, image) = match runtime {
@@ -141,6 +151,47 @@ pub fn resolve(
         image,
         command,
     }))
+}
+
+/// Directories of this machine's own commands and files, which are never
+/// a program's directory to ship.
+const SYSTEM_DIRECTORIES: &[&str] = &[
+    "/",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/etc",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/libexec",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/games",
+];
+
+/// The system directory `file` is in (as typed, or once links are
+/// followed), if it is in one.
+fn system_directory(file: &Path) -> Option<String> {
+    let absolute = std::path::absolute(file).ok()?;
+    let parents = [
+        absolute.parent().map(Path::to_path_buf),
+        absolute
+            .canonicalize()
+            .ok()
+            .and_then(|real| real.parent().map(Path::to_path_buf)),
+    ];
+    parents
+        .into_iter()
+        .flatten()
+        .find(|dir| {
+            SYSTEM_DIRECTORIES
+                .iter()
+                .any(|system| dir == Path::new(system))
+        })
+        .map(|dir| dir.display().to_string())
 }
 
 fn check_file(file: &str) -> Result<(), ProgramError> {

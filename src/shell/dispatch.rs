@@ -41,7 +41,10 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         Some(candidate) => format!(" (did you mean `{candidate}`?)"),
         None => " (`help` lists the builtins)".to_string(),
     };
-    report!("kubesh: {name}: not a builtin, a file or a known runtime{hint}");
+    report!(
+        "kubesh: {}: not a builtin, a file or a known runtime{hint}",
+        shortened(name)
+    );
     STATUS_NOT_FOUND
 }
 
@@ -75,6 +78,17 @@ fn run_builtin(shell: &mut Shell, builtin: &Builtin, invocation: &Invocation) ->
         shell.vars.restore(name, saved);
     }
     status
+}
+
+/// A command name as a message shows it: whole up to 64 characters, else
+/// its start and its length (a pasted megabyte is not echoed back).
+fn shortened(name: &str) -> String {
+    const SHOWN: usize = 64;
+    if name.chars().count() <= SHOWN {
+        return name.to_string();
+    }
+    let start: String = name.chars().take(SHOWN - 4).collect();
+    format!("{start}… ({} characters)", name.chars().count())
 }
 
 /// The closest builtin or runtime command to a mistyped name.
