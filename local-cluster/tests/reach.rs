@@ -624,4 +624,30 @@ spec:
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("use http or https"), "{err}");
+    // Ports are chosen as the API server chooses them: without a port only
+    // an unnamed one matches (this Service's only port is named), by
+    // name or number the named one, and an unknown number is refused.
+    let o = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/secure/proxy/a",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no endpoints available for service"),
+        "{err}"
+    );
+    let out = c.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/https:secure:https/proxy/n",
+    ]);
+    assert_eq!(out, "secure /n");
+    let o = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/https:secure:9999/proxy/a",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no service port 9999 found"), "{err}");
 }

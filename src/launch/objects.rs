@@ -170,8 +170,10 @@ pub fn service(spec: &Spec, owner: Option<OwnerReference>) -> Service {
         metadata: meta,
         spec: Some(ServiceSpec {
             selector: Some(spec.selector()),
+            // Unnamed: the API server's service proxy picks an unnamed
+            // port when none is given (`curl web/path`).
             ports: Some(vec![ServicePort {
-                name: Some("main".to_string()),
+                name: None,
                 port: i32::from(spec.port),
                 target_port: Some(IntOrString::Int(i32::from(spec.listen_port))),
                 protocol: Some("TCP".to_string()),

@@ -59,7 +59,9 @@ fn split_name(seg: &str) -> (Option<&str>, &str, Option<&str>) {
 }
 
 /// The `host:port` behind `services/NAME[:PORT]`: a ready endpoint,
-/// round-robin.
+/// round-robin, chosen as the API server chooses it: a port number names
+/// the service port with that number; then the endpoints' port of that
+/// name is used — so without a port, only an unnamed port matches.
 pub(crate) fn service_target(
     shared: &Shared,
     ns: &str,
@@ -67,34 +69,21 @@ pub(crate) fn service_target(
     port: Option<&str>,
 ) -> ApiResult<String> {
     let svc = shared.store.get(resources::services(), ns, name)?;
-    let ports: Vec<&Value> = svc["spec"]["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let service_port = match port {
-        None if ports.len() == 1 => ports[0],
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "service {name} has several ports: name one (services/{name}:PORT/proxy)"
-            )));
-        }
-        Some(wanted) => ports
-            .iter()
-            .find(|candidate| {
-                candidate["name"].as_str() == Some(wanted)
-                    || wanted
-                        .parse::<i64>()
-                        .is_ok_and(|n| candidate["port"].as_i64() == Some(n))
-            })
-            .copied()
+    let pname = match port.map(|wanted| (wanted, wanted.parse::<i64>())) {
+        None => String::new(),
+        Some((_, Ok(number))) => svc["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|candidate| candidate["port"].as_i64() == Some(number))
+            .map(|candidate| candidate["name"].as_str().unwrap_or("").to_string())
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "no service port {wanted:?} found for service {name:?}"
+                unavailable(format!(
+                    "no service port {number} found for service \"{name}\""
                 ))
             })?,
+        Some((wanted, Err(_))) => wanted.to_string(),
     };
-    let pname = service_port["name"].as_str().unwrap_or("");
     let ep = shared
         .store
         .try_get(resources::endpoints(), ns, name)
