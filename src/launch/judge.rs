@@ -13,6 +13,10 @@ use crate::cluster::listening::Listener;
 pub enum Progress {
     /// Still on its way: what it is doing.
     Phase(String),
+    /// No node takes the pod, in the scheduler's words. A failure once it
+    /// lasts ([`UNSCHEDULABLE_GRACE`]): a cluster that adds nodes on
+    /// demand takes a while to add one.
+    Unschedulable(String),
     /// The program runs but its readiness probe has not passed: it does not
     /// listen on its port yet, or not where the probe looks (see
     /// [`compare`]).
@@ -26,6 +30,17 @@ pub enum Progress {
         /// from its previous run.
         logs: Option<(String, bool)>,
     },
+}
+
+/// How long a pod may wait for a node before the wait gives up on it.
+pub const UNSCHEDULABLE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The failure a pod that no node takes comes to.
+pub fn unschedulable_failure(message: &str) -> String {
+    format!(
+        "the pod cannot be scheduled: {message} (no node took it within {} s)",
+        UNSCHEDULABLE_GRACE.as_secs()
+    )
 }
 
 /// Where a program listens, against the port its Service points at.
@@ -94,13 +109,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")
         && condition.reason.as_deref() == Some("Unschedulable")
     {
-        return Progress::Failed {
-            reason: format!(
-                "the pod cannot be scheduled: {}",
-                condition.message.clone().unwrap_or_default()
-            ),
-            logs: None,
-        };
+        return Progress::Unschedulable(condition.message.clone().unwrap_or_default());
     }
     for init in status.init_container_statuses.iter().flatten() {
         if let Some(failure) = container_failure(init, true) {
@@ -373,6 +382,21 @@ mod tests {
             Listening::OtherPorts(vec![3000, 9229])
         );
         assert_eq!(compare(&[], 8080), Listening::Nowhere);
+    }
+
+    #[test]
+    fn a_pod_no_node_takes_is_waited_for_in_the_scheduler_s_words() {
+        let mut waiting = pod(main_status(serde_json::json!({})));
+        waiting.status.as_mut().unwrap().conditions = Some(vec![
+            serde_json::from_value(serde_json::json!({
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu."
+            }))
+            .unwrap(),
+        ]);
+        assert!(
+            matches!(assess(&waiting, true), Progress::Unschedulable(m) if m == "0/3 nodes are available: 3 Insufficient cpu.")
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ use tokio::sync::mpsc;
 use super::LaunchError;
 use super::bundle::Bundle;
 use super::create;
-use super::judge::{Listening, Progress, assess, compare, last_lines, listen_hint};
+use super::judge::{
+    Listening, Progress, UNSCHEDULABLE_GRACE, assess, compare, last_lines, listen_hint,
+    unschedulable_failure,
+};
 use super::objects::Spec;
 use crate::cluster::connection::{ClusterError, Connection};
 use crate::cluster::listening::listening;
@@ -185,6 +188,8 @@ async fn wait_ready(
     let mut seen: BTreeMap<String, Progress> = BTreeMap::new();
     // Since when each pod's program has run without being ready.
     let mut unready_since: BTreeMap<String, Instant> = BTreeMap::new();
+    // Since when each pod has waited for a node.
+    let mut unplaced_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut last_look: Option<Instant> = None;
     // What the last look found, while it is worth saying.
     let mut found = "";
@@ -228,6 +233,13 @@ async fn wait_ready(
                     } else {
                         unready_since.remove(&pod_name);
                     }
+                    if matches!(progress, Progress::Unschedulable(_)) {
+                        unplaced_since
+                            .entry(pod_name.clone())
+                            .or_insert_with(Instant::now);
+                    } else {
+                        unplaced_since.remove(&pod_name);
+                    }
                     seen.insert(pod_name, progress);
                 }
                 watcher::Event::Delete(pod) => {
@@ -249,6 +261,13 @@ async fn wait_ready(
         }
         let failed = seen.iter().find_map(|(pod_name, progress)| match progress {
             Progress::Failed { .. } => Some(pod_name.clone()),
+            Progress::Unschedulable(_)
+                if unplaced_since
+                    .get(pod_name)
+                    .is_some_and(|since| since.elapsed() >= UNSCHEDULABLE_GRACE) =>
+            {
+                Some(pod_name.clone())
+            }
             _ => None,
         });
         if let Some(pod_name) = failed {
@@ -261,6 +280,7 @@ async fn wait_ready(
                     format!("{reason}{tail}")
                 }
                 Some(Progress::Failed { reason, logs: None }) => reason,
+                Some(Progress::Unschedulable(message)) => unschedulable_failure(&message),
                 _ => String::new(),
             };
             return Err(LaunchError::PodFailed {
@@ -305,6 +325,9 @@ async fn wait_ready(
                 .values()
                 .find_map(|p| match p {
                     Progress::Phase(phase) => Some(phase.clone()),
+                    Progress::Unschedulable(message) => {
+                        Some(format!("waiting for a node to take the pod: {message}"))
+                    }
                     Progress::Unready => Some(match listen_port {
                         Some(port) => {
                             format!(
@@ -392,16 +415,51 @@ async fn run_foreground(
     let config = watcher::Config::default().fields(&format!("metadata.name={}", spec.name));
     let mut events = std::pin::pin!(watcher(pods.clone(), config));
     let mut started = false;
-    while let Some(event) = events.next().await {
+    // Once no node takes the pod: when the wait for one gives up, and why.
+    let mut unplaced: Option<(tokio::time::Instant, String)> = None;
+    loop {
+        let next = match &unplaced {
+            Some((deadline, _)) => tokio::time::timeout_at(*deadline, events.next()).await,
+            None => Ok(events.next().await),
+        };
+        let event = match next {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(_) => {
+                let message = unplaced
+                    .take()
+                    .map(|(_, message)| message)
+                    .unwrap_or_default();
+                return Err(LaunchError::PodFailed {
+                    name: spec.name.clone(),
+                    reason: unschedulable_failure(&message),
+                });
+            }
+        };
         let event = event.map_err(|e| lost(connection, &spec.name, connection.explain_watch(e)))?;
         let pod = match event {
             watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => pod,
             watcher::Event::Delete(_) => return Err(LaunchError::Deleted(spec.name.clone())),
             watcher::Event::Init | watcher::Event::InitDone => continue,
         };
-        match assess(&pod, false) {
+        let progress = assess(&pod, false);
+        if !matches!(progress, Progress::Unschedulable(_)) {
+            unplaced = None;
+        }
+        match progress {
             Progress::Phase(phase) => {
                 spinner.set_message(format!("{}: {phase}", spec.name));
+            }
+            Progress::Unschedulable(message) => {
+                spinner.set_message(format!(
+                    "{}: waiting for a node to take the pod: {message}",
+                    spec.name
+                ));
+                let deadline = unplaced.as_ref().map_or_else(
+                    || tokio::time::Instant::now() + UNSCHEDULABLE_GRACE,
+                    |u| u.0,
+                );
+                unplaced = Some((deadline, message));
             }
             Progress::Ready | Progress::Ended(_) if !started => {
                 started = true;

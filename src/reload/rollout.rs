@@ -167,6 +167,12 @@ async fn wait_new_pods(client: &kube::Client, spec: &Spec) -> Result<(), String>
                 ));
             }
             // A port the old pod still holds is let go as it stops.
+            Progress::Unschedulable(message) => {
+                return Err(format!(
+                    "with the new code, the pod cannot be scheduled: {message}; the pods with \
+                     the old code go on serving"
+                ));
+            }
             Progress::Phase(_) | Progress::Unready | Progress::Ended(_) => {}
         }
     }
