@@ -259,6 +259,26 @@ fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Com
 }
 
 #[test]
+fn a_pod_no_node_takes_is_waited_for_then_reported_in_the_scheduler_s_words() {
+    let sandbox = Sandbox::new();
+    // Without sandboxes a declared port is a host port: a second replica on
+    // the same port has no node to go to.
+    let cluster = LocalCluster::start_without_sandboxes(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let port = free_port();
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", &format!("SERVICE_PORT={port} REPLICAS=2 python web.py &")],
+    )
+    .assert()
+    .code(1)
+    .stderr(
+        contains("web: the pod cannot be scheduled: 0/1 nodes are available: 1 node(s) didn't have free ports")
+            .and(contains("(no node took it within 30 s)")),
+    );
+}
+
+#[test]
 fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

@@ -89,9 +89,21 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     pub fn start(sandbox: &Sandbox) -> LocalCluster {
+        LocalCluster::start_with(sandbox, Command::new(kubesh_binary()))
+    }
+
+    /// A local cluster whose pods run directly on this machine, as where
+    /// the kernel refuses namespaces: they share its network.
+    pub fn start_without_sandboxes(sandbox: &Sandbox) -> LocalCluster {
+        let mut command = Command::new(kubesh_binary());
+        command.env("KUBESH_LOCAL_SANDBOX", "off");
+        LocalCluster::start_with(sandbox, command)
+    }
+
+    fn start_with(sandbox: &Sandbox, mut command: Command) -> LocalCluster {
         use std::io::BufRead;
         let kubeconfig = sandbox.path("cluster/kubeconfig");
-        let mut child = Command::new(kubesh_binary())
+        let mut child = command
             .args(["local-cluster", "--kubeconfig"])
             .arg(&kubeconfig)
             .arg("--state")
