@@ -213,7 +213,10 @@ fn a_crashing_service_is_reported_with_its_last_lines() {
         .stderr(
             contains("broken: the program")
                 .and(contains("starting up"))
-                .and(contains("no database configured")),
+                .and(contains("no database configured"))
+                .and(contains(
+                    "stays: `ps` shows it, `logs broken` its output, `kill broken` removes it",
+                )),
         );
     cluster
         .kubesh(&sandbox)

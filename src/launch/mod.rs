@@ -8,6 +8,7 @@
 
 pub mod bundle;
 mod create;
+pub mod credentials;
 pub mod executable;
 pub mod input;
 pub mod judge;
@@ -134,7 +135,7 @@ pub enum LaunchError {
     },
     #[error(
         "{name} listens on ports {}, not {port}: launch it with SERVICE_PORT set to the one \
-         that serves (`SERVICE_PORT={} …`), or make it listen on $PORT; `kill {name}` removes it",
+         that serves (`SERVICE_PORT={} …`), or make it listen on $PORT",
         ports_list(.ports),
         .ports.first().copied().unwrap_or_default()
     )]
@@ -144,8 +145,7 @@ pub enum LaunchError {
         ports: Vec<u16>,
     },
     #[error(
-        "{name}: the program runs but has not listened {} within {waited} s; `logs {name}` \
-         shows what it printed, `kill {name}` removes it",
+        "{name}: the program runs but has not listened {} within {waited} s",
         match .port { Some(port) => format!("on port {port}"), None => "on its port".to_string() }
     )]
     NotListening {
@@ -153,6 +153,21 @@ pub enum LaunchError {
         port: Option<u16>,
         waited: u64,
     },
+}
+
+impl LaunchError {
+    /// Whether the dproc's objects were created and stay after this
+    /// failure (and the message does not already say how to see and
+    /// remove them).
+    pub fn leaves_dproc(&self) -> bool {
+        matches!(
+            self,
+            LaunchError::PodFailed { .. }
+                | LaunchError::NotListening { .. }
+                | LaunchError::OtherPorts { .. }
+                | LaunchError::WatchEnded { .. }
+        )
+    }
 }
 
 /// Ports as a list for a sentence: `3000, 9229`.

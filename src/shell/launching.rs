@@ -74,9 +74,14 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i
     }
     if !bundle.credentials_left_out.is_empty() {
         report!(
-            "kubesh: left out of the bundle, as they look like credentials: {} \
-             (pass secrets with `export --from-secret`, or name the file as the program)",
-            bundle.credentials_left_out.join(", ")
+            "kubesh: left out of the bundle, as they look like credentials: {}; pass \
+             secrets with `export --from-secret`, or name the file as the program to ship it",
+            bundle
+                .credentials_left_out
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if shell.dry_run {
@@ -122,6 +127,17 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i
         }
         Err(error) => {
             report!("kubesh: {error}");
+            // One rule for every failed launch: what it created stays, to
+            // be looked at, and the user is told so.
+            if error.leaves_dproc() {
+                report!(
+                    "kubesh: {} ({}) stays: `ps` shows it, `logs {}` its output, `kill {}` removes it",
+                    spec.name,
+                    spec.dproc_id,
+                    spec.name,
+                    spec.name
+                );
+            }
             1
         }
     }
