@@ -54,6 +54,42 @@ fn a_foreground_program_streams_its_output_and_its_status_becomes_dollar_questio
 }
 
 #[test]
+fn a_finished_foreground_program_leaves_nothing_unless_kept() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("once.py", "print('done')\n");
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            "python once.py; python once.py; KEEP_POD=1 python once.py; ps -a",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("done\ndone\ndone\n").and(contains("once.py").count(1)));
+    // Only the kept run's pod and its ConfigMap are left, once the others'
+    // deletion is through.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = cluster.kubectl_stdout(&[
+            "get",
+            "pods,configmaps",
+            "-l",
+            "app.kubernetes.io/managed-by=kubesh",
+            "-o",
+            "name",
+        ]);
+        let pods = left.lines().filter(|l| l.starts_with("pod/")).count();
+        let config_maps = left.lines().filter(|l| l.starts_with("configmap/")).count();
+        if (pods, config_maps) == (1, 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "left behind: {left}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn a_background_service_gets_ready_is_listed_logged_and_killed_without_leftovers() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);
@@ -501,7 +537,7 @@ fn environments_group_dprocs_and_deleting_one_moves_them_to_global() {
         .kubesh(&sandbox)
         .args([
             "-c",
-            "env create shop; python job.py; env select; python job.py; ps; echo ---; ps -a",
+            "KEEP_POD=1; env create shop; python job.py; env select; python job.py; ps; echo ---; ps -a",
         ])
         .assert()
         .success()

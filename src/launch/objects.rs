@@ -74,6 +74,9 @@ pub struct Spec {
     /// A foreground program reads kubesh's stdin through `pods/attach`;
     /// otherwise its stdin is empty.
     pub stdin: bool,
+    /// A foreground program's pod stays once it ended, for a look at it
+    /// (`KEEP_POD`); otherwise it goes once its output and status are read.
+    pub keep_pod: bool,
 }
 
 impl Spec {
@@ -478,6 +481,7 @@ pub(crate) mod tests {
             dependency_file: Some("package.json".into()),
             command_line: "node stock-gen.js 'a b' '$HOME' &".into(),
             stdin: !background,
+            keep_pod: false,
         }
     }
 

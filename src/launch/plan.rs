@@ -25,6 +25,8 @@ pub struct Settings {
     pub command_line: String,
     /// A foreground program reads kubesh's stdin (else its stdin is empty).
     pub stdin: bool,
+    /// `KEEP_POD`: a foreground program's pod stays after it ended.
+    pub keep_pod: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,7 @@ pub fn plan(
         dependency_file,
         command_line: settings.command_line.clone(),
         stdin: settings.stdin && !background,
+        keep_pod: settings.keep_pod,
     };
     Ok((spec, bundle))
 }

@@ -138,7 +138,17 @@ pub fn foreground(
     }
     spinner.finish_and_clear();
     match outcome {
-        Ok(result) => result,
+        Ok(Ok(status)) => {
+            // Its output and status are read: a finished program's pod goes,
+            // as a shell keeps no finished processes (its ConfigMaps go with it).
+            if !spec.keep_pod {
+                let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
+                let _ = connection
+                    .block_on(pods.delete(&spec.name, &DeleteParams::background().grace_period(0)));
+            }
+            Ok(status)
+        }
+        Ok(Err(error)) => Err(error),
         Err(ClusterError::Interrupted) => {
             let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
             let _ = connection

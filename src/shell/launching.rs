@@ -24,6 +24,7 @@ const SETTINGS: &[&str] = &[
     "HOTRELOAD",
     "BUNDLE_MAX_MB",
     "BUNDLE_MAX_FILES",
+    "KEEP_POD",
 ];
 
 /// The program an invocation names, if it names one: a runtime's command
@@ -169,6 +170,10 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
         env_from: shell.env_from.clone(),
         command_line,
         stdin: !shell.stdin_is_script,
+        keep_pod: matches!(
+            setting(shell, invocation, "KEEP_POD").as_deref(),
+            Some("true" | "1" | "yes" | "on")
+        ),
     };
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on
