@@ -492,3 +492,35 @@ fn short_names_are_not_matched_to_unrelated_builtins() {
         .code(127)
         .stderr(contains("(`help` lists the builtins)"));
 }
+
+#[test]
+fn kubeconfigs_under_any_name_are_left_out_and_named_but_ordinary_files_ship() {
+    let sandbox = Sandbox::new();
+    sandbox.write("app.py", "print('hello')\n");
+    sandbox.write("admin.conf", common::KUBECONFIG);
+    sandbox.write("deploy/my-cluster.yaml", common::KUBECONFIG);
+    sandbox.write(
+        "README.md",
+        "# App\n\nIt reads a kubeconfig: clusters:, users: and a token: for each.\n",
+    );
+    sandbox.write("login.py", "password = input('password: ')\n");
+    let output = sandbox
+        .command()
+        .args(["--dry-run", "-c", "python app.py"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "left out of the bundle, as they look like credentials: admin.conf (kubeconfig), \
+             deploy/my-cluster.yaml (kubeconfig); pass secrets with `export --from-secret`, \
+             or name the file as the program to ship it"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("README.md") && !stderr.contains("login.py"),
+        "{stderr}"
+    );
+}

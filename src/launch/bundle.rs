@@ -4,8 +4,9 @@
 //! The program's directory is walked with the same ignore rules as ripgrep
 //! (`.gitignore`, `.ignore`, plus `.kubeshignore`), without `.git`,
 //! dependency folders (`node_modules`, `__pycache__`, virtualenvs) or
-//! kubesh's own `.kubesh`. Files that look like credentials are left out
-//! unless the program file is one of them, and the caller says which.
+//! kubesh's own `.kubesh`. Files that look like credentials, by name or by
+//! content ([`super::credentials`]), are left out unless the program file is
+//! one of them, and the caller says which.
 //! A bundle over the limits is refused before anything is created.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
+
+use super::credentials::{self, LeftOut};
 
 /// Largest piece of a bundle stored in one ConfigMap (the API server refuses
 /// ConfigMaps over 1 MiB).
@@ -48,8 +51,8 @@ pub struct Bundle {
     pub files: BTreeMap<String, u64>,
     /// Each file's SHA-256, to tell which files a new bundle changes.
     pub digests: BTreeMap<String, [u8; 32]>,
-    /// Files left out because they look like credentials.
-    pub credentials_left_out: Vec<String>,
+    /// Files left out because they look like credentials, in order.
+    pub credentials_left_out: Vec<LeftOut>,
 }
 
 impl Bundle {
@@ -92,7 +95,7 @@ pub enum BundleError {
 
 /// Packs `root` for the program at `program` (a path inside `root`).
 pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, BundleError> {
-    let (files, credentials_left_out) = collect(root, program, limits, &own_data())?;
+    let (files, mut credentials_left_out) = collect(root, program, limits, &own_data())?;
     let mut hasher = Sha256::new();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     let mut listing = BTreeMap::new();
@@ -106,6 +109,15 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
                 reason: e.to_string(),
             };
             let contents = std::fs::read(path).map_err(unreadable)?;
+            if path != program
+                && let Some(kind) = credentials::by_content(&contents)
+            {
+                credentials_left_out.push(LeftOut {
+                    path: relative.clone(),
+                    kind,
+                });
+                continue;
+            }
             let mode = file_mode(path);
             hasher.update(relative.as_bytes());
             hasher.update([0]);
@@ -140,6 +152,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             largest: largest(listing.iter().map(|(n, s)| (n.as_str(), *s))),
         });
     }
+    credentials_left_out.sort_by(|a, b| a.path.cmp(&b.path));
     let hash = hasher
         .finalize()
         .iter()
@@ -197,13 +210,14 @@ fn own_data() -> Vec<(u64, u64)> {
 }
 
 /// The files to pack (relative name → path), and the credentials left
-/// out; the directories in `kept_out` (device, inode) are skipped.
+/// out by their names; the directories in `kept_out` (device, inode) are
+/// skipped.
 fn collect(
     root: &Path,
     program: &Path,
     limits: Limits,
     kept_out: &[(u64, u64)],
-) -> Result<(BTreeMap<String, PathBuf>, Vec<String>), BundleError> {
+) -> Result<(BTreeMap<String, PathBuf>, Vec<LeftOut>), BundleError> {
     use std::os::unix::fs::MetadataExt;
     let mut files = BTreeMap::new();
     let mut credentials = Vec::new();
@@ -234,8 +248,13 @@ fn collect(
             continue;
         };
         let relative = relative.to_string_lossy().replace('\\', "/");
-        if path != program && looks_like_credentials(path) {
-            credentials.push(relative);
+        if path != program
+            && let Some(kind) = credentials::by_name(path)
+        {
+            credentials.push(LeftOut {
+                path: relative,
+                kind,
+            });
             continue;
         }
         let top = relative.split('/').next().unwrap_or_default().to_string();
@@ -275,24 +294,6 @@ fn is_skipped_dir(path: &Path) -> bool {
             | ".kubesh"
             | ".kube"
     ) || path.join("pyvenv.cfg").is_file()
-}
-
-/// `.env`, `*.pem`, `*.key`, SSH keys (`id_rsa`, `id_ed25519.pub`…) and
-/// kubeconfigs.
-pub fn looks_like_credentials(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    name == ".env"
-        || name.starts_with(".env.")
-        || matches!(extension, "pem" | "key" | "p12" | "pfx" | "kubeconfig")
-        || (name.starts_with("id_") && (extension.is_empty() || extension == "pub"))
-        || name == "kubeconfig"
 }
 
 fn file_mode(path: &Path) -> u32 {
@@ -407,9 +408,163 @@ mod tests {
                 "service.js"
             ]
         );
-        let mut left_out = bundle.credentials_left_out.clone();
-        left_out.sort();
-        assert_eq!(left_out, [".env", "id_ed25519", "tls/server.pem"]);
+        assert_eq!(
+            left_out(&bundle),
+            [
+                ".env (environment file)",
+                "id_ed25519 (SSH key)",
+                "tls/server.pem (key or certificate)"
+            ]
+        );
+    }
+
+    fn left_out(bundle: &Bundle) -> Vec<String> {
+        bundle
+            .credentials_left_out
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const KUBECONFIG: &[u8] = b"apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://203.0.113.7:6443
+  name: prod
+contexts:
+- context: {cluster: prod, user: admin}
+  name: prod
+current-context: prod
+users:
+- name: admin
+  user:
+    token: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ.c2lnbmF0dXJlMTIz
+";
+
+    #[test]
+    fn credentials_are_left_out_by_content_whatever_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let program = write(root, "app.py", b"print('hello')\n");
+        write(root, "admin.conf", KUBECONFIG);
+        write(root, "deploy/my-cluster.yaml", KUBECONFIG);
+        write(
+            root,
+            ".aws/credentials",
+            b"[default]\naws_access_key_id = AKIAZ7EXAMPLEQWERTYU\n\
+              aws_secret_access_key = 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\n",
+        );
+        write(
+            root,
+            "frontend/.npmrc",
+            b"//registry.npmjs.org/:_authToken=npm_4f9c2b7e1a3d5c6b8e0f2a4c6e8b0d2f4a6c\n",
+        );
+        write(
+            root,
+            ".netrc",
+            b"machine github.com login ci password ghp_x\n",
+        );
+        write(
+            root,
+            ".docker/config.json",
+            br#"{"auths": {"https://index.docker.io/v1/": {"auth": "Y2k6c2VjcmV0"}}}"#,
+        );
+        write(root, ".git-credentials", b"https://ci:ghp_x@github.com\n");
+        write(root, ".pgpass", b"db:5432:shop:app:s3cret\n");
+        write(
+            root,
+            ".pypirc",
+            b"[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmc\n",
+        );
+        write(
+            root,
+            "ci/sa.json",
+            br#"{"type": "service_account", "project_id": "p", "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"}"#,
+        );
+        write(
+            root,
+            "infra/terraform.tfstate",
+            br#"{"version": 4, "terraform_version": "1.9.5", "resources": []}"#,
+        );
+        write(root, "android/release.jks", b"\xfe\xed\xfe\xed\0\0\0\x02");
+        write(
+            root,
+            "nginx/htpasswd",
+            b"admin:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n",
+        );
+        write(
+            root,
+            ".envrc",
+            b"export DATABASE_URL=postgres://app:pw@db/shop\n",
+        );
+        // The same contents under ordinary names.
+        write(
+            root,
+            "state.json",
+            br#"{"terraform_version": "1.9.5", "lineage": "x", "resources": []}"#,
+        );
+        write(root, "keystore.bin", b"\xfe\xed\xfe\xed\0\0\0\x02");
+        write(
+            root,
+            "users.txt",
+            b"admin:$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC\n",
+        );
+        write(root, "deploy_key", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n");
+        // Ordinary files that mention credentials stay.
+        write(
+            root,
+            "login.py",
+            b"password = input('password: ')\nprint('password ok')\n",
+        );
+        write(
+            root,
+            "README.md",
+            b"# Deploy\n\nCopy your kubeconfig (clusters:, users: and a token:) to admin.conf.\n",
+        );
+        write(
+            root,
+            "k8s/service.yaml",
+            b"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n",
+        );
+        let bundle = build(root, &program, Limits::default()).unwrap();
+        assert_eq!(
+            names(&bundle),
+            ["README.md", "app.py", "k8s/service.yaml", "login.py"]
+        );
+        assert_eq!(
+            left_out(&bundle),
+            [
+                ".aws/credentials (AWS credentials)",
+                ".docker/config.json (registry login)",
+                ".envrc (environment file)",
+                ".git-credentials (Git credentials)",
+                ".netrc (netrc login)",
+                ".pgpass (PostgreSQL passwords)",
+                ".pypirc (PyPI password)",
+                "admin.conf (kubeconfig)",
+                "android/release.jks (keystore)",
+                "ci/sa.json (private key)",
+                "deploy/my-cluster.yaml (kubeconfig)",
+                "deploy_key (private key)",
+                "frontend/.npmrc (npm token)",
+                "infra/terraform.tfstate (Terraform state)",
+                "keystore.bin (keystore)",
+                "nginx/htpasswd (password hashes)",
+                "state.json (Terraform state)",
+                "users.txt (password hashes)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_credential_by_content_named_as_the_program_is_shipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = write(dir.path(), "admin.conf", KUBECONFIG);
+        write(dir.path(), "copy.conf", KUBECONFIG);
+        let bundle = build(dir.path(), &program, Limits::default()).unwrap();
+        assert_eq!(names(&bundle), ["admin.conf"]);
+        assert_eq!(left_out(&bundle), ["copy.conf (kubeconfig)"]);
     }
 
     #[test]
