@@ -233,6 +233,53 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
 }
 
 #[test]
+fn kubesh_s_own_output_in_the_program_s_directory_is_not_a_save() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "one"));
+    let port = free_port();
+    // `kubesh --watch … > app.log 2>&1` in the program's directory: every
+    // reload line is written to a file that is watched.
+    let log = std::fs::File::create(sandbox.work().join("app.log")).unwrap();
+    let mut child = cluster
+        .kubesh(&sandbox)
+        .args([
+            "--watch",
+            "-c",
+            &format!("SERVICE_PORT={port} python web.py & sleep 600"),
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for_page(&cluster, "web", port, "one\n");
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "two"));
+    wait_for_page(&cluster, "web", port, "two\n");
+    let reloads = || {
+        std::fs::read_to_string(sandbox.work().join("app.log"))
+            .unwrap()
+            .matches("↻ web")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reloads() == 0 {
+        assert!(Instant::now() < deadline, "no reload line in app.log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An observation window: a reload loop writes several lines a second.
+    std::thread::sleep(Duration::from_secs(3));
+    let counted = reloads();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        counted,
+        1,
+        "{}",
+        std::fs::read_to_string(sandbox.work().join("app.log")).unwrap()
+    );
+}
+
+#[test]
 fn a_node_service_and_a_rebuilt_binary_reload_live() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

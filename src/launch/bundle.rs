@@ -199,19 +199,27 @@ pub fn own_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "kubesh").map(|dirs| dirs.data_dir().to_path_buf())
 }
 
-/// [`own_data_dir`] as (device, inode), to know it however it is reached.
+/// [`own_data_dir`], and the files kubesh's standard output and error go
+/// to (`kubesh app.kubesh > app.log` in the program's directory), as
+/// (device, inode), to know them however they are reached: never shipped,
+/// or each reload line would change the bundle.
 fn own_data() -> Vec<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
+    let output_files = ["/proc/self/fd/1", "/proc/self/fd/2"]
+        .into_iter()
+        .filter_map(|stream| std::fs::metadata(stream).ok())
+        .filter(std::fs::Metadata::is_file);
     own_data_dir()
         .and_then(|dir| std::fs::metadata(dir).ok())
-        .map(|meta| (meta.dev(), meta.ino()))
         .into_iter()
+        .chain(output_files)
+        .map(|meta| (meta.dev(), meta.ino()))
         .collect()
 }
 
 /// The files to pack (relative name → path), and the credentials left
-/// out by their names; the directories in `kept_out` (device, inode) are
-/// skipped.
+/// out by their names; the directories and files in `kept_out` (device,
+/// inode) are skipped.
 fn collect(
     root: &Path,
     program: &Path,
@@ -229,13 +237,12 @@ fn collect(
         .require_git(false)
         .add_custom_ignore_filename(".kubeshignore")
         .filter_entry(move |entry| {
-            if !entry.file_type().is_some_and(|t| t.is_dir()) {
-                return true;
-            }
             let kept_out = kept_out.iter().any(|&(device, inode)| {
                 entry.ino() == Some(inode) && entry.metadata().is_ok_and(|m| m.dev() == device)
             });
-            !kept_out && !is_skipped_dir(entry.path())
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            let skipped_dir = is_dir && is_skipped_dir(entry.path());
+            !(kept_out || skipped_dir)
         })
         .build();
     for entry in walker {
@@ -666,5 +673,44 @@ users:
         };
         let sizes: Vec<usize> = bundle.chunks().map(<[u8]>::len).collect();
         assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, 1]);
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    #[test]
+    #[ignore]
+    fn packing_time() {
+        let root = std::path::PathBuf::from(std::env::var("KUBESH_BENCH_DIR").unwrap());
+        let program = root.join("main.py");
+        let _ = super::build(&root, &program, super::Limits::default()).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            let start = std::time::Instant::now();
+            let bundle = super::build(&root, &program, super::Limits::default()).unwrap();
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert!(bundle.files.len() > 100);
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!("BENCH median {:.2} ms min {:.2} ms", times[15], times[0]);
+        let (files, _) = super::collect(&root, &program, super::Limits::default(), &[]).unwrap();
+        let contents: Vec<Vec<u8>> = files.values().map(|p| std::fs::read(p).unwrap()).collect();
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            let start = std::time::Instant::now();
+            let flagged = contents
+                .iter()
+                .filter(|c| super::credentials::by_content(c).is_some())
+                .count();
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(flagged, 0);
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "CONTENT {} files: median {:.3} ms min {:.3} ms",
+            contents.len(),
+            times[15],
+            times[0]
+        );
     }
 }

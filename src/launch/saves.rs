@@ -46,7 +46,8 @@ impl Saves {
     /// which must be whole before a save counts.
     pub fn watch(root: &Path, program: &Path) -> Result<Saves, WatchError> {
         let (sender, events) = mpsc::channel();
-        let own_data = own_data_under(root);
+        let mut own_data = own_data_under(root);
+        own_data.extend(own_output_files(root));
         let mut watcher = notify::recommended_watcher(move |event| {
             if changes_files(&event, &own_data) {
                 let _ = sender.send(());
@@ -101,6 +102,29 @@ fn own_data_under(root: &Path) -> Vec<PathBuf> {
             paths.push(root.join(inside));
         }
         paths.push(resolved);
+    }
+    paths
+}
+
+/// The files kubesh's standard output and error go to, when they are
+/// files (`kubesh app.kubesh > app.log` in the program's directory):
+/// writing a reload line there is not a save, or each reload would cause
+/// the next. Named as resolved, and as reached through `root`.
+fn own_output_files(root: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for stream in ["1", "2"] {
+        let Ok(target) = std::fs::read_link(Path::new("/proc/self/fd").join(stream)) else {
+            continue;
+        };
+        if !target.is_file() {
+            continue;
+        }
+        if let Ok(root_resolved) = root.canonicalize()
+            && let Ok(inside) = target.strip_prefix(&root_resolved)
+        {
+            paths.push(root.join(inside));
+        }
+        paths.push(target);
     }
     paths
 }
