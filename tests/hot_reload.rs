@@ -233,6 +233,33 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
 }
 
 #[test]
+fn an_edit_to_an_imported_module_that_keeps_its_size_is_served() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    // The page comes from an imported module, which Python caches as
+    // bytecode keyed by the source's modification time and size.
+    sandbox.write(
+        "web.py",
+        WEB_PY
+            .replace("import http.server, os", "import http.server, os, page")
+            .replace("b\"PAGE\\n\"", "page.TEXT.encode()"),
+    );
+    sandbox.write("page.py", "TEXT = 'aaa\\n'\n");
+    let port = free_port();
+    let session = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("SERVICE_PORT={port} python web.py"),
+    );
+    wait_for_page(&cluster, "web", port, "aaa\n");
+    for text in ["bbb", "ccc"] {
+        sandbox.write("page.py", format!("TEXT = '{text}\\n'\n"));
+        wait_for_page(&cluster, "web", port, &format!("{text}\n"));
+    }
+    session.wait_for("(live)", 2);
+}
+
+#[test]
 fn kubesh_s_own_output_in_the_program_s_directory_is_not_a_save() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

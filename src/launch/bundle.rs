@@ -119,6 +119,13 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
                 continue;
             }
             let mode = file_mode(path);
+            // The file's own time, so that caches keyed by it (Python's
+            // bytecode) see an edit; it is not part of the hash.
+            let modified = std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |since| since.as_secs());
             hasher.update(relative.as_bytes());
             hasher.update([0]);
             hasher.update(mode.to_le_bytes());
@@ -127,7 +134,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             let mut header = tar::Header::new_gnu();
             header.set_size(contents.len() as u64);
             header.set_mode(mode);
-            header.set_mtime(0);
+            header.set_mtime(modified);
             header.set_entry_type(tar::EntryType::Regular);
             tar.append_data(&mut header, relative, contents.as_slice())
                 .map_err(unreadable)?;

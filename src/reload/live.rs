@@ -98,7 +98,7 @@ pub async fn update(
         if pods.is_empty() {
             return Err("no pod of it is running".to_string());
         }
-        let command = update_command(&diff.deleted);
+        let command = update_command(spec.listen_port, &diff.deleted, &diff.changed);
         let (command, files) = (&command, &files);
         let runs = pods.iter().map(|pod| async move {
             let run = exec::run(client, &spec.namespace, pod, "main", command.clone(), files);
@@ -157,8 +157,9 @@ pub async fn update(
     })
 }
 
-/// `sh -c UPDATE_SCRIPT kubesh-update RUN_DIR APP_DIR DELETED…`
-fn update_command(deleted: &[String]) -> Vec<String> {
+/// `sh -c UPDATE_SCRIPT kubesh-update RUN_DIR APP_DIR PORT N DELETED… CHANGED…`
+/// (see `update.sh`): `port` is where the program listens in its container.
+fn update_command(port: u16, deleted: &[String], changed: &BTreeSet<String>) -> Vec<String> {
     [
         "sh",
         "-c",
@@ -166,10 +167,13 @@ fn update_command(deleted: &[String]) -> Vec<String> {
         "kubesh-update",
         RUN_DIR,
         APP_DIR,
+        &port.to_string(),
+        &deleted.len().to_string(),
     ]
     .into_iter()
     .map(String::from)
     .chain(deleted.iter().cloned())
+    .chain(changed.iter().cloned())
     .collect()
 }
 
@@ -276,13 +280,24 @@ mod tests {
     }
 
     #[test]
-    fn the_update_command_passes_deleted_files_as_arguments() {
-        let command = update_command(&["a b.txt".to_string(), "$(rm -rf /)".to_string()]);
+    fn the_update_command_passes_files_as_arguments() {
+        let changed = BTreeSet::from(["lib/m.py".to_string()]);
+        let deleted = ["a b.txt".to_string(), "$(rm -rf /)".to_string()];
+        let command = update_command(9898, &deleted, &changed);
         assert_eq!(&command[..2], ["sh", "-c"]);
         assert!(!command[2].contains("a b.txt"));
         assert_eq!(
             &command[3..],
-            ["kubesh-update", RUN_DIR, APP_DIR, "a b.txt", "$(rm -rf /)"]
+            [
+                "kubesh-update",
+                RUN_DIR,
+                APP_DIR,
+                "9898",
+                "2",
+                "a b.txt",
+                "$(rm -rf /)",
+                "lib/m.py"
+            ]
         );
     }
 
@@ -321,14 +336,15 @@ mod tests {
                 .unwrap();
             tar.into_inner().unwrap().finish().unwrap();
         }
-        let mut update = std::process::Command::new(&update_command(&[])[0]);
-        let command = update_command(&["old.txt".to_string()]);
+        std::fs::create_dir_all(app.join("__pycache__")).unwrap();
+        std::fs::write(app.join("__pycache__/page.cpython-312.pyc"), "stale").unwrap();
+        let command = update_command(0, &["old.txt".to_string()], &BTreeSet::new());
+        let mut update = std::process::Command::new(&command[0]);
         update
             .args(&command[1..4])
             .arg(&run)
             .arg(&app)
-            .arg("old.txt")
-            .env_remove("PORT")
+            .args(["0", "1", "old.txt", "page.py"])
             .stdin(std::process::Stdio::piped());
         let mut update = update.spawn().unwrap();
         use std::io::Write;
@@ -346,6 +362,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert!(!app.join("old.txt").exists(), "the deleted file is gone");
+        assert!(
+            !app.join("__pycache__/page.cpython-312.pyc").exists(),
+            "the changed module's bytecode cache is gone"
+        );
         // TERM, as Kubernetes stops a container: the supervisor ends all.
         std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

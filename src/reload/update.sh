@@ -1,21 +1,39 @@
 # kubesh's live update, run in a dproc's container over exec: unpacks the
 # changed files (a tar.gz on stdin) into the app directory, removes the
-# deleted ones (the arguments, never evaluated), has the supervisor restart
-# the program, and waits until the new program listens on $PORT or exits.
+# deleted ones, drops the bytecode caches of the changed Python modules,
+# has the supervisor restart the program, and waits until the new program
+# listens on its port or exits.
+# Arguments (never evaluated): RUN APP PORT N DELETED(N of them) CHANGED…
 # Exit status: 0 listening, 90 no supervisor, 91 unpacking failed,
 # 92 the program exited (its status on stdout), 93 not listening yet.
 run=$1
 app=$2
-shift 2
+listen=$3
+deleted=$4
+shift 4
 [ -p "$run/reload" ] || exit 90
 tar -xzf - -C "$app" || exit 91
+while [ "$deleted" -gt 0 ]; do
+    rm -f -- "$app/$1"
+    shift
+    deleted=$((deleted - 1))
+done
+# Python keys its cached bytecode by the source's time (in seconds) and
+# size: an edit in the same second that keeps the size would be served
+# from the old cache.
 for file in "$@"; do
-    rm -f -- "$app/$file"
+    case $file in
+    *.py)
+        dir=$(dirname -- "$file")
+        base=$(basename -- "$file" .py)
+        rm -f -- "$app/$dir/__pycache__/$base".*.pyc
+        ;;
+    esac
 done
 read -r _ before _ <"$run/state"
 before=${before:-0}
 echo reload >"$run/reload"
-port=$(printf '%04X' "${PORT:-0}")
+port=$(printf '%04X' "${listen:-0}")
 tries=0
 while :; do
     state=
