@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
 use super::rollout;
-use crate::cluster::connection::describe;
+use crate::cluster::connection::{ClusterError, explain};
 use crate::cluster::exec::{self, Exit};
 use crate::labels::LABEL_DPROC;
 use crate::launch::bundle::{self, Bundle};
@@ -87,16 +87,15 @@ pub async fn update(
     spec: &Spec,
     bundle: &Bundle,
     diff: &Diff,
-) -> Result<Live, String> {
-    let files = bundle::subset(&bundle.archive, &diff.changed)
-        .map_err(|e| format!("the changed files cannot be packed: {e}"))?;
+) -> Result<Live, NoLivePath> {
+    let files = bundle::subset(&bundle.archive, &diff.changed).map_err(NoLivePath::Pack)?;
     // The ConfigMaps and the running pods are updated at once: a round
     // trip less on a distant cluster.
     let store = rollout::store_bundle(client, spec, bundle, spec.chunks, None);
     let run = async {
         let pods = running_pods(client, spec).await?;
         if pods.is_empty() {
-            return Err("no pod of it is running".to_string());
+            return Err(NoLivePath::NoPod);
         }
         let command = update_command(spec.listen_port, &diff.deleted, &diff.changed);
         let (command, files) = (&command, &files);
@@ -104,19 +103,14 @@ pub async fn update(
             let run = exec::run(client, &spec.namespace, pod, "main", command.clone(), files);
             tokio::time::timeout(UPDATE_TIMEOUT, run)
                 .await
-                .map(|ran| ran.map_err(|e| e.to_string()))
-                .unwrap_or_else(|_| {
-                    Err(format!(
-                        "the update in pod {pod} did not end within {} s",
-                        UPDATE_TIMEOUT.as_secs()
-                    ))
-                })
+                .map(|ran| ran.map_err(NoLivePath::Exec))
+                .unwrap_or_else(|_| Err(NoLivePath::Timeout(pod.clone())))
         });
         let results = futures_util::future::join_all(runs).await;
         Ok((pods, results))
     };
     let (stored, ran) = tokio::join!(store, run);
-    stored?;
+    stored.map_err(NoLivePath::NotStored)?;
     let (pods, results) = ran?;
     let mut waiting = Vec::new();
     let mut exited = None;
@@ -124,27 +118,29 @@ pub async fn update(
         let output = result?;
         match output.exit {
             Exit::Status(0) => {}
-            Exit::Status(90) => {
-                return Err(format!(
-                    "pod {pod} has no supervisor (it was started by an older kubesh)"
-                ));
-            }
+            Exit::Status(90) => return Err(NoLivePath::NoSupervisor(pod.clone())),
             Exit::Status(91) => {
-                return Err(format!(
-                    "the files could not be written into pod {pod}: {}",
-                    output.stderr.trim()
-                ));
+                return Err(NoLivePath::NotWritten {
+                    pod: pod.clone(),
+                    stderr: output.stderr.trim().to_string(),
+                });
             }
             Exit::Status(92) => exited = Some((pod.clone(), output.stdout.trim().to_string())),
             Exit::Status(93) => waiting.push(pod.clone()),
-            Exit::Status(126 | 127) => return Err(format!("pod {pod} has no shell")),
+            Exit::Status(126 | 127) => return Err(NoLivePath::NoShellIn(pod.clone())),
             Exit::Status(status) => {
-                return Err(format!(
-                    "the update in pod {pod} exited with status {status}: {}",
-                    output.stderr.trim()
-                ));
+                return Err(NoLivePath::UpdateFailed {
+                    pod: pod.clone(),
+                    status,
+                    stderr: output.stderr.trim().to_string(),
+                });
             }
-            Exit::NotRun(message) => return Err(format!("pod {pod}: {message}")),
+            Exit::NotRun(message) => {
+                return Err(NoLivePath::NotRun {
+                    pod: pod.clone(),
+                    message,
+                });
+            }
         }
     }
     if let Some((pod, status)) = exited {
@@ -178,13 +174,13 @@ fn update_command(port: u16, deleted: &[String], changed: &BTreeSet<String>) -> 
 }
 
 /// The dproc's pods whose program runs now (not starting, not going away).
-async fn running_pods(client: &kube::Client, spec: &Spec) -> Result<Vec<String>, String> {
+async fn running_pods(client: &kube::Client, spec: &Spec) -> Result<Vec<String>, NoLivePath> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
     let params = ListParams::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
     let list = pods
         .list(&params)
         .await
-        .map_err(|e| format!("its pods cannot be listed: {}", describe(e)))?;
+        .map_err(|e| NoLivePath::NotListed(explain("the cluster", e)))?;
     Ok(list
         .items
         .into_iter()
@@ -242,15 +238,50 @@ fn since_restart(log: &str) -> Vec<String> {
 }
 
 /// Whether saved files can reach this dproc's running pods at all.
-pub fn possible(spec: &Spec) -> Result<(), String> {
+pub fn possible(spec: &Spec) -> Result<(), NoLivePath> {
     if objects::supervised(spec) {
         Ok(())
     } else {
-        Err(format!(
-            "the {} runtime's image has no shell",
-            spec.program.runtime.name
-        ))
+        Err(NoLivePath::NoShell(spec.program.runtime.name.clone()))
     }
+}
+
+/// Why saved files did not go into the running pods, so that a rollout
+/// brings them: shown as the reason on the reload line.
+#[derive(Debug, thiserror::Error)]
+pub enum NoLivePath {
+    #[error("the {0} runtime's image has no shell")]
+    NoShell(String),
+    #[error("dependencies changed")]
+    Dependencies,
+    #[error("the bundle changed size")]
+    BundleSize,
+    #[error("the changed files cannot be packed: {0}")]
+    Pack(#[source] std::io::Error),
+    #[error("no pod of it is running")]
+    NoPod,
+    #[error("its pods cannot be listed: {}", .0.reason())]
+    NotListed(#[source] ClusterError),
+    #[error(transparent)]
+    NotStored(rollout::StoreError),
+    #[error(transparent)]
+    Exec(exec::ExecError),
+    #[error("the update in pod {0} did not end within {secs} s", secs = UPDATE_TIMEOUT.as_secs())]
+    Timeout(String),
+    #[error("pod {0} has no supervisor (it was started by an older kubesh)")]
+    NoSupervisor(String),
+    #[error("the files could not be written into pod {pod}: {stderr}")]
+    NotWritten { pod: String, stderr: String },
+    #[error("pod {0} has no shell")]
+    NoShellIn(String),
+    #[error("the update in pod {pod} exited with status {status}: {stderr}")]
+    UpdateFailed {
+        pod: String,
+        status: i32,
+        stderr: String,
+    },
+    #[error("pod {pod}: {message}")]
+    NotRun { pod: String, message: String },
 }
 
 #[cfg(test)]

@@ -212,15 +212,15 @@ impl Reloader {
 
     /// `Ok` when the saved files can go into the running pods; otherwise
     /// why a rollout is needed.
-    fn live_path(&self, diff: &Diff, chunks: usize) -> Result<(), String> {
+    fn live_path(&self, diff: &Diff, chunks: usize) -> Result<(), live::NoLivePath> {
         live::possible(&self.spec)?;
         if let Some(dependencies) = &self.spec.program.runtime.dependencies
             && diff.touches_any(&dependencies.files)
         {
-            return Err("dependencies changed".to_string());
+            return Err(live::NoLivePath::Dependencies);
         }
         if chunks != self.spec.chunks {
-            return Err("the bundle changed size".to_string());
+            return Err(live::NoLivePath::BundleSize);
         }
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Reloader {
 enum Reloaded {
     Live(Live),
     Rollout {
-        reason: String,
+        reason: live::NoLivePath,
         outcome: Result<(), rollout::RolloutError>,
     },
 }

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 
-use crate::cluster::connection::describe;
+use crate::cluster::connection::{ClusterError, explain};
 use crate::labels::{ANNOTATION_BUNDLE, LABEL_DPROC};
 use crate::launch::bundle::Bundle;
 use crate::launch::judge::{Progress, assess, last_lines};
@@ -35,30 +35,46 @@ pub async fn roll_out(
 }
 
 /// Why a rollout did not end with the new code running.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     /// The cluster did not take the new bundle: it still has the old one.
-    NotStored(String),
+    #[error(transparent)]
+    NotStored(StoreError),
     /// The cluster has the new bundle, but no pod runs it yet.
+    #[error("{0}")]
     NotReady(String),
 }
 
-impl std::fmt::Display for RolloutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RolloutError::NotStored(reason) | RolloutError::NotReady(reason) => f.write_str(reason),
+/// An object holding the new code that the cluster did not take.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} cannot be {done}: {}", .source.reason())]
+pub struct StoreError {
+    /// The object, as a message names it (`the ConfigMap web-bundle-0`).
+    pub what: String,
+    /// What was asked of it (`read`, `updated`, `created`).
+    pub done: &'static str,
+    #[source]
+    pub source: ClusterError,
+}
+
+impl StoreError {
+    fn new(what: impl Into<String>, done: &'static str, error: kube::Error) -> StoreError {
+        StoreError {
+            what: what.into(),
+            done,
+            source: explain("the cluster", error),
         }
     }
 }
 
 /// Puts the new bundle in the ConfigMaps and the new pod template (with
 /// the new content hash) in the Deployment.
-async fn update(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(), String> {
+async fn update(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(), StoreError> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
     let current = deployments
         .get(&spec.name)
         .await
-        .map_err(|e| format!("the Deployment cannot be read: {}", describe(e)))?;
+        .map_err(|e| StoreError::new("the Deployment", "read", e))?;
     let uid = current.metadata.uid.clone().unwrap_or_default();
     let old_chunks = current
         .spec
@@ -77,7 +93,7 @@ async fn update(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(
     deployments
         .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| format!("the Deployment cannot be updated: {}", describe(e)))?;
+        .map_err(|e| StoreError::new("the Deployment", "updated", e))?;
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
     for index in bundle.chunks().count()..old_chunks {
         let _ = config_maps
@@ -95,7 +111,7 @@ pub async fn store_bundle(
     bundle: &Bundle,
     existing: usize,
     owner: Option<OwnerReference>,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
     let chunks: Vec<&[u8]> = bundle.chunks().collect();
     for (index, config_map) in objects::config_maps(spec, &chunks, owner)
@@ -115,12 +131,12 @@ pub async fn store_bundle(
             config_maps
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
-                .map_err(|e| format!("the ConfigMap {name} cannot be updated: {}", describe(e)))?;
+                .map_err(|e| StoreError::new(format!("the ConfigMap {name}"), "updated", e))?;
         } else {
             config_maps
                 .create(&PostParams::default(), &config_map)
                 .await
-                .map_err(|e| format!("the ConfigMap {name} cannot be created: {}", describe(e)))?;
+                .map_err(|e| StoreError::new(format!("the ConfigMap {name}"), "created", e))?;
         }
     }
     Ok(())
