@@ -38,7 +38,6 @@ use cluster::ClusterTarget;
 use interrupt::Interrupt;
 use runtimes::Runtimes;
 use shell::Shell;
-use status::STATUS_NOT_FOUND;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -135,13 +134,9 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
     if let Some(script) = words.next() {
         let text = match script_file::read(&script) {
             Ok(text) => text,
-            Err(message) => {
-                report!("kubesh: {message}");
-                return if std::path::Path::new(&script).exists() {
-                    126
-                } else {
-                    STATUS_NOT_FOUND
-                };
+            Err(error) => {
+                report!("kubesh: {error}");
+                return error.status();
             }
         };
         shell.name = script.clone();

@@ -7,7 +7,7 @@ use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 1, "cx [CONTEXT]")?;
-    let contexts = shell.target.contexts().map_err(Failure::Failed)?;
+    let contexts = shell.target.contexts()?;
     let Some(wanted) = args.first() else {
         let out = &mut *streams.out;
         for context in &contexts {

@@ -7,7 +7,7 @@ pub fn run(shell: &mut Shell, args: &[String], _streams: &mut Streams<'_>) -> Ou
     let Some((file, rest)) = args.split_first() else {
         return Err(Failure::Usage("usage: source FILE [ARG…]".into()));
     };
-    let text = crate::script_file::read(file).map_err(Failure::Failed)?;
+    let text = crate::script_file::read(file)?;
     let saved = (!rest.is_empty()).then(|| std::mem::replace(&mut shell.positional, rest.to_vec()));
     let status = shell.run_sourced(file, &mut text.as_slice());
     if let Some(saved) = saved {

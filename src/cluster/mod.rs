@@ -34,12 +34,12 @@ pub struct ClusterTarget {
 
 impl ClusterTarget {
     /// The names of the kubeconfig's contexts.
-    pub fn contexts(&self) -> Result<Vec<String>, String> {
+    pub fn contexts(&self) -> Result<Vec<String>, KubeconfigProblem> {
         let read = match &self.kubeconfig {
             Some(path) => Kubeconfig::read_from(path),
             None => Kubeconfig::read(),
         };
-        let config = read.map_err(|e| kubeconfig_problem(&e))?;
+        let config = read.map_err(KubeconfigProblem)?;
         Ok(config.contexts.into_iter().map(|c| c.name).collect())
     }
 
@@ -122,6 +122,11 @@ impl ClusterTarget {
 }
 
 /// Why the kubeconfig could not be used, said plainly.
+/// The kubeconfig cannot be read: said as [`kubeconfig_problem`] says it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", kubeconfig_problem(.0))]
+pub struct KubeconfigProblem(#[source] pub kube::config::KubeconfigError);
+
 fn kubeconfig_problem(error: &kube::config::KubeconfigError) -> String {
     use std::error::Error as _;
     let mut cause = error.source();

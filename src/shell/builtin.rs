@@ -46,6 +46,12 @@ pub enum Failure {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A script to read (`source`) cannot be read.
+    #[error(transparent)]
+    Script(#[from] crate::script_file::ScriptFileError),
+    /// The kubeconfig cannot be read.
+    #[error(transparent)]
+    Kubeconfig(#[from] crate::cluster::KubeconfigProblem),
     /// Hot reload cannot start.
     #[error(transparent)]
     NotWatched(#[from] super::NotWatched),
