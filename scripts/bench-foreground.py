@@ -4,7 +4,8 @@ local cluster, beside the same program run by the plain interpreter.
 
 In one run, against one local cluster (started here), RUNS times each:
 
-  python3 hello.py                   the program alone
+  python -u hello.py                 the program alone, as the pod runs it
+                                     (the python runtime's command line)
   kubesh -c 'python hello.py'        the program as a foreground pod
 
 and prints, for each, the median, the 95th percentile and the maximum wall
@@ -25,6 +26,9 @@ import time
 
 KUBESH = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/kubesh")
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+# What the pod runs (runtimes/python.toml): the same `python` on PATH, so
+# that the difference is kubesh and the cluster, not two interpreters.
+PLAIN = ["python", "-u", "hello.py"]
 
 
 def timed(command, cwd, env):
@@ -58,15 +62,15 @@ def main():
     env = dict(os.environ, KUBECONFIG=kubeconfig, XDG_DATA_HOME=work, XDG_CONFIG_HOME=work)
     try:
         # One of each first: caches warm, the cluster's first pod made.
-        timed(["python3", "hello.py"], program_dir, env)
+        timed(PLAIN, program_dir, env)
         timed([KUBESH, "-c", "python hello.py"], program_dir, env)
         plain, shell = [], []
         for _ in range(RUNS):
-            plain.append(timed(["python3", "hello.py"], program_dir, env))
+            plain.append(timed(PLAIN, program_dir, env))
             shell.append(timed([KUBESH, "-c", "python hello.py"], program_dir, env))
         print(f"foreground `python hello.py`, {RUNS} runs each (ms)")
         print(f"  {'':28} {'median':>8} {'p95':>8} {'max':>8}")
-        for label, times in [("python3 hello.py", plain), ("kubesh -c 'python hello.py'", shell)]:
+        for label, times in [("python -u hello.py", plain), ("kubesh -c 'python hello.py'", shell)]:
             median, p95, most = figures(times)
             print(f"  {label:28} {median:8.1f} {p95:8.1f} {most:8.1f}")
         plain_median, plain_p95, _ = figures(plain)

@@ -157,6 +157,7 @@ pub async fn serve(
         let (tx, rx) = mpsc::channel::<Bytes>(64);
         let _ = tx.try_send(Bytes::from(out));
         let mut shutdown = shared.shutdown.clone();
+        let mut ended = handle.ended.subscribe();
         tokio::spawn(async move {
             let mut offset = complete as u64;
             let mut partial = Vec::new();
@@ -190,10 +191,13 @@ pub async fn serve(
                 if !running || !still_current || *shutdown.borrow() {
                     return;
                 }
+                // New lines are looked for every 50 ms; the container's
+                // end is seen at once.
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     _ = tx.closed() => return,
                     _ = shutdown.changed() => {}
+                    _ = ended.changed() => {}
                 }
             }
         });

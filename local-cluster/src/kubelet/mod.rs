@@ -51,6 +51,10 @@ pub struct PodHandle {
     pub stop: watch::Sender<Option<i64>>,
     /// Set when every process of the pod is gone.
     pub finished: watch::Sender<bool>,
+    /// Counts containers that ended (their logs whole), so that a log
+    /// follower ends with the container at once rather than at its next
+    /// look.
+    pub ended: watch::Sender<u64>,
 }
 
 impl PodHandle {
@@ -395,6 +399,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let dir = kubelet.root.join("pods").join(format!("{ns}_{name}_{uid}"));
     let (stop, _) = watch::channel(None);
     let (finished, _) = watch::channel(false);
+    let (ended, _) = watch::channel(0);
     let handle = Arc::new(PodHandle {
         uid: uid.clone(),
         namespace: ns,
@@ -407,6 +412,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         stdin: Mutex::new(HashMap::new()),
         stop,
         finished,
+        ended,
     });
     kubelet.map().insert(uid.clone(), handle.clone());
     let shared2 = shared.clone();

@@ -857,6 +857,7 @@ async fn run_once(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
+    pod.handle.ended.send_modify(|count| *count += 1);
     let finished = now();
     let message = if code != 0 && pod.stopping().is_none() && sandbox.is_none() {
         in_use_message(pod, &log)
