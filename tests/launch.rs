@@ -565,6 +565,15 @@ fn environments_group_dprocs_and_deleting_one_moves_them_to_global() {
                 .unwrap_or_default();
             after.matches("global").count() == 2 && !after.contains("shop")
         }));
+    // Once deleted it is gone: deleting it again is an error, not a success.
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "env delete shop"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "kubesh: env: shop: no such environment in namespace default",
+        ));
 }
 
 #[test]

@@ -136,8 +136,16 @@ fn delete(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outc
         )));
     }
     let namespace = shell.target.namespace.clone();
+    let selected = shell.target.environment.as_deref() == Some(name.as_str());
     let connection = shell.connect()?;
     let members = dprocs::list(connection, &namespace, Some(name))?;
+    // An environment is its dprocs (and the selected one, before any).
+    if members.is_empty() && !selected {
+        return Err(Failure::Failed(format!(
+            "{name}: no such environment in namespace {namespace}: no dproc belongs to it; \
+             `env list` lists them"
+        )));
+    }
     let out = &mut *streams.out;
     for dproc in &members {
         if purge {
