@@ -145,7 +145,13 @@ pub fn by_content(contents: &[u8]) -> Option<Kind> {
     if text.trim_start().starts_with('{') {
         return json(text);
     }
-    match yaml_top_level(text) {
+    // Whole-text searches are cheap; going line by line is not, so each
+    // line rule runs only where the words it needs are.
+    let top_level = text
+        .contains("clusters:")
+        .then(|| yaml_top_level(text))
+        .flatten();
+    match top_level {
         Some(top) if top.kubeconfig() => return Some(Kind::Kubeconfig),
         Some(top) if top.clusters && contents.len() > WINDOW => {
             let longer = head_text(contents, KUBECONFIG_WINDOW);
@@ -158,13 +164,22 @@ pub fn by_content(contents: &[u8]) -> Option<Kind> {
         }
         _ => {}
     }
-    let lines = || meaningful_lines(text);
-    if lines().any(aws_secret) {
-        Some(Kind::Aws)
-    } else if lines().any(npm_token) {
-        Some(Kind::NpmToken)
-    } else if pypirc(text) {
-        Some(Kind::PypiPassword)
+    let secret_words = [
+        "_access_key",
+        "_ACCESS_KEY",
+        "_auth",
+        "_password",
+        "npmAuthToken",
+        "pypi]",
+        "[distutils]",
+    ];
+    if let Some(kind) = secret_words
+        .iter()
+        .any(|word| text.contains(word))
+        .then(|| secret_lines(text))
+        .flatten()
+    {
+        Some(kind)
     } else if netrc(text) {
         Some(Kind::Netrc)
     } else if every_line(text, pgpass_line) {
@@ -218,6 +233,9 @@ fn every_line(text: &str, rule: fn(&str) -> bool) -> bool {
 fn private_key(text: &str) -> bool {
     if text.starts_with("PuTTY-User-Key-File-") {
         return true;
+    }
+    if !text.contains("-----BEGIN ") {
+        return false;
     }
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -418,14 +436,13 @@ fn literal_secret(value: &str, min_len: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"+/=_.-~".contains(&b))
 }
 
-/// `aws_secret_access_key = …` (or `aws_session_token`, or
-/// `export AWS_SECRET_ACCESS_KEY=…`) with a key as its value, not an
-/// expression nor AWS's documentation example.
+/// `aws_secret_access_key = …` (or `export AWS_SECRET_ACCESS_KEY=…`)
+/// with a key as its value, not an expression nor AWS's documentation
+/// example.
 fn aws_secret(line: &str) -> bool {
     let line = line.strip_prefix("export ").unwrap_or(line);
     assignment(line).is_some_and(|(key, value)| {
-        (key.eq_ignore_ascii_case("aws_secret_access_key")
-            || key.eq_ignore_ascii_case("aws_session_token"))
+        key.eq_ignore_ascii_case("aws_secret_access_key")
             && literal_secret(value, 16)
             && !value.contains("EXAMPLE")
     })
@@ -450,17 +467,26 @@ fn npm_token(line: &str) -> bool {
     }
 }
 
-/// A `.pypirc`: a `[pypi]`, `[testpypi]` or `[distutils]` section and a
-/// `password` with a value.
-fn pypirc(text: &str) -> bool {
-    let mut section = false;
+/// The rules a single line satisfies, in one pass: AWS keys, npm tokens,
+/// and a `.pypirc` (a `[pypi]`, `[testpypi]` or `[distutils]` section and
+/// a `password` with a value). A line's first byte tells which rule may
+/// apply, so most lines cost nothing more.
+fn secret_lines(text: &str) -> Option<Kind> {
+    let mut pypi_section = false;
     let mut password = false;
     for line in meaningful_lines(text) {
-        section |= matches!(line, "[pypi]" | "[testpypi]" | "[distutils]");
-        password |=
-            assignment(line).is_some_and(|(key, value)| key == "password" && !value.is_empty());
+        match line.as_bytes()[0] {
+            b'a' | b'A' | b'e' if aws_secret(line) => return Some(Kind::Aws),
+            b'/' | b'_' | b'n' if npm_token(line) => return Some(Kind::NpmToken),
+            b'[' => pypi_section |= matches!(line, "[pypi]" | "[testpypi]" | "[distutils]"),
+            b'p' => {
+                password |= assignment(line)
+                    .is_some_and(|(key, value)| key == "password" && !value.is_empty());
+            }
+            _ => {}
+        }
     }
-    section && password
+    (pypi_section && password).then_some(Kind::PypiPassword)
 }
 
 /// A `.netrc`: every line made of its keywords and their values
