@@ -331,6 +331,20 @@ fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
             contains("loopback listens on 127.0.0.1:5000, which only the pod itself reaches")
                 .and(contains("app.run(host=\"0.0.0.0\"")),
         );
+    // A loopback port opened first (a debugger's) while the program is
+    // still starting is not taken for where it serves.
+    sandbox.write(
+        "slow.py",
+        "import socket, time\n\
+         debugger = socket.socket(); debugger.bind(('127.0.0.1', 9229)); debugger.listen()\n\
+         time.sleep(4)\n"
+            .to_string()
+            + &server_py("0.0.0.0", &["PORT"]),
+    );
+    bounded(cluster.kubesh(&sandbox), &["-c", "python slow.py &"])
+        .assert()
+        .success()
+        .stdout(contains("slow  ready in"));
     // A hard-coded port: the Service follows it, and says so.
     sandbox.write("fixed.py", server_py("0.0.0.0", &["9898"]));
     bounded(

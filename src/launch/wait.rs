@@ -201,6 +201,9 @@ async fn wait_ready(
     // Since when each pod has waited for a node.
     let mut unplaced_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut last_look: Option<Instant> = None;
+    // Where the last look found the program listening on loopback only,
+    // on another port than its own.
+    let mut loopback_before: Option<std::net::SocketAddr> = None;
     // What the last look found, while it is worth saying.
     let mut found = "";
     let mut listing = true;
@@ -317,7 +320,20 @@ async fn wait_ready(
             {
                 last_look = Some(Instant::now());
                 match look(connection, spec, &pod_name, spinner).await? {
-                    Looked::Found(note) => found = note,
+                    Looked::Found(note) => {
+                        found = note;
+                        loopback_before = None;
+                    }
+                    // Loopback on another port may be a program still
+                    // starting (a debugger's or an admin port first): it
+                    // must still be so at the next look.
+                    Looked::LoopbackElsewhere(socket) => {
+                        if loopback_before == Some(socket) {
+                            return Err(loopback_only(spec, socket));
+                        }
+                        loopback_before = Some(socket);
+                        found = " (so far only on loopback)";
+                    }
                     Looked::Retargeted => {
                         // The new pods start their clocks.
                         unready_since.clear();
@@ -358,10 +374,22 @@ async fn wait_ready(
     }
 }
 
+/// A program that listens only on loopback, at `socket`.
+fn loopback_only(spec: &Spec, socket: std::net::SocketAddr) -> LaunchError {
+    LaunchError::LoopbackOnly {
+        name: spec.name.clone(),
+        socket,
+        port: spec.listen_port,
+        hint: listen_hint(&spec.program.runtime.name),
+    }
+}
+
 /// What a look at where a program listens came to, short of an error.
 enum Looked {
     /// Nothing to change; what was found, for the spinner (may be empty).
     Found(&'static str),
+    /// Only on loopback, on another port than its own (Flask's 5000).
+    LoopbackElsewhere(std::net::SocketAddr),
     /// The Service now points at the one other port the program listens on.
     Retargeted,
 }
@@ -388,12 +416,14 @@ async fn look(
     match compare(&listeners, spec.listen_port) {
         Listening::OnPort => Ok(Looked::Found("")),
         Listening::Nowhere => Ok(Looked::Found(" (it listens on no port yet)")),
-        Listening::LoopbackOnly(listener) => Err(LaunchError::LoopbackOnly {
-            name: spec.name.clone(),
-            socket: std::net::SocketAddr::new(listener.address, listener.port),
-            port: spec.listen_port,
-            hint: listen_hint(&spec.program.runtime.name),
-        }),
+        Listening::LoopbackOnly(listener) => {
+            let socket = std::net::SocketAddr::new(listener.address, listener.port);
+            if listener.port == spec.listen_port {
+                Err(loopback_only(spec, socket))
+            } else {
+                Ok(Looked::LoopbackElsewhere(socket))
+            }
+        }
         Listening::OtherPorts(ports) => Err(LaunchError::OtherPorts {
             name: spec.name.clone(),
             port: spec.listen_port,
