@@ -98,7 +98,7 @@ impl Runtimes {
                     continue;
                 };
                 let loaded = std::fs::read_to_string(path)
-                    .map_err(|e| e.to_string())
+                    .map_err(RuntimeFileError::Unreadable)
                     .and_then(|text| parse(name, &text));
                 match loaded {
                     Ok(runtime) => {
@@ -136,10 +136,21 @@ impl Runtimes {
     }
 }
 
-fn parse(name: &str, text: &str) -> Result<Runtime, String> {
-    let mut runtime: Runtime = toml::from_str(text).map_err(|e| e.to_string())?;
+/// Why a runtime file is not used.
+#[derive(Debug, thiserror::Error)]
+enum RuntimeFileError {
+    #[error("{0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("{0}")]
+    NotToml(#[source] toml::de::Error),
+    #[error("`run` is empty: give the program's command line")]
+    NoCommand,
+}
+
+fn parse(name: &str, text: &str) -> Result<Runtime, RuntimeFileError> {
+    let mut runtime: Runtime = toml::from_str(text).map_err(RuntimeFileError::NotToml)?;
     if runtime.run.is_empty() {
-        return Err("`run` is empty: give the program's command line".to_string());
+        return Err(RuntimeFileError::NoCommand);
     }
     runtime.name = name.to_string();
     Ok(runtime)

@@ -43,15 +43,28 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     Ok(status)
 }
 
-fn open(name: &str) -> Result<File, String> {
+/// Why `cat` cannot read a file.
+#[derive(Debug, thiserror::Error)]
+enum NotOpened {
+    #[error("is a directory; `ls` lists it")]
+    Directory,
+    #[error("no such file")]
+    Missing,
+    #[error("permission denied")]
+    Denied,
+    #[error("{0}")]
+    Other(#[source] io::Error),
+}
+
+fn open(name: &str) -> Result<File, NotOpened> {
     let path = std::path::Path::new(name);
     if path.is_dir() {
-        return Err("is a directory; `ls` lists it".to_string());
+        return Err(NotOpened::Directory);
     }
     File::open(path).map_err(|error| match error.kind() {
-        io::ErrorKind::NotFound => "no such file".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => error.to_string(),
+        io::ErrorKind::NotFound => NotOpened::Missing,
+        io::ErrorKind::PermissionDenied => NotOpened::Denied,
+        _ => NotOpened::Other(error),
     })
 }
 
