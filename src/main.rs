@@ -136,7 +136,11 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
             Ok(text) => text,
             Err(error) => {
                 report!("kubesh: {error}");
-                return error.status();
+                // As for an unknown command; 126 for one that cannot run.
+                return match error {
+                    script_file::ScriptFileError::Missing(_) => status::STATUS_NOT_FOUND,
+                    _ => 126,
+                };
             }
         };
         shell.name = script.clone();

@@ -21,17 +21,6 @@ pub enum ScriptFileError {
     },
 }
 
-impl ScriptFileError {
-    /// The exit status: 127 for a script that does not exist, as for an
-    /// unknown command; 126 for one that cannot be run.
-    pub fn status(&self) -> i32 {
-        match self {
-            ScriptFileError::Missing(_) => crate::status::STATUS_NOT_FOUND,
-            _ => 126,
-        }
-    }
-}
-
 /// The file's bytes, or why it cannot be read as a script.
 pub fn read(name: &str) -> Result<Vec<u8>, ScriptFileError> {
     let path = Path::new(name);
