@@ -155,6 +155,25 @@ fn a_background_service_gets_ready_is_listed_logged_and_killed_without_leftovers
 }
 
 #[test]
+fn a_service_launched_twice_is_said_to_be_running_already() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY);
+    let launch = format!("SERVICE_PORT={} python web.py &", free_port());
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &launch])
+        .assert()
+        .success();
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &launch])
+        .assert()
+        .code(1)
+        .stderr(contains("web is already running (dp-").and(contains("`kill web` first")));
+}
+
+#[test]
 fn kill_never_touches_objects_kubesh_did_not_create() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

@@ -165,10 +165,9 @@ async fn config_maps(
             .await
         {
             Ok(_) => continue,
-            Err(error) if status_code(&error) == Some(409) => LaunchError::NameTaken(format!(
-                "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
-                 set SERVICE_NAME to launch under another name"
-            )),
+            Err(error) if status_code(&error) == Some(409) => {
+                taken_config_map(connection, spec, &name).await
+            }
             Err(error) if status_code(&error) == Some(404) => {
                 LaunchError::NoNamespace(spec.namespace.clone())
             }
@@ -188,6 +187,26 @@ async fn config_maps(
         return Err(failure);
     }
     Ok(())
+}
+
+/// A bundle ConfigMap of the dproc's name exists: said of the dproc when
+/// its Deployment is there (running already), else of the ConfigMap.
+async fn taken_config_map(connection: &Connection, spec: &Spec, name: &str) -> LaunchError {
+    if spec.background {
+        let deployments: Api<Deployment> =
+            Api::namespaced(connection.client.clone(), &spec.namespace);
+        if let Ok(Some(existing)) = deployments.get_opt(&spec.name).await {
+            return LaunchError::NameTaken(name_taken(
+                "Deployment",
+                &spec.name,
+                Some(&existing.metadata),
+            ));
+        }
+    }
+    LaunchError::NameTaken(format!(
+        "a ConfigMap named {name} already exists and kubesh will not overwrite it; \
+         set SERVICE_NAME to launch under another name"
+    ))
 }
 
 fn creation_error(connection: &Connection, spec: &Spec, error: kube::Error) -> LaunchError {
