@@ -478,6 +478,34 @@ fn a_multi_megabyte_binary_runs_in_the_foreground_and_in_the_background() {
 }
 
 #[test]
+fn links_in_the_program_s_directory_stay_links_and_links_outside_are_named() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write(
+        "app/main.py",
+        "import helper\nprint(helper.TEXT, open('data/v.txt').read())\n",
+    );
+    sandbox.write("app/lib/helper.py", "TEXT = 'via a link'\n");
+    sandbox.write("app/lib/v.txt", "1");
+    sandbox.write("outside.txt", "not shipped\n");
+    let app = sandbox.work().join("app");
+    std::os::unix::fs::symlink("main.py", app.join("alias.py")).unwrap();
+    std::os::unix::fs::symlink("lib/helper.py", app.join("helper.py")).unwrap();
+    std::os::unix::fs::symlink("lib", app.join("data")).unwrap();
+    std::os::unix::fs::symlink(sandbox.work().join("outside.txt"), app.join("outside.txt"))
+        .unwrap();
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "python app/alias.py"])
+        .assert()
+        .success()
+        .stdout(contains("via a link 1"))
+        .stderr(contains(
+            "left out of the bundle, as they point outside the program's directory: outside.txt -> ",
+        ));
+}
+
+#[test]
 fn a_binary_runs_with_the_data_file_beside_it() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

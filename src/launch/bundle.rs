@@ -53,6 +53,20 @@ pub struct Bundle {
     pub digests: BTreeMap<String, [u8; 32]>,
     /// Files left out because they look like credentials, in order.
     pub credentials_left_out: Vec<LeftOut>,
+    /// Symbolic links left out because they point outside the program's
+    /// directory (`name -> target`), in order.
+    pub links_left_out: Vec<String>,
+}
+
+/// What `collect` found to pack.
+struct Collected {
+    /// Regular files: relative name → path.
+    files: BTreeMap<String, PathBuf>,
+    /// Symbolic links that stay inside the directory: relative name →
+    /// their target, as written (made relative when it was absolute).
+    links: BTreeMap<String, String>,
+    credentials: Vec<LeftOut>,
+    links_left_out: Vec<String>,
 }
 
 impl Bundle {
@@ -95,7 +109,12 @@ pub enum BundleError {
 
 /// Packs `root` for the program at `program` (a path inside `root`).
 pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, BundleError> {
-    let (files, mut credentials_left_out) = collect(root, program, limits, &own_data())?;
+    let Collected {
+        files,
+        links,
+        credentials: mut credentials_left_out,
+        mut links_left_out,
+    } = collect(root, program, limits, &own_data())?;
     let mut hasher = Sha256::new();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     let mut listing = BTreeMap::new();
@@ -141,6 +160,27 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             listing.insert(relative.clone(), contents.len() as u64);
             digests.insert(relative.clone(), Sha256::digest(&contents).into());
         }
+        // Links after the files, in order: a link to a file is unpacked as
+        // the same link, so saving through either name is one file.
+        for (relative, target) in &links {
+            hasher.update(relative.as_bytes());
+            hasher.update(b"\0link\0");
+            hasher.update(target.as_bytes());
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            header.set_mode(0o777);
+            tar.append_link(&mut header, relative, target)
+                .map_err(|e| BundleError::Unreadable {
+                    path: relative.clone(),
+                    reason: e.to_string(),
+                })?;
+            listing.insert(relative.clone(), 0);
+            digests.insert(
+                relative.clone(),
+                Sha256::digest(format!("link\0{target}")).into(),
+            );
+        }
         tar.finish().map_err(|e| BundleError::Unreadable {
             path: root.display().to_string(),
             reason: e.to_string(),
@@ -160,6 +200,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         });
     }
     credentials_left_out.sort_by(|a, b| a.path.cmp(&b.path));
+    links_left_out.sort();
     let hash = hasher
         .finalize()
         .iter()
@@ -171,6 +212,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         files: listing,
         digests,
         credentials_left_out,
+        links_left_out,
     })
 }
 
@@ -232,9 +274,12 @@ fn collect(
     program: &Path,
     limits: Limits,
     kept_out: &[(u64, u64)],
-) -> Result<(BTreeMap<String, PathBuf>, Vec<LeftOut>), BundleError> {
+) -> Result<Collected, BundleError> {
     use std::os::unix::fs::MetadataExt;
     let mut files = BTreeMap::new();
+    let mut links = BTreeMap::new();
+    let mut links_left_out = Vec::new();
+    let root_resolved = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut credentials = Vec::new();
     let mut folder_counts: BTreeMap<String, u64> = BTreeMap::new();
     let kept_out = kept_out.to_vec();
@@ -254,6 +299,24 @@ fn collect(
         .build();
     for entry in walker {
         let Ok(entry) = entry else { continue };
+        if entry.path_is_symlink() && entry.depth() > 0 {
+            let Ok(relative) = entry.path().strip_prefix(root) else {
+                continue;
+            };
+            let relative = relative.to_string_lossy().replace('\\', "/");
+            match link_inside(entry.path(), &root_resolved) {
+                Some(target) => {
+                    links.insert(relative, target);
+                }
+                None => {
+                    let target = std::fs::read_link(entry.path())
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    links_left_out.push(format!("{relative} -> {target}"));
+                }
+            }
+            continue;
+        }
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -287,7 +350,40 @@ fn collect(
             .entry(relative.to_string_lossy().into_owned())
             .or_insert_with(|| program.to_path_buf());
     }
-    Ok((files, credentials))
+    // A program named through a link is shipped as the link (above).
+    files.retain(|relative, _| !links.contains_key(relative));
+    Ok(Collected {
+        files,
+        links,
+        credentials,
+        links_left_out,
+    })
+}
+
+/// The target of the link at `link`, to be written in the bundle, when it
+/// resolves to something inside the directory `root_resolved`: as written
+/// when relative, made relative when absolute. `None` for a link that
+/// leads outside, or nowhere.
+fn link_inside(link: &Path, root_resolved: &Path) -> Option<String> {
+    let target = std::fs::read_link(link).ok()?;
+    let resolved = link.canonicalize().ok()?;
+    if !resolved.starts_with(root_resolved) {
+        return None;
+    }
+    if target.is_relative() {
+        return Some(target.to_string_lossy().into_owned());
+    }
+    // Absolute, but inside: relative to the link's own directory.
+    let parent = link.parent()?.canonicalize().ok()?;
+    let from = parent.strip_prefix(root_resolved).ok()?;
+    let to = resolved.strip_prefix(root_resolved).ok()?;
+    let ups = from.components().count();
+    let mut relative = PathBuf::new();
+    for _ in 0..ups {
+        relative.push("..");
+    }
+    relative.push(to);
+    Some(relative.to_string_lossy().into_owned())
 }
 
 fn is_skipped_dir(path: &Path) -> bool {
@@ -596,7 +692,9 @@ users:
         write(home.path(), ".local/share/other/notes.txt", b"x");
         let data = std::fs::metadata(home.path().join(".local/share/kubesh")).unwrap();
         let kept_out = [(data.dev(), data.ino())];
-        let (files, _) = collect(home.path(), &program, Limits::default(), &kept_out).unwrap();
+        let files = collect(home.path(), &program, Limits::default(), &kept_out)
+            .unwrap()
+            .files;
         let names: Vec<&str> = files.keys().map(String::as_str).collect();
         assert_eq!(names, [".local/share/other/notes.txt", "web.py"]);
     }
@@ -607,6 +705,52 @@ users:
         let program = write(dir.path(), "deploy.key", b"x");
         let bundle = build(dir.path(), &program, Limits::default()).unwrap();
         assert_eq!(names(&bundle), ["deploy.key"]);
+    }
+
+    #[test]
+    fn links_inside_the_directory_are_shipped_as_links_and_others_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        std::fs::write(root.join("main.py"), "print(1)\n").unwrap();
+        std::fs::write(root.join("lib/util.py"), "X = 1\n").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "outside\n").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        };
+        link(Path::new("main.py"), "alias.py");
+        link(&root.join("lib/util.py"), "util.py");
+        link(Path::new("lib"), "library");
+        link(&dir.path().join("secret.txt"), "outside.txt");
+        link(Path::new("missing.py"), "dangling.py");
+        let bundle = build(&root, &root.join("main.py"), Limits::default()).unwrap();
+        assert_eq!(
+            bundle.links_left_out,
+            [
+                "dangling.py -> missing.py".to_string(),
+                format!("outside.txt -> {}", dir.path().join("secret.txt").display())
+            ]
+        );
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bundle.archive[..]));
+        let mut links = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            if entry.header().entry_type() == tar::EntryType::Symlink {
+                links.push(format!(
+                    "{} -> {}",
+                    entry.path().unwrap().display(),
+                    entry.link_name().unwrap().unwrap().display()
+                ));
+            }
+        }
+        assert_eq!(
+            links,
+            [
+                "alias.py -> main.py",
+                "library -> lib",
+                "util.py -> lib/util.py"
+            ]
+        );
     }
 
     #[test]
@@ -677,6 +821,7 @@ users:
             files: BTreeMap::new(),
             digests: BTreeMap::new(),
             credentials_left_out: Vec::new(),
+            links_left_out: Vec::new(),
         };
         let sizes: Vec<usize> = bundle.chunks().map(<[u8]>::len).collect();
         assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, 1]);

@@ -85,6 +85,12 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i
                 .join(", ")
         );
     }
+    if !bundle.links_left_out.is_empty() {
+        report!(
+            "kubesh: left out of the bundle, as they point outside the program's directory: {}",
+            bundle.links_left_out.join(", ")
+        );
+    }
     if shell.dry_run {
         return print_objects(&spec, &bundle);
     }
