@@ -541,7 +541,44 @@ fn spawn_logged(
     })
 }
 
-fn container_ctx(pod: &Pod, container: &Value) -> Result<Ctx, (String, String)> {
+/// Why a container's process did not start, as the kubelet says it: a
+/// waiting reason and its message.
+#[derive(Debug)]
+enum NotStarted {
+    /// Its settings cannot be resolved (a missing ConfigMap key, say);
+    /// tried again, as they may appear.
+    Config(String),
+    /// It has nothing this cluster can run.
+    Create(String),
+    /// Its command did not start.
+    Run(String),
+    /// A declared port another pod's container holds (pods without
+    /// sandboxes share this machine's ports).
+    PortInUse(String),
+}
+
+impl NotStarted {
+    /// The container's waiting reason.
+    fn reason(&self) -> &'static str {
+        match self {
+            NotStarted::Config(_) => "CreateContainerConfigError",
+            NotStarted::Create(_) => "CreateContainerError",
+            NotStarted::Run(_) => "RunContainerError",
+            NotStarted::PortInUse(_) => "PortInUse",
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            NotStarted::Config(message)
+            | NotStarted::Create(message)
+            | NotStarted::Run(message)
+            | NotStarted::PortInUse(message) => message,
+        }
+    }
+}
+
+fn container_ctx(pod: &Pod, container: &Value) -> Result<Ctx, NotStarted> {
     ctx_for(&pod.shared, &pod.obj, &pod.handle, container)
 }
 
@@ -562,12 +599,13 @@ pub fn exec_command(
     let mut ctx = match ctx_for(shared, obj, handle, container) {
         Ok(ctx) => ctx,
         // A container without a command still accepts exec.
-        Err((_, _)) if container["command"].is_null() && container["args"].is_null() => {
+        Err(_) if container["command"].is_null() && container["args"].is_null() => {
             let mut with_command = container.clone();
             with_command["command"] = json!(["true"]);
-            ctx_for(shared, obj, handle, &with_command).map_err(|(_, message)| message)?
+            ctx_for(shared, obj, handle, &with_command)
+                .map_err(|not_started| not_started.message().to_string())?
         }
-        Err((_, message)) => return Err(message),
+        Err(not_started) => return Err(not_started.message().to_string()),
     };
     if argv.is_empty() {
         return Err("no command given".into());
@@ -653,7 +691,7 @@ fn ctx_for(
     obj: &Value,
     handle: &PodHandle,
     container: &Value,
-) -> Result<Ctx, (String, String)> {
+) -> Result<Ctx, NotStarted> {
     let mut argv: Vec<String> = Vec::new();
     let mut obj = obj.clone();
     if let Some(sb) = handle.sandbox() {
@@ -661,8 +699,7 @@ fn ctx_for(
         obj["status"]["hostIP"] = json!(super::network::NODE_IP.to_string());
     }
     let obj = &obj;
-    let vars = env::build(&shared.store, obj, container)
-        .map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
+    let vars = env::build(&shared.store, obj, container).map_err(NotStarted::Config)?;
     let strs = |list: &Value| -> Vec<String> {
         list.as_array()
             .into_iter()
@@ -673,8 +710,7 @@ fn ctx_for(
     argv.extend(strs(&container["command"]));
     argv.extend(strs(&container["args"]));
     if argv.is_empty() {
-        return Err((
-            "CreateContainerError".into(),
+        return Err(NotStarted::Create(
             "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
         ));
     }
@@ -733,7 +769,7 @@ async fn run_once(
     idx: usize,
     container: &Value,
     restart: i64,
-) -> Result<Exit, (String, String)> {
+) -> Result<Exit, NotStarted> {
     let name = container["name"].as_str().unwrap_or("").to_string();
     let ctx = container_ctx(pod, container)?;
     // Declared ports are this machine's ports: one running container each.
@@ -753,12 +789,7 @@ async fn run_once(
         .shared
         .kubelet
         .reserve_ports(holder, declared)
-        .map_err(|(key, holder)| {
-            (
-                "PortInUse".to_string(),
-                ports::waiting_message(&key, &holder),
-            )
-        })?;
+        .map_err(|(key, holder)| NotStarted::PortInUse(ports::waiting_message(&key, &holder)))?;
     pod.placed();
     let log_dir = pod.handle.dir.join("logs").join(&name);
     let _ = std::fs::create_dir_all(&log_dir);
@@ -767,8 +798,8 @@ async fn run_once(
         let _ = std::fs::create_dir_all(&ctx.workdir);
     }
     let log = log_dir.join(format!("{restart}.log"));
-    let mut spawned = spawn_logged(&pod.handle, sandbox.as_deref(), &ctx, &log)
-        .map_err(|e| ("RunContainerError".to_string(), e))?;
+    let mut spawned =
+        spawn_logged(&pod.handle, sandbox.as_deref(), &ctx, &log).map_err(NotStarted::Run)?;
     pod.handle
         .logs
         .lock()
@@ -1195,7 +1226,7 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
         let began = Instant::now();
         let exit = match run_once(&pod, init, idx, &container, restarts).await {
             Ok(exit) => exit,
-            Err((reason, msg)) if reason == "PortInUse" => {
+            Err(NotStarted::PortInUse(msg)) => {
                 // Waiting for another pod to give the port back, as a pod
                 // with a host port another pod holds waits for the
                 // scheduler: said once per holder, checked every second.
@@ -1212,12 +1243,13 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
                 }
                 continue;
             }
-            Err((reason, msg)) => {
+            Err(not_started) => {
+                let (reason, msg) = (not_started.reason(), not_started.message());
                 pod.set_container(init, idx, |status| {
                     status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
                 });
                 pod.event("Warning", "Failed", &format!("Error: {msg}"), Some(&name));
-                if reason == "CreateContainerConfigError" {
+                if matches!(not_started, NotStarted::Config(_)) {
                     if sleep_or_stop(&pod, Duration::from_secs(2)).await {
                         return 137;
                     }
