@@ -293,14 +293,23 @@ fn kubesh_s_own_output_in_the_program_s_directory_is_not_a_save() {
         assert!(Instant::now() < deadline, "no reload line in app.log");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // An observation window: a reload loop writes several lines a second.
-    std::thread::sleep(Duration::from_secs(3));
+    // A second save gives a second reload line; a reload loop would have
+    // written several more by the time that one is served.
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "three"));
+    wait_for_page(&cluster, "web", port, "three\n");
+    while reloads() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no second reload line in app.log"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let counted = reloads();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(
         counted,
-        1,
+        2,
         "{}",
         std::fs::read_to_string(sandbox.work().join("app.log")).unwrap()
     );

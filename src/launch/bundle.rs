@@ -248,16 +248,25 @@ pub fn own_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "kubesh").map(|dirs| dirs.data_dir().to_path_buf())
 }
 
+/// The files kubesh's standard output and error go to, when they are
+/// files (`kubesh app.kubesh > app.log`).
+pub fn own_output_files() -> Vec<PathBuf> {
+    ["1", "2"]
+        .into_iter()
+        .filter_map(|stream| std::fs::read_link(Path::new("/proc/self/fd").join(stream)).ok())
+        .filter(|target| target.is_file())
+        .collect()
+}
+
 /// [`own_data_dir`], and the files kubesh's standard output and error go
 /// to (`kubesh app.kubesh > app.log` in the program's directory), as
 /// (device, inode), to know them however they are reached: never shipped,
 /// or each reload line would change the bundle.
 fn own_data() -> Vec<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let output_files = ["/proc/self/fd/1", "/proc/self/fd/2"]
+    let output_files = own_output_files()
         .into_iter()
-        .filter_map(|stream| std::fs::metadata(stream).ok())
-        .filter(std::fs::Metadata::is_file);
+        .filter_map(|file| std::fs::metadata(file).ok());
     own_data_dir()
         .and_then(|dir| std::fs::metadata(dir).ok())
         .into_iter()

@@ -34,7 +34,7 @@ pub async fn background(
     {
         Ok(created) => created,
         Err(error) => {
-            delete_config_maps(connection, spec, bundle).await;
+            delete_config_maps(connection, spec, bundle.chunks().count()).await;
             if status_code(&error) == Some(409) {
                 let existing = deployments.get(&spec.name).await.ok();
                 return Err(LaunchError::NameTaken(name_taken(
@@ -74,7 +74,7 @@ pub async fn background(
             let _ = deployments
                 .delete(&spec.name, &DeleteParams::background())
                 .await;
-            delete_config_maps(connection, spec, bundle).await;
+            delete_config_maps(connection, spec, bundle.chunks().count()).await;
             Err(error)
         }
     }
@@ -95,7 +95,7 @@ pub async fn foreground(
     {
         Ok(created) => created,
         Err(error) => {
-            delete_config_maps(connection, spec, bundle).await;
+            delete_config_maps(connection, spec, bundle.chunks().count()).await;
             return Err(creation_error(connection, spec, error));
         }
     };
@@ -105,7 +105,7 @@ pub async fn foreground(
         let _ = pods
             .delete(&spec.name, &DeleteParams::default().grace_period(0))
             .await;
-        delete_config_maps(connection, spec, bundle).await;
+        delete_config_maps(connection, spec, bundle.chunks().count()).await;
         return Err(error);
     }
     Ok(())
@@ -136,11 +136,11 @@ async fn adopt_config_maps(
     Ok(())
 }
 
-/// Deletes the bundle's ConfigMaps (a launch that did not get as far as
-/// an owner for them).
-async fn delete_config_maps(connection: &Connection, spec: &Spec, bundle: &Bundle) {
+/// Deletes the first `count` of the bundle's ConfigMaps (a launch that did
+/// not get as far as an owner for them).
+async fn delete_config_maps(connection: &Connection, spec: &Spec, count: usize) {
     let config_maps: Api<ConfigMap> = Api::namespaced(connection.client.clone(), &spec.namespace);
-    for index in 0..bundle.chunks().count() {
+    for index in 0..count {
         let _ = config_maps
             .delete(&spec.config_map_name(index), &DeleteParams::default())
             .await;
@@ -179,11 +179,7 @@ async fn config_maps(
                 source: connection.explain(error),
             },
         };
-        for earlier in 0..index {
-            let _ = config_maps
-                .delete(&spec.config_map_name(earlier), &DeleteParams::default())
-                .await;
-        }
+        delete_config_maps(connection, spec, index).await;
         return Err(failure);
     }
     Ok(())

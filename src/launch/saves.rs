@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::bundle::own_data_dir;
+use super::bundle::{own_data_dir, own_output_files};
 use super::executable::{FileKind, inspect};
 
 /// How long the files must be quiet before a save is reported.
@@ -47,7 +47,7 @@ impl Saves {
     pub fn watch(root: &Path, program: &Path) -> Result<Saves, WatchError> {
         let (sender, events) = mpsc::channel();
         let mut own_data = own_data_under(root);
-        own_data.extend(own_output_files(root));
+        own_data.extend(own_output_files_under(root));
         let mut watcher = notify::recommended_watcher(move |event| {
             if changes_files(&event, &own_data) {
                 let _ = sender.send(());
@@ -110,15 +110,9 @@ fn own_data_under(root: &Path) -> Vec<PathBuf> {
 /// files (`kubesh app.kubesh > app.log` in the program's directory):
 /// writing a reload line there is not a save, or each reload would cause
 /// the next. Named as resolved, and as reached through `root`.
-fn own_output_files(root: &Path) -> Vec<PathBuf> {
+fn own_output_files_under(root: &Path) -> Vec<PathBuf> {
     let mut paths = Vec::new();
-    for stream in ["1", "2"] {
-        let Ok(target) = std::fs::read_link(Path::new("/proc/self/fd").join(stream)) else {
-            continue;
-        };
-        if !target.is_file() {
-            continue;
-        }
+    for target in own_output_files() {
         if let Ok(root_resolved) = root.canonicalize()
             && let Ok(inside) = target.strip_prefix(&root_resolved)
         {
