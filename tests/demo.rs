@@ -14,6 +14,23 @@ fn the_demo_runs_on_the_local_cluster() {
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["--local", "scripts/demo/demo.kubesh"]);
+    assert_the_demo_ran(command);
+}
+
+/// Where the kernel refuses namespaces, pods run directly on this machine;
+/// the demo's consumer still finds the generator by the URL it is handed.
+#[test]
+fn the_demo_runs_with_pods_run_directly_on_this_machine() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KUBESH_LOCAL_SANDBOX", "off")
+        .args(["--local", "scripts/demo/demo.kubesh"]);
+    assert_the_demo_ran(command);
+}
+
+fn assert_the_demo_ran(mut command: std::process::Command) {
     command.assert().success().stdout(
         contains("the consumer was handed STOCK_GEN_URL=http://stock-gen:9999")
             .and(contains("\"symbol\": \"NITE\""))

@@ -13,6 +13,7 @@ pub mod probes;
 pub mod runner;
 pub mod sandbox;
 pub mod security;
+pub mod service_names;
 pub mod stdin;
 pub mod volumes;
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::mount_view::MountPlan;
+use super::service_names::ServiceNames;
 use super::volumes::{self, Mount};
 use super::{PodHandle, PodSandbox, env, log_writer, ports, probes, sandbox};
 use crate::Shared;
@@ -713,6 +714,16 @@ fn ctx_for(
         return Err(NotStarted::Create(
             "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
         ));
+    }
+    let mut vars = vars;
+    if shared.kubelet.node().is_none() {
+        // No /etc/hosts of its own: Services the container names as hosts
+        // become their addresses.
+        let names = ServiceNames::of(&shared.store, &handle.namespace);
+        argv = argv.iter().map(|word| names.in_text(word)).collect();
+        for (_, value) in &mut vars {
+            *value = names.in_value(value);
+        }
     }
     let mut env_all = base_env(&handle.name);
     env_all.extend(env::service_env(&shared.store, obj));
