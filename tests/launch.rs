@@ -386,6 +386,28 @@ fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
         ));
 }
 
+#[test]
+fn a_program_on_the_node_s_network_is_not_judged_by_the_node_s_sockets() {
+    let sandbox = Sandbox::new();
+    // Pods run directly on this machine share its network, as with
+    // `hostNetwork`: the API server's own port is among the sockets a look
+    // would see, and is none of the program's.
+    let cluster = LocalCluster::start_without_sandboxes(&sandbox);
+    let port = free_port();
+    sandbox.write(
+        "late.py",
+        "import time\ntime.sleep(4.5)\n".to_string() + &server_py("0.0.0.0", &["PORT"]),
+    );
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", &format!("SERVICE_PORT={port} python late.py &")],
+    )
+    .assert()
+    .success()
+    .stdout(contains("late  ready in"))
+    .stderr(contains("listens on").not());
+}
+
 /// A C program that prints its argument and exits, or without one serves
 /// a page on `$PORT`.
 const SERVER_C: &str = r#"

@@ -85,6 +85,21 @@ pub fn compare(listeners: &[Listener], port: u16) -> Listening {
 
 /// How a program of `runtime` is made to listen on every address, for the
 /// message that says it listens on loopback only.
+/// Whether `pod` shares its node's network (`hostNetwork`, or a pod
+/// address that is the node's), so that every socket of the node shows in
+/// its `/proc/net/tcp`.
+pub fn shares_node_network(pod: &Pod) -> bool {
+    let host_network = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.host_network)
+        .unwrap_or(false);
+    let status = pod.status.as_ref();
+    let pod_ip = status.and_then(|s| s.pod_ip.as_deref());
+    let host_ip = status.and_then(|s| s.host_ip.as_deref());
+    host_network || (pod_ip.is_some() && pod_ip == host_ip)
+}
+
 pub fn listen_hint(runtime: &str) -> &'static str {
     match runtime {
         "python" => {

@@ -5,7 +5,7 @@
 //! kubesh's, over `pods/attach` (its output still comes from its log,
 //! from the start).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use super::bundle::Bundle;
 use super::create;
 use super::judge::{
     Listening, Progress, UNSCHEDULABLE_GRACE, assess, compare, last_lines, listen_hint,
-    unschedulable_failure,
+    shares_node_network, unschedulable_failure,
 };
 use super::objects::Spec;
 use crate::cluster::connection::{ClusterError, Connection};
@@ -200,6 +200,9 @@ async fn wait_ready(
     let mut unready_since: BTreeMap<String, Instant> = BTreeMap::new();
     // Since when each pod has waited for a node.
     let mut unplaced_since: BTreeMap<String, Instant> = BTreeMap::new();
+    // Pods on the node's network, whose sockets cannot be told from the
+    // node's: where they listen is not looked at.
+    let mut on_node_network: BTreeSet<String> = BTreeSet::new();
     let mut last_look: Option<Instant> = None;
     // Where the last look found the program listening on loopback only,
     // on another port than its own.
@@ -237,6 +240,11 @@ async fn wait_ready(
                         seen.remove(&pod_name);
                         unready_since.remove(&pod_name);
                         continue;
+                    }
+                    if shares_node_network(&pod) {
+                        on_node_network.insert(pod_name.clone());
+                    } else {
+                        on_node_network.remove(&pod_name);
                     }
                     let progress = assess(&pod, true);
                     if matches!(progress, Progress::Unready) {
@@ -316,6 +324,7 @@ async fn wait_ready(
             }
             if let Some(spec) = launching.as_deref_mut()
                 && unready >= LOOK_AFTER
+                && !on_node_network.contains(&pod_name)
                 && last_look.is_none_or(|at| at.elapsed() >= LOOK_AFTER)
             {
                 last_look = Some(Instant::now());
