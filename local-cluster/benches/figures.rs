@@ -333,6 +333,214 @@ net.createServer(s => {
 
 const STREAM_MIB: usize = 512;
 
+/// A load generator run in a pod: request latency and throughput to the
+/// echo pod directly (its address) and through the ClusterIP, then a
+/// download through the cluster's egress; one line of figures each.
+const LOAD_JS: &str = r#"
+const http = require('http');
+const [direct, clusterIp, egress, mib] = process.argv.slice(2);
+const pct = (v, p) => { v.sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.floor(v.length * p))]; };
+function get(agent, addr) {
+  const [host, port] = addr.split(':');
+  return new Promise((ok, fail) => http.get({ host, port, path: '/', agent }, res => {
+    res.resume(); res.on('end', ok);
+  }).on('error', fail));
+}
+async function latency(addr, n) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await get(agent, addr);
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  agent.destroy();
+  return [pct(times, 0.5), pct(times, 0.95)];
+}
+async function throughput(addr, conns, secs) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
+  const end = Date.now() + secs * 1000;
+  let done = 0;
+  await Promise.all(Array.from({ length: conns }, async () => {
+    while (Date.now() < end) { await get(agent, addr); done++; }
+  }));
+  agent.destroy();
+  return done / secs;
+}
+function download(addr) {
+  const [host, port] = addr.split(':');
+  const t = process.hrtime.bigint();
+  return new Promise((ok, fail) => http.get({ host, port, path: '/' }, res => {
+    let n = 0;
+    res.on('data', c => n += c.length);
+    res.on('end', () => ok(n / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9)));
+  }).on('error', fail));
+}
+(async () => {
+  const out = {};
+  for (const [name, addr] of [['direct', direct], ['clusterip', clusterIp]]) {
+    await latency(addr, 300);
+    out[name] = { latency: await latency(addr, 2000), rps: await throughput(addr, 8, 5) };
+  }
+  if (egress !== '-') {
+    let best = 0;
+    for (let i = 0; i < 3; i++) best = Math.max(best, await download(egress));
+    out.egress = best;
+  }
+  console.log(JSON.stringify(out));
+})().catch(e => { console.error(e.message); process.exit(1); });
+"#;
+
+/// A non-loopback IPv4 address of this machine outside the cluster's
+/// ranges: a pod's connection to it leaves through the cluster's egress,
+/// and stays on this machine.
+fn host_address() -> Option<std::net::Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter_map(|i| i.address?.as_sockaddr_in().map(|a| a.ip()))
+        .find(|ip| !ip.is_loopback() && ip.octets()[0] != 10)
+}
+
+/// Serves `mib` MiB to every HTTP request on `listener`.
+async fn serve_download(listener: tokio::net::TcpListener, mib: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(k) => head.extend_from_slice(&buf[..k]),
+                }
+            }
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                mib << 20
+            );
+            if s.write_all(header.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..mib {
+                if s.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Request latency and throughput from inside the cluster (a load pod),
+/// to the echo pod directly and through its ClusterIP, and the egress
+/// download beside the same download made here.
+async fn inside(pods: &Api<Pod>, dir: &Path, direct: &str, cluster_addr: &str) {
+    use tokio::io::AsyncReadExt;
+    const EGRESS_MIB: usize = 256;
+    let script = dir.join("load.js");
+    std::fs::write(&script, LOAD_JS).expect("script");
+    // Egress: a download server on this machine's port 80 (a port pods
+    // may reach), when this machine has an address for it and the port
+    // is free.
+    let host = host_address();
+    let listener = match host {
+        Some(ip) => tokio::net::TcpListener::bind((ip, 80)).await.ok(),
+        None => None,
+    };
+    let egress = match (&listener, host) {
+        (Some(_), Some(ip)) => format!("{ip}:80"),
+        _ => "-".to_string(),
+    };
+    if let Some(listener) = listener {
+        tokio::spawn(serve_download(listener, EGRESS_MIB));
+    }
+    let load: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "load"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "load", "image": "node:20",
+            "command": ["node", script, direct, cluster_addr, egress, EGRESS_MIB.to_string()]}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &load)
+        .await
+        .expect("create load");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let phase = pods
+            .get("load")
+            .await
+            .expect("load")
+            .status
+            .and_then(|s| s.phase)
+            .unwrap_or_default();
+        if phase == "Succeeded" || phase == "Failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load pod did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs = pods
+        .logs("load", &Default::default())
+        .await
+        .expect("load logs");
+    let _ = pods.delete("load", &Default::default()).await;
+    let Some(figures) = logs
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    else {
+        println!("the load pod gave no figures: {logs}");
+        return;
+    };
+    let ms = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (d, c) = (&figures["direct"], &figures["clusterip"]);
+    println!(
+        "ClusterIP GET from a pod (2000 sequential, one keep-alive connection): median {:.3} ms, p95 {:.3} ms | direct to the pod's address: median {:.3} ms, p95 {:.3} ms | overhead (median) {:.3} ms",
+        ms(&c["latency"][0]),
+        ms(&c["latency"][1]),
+        ms(&d["latency"][0]),
+        ms(&d["latency"][1]),
+        ms(&c["latency"][0]) - ms(&d["latency"][0])
+    );
+    println!(
+        "throughput from a pod (8 keep-alive connections, 5 s each): ClusterIP {:.0} req/s, direct {:.0} req/s",
+        ms(&c["rps"]),
+        ms(&d["rps"])
+    );
+    match (figures["egress"].as_f64(), host) {
+        (Some(via), Some(ip)) => {
+            let mut best: f64 = 0.0;
+            for _ in 0..3 {
+                let t = Instant::now();
+                let mut s = tokio::net::TcpStream::connect((ip, 80))
+                    .await
+                    .expect("connect");
+                use tokio::io::AsyncWriteExt;
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .expect("request");
+                let mut buf = vec![0u8; 1 << 16];
+                let mut n = 0usize;
+                loop {
+                    match s.read(&mut buf).await.expect("read") {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                assert!(n >= EGRESS_MIB << 20);
+                best = best.max(EGRESS_MIB as f64 / t.elapsed().as_secs_f64());
+            }
+            println!(
+                "egress download ({EGRESS_MIB} MiB from this machine's {ip}:80, best of 3): from a pod {via:.0} MiB/s | direct: {best:.0} MiB/s"
+            );
+        }
+        _ => println!(
+            "egress not measured: no address of this machine outside the cluster's ranges, or its port 80 is taken"
+        ),
+    }
+}
+
 fn line(what: &str, via: &mut [f64], direct: &mut [f64]) {
     let (vm, vp) = (percentile(via, 0.5), percentile(via, 0.95));
     let (dm, dp) = (percentile(direct, 0.5), percentile(direct, 0.95));
@@ -439,8 +647,16 @@ async fn reach(client: Client, kubeconfig: &Path, dir: &Path) {
             percentile(&mut via, 0.5),
             percentile(&mut via, 0.95)
         );
+        let pod_ip = pods
+            .get("echo")
+            .await
+            .expect("echo")
+            .status
+            .and_then(|s| s.pod_ip)
+            .expect("pod IP");
+        inside(&pods, dir, &format!("{pod_ip}:{http_port}"), &cluster_addr).await;
         println!(
-            "skipped in a sandbox: direct, ClusterIP and port-forward figures (this process may not reach the cluster's addresses)"
+            "skipped in a sandbox: port-forward (this process may not reach the pod's address to compare)"
         );
         let _ = pods.delete("echo", &Default::default()).await;
         let _ = pods.delete("box", &Default::default()).await;

@@ -12,8 +12,13 @@ use tokio::sync::broadcast;
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
 
-/// How many past events a watch can resume from.
-const HISTORY: usize = 1_024;
+/// How many past events of each resource type a watch can resume from
+/// (the API server's watch cache keeps a window per resource too).
+const HISTORY: usize = 256;
+
+/// How many events a watcher may fall behind before its watch ends (it
+/// resumes from its last resourceVersion, as clients do).
+const BACKLOG: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -55,10 +60,18 @@ type Key = (String, String);
 struct Inner {
     rv: u64,
     objects: HashMap<&'static str, BTreeMap<Key, Arc<Value>>>,
-    history: VecDeque<Arc<Event>>,
+    /// The recent events of each resource type.
+    history: HashMap<&'static str, History>,
     history_len: usize,
-    /// Watches from a resourceVersion older than this get 410 Gone.
-    oldest: u64,
+}
+
+/// The recent events of one resource type.
+#[derive(Default)]
+struct History {
+    events: VecDeque<Arc<Event>>,
+    /// The version of the last event let go: a watch from before it gets
+    /// 410 Gone (0 while none has been).
+    dropped: u64,
 }
 
 /// Options of a delete.
@@ -142,17 +155,17 @@ impl Store {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A store that can replay the last `history_len` events to watches.
+    /// A store that can replay the last `history_len` events of each
+    /// resource type to watches.
     pub fn with_history(history_len: usize) -> Store {
-        let (tx, _) = broadcast::channel(1_024);
+        let (tx, _) = broadcast::channel(BACKLOG);
         Store {
             service_range: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: HashMap::new(),
-                history: VecDeque::new(),
+                history: HashMap::new(),
                 history_len,
-                oldest: 1,
             }),
             tx,
         }
@@ -179,10 +192,12 @@ impl Store {
             kind,
             obj,
         });
-        inner.history.push_back(ev.clone());
-        while inner.history.len() > inner.history_len {
-            if let Some(old) = inner.history.pop_front() {
-                inner.oldest = old.rv;
+        let limit = inner.history_len;
+        let history = inner.history.entry(res).or_default();
+        history.events.push_back(ev.clone());
+        while history.events.len() > limit {
+            if let Some(old) = history.events.pop_front() {
+                history.dropped = old.rv;
             }
         }
         let _ = self.tx.send(ev);
@@ -687,16 +702,18 @@ impl Store {
                 Ok((items, inner.rv, rx))
             }
             Some(rv) => {
-                if rv < inner.oldest.saturating_sub(1) {
+                let history = inner.history.get(rt.key());
+                let dropped = history.map_or(0, |h| h.dropped);
+                if rv < dropped {
                     return Err(ApiError::gone(format!(
                         "too old resource version: {rv} ({})",
-                        inner.oldest
+                        dropped + 1
                     )));
                 }
-                let items = inner
-                    .history
-                    .iter()
-                    .filter(|e| e.rv > rv && e.res == rt.key())
+                let items = history
+                    .into_iter()
+                    .flat_map(|h| h.events.iter())
+                    .filter(|e| e.rv > rv)
                     .cloned()
                     .collect();
                 Ok((items, inner.rv, rx))
@@ -817,6 +834,33 @@ mod tests {
         assert!(store.watch(cms, Some(rv0)).is_err_and(|e| e.code == 410));
         let (all, _, _) = store.watch(cms, None).unwrap();
         assert_eq!(all.len(), 11);
+    }
+
+    #[test]
+    fn a_watch_resumes_past_events_of_other_types_but_not_past_its_own() {
+        let store = Store::with_history(3);
+        let (cms, secrets) = (resources::configmaps(), resources::secrets());
+        let first = store.create(cms, "default", cm("a")).unwrap();
+        let rv: u64 = first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        for i in 0..10 {
+            store
+                .create(secrets, "default", cm(&format!("s{i}")))
+                .unwrap();
+        }
+        store.create(cms, "default", cm("b")).unwrap();
+        let (events, _, _) = store.watch(cms, Some(rv)).unwrap();
+        assert_eq!(events.len(), 1);
+        // The event after `rv` is the oldest kept: still whole.
+        store.create(cms, "default", cm("c")).unwrap();
+        store.create(cms, "default", cm("d")).unwrap();
+        assert_eq!(store.watch(cms, Some(rv)).unwrap().0.len(), 3);
+        // One more, and the event right after `rv` is gone.
+        store.create(cms, "default", cm("e")).unwrap();
+        assert!(store.watch(cms, Some(rv)).is_err_and(|e| e.code == 410));
     }
 
     #[test]

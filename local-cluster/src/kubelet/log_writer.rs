@@ -73,6 +73,11 @@ pub fn start(child: &mut Child, log: &Path) -> JoinHandle<()> {
     })
 }
 
+/// The first read of a stream's output, in bytes.
+const READ_FIRST: usize = 1024;
+/// The largest read, once reads fill the buffer.
+const READ_MOST: usize = 64 * 1024;
+
 /// Sends a stream's output as lines (ending in `\n`) and, when the output
 /// pauses mid-line, as partial lines (without).
 async fn log_lines(
@@ -82,7 +87,9 @@ async fn log_lines(
 ) {
     use tokio::io::AsyncReadExt;
     let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
+    // Small while the program is quiet (most are, and every container has
+    // two of these), larger while it writes a lot.
+    let mut buf = vec![0u8; READ_FIRST];
     loop {
         let read = if pending.is_empty() {
             reader.read(&mut buf).await
@@ -112,6 +119,9 @@ async fn log_lines(
             Ok(count) => count,
         };
         pending.extend_from_slice(&buf[..count]);
+        if count == buf.len() && buf.len() < READ_MOST {
+            buf.resize(buf.len() * 4, 0);
+        }
         while let Some(end) = pending.iter().position(|byte| *byte == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             if tx.send((stream, line)).await.is_err() {
