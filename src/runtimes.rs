@@ -25,7 +25,28 @@ pub struct Runtime {
     pub commands: Vec<String>,
     pub image: String,
     /// The program's command line; `{file}` stands for the program file.
+    /// The words before it are the interpreter's: the user's options go
+    /// after them, and a program typed on the command line runs with them.
     pub run: Vec<String>,
+    /// The interpreter's options that take a value, given as the next word
+    /// (`-W ignore`, `--require x`) or in the same one (`-Wignore`,
+    /// `--require=x`): the value is not the program file.
+    #[serde(default)]
+    pub options_with_value: Vec<String>,
+    /// Options whose value is the program's text (`-c` for
+    /// `python -c CODE`): such a program runs with no files shipped.
+    #[serde(default)]
+    pub inline: Vec<String>,
+    /// Options whose value is a module to run (`-m` for `python -m MODULE`):
+    /// a module beside the user ships their directory, another is the
+    /// image's.
+    #[serde(default)]
+    pub module: Vec<String>,
+    /// Letters of the options without a value that the interpreter takes
+    /// combined in one word, getopt-style, before an option of the lists
+    /// above (`-uc CODE`, `-lne CODE`); empty when it combines none.
+    #[serde(default)]
+    pub flag_letters: String,
     /// The port a background program listens on unless `SERVICE_PORT` says otherwise.
     pub port: u16,
     #[serde(default)]
@@ -41,6 +62,19 @@ pub struct Runtime {
     /// Images by ELF linkage, for the binary runtime.
     #[serde(default)]
     pub elf_images: Option<ElfImages>,
+}
+
+impl Runtime {
+    /// The words of `run` before the program file: the interpreter and
+    /// its own options (`python -u`); none for a program that runs itself.
+    pub fn interpreter(&self) -> &[String] {
+        let end = self
+            .run
+            .iter()
+            .position(|word| word.contains("{file}"))
+            .unwrap_or(self.run.len());
+        &self.run[..end]
+    }
 }
 
 fn has_shell() -> bool {
@@ -145,12 +179,24 @@ enum RuntimeFileError {
     NotToml(#[source] toml::de::Error),
     #[error("`run` is empty: give the program's command line")]
     NoCommand,
+    #[error("`{0}` in `{1}` is not an option: options start with `-`")]
+    NotAnOption(String, &'static str),
 }
 
 fn parse(name: &str, text: &str) -> Result<Runtime, RuntimeFileError> {
     let mut runtime: Runtime = toml::from_str(text).map_err(RuntimeFileError::NotToml)?;
     if runtime.run.is_empty() {
         return Err(RuntimeFileError::NoCommand);
+    }
+    let lists = [
+        (&runtime.options_with_value, "options_with_value"),
+        (&runtime.inline, "inline"),
+        (&runtime.module, "module"),
+    ];
+    for (options, list) in lists {
+        if let Some(option) = options.iter().find(|o| !o.starts_with('-') || o.len() < 2) {
+            return Err(RuntimeFileError::NotAnOption(option.clone(), list));
+        }
     }
     runtime.name = name.to_string();
     Ok(runtime)
@@ -174,6 +220,21 @@ mod tests {
         assert_eq!(runtimes.by_command("python3").unwrap().name, "python");
         assert_eq!(runtimes.by_extension("mjs").unwrap().name, "node");
         assert!(runtimes.by_extension("exe").is_none());
+        let python = runtimes.by_command("python").unwrap();
+        assert_eq!(python.interpreter(), ["python", "-u"]);
+        assert_eq!(
+            (&python.inline[..], &python.module[..]),
+            (&["-c".to_string()][..], &["-m".to_string()][..])
+        );
+        assert!(
+            runtimes
+                .by_command("node")
+                .unwrap()
+                .options_with_value
+                .contains(&"--require".to_string())
+        );
+        let binary = runtimes.iter().find(|r| r.name == "binary").unwrap();
+        assert!(binary.interpreter().is_empty());
     }
 
     #[test]
@@ -186,9 +247,22 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("broken.toml"), "image = ").unwrap();
+        std::fs::write(
+            dir.path().join("deno.toml"),
+            "description = \"Deno\"\nextensions = [\"ts\"]\ncommands = [\"deno\"]\n\
+             image = \"denoland/deno\"\nrun = [\"deno\", \"run\", \"{file}\"]\nport = 8000\n\
+             inline = [\"eval\"]\n",
+        )
+        .unwrap();
         let (runtimes, warnings) = Runtimes::load(Some(dir.path()));
         assert_eq!(runtimes.by_command("node").unwrap().image, "node:23");
-        assert_eq!(warnings.len(), 1);
+        assert!(runtimes.by_command("node").unwrap().inline.is_empty());
+        assert_eq!(warnings.len(), 2);
         assert!(warnings[0].contains("broken.toml"), "{}", warnings[0]);
+        assert!(
+            warnings[1].contains("deno.toml") && warnings[1].contains("`eval` in `inline`"),
+            "{}",
+            warnings[1]
+        );
     }
 }

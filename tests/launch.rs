@@ -612,6 +612,136 @@ fn dry_run_prints_the_objects_without_a_cluster() {
 }
 
 #[test]
+fn a_program_typed_on_the_line_is_shown_by_dry_run_without_config_maps_or_unpacking() {
+    let sandbox = Sandbox::new();
+    sandbox.write("service.py", "print(1)\n");
+    let output = sandbox
+        .command()
+        .args(["--dry-run", "-c", "python3 -c 'print(6*7)' a &"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "kind: Deployment",
+        "kind: Service",
+        "name: python3\n",
+        "- python\n",
+        "- -c\n",
+        "- print(6*7)\n",
+        "- a\n",
+        "kubesh.dev/source: python3 -c 'print(6*7)' a\n",
+    ] {
+        assert!(yaml.contains(expected), "{expected:?} in:\n{yaml}");
+    }
+    for absent in ["kind: ConfigMap", "initContainers", "unpack", "bundle"] {
+        assert!(!yaml.contains(absent), "no {absent:?} in:\n{yaml}");
+    }
+}
+
+const HELLO_PY: &str = "import sys\nprint('hello', sys.warnoptions, sys.argv[1:])\n";
+
+#[test]
+fn interpreter_forms_run_as_typed_with_options_passed_on() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("hello.py", HELLO_PY);
+    sandbox.write("-dash.py", "print('dash')\n");
+    sandbox.write("mod.py", "import sys, hello\nprint('mod', sys.argv[1:])\n");
+    sandbox.write(
+        "run.kubesh",
+        "set +e\n\
+         python3 -c 'print(6*7)'\necho \"status=$?\"\n\
+         python3 -c 'import sys; sys.exit(3)'\necho \"status=$?\"\n\
+         node -e 'console.log(1+1)'\n\
+         node -p '6*7' -- x\n\
+         python3 -u -W ignore hello.py a -v\n\
+         python3 ./-dash.py\n\
+         python3 -m mod x\n",
+    );
+    bounded(cluster.kubesh(&sandbox), &["run.kubesh"])
+        .assert()
+        .success()
+        .stdout(
+            "42\nstatus=0\nstatus=3\n2\n42\n\
+             hello ['ignore'] ['a', '-v']\ndash\n\
+             hello [] ['x']\nmod ['x']\n",
+        );
+}
+
+#[test]
+fn a_program_typed_on_the_line_creates_no_config_maps() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", "KEEP_POD=1 python3 -c 'print(\"kept\")'"],
+    )
+    .assert()
+    .success()
+    .stdout("kept\n");
+    let pods = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/managed-by=kubesh",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} init={.spec.initContainers}{end}",
+    ]);
+    assert!(
+        pods.starts_with("python3-") && pods.ends_with(" init="),
+        "one kept pod, with no init container: {pods}"
+    );
+    let config_maps = cluster.kubectl_stdout(&[
+        "get",
+        "configmaps",
+        "-l",
+        "app.kubernetes.io/managed-by=kubesh",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(config_maps, "", "nothing shipped");
+}
+
+#[test]
+fn a_module_of_the_image_serves_in_the_background() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let port = free_port();
+    bounded(
+        cluster.kubesh(&sandbox),
+        &[
+            "-c",
+            &format!(
+                "HOTRELOAD=true SERVICE_PORT={port} python3 -m http.server {port} &\n\
+                 curl http-server:{port}/\nwatch http-server"
+            ),
+        ],
+    )
+    .assert()
+    .code(1)
+    .stdout(
+        contains("  http-server  ready in ")
+            .and(contains(format!("http://http-server:{port}")))
+            .and(contains("Directory listing for /")),
+    )
+    .stderr(
+        contains(
+            "http-server: ships no files (its program is on its command line, or in its image): \
+             nothing to watch",
+        )
+        .and(contains("not watched").not()),
+    );
+    bounded(cluster.kubesh(&sandbox), &["-c", "kill http-server"])
+        .assert()
+        .success();
+}
+
+#[test]
 fn environments_group_dprocs_and_deleting_one_moves_them_to_global() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

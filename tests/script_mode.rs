@@ -524,3 +524,15 @@ fn kubeconfigs_under_any_name_are_left_out_and_named_but_ordinary_files_ship() {
         "{stderr}"
     );
 }
+
+#[test]
+fn runtimes_lists_the_forms_each_runtime_also_runs() {
+    let sandbox = Sandbox::new();
+    run_c(&sandbox, "runtimes").success().stdout(
+        contains("  also runs     python -c CODE, python -m MODULE\n")
+            .and(contains(
+                "  also runs     node -e CODE, node --eval CODE, node -p CODE",
+            ))
+            .and(contains("  also runs     sh -c CODE\n")),
+    );
+}

@@ -15,6 +15,17 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
             writeln!(out, "  selected by   {}", selectors.join(" "))?;
         }
         writeln!(out, "  runs          {}", runtime.run.join(" "))?;
+        if let Some(command) = runtime.commands.first() {
+            let inline = runtime.inline.iter().map(|o| format!("{command} {o} CODE"));
+            let module = runtime
+                .module
+                .iter()
+                .map(|o| format!("{command} {o} MODULE"));
+            let forms: Vec<String> = inline.chain(module).collect();
+            if !forms.is_empty() {
+                writeln!(out, "  also runs     {}", forms.join(", "))?;
+            }
+        }
         match &runtime.elf_images {
             Some(images) => writeln!(
                 out,

@@ -70,6 +70,19 @@ struct Collected {
 }
 
 impl Bundle {
+    /// The bundle of a program with no files (`python -c CODE`): nothing
+    /// to store, no ConfigMaps, nothing to unpack.
+    pub fn nothing() -> Bundle {
+        Bundle {
+            archive: Vec::new(),
+            hash: hex(&Sha256::new().finalize()),
+            files: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            credentials_left_out: Vec::new(),
+            links_left_out: Vec::new(),
+        }
+    }
+
     /// The archive in pieces of at most [`CHUNK_SIZE`] bytes.
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
         self.archive.chunks(CHUNK_SIZE)
@@ -201,11 +214,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
     }
     credentials_left_out.sort_by(|a, b| a.path.cmp(&b.path));
     links_left_out.sort();
-    let hash = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex(&hasher.finalize());
     Ok(Bundle {
         archive,
         hash,
@@ -214,6 +223,11 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         credentials_left_out,
         links_left_out,
     })
+}
+
+/// Bytes in hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A tar.gz of the entries of `archive` (a bundle) named in `names`, with
@@ -354,7 +368,11 @@ fn collect(
             });
         }
     }
-    if let Ok(relative) = program.strip_prefix(root) {
+    // The program file, even where ignore rules leave it out (a module's
+    // package directory is walked like any other).
+    if !program.is_dir()
+        && let Ok(relative) = program.strip_prefix(root)
+    {
         files
             .entry(relative.to_string_lossy().into_owned())
             .or_insert_with(|| program.to_path_buf());

@@ -98,12 +98,19 @@ impl Spec {
 
     fn annotations(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (
-                ANNOTATION_SOURCE.to_string(),
-                self.program.file.display().to_string(),
-            ),
+            (ANNOTATION_SOURCE.to_string(), self.program.source.clone()),
             (ANNOTATION_COMMAND.to_string(), self.command_line.clone()),
         ])
+    }
+
+    /// The annotations, with the bundle's hash when there is a bundle: a
+    /// new hash in a pod template rolls the pods out.
+    fn annotations_with_bundle(&self) -> BTreeMap<String, String> {
+        let mut annotations = self.annotations();
+        if self.has_bundle() {
+            annotations.insert(ANNOTATION_BUNDLE.to_string(), self.bundle_hash.clone());
+        }
+        annotations
     }
 
     fn meta(&self, name: &str) -> ObjectMeta {
@@ -114,6 +121,13 @@ impl Spec {
             annotations: Some(self.annotations()),
             ..ObjectMeta::default()
         }
+    }
+
+    /// Whether files are shipped: ConfigMaps hold them and an init
+    /// container unpacks them. A program typed on the command line has
+    /// none.
+    pub fn has_bundle(&self) -> bool {
+        self.chunks > 0
     }
 
     /// The name of the bundle's `index`th ConfigMap.
@@ -128,15 +142,11 @@ impl Spec {
 
 /// The Deployment of a background dproc.
 pub fn deployment(spec: &Spec) -> Deployment {
-    let mut template_meta = ObjectMeta {
+    let template_meta = ObjectMeta {
         labels: Some(spec.labels()),
-        annotations: Some(spec.annotations()),
+        annotations: Some(spec.annotations_with_bundle()),
         ..ObjectMeta::default()
     };
-    template_meta
-        .annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
     Deployment {
         metadata: spec.meta(&spec.name),
         spec: DeploymentSpec {
@@ -191,9 +201,7 @@ pub fn service(spec: &Spec, owner: Option<OwnerReference>) -> Service {
 /// The Pod of a foreground dproc.
 pub fn pod(spec: &Spec) -> Pod {
     let mut meta = spec.meta(&spec.name);
-    meta.annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
+    meta.annotations = Some(spec.annotations_with_bundle());
     Pod {
         metadata: meta,
         spec: Some(pod_spec(spec, "Never")),
@@ -256,18 +264,21 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         .iter()
         .map(|(name, value)| env_var(name, value))
         .collect();
-    let mut init_containers = vec![Container {
-        name: "unpack".to_string(),
-        image: Some(UNPACK_IMAGE.to_string()),
-        // A fixed script: no user text ever reaches this shell.
-        command: Some(vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            format!("cat {BUNDLE_DIR}/part-* | tar -xzf - -C {APP_DIR}"),
-        ]),
-        volume_mounts: Some(vec![bundle_mount, app_mount.clone()]),
-        ..Container::default()
-    }];
+    let mut init_containers = Vec::new();
+    if spec.has_bundle() {
+        init_containers.push(Container {
+            name: "unpack".to_string(),
+            image: Some(UNPACK_IMAGE.to_string()),
+            // A fixed script: no user text ever reaches this shell.
+            command: Some(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                format!("cat {BUNDLE_DIR}/part-* | tar -xzf - -C {APP_DIR}"),
+            ]),
+            volume_mounts: Some(vec![bundle_mount, app_mount.clone()]),
+            ..Container::default()
+        });
+    }
     if let (Some(_), Some(dependencies)) =
         (&spec.dependency_file, &spec.program.runtime.dependencies)
     {
@@ -345,8 +356,9 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             ..VolumeProjection::default()
         })
         .collect();
-    let mut volumes = vec![
-        Volume {
+    let mut volumes = Vec::new();
+    if spec.has_bundle() {
+        volumes.push(Volume {
             name: "bundle".to_string(),
             projected: Some(ProjectedVolumeSource {
                 sources: Some(sources),
@@ -354,16 +366,17 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
                 ..ProjectedVolumeSource::default()
             }),
             ..Volume::default()
-        },
-        empty_dir("app"),
-    ];
+        });
+    }
+    // The working directory, empty without a bundle.
+    volumes.push(empty_dir("app"));
     if supervised(spec) {
         volumes.push(empty_dir("run"));
     }
     PodSpec {
         restart_policy: Some(restart_policy.to_string()),
         termination_grace_period_seconds: Some(5),
-        init_containers: Some(init_containers),
+        init_containers: (!init_containers.is_empty()).then_some(init_containers),
         containers: vec![main],
         volumes: Some(volumes),
         ..PodSpec::default()
@@ -449,6 +462,7 @@ fn env_var(name: &str, value: &str) -> EnvVar {
 pub(crate) mod tests {
     use super::*;
     use crate::labels::GLOBAL_ENVIRONMENT;
+    use crate::launch::program::Files;
     use crate::runtimes::Runtimes;
 
     pub fn spec(background: bool) -> Spec {
@@ -464,9 +478,13 @@ pub(crate) mod tests {
             listen_port: 9999,
             program: Program {
                 runtime,
-                file: "/src/stock-gen.js".into(),
-                root: "/src".into(),
-                relative: "stock-gen.js".into(),
+                files: Some(Files {
+                    file: "/src/stock-gen.js".into(),
+                    root: "/src".into(),
+                    relative: "stock-gen.js".into(),
+                }),
+                name: "stock-gen".into(),
+                source: "/src/stock-gen.js".into(),
                 args: vec!["a b".into(), "$HOME".into()],
                 image: "node:22-slim".into(),
                 command: vec!["node".into(), "stock-gen.js".into()],
@@ -700,6 +718,60 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(paths, ["part-0000", "part-0001"]);
+    }
+
+    /// A spec for `node -e CODE`, which ships no files.
+    fn without_files(background: bool) -> Spec {
+        let mut spec = spec(background);
+        spec.program.files = None;
+        spec.program.source = "node -e 'console.log(1)'".into();
+        spec.program.command = vec!["node".into(), "-e".into(), "console.log(1)".into()];
+        spec.program.args = Vec::new();
+        spec.chunks = 0;
+        spec.dependency_file = None;
+        spec
+    }
+
+    #[test]
+    fn a_program_without_files_has_no_config_maps_and_nothing_to_unpack() {
+        for background in [false, true] {
+            let spec = without_files(background);
+            assert!(config_maps(&spec, &[], None).is_empty());
+            let (pod_spec, annotations) = if background {
+                let template = deployment(&spec).spec.template;
+                (
+                    template.spec.unwrap(),
+                    template.metadata.unwrap().annotations,
+                )
+            } else {
+                let pod = pod(&spec);
+                (pod.spec.unwrap(), pod.metadata.annotations)
+            };
+            assert_eq!(pod_spec.init_containers, None, "nothing to unpack");
+            let volumes: Vec<&str> = pod_spec
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
+            let expected: &[&str] = if background {
+                &["app", "run"]
+            } else {
+                &["app"]
+            };
+            assert_eq!(volumes, expected, "no bundle volume");
+            let main = &pod_spec.containers[0];
+            assert_eq!(main.working_dir.as_deref(), Some(APP_DIR));
+            assert!(main.command.as_ref().unwrap().ends_with(&[
+                "node".to_string(),
+                "-e".to_string(),
+                "console.log(1)".to_string()
+            ]));
+            let annotations = annotations.unwrap();
+            assert!(!annotations.contains_key(ANNOTATION_BUNDLE));
+            assert_eq!(annotations[ANNOTATION_SOURCE], "node -e 'console.log(1)'");
+        }
     }
 
     #[test]

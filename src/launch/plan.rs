@@ -1,6 +1,7 @@
 //! Deciding everything about a launch before anything is created: the
 //! name, port, replicas and environment from the shell's variables, and the
-//! bundle. Refusals (bad name, bundle too large) happen here.
+//! bundle (none for a program without files: `python -c CODE`). Refusals
+//! (bad name, bundle too large) happen here.
 
 use super::bundle::{self, Bundle, Limits};
 use super::names;
@@ -35,7 +36,7 @@ pub enum PlanError {
         "SERVICE_NAME={0:?} is not a valid name: use lower-case letters, digits and `-`, starting with a letter (at most 63)"
     )]
     BadName(String),
-    #[error("{0}: no usable name can be made from the file name; set one with SERVICE_NAME=NAME")]
+    #[error("{0}: no usable name can be made from its name; set one with SERVICE_NAME=NAME")]
     NoName(String),
     #[error("SERVICE_PORT={0:?} is not a port number (1–65535)")]
     BadPort(String),
@@ -53,17 +54,11 @@ pub fn plan(
     background: bool,
     settings: &Settings,
 ) -> Result<(Spec, Bundle), PlanError> {
-    let stem = program
-        .file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let name = match &settings.service_name {
         Some(name) if names::is_rfc1035_label(name) => name.clone(),
         Some(name) => return Err(PlanError::BadName(name.clone())),
-        None => {
-            names::service_name(&stem).ok_or_else(|| PlanError::NoName(program.relative.clone()))?
-        }
+        None => names::service_name(&program.name)
+            .ok_or_else(|| PlanError::NoName(program.shown().to_string()))?,
     };
     let port = match &settings.service_port {
         None => program.runtime.port,
@@ -93,7 +88,12 @@ pub fn plan(
             .parse()
             .map_err(|_| PlanError::BadLimit("BUNDLE_MAX_FILES", text.clone()))?;
     }
-    let bundle = bundle::build(&program.root, &program.file, limits)?;
+    // A program typed on the command line, or a module of the image,
+    // ships nothing.
+    let bundle = match &program.files {
+        Some(files) => bundle::build(&files.root, &files.file, limits)?,
+        None => Bundle::nothing(),
+    };
     let dependency_file = program.runtime.dependencies.as_ref().and_then(|d| {
         d.files
             .iter()
@@ -217,5 +217,63 @@ mod tests {
         std::fs::write(dir.path().join("requirements.txt"), "requests\n").unwrap();
         let (spec, _) = plan(program(dir.path(), "app.py"), true, &Settings::default()).unwrap();
         assert_eq!(spec.dependency_file.as_deref(), Some("requirements.txt"));
+    }
+
+    fn typed(line: &[&str]) -> Program {
+        let words: Vec<String> = line.iter().map(|w| w.to_string()).collect();
+        resolve(&words, &Runtimes::load(None).0, &|_| None, "amd64")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_program_typed_on_the_line_ships_nothing_and_is_named_after_its_interpreter() {
+        let (spec, bundle) = plan(
+            typed(&["python3", "-c", "print(6*7)"]),
+            true,
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(spec.name, "python3");
+        assert_eq!((spec.chunks, bundle.chunks().count()), (0, 0));
+        assert!(!spec.has_bundle() && bundle.files.is_empty());
+        assert_eq!(spec.dependency_file, None);
+        let (job, _) = plan(typed(&["node", "-e", "1"]), false, &Settings::default()).unwrap();
+        assert!(job.name.starts_with("node-"), "{}", job.name);
+        let (spec, _) = plan(
+            typed(&["python", "-m", "http.server", "8080"]),
+            true,
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!((spec.name.as_str(), spec.chunks), ("http-server", 0));
+    }
+
+    #[test]
+    fn a_module_beside_the_user_ships_their_directory_with_its_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mod.py"), "import helper").unwrap();
+        std::fs::write(dir.path().join("helper.py"), "").unwrap();
+        std::fs::create_dir(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg/__init__.py"), "").unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), "requests\n").unwrap();
+        for (module, relative) in [("mod", "mod.py"), ("pkg", "pkg")] {
+            let mut program = typed(&["python", "-m", "http.server"]);
+            program.name = module.to_string();
+            program.files = Some(crate::launch::program::Files {
+                file: dir.path().join(relative),
+                root: dir.path().to_path_buf(),
+                relative: relative.to_string(),
+            });
+            let (spec, bundle) = plan(program, true, &Settings::default()).unwrap();
+            assert_eq!(spec.name, module);
+            let files: Vec<&str> = bundle.files.keys().map(String::as_str).collect();
+            assert_eq!(
+                files,
+                ["helper.py", "mod.py", "pkg/__init__.py", "requirements.txt"]
+            );
+            assert!(spec.has_bundle());
+            assert_eq!(spec.dependency_file.as_deref(), Some("requirements.txt"));
+        }
     }
 }

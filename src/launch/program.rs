@@ -1,33 +1,80 @@
-//! From the words of a command to a program kubesh can launch: which file,
-//! which runtime, which image and which command line. `node service.js a b`,
-//! `./stock-gen`, `./tool.py` (by extension or `#!` line), `python job.py`.
+//! From the words of a command to a program kubesh can launch: which file
+//! (if any), which runtime, which image and which command line.
+//! `node service.js a b`, `./stock-gen`, `./tool.py` (by extension or `#!`
+//! line), `python job.py`; after a runtime's command, the interpreter's own
+//! options are passed on (`python -u -W ignore job.py`, `node -r x app.js`)
+//! and the forms its runtime declares run with what they name: a program
+//! typed on the line (`python -c CODE`, `node -e CODE`) and a module
+//! (`python -m http.server`, `python -m mod` with a `mod.py` beside it).
 
 use std::path::{Path, PathBuf};
 
 use super::executable::{self, FileKind, Linkage};
 use crate::runtimes::{Runtime, Runtimes};
+use crate::syntax::quote_all;
+
+/// The longest `source` of a program typed on the command line, for `ps`.
+const SHOWN_AT_MOST: usize = 60;
 
 /// A program ready to be turned into cluster objects.
 #[derive(Debug, Clone)]
 pub struct Program {
     pub runtime: Runtime,
-    /// The program file, absolute.
+    /// The files shipped with it; none for a program typed on the command
+    /// line (`python -c CODE`) or a module of the image (`python -m
+    /// http.server`).
+    pub files: Option<Files>,
+    /// What its dproc is named after unless `SERVICE_NAME` says otherwise:
+    /// the file's stem, the module, or the interpreter as typed.
+    pub name: String,
+    /// Where it comes from, as `ps` shows it: the file, absolute, or the
+    /// command as typed (shortened).
+    pub source: String,
+    /// Arguments after the program (its file, text or module), exactly as
+    /// typed.
+    pub args: Vec<String>,
+    pub image: String,
+    /// The container's command: the runtime's interpreter, the options
+    /// typed after its command, then the program: `run`'s `{file}` filled
+    /// in, or the words giving its text or module, as typed.
+    pub command: Vec<String>,
+}
+
+/// A program's files: the directory shipped with it and the file it runs.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// The program file, absolute (for a module, its file or package
+    /// directory).
     pub file: PathBuf,
-    /// The directory shipped with it (the file's directory).
+    /// The directory shipped (the file's directory; for a module, the
+    /// current directory).
     pub root: PathBuf,
     /// The file's path inside `root`.
     pub relative: String,
-    /// Arguments after the file, exactly as typed.
-    pub args: Vec<String>,
-    pub image: String,
-    /// The container's command: the runtime's `run` with `{file}` filled in.
-    pub command: Vec<String>,
+}
+
+impl Program {
+    /// The program as messages name it: its file (`job.py`), else the
+    /// command as typed.
+    pub fn shown(&self) -> &str {
+        self.files
+            .as_ref()
+            .map_or(self.source.as_str(), |files| files.relative.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProgramError {
     #[error("name the program file to run, e.g. `{command} {example}`")]
     NoFile { command: String, example: String },
+    #[error(
+        "`{command} {option}` needs the program's text after it: `{command} {option} CODE [ARG…]`"
+    )]
+    NoCode { command: String, option: String },
+    #[error(
+        "`{command} {option}` needs the module to run after it: `{command} {option} MODULE [ARG…]`"
+    )]
+    NoModule { command: String, option: String },
     #[error("{0}: no such file")]
     Missing(String),
     #[error("{0}: is a directory; name the program file in it")]
@@ -61,11 +108,14 @@ pub enum ProgramError {
 
 impl ProgramError {
     /// The exit status: 127 for a file that does not exist, as for an
-    /// unknown command; 126 for one that cannot run here.
+    /// unknown command; 2 for a command line missing a word; 126 for a
+    /// file that cannot run here.
     pub fn status(&self) -> i32 {
         match self {
             ProgramError::Missing(_) => crate::status::STATUS_NOT_FOUND,
-            ProgramError::NoFile { .. } => crate::status::STATUS_USAGE,
+            ProgramError::NoFile { .. }
+            | ProgramError::NoCode { .. }
+            | ProgramError::NoModule { .. } => crate::status::STATUS_USAGE,
             _ => 126,
         }
     }
@@ -84,52 +134,105 @@ pub fn resolve(
     let Some(first) = args.first() else {
         return Ok(None);
     };
-    let (runtime, file, rest) = if let Some(runtime) = runtimes.by_command(first) {
-        let Some(file) = args.get(1) else {
+    if let Some(runtime) = runtimes.by_command(first) {
+        return interpreted(first, &args[1..], runtime, image_for).map(Some);
+    }
+    let path = Path::new(first);
+    if !path.exists() {
+        let looks_like_a_file = first.contains('/')
+            || path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| runtimes.by_extension(e).is_some());
+        return if looks_like_a_file {
+            Err(ProgramError::Missing(first.clone()))
+        } else {
+            Ok(None)
+        };
+    }
+    shippable(first)?;
+    let contents = readable(first)?;
+    let (runtime, image) = select_runtime(first, &contents, runtimes, node_arch)?;
+    let image = image_for(&runtime).unwrap_or(image);
+    from_file(first, runtime, image, Vec::new(), &args[1..]).map(Some)
+}
+
+/// A runtime's command and the words after it: the interpreter's options,
+/// then a program file, a program's text or a module.
+fn interpreted(
+    command: &str,
+    words: &[String],
+    runtime: &Runtime,
+    image_for: &dyn Fn(&Runtime) -> Option<String>,
+) -> Result<Program, ProgramError> {
+    let sorted = sort(command, words, runtime)?;
+    // The user's options after the runtime's own (`python -u`), each once.
+    let interpreter = runtime.interpreter();
+    let runtime_s_own = |option: &[String]| match option {
+        [single] => single.starts_with('-') && interpreter.contains(single),
+        _ => false,
+    };
+    let options: Vec<String> = sorted
+        .options
+        .iter()
+        .filter(|option| !runtime_s_own(option))
+        .flat_map(|option| option.iter().cloned())
+        .collect();
+    let image = image_for(runtime).unwrap_or_else(|| runtime.image.clone());
+    let (words, args, name, files) = match sorted.target {
+        Target::File { file, args } => {
+            shippable(file)?;
+            readable(file)?;
+            return from_file(file, runtime.clone(), image, options, args);
+        }
+        Target::Nothing => {
             let example = runtime
                 .extensions
                 .first()
                 .map_or("program".to_string(), |e| format!("program.{e}"));
             return Err(ProgramError::NoFile {
-                command: first.clone(),
+                command: command.to_string(),
                 example,
             });
-        };
-        check_file(file)?;
-        (Some(runtime.clone()), file, &args[2..])
+        }
+        Target::Inline { words, args } => (words, args, command, None),
+        Target::Module {
+            words,
+            module,
+            args,
+        } => (words, args, module, local_module(module, runtime)?),
+    };
+    // The interpreter's words, or the command as typed for a runtime
+    // whose `run` starts with the file.
+    let mut line = if interpreter.is_empty() {
+        vec![command.to_string()]
     } else {
-        let path = Path::new(first);
-        if !path.exists() {
-            let looks_like_a_file = first.contains('/')
-                || path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| runtimes.by_extension(e).is_some());
-            return if looks_like_a_file {
-                Err(ProgramError::Missing(first.clone()))
-            } else {
-                Ok(None)
-            };
-        }
-        check_file(first)?;
-        (None, first, &args[1..])
+        interpreter.to_vec()
     };
-    // Before anything is read: the directory is what would be shipped.
-    if let Some(dir) = system_directory(Path::new(file)) {
-        return Err(ProgramError::SystemCommand(file.clone(), dir));
-    }
-    let contents =
-        std::fs::read(file).map_err(|e| ProgramError::Unreadable(file.clone(), e.to_string()))?;
-    let (runtime, image) = match runtime {
-        Some(runtime) => {
-            let image = runtime.image.clone();
-            (runtime, image)
-        }
-        None => select_runtime(file, &contents, runtimes, node_arch)?,
-    };
-    let image = image_for(&runtime).unwrap_or(image);
+    line.extend(options);
+    line.extend(words.iter().cloned());
+    let typed: Vec<&String> = words.iter().chain(args).collect();
+    Ok(Program {
+        runtime: runtime.clone(),
+        files,
+        name: name.to_string(),
+        source: shortened(&format!("{command} {}", quote_all(typed))),
+        args: args.to_vec(),
+        image,
+        command: line,
+    })
+}
+
+/// A program file, with the interpreter's `options` before it.
+fn from_file(
+    file: &str,
+    runtime: Runtime,
+    image: String,
+    options: Vec<String>,
+    args: &[String],
+) -> Result<Program, ProgramError> {
     let absolute = std::path::absolute(file)
-        .map_err(|e| ProgramError::Unreadable(file.clone(), e.to_string()))?;
+        .map_err(|e| ProgramError::Unreadable(file.to_string(), e.to_string()))?;
     let root = absolute
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
@@ -137,20 +240,266 @@ pub fn resolve(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let command = runtime
-        .run
-        .iter()
-        .map(|word| word.replace("{file}", &relative))
-        .collect();
-    Ok(Some(Program {
-        runtime,
-        file: absolute,
-        root,
-        relative,
-        args: rest.to_vec(),
+    let name = absolute
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A name starting with `-` would be read as options.
+    let as_argument = if relative.starts_with('-') {
+        format!("./{relative}")
+    } else {
+        relative.clone()
+    };
+    let interpreter = runtime.interpreter();
+    let mut command = interpreter.to_vec();
+    command.extend(options);
+    command.extend(runtime.run[interpreter.len()..].iter().map(|word| {
+        if word == "{file}" {
+            as_argument.clone()
+        } else {
+            word.replace("{file}", &relative)
+        }
+    }));
+    Ok(Program {
+        source: absolute.display().to_string(),
+        files: Some(Files {
+            file: absolute,
+            root,
+            relative,
+        }),
+        name,
+        args: args.to_vec(),
         image,
         command,
+        runtime,
+    })
+}
+
+/// The files of `python -m MODULE` when the module is beside the user
+/// (`./MODULE.py` or `./MODULE/`, for its first dotted part): the current
+/// directory. `None`: a module of the image.
+fn local_module(module: &str, runtime: &Runtime) -> Result<Option<Files>, ProgramError> {
+    let top = module.split('.').next().unwrap_or_default();
+    if top.is_empty() || top.contains('/') {
+        return Ok(None);
+    }
+    let found = runtime
+        .extensions
+        .iter()
+        .map(|extension| PathBuf::from(format!("{top}.{extension}")))
+        .find(|file| file.is_file())
+        .or_else(|| Some(PathBuf::from(top)).filter(|dir| dir.is_dir()));
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let relative = found.display().to_string();
+    let file = std::path::absolute(&found)
+        .map_err(|e| ProgramError::Unreadable(relative.clone(), e.to_string()))?;
+    if let Some(dir) = system_directory(&file) {
+        return Err(ProgramError::SystemCommand(relative, dir));
+    }
+    let root = file
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    Ok(Some(Files {
+        file,
+        root,
+        relative,
     }))
+}
+
+/// The words after a runtime's command, sorted.
+#[derive(Debug, PartialEq)]
+struct Sorted<'a> {
+    /// The interpreter's options, in order: each one word, or an option
+    /// and its value.
+    options: Vec<&'a [String]>,
+    target: Target<'a>,
+}
+
+/// What the interpreter runs.
+#[derive(Debug, PartialEq)]
+enum Target<'a> {
+    /// A program file, then its arguments.
+    File { file: &'a str, args: &'a [String] },
+    /// The words giving the program's text (`-c CODE`, `-cCODE`,
+    /// `--eval=CODE`), then its arguments.
+    Inline {
+        words: &'a [String],
+        args: &'a [String],
+    },
+    /// The words naming a module (`-m MODULE`), the module, then its
+    /// arguments.
+    Module {
+        words: &'a [String],
+        module: &'a str,
+        args: &'a [String],
+    },
+    /// Options only, or nothing.
+    Nothing,
+}
+
+/// What a word starting with `-` is to the interpreter.
+#[derive(Debug, PartialEq)]
+enum Word<'a> {
+    /// Options, with any value, in this one word.
+    Whole,
+    /// An option whose value is the next word.
+    ValueNext,
+    /// The program's text follows, in this word or (not `attached`) the next.
+    Inline { attached: bool },
+    /// A module to run, named in this word or the next.
+    Module(Option<&'a str>),
+}
+
+/// Sorts the words after `command`, a runtime's command: options up to
+/// the first word that is not one (the file), `--` (the file follows), or
+/// the option of a form (`-c`, `-m`), which ends them as it does for the
+/// interpreter.
+fn sort<'a>(
+    command: &str,
+    words: &'a [String],
+    runtime: &Runtime,
+) -> Result<Sorted<'a>, ProgramError> {
+    let mut options = Vec::new();
+    let mut at = 0;
+    while let Some(word) = words.get(at) {
+        if word == "--" {
+            at += 1;
+            break;
+        }
+        if !word.starts_with('-') || word == "-" {
+            break;
+        }
+        match classify(word, runtime) {
+            Word::Whole => {
+                options.push(&words[at..=at]);
+                at += 1;
+            }
+            Word::ValueNext => {
+                let end = (at + 2).min(words.len());
+                options.push(&words[at..end]);
+                at = end;
+            }
+            Word::Inline { attached } => {
+                let end = if attached { at + 1 } else { at + 2 };
+                if end > words.len() {
+                    return Err(ProgramError::NoCode {
+                        command: command.to_string(),
+                        option: word.clone(),
+                    });
+                }
+                let target = Target::Inline {
+                    words: &words[at..end],
+                    args: &words[end..],
+                };
+                return Ok(Sorted { options, target });
+            }
+            Word::Module(attached) => {
+                let (module, end) = match attached {
+                    Some(module) => (Some(module), at + 1),
+                    None => (words.get(at + 1).map(String::as_str), at + 2),
+                };
+                let Some(module) = module.filter(|m| !m.is_empty()) else {
+                    return Err(ProgramError::NoModule {
+                        command: command.to_string(),
+                        option: word.clone(),
+                    });
+                };
+                let target = Target::Module {
+                    words: &words[at..end],
+                    module,
+                    args: &words[end..],
+                };
+                return Ok(Sorted { options, target });
+            }
+        }
+    }
+    let target = match words.get(at) {
+        Some(file) => Target::File {
+            file,
+            args: &words[at + 1..],
+        },
+        None => Target::Nothing,
+    };
+    Ok(Sorted { options, target })
+}
+
+/// What `word`, which starts with `-`, is to `runtime`'s interpreter.
+fn classify<'a>(word: &'a str, runtime: &Runtime) -> Word<'a> {
+    let listed = |list: &[String], option: &str| list.iter().any(|o| o == option);
+    if word.starts_with("--")
+        && let Some((option, value)) = word.split_once('=')
+    {
+        return if listed(&runtime.inline, option) {
+            Word::Inline { attached: true }
+        } else if listed(&runtime.module, option) {
+            Word::Module(Some(value))
+        } else {
+            Word::Whole
+        };
+    }
+    if listed(&runtime.inline, word) {
+        return Word::Inline { attached: false };
+    }
+    if listed(&runtime.module, word) {
+        return Word::Module(None);
+    }
+    if listed(&runtime.options_with_value, word) {
+        return Word::ValueNext;
+    }
+    if runtime.flag_letters.is_empty() || word.starts_with("--") {
+        return Word::Whole;
+    }
+    // Letters combined in one word, getopt-style: `-uc`, `-lne`, `-Wignore`.
+    let letters = &word[1..];
+    for (at, letter) in letters.char_indices() {
+        let option = format!("-{letter}");
+        let rest = &letters[at + letter.len_utf8()..];
+        if listed(&runtime.inline, &option) {
+            return Word::Inline {
+                attached: !rest.is_empty(),
+            };
+        }
+        if listed(&runtime.module, &option) {
+            return Word::Module((!rest.is_empty()).then_some(rest));
+        }
+        if listed(&runtime.options_with_value, &option) {
+            return if rest.is_empty() {
+                Word::ValueNext
+            } else {
+                Word::Whole
+            };
+        }
+        if !runtime.flag_letters.contains(letter) {
+            return Word::Whole;
+        }
+    }
+    Word::Whole
+}
+
+/// `text`, cut to [`SHOWN_AT_MOST`] characters.
+fn shortened(text: &str) -> String {
+    if text.chars().count() <= SHOWN_AT_MOST {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(SHOWN_AT_MOST - 1).collect();
+    short.push('…');
+    short
+}
+
+/// Whether `file` is a file whose directory may be shipped; checked
+/// before anything is read.
+fn shippable(file: &str) -> Result<(), ProgramError> {
+    check_file(file)?;
+    match system_directory(Path::new(file)) {
+        Some(dir) => Err(ProgramError::SystemCommand(file.to_string(), dir)),
+        None => Ok(()),
+    }
+}
+
+fn readable(file: &str) -> Result<Vec<u8>, ProgramError> {
+    std::fs::read(file).map_err(|e| ProgramError::Unreadable(file.to_string(), e.to_string()))
 }
 
 /// Directories of this machine's own commands and files, which are never
@@ -308,7 +657,7 @@ mod tests {
         assert_eq!(program.runtime.name, "node");
         assert_eq!(program.command, ["node", "service.js"]);
         assert_eq!(program.args, ["a b", "--x"]);
-        assert_eq!(program.root, dir.path());
+        assert_eq!(program.files.unwrap().root, dir.path());
         let image = |_: &Runtime| Some("node:23-alpine".to_string());
         let program = resolve(&words(&["node", &path]), &runtimes(), &image, "amd64")
             .unwrap()
@@ -338,7 +687,10 @@ mod tests {
         let binary = resolve_one(&me).unwrap().unwrap();
         assert_eq!(binary.runtime.name, "binary");
         assert_eq!(binary.image, "debian:12-slim");
-        assert_eq!(binary.command[0], format!("./{}", binary.relative));
+        assert_eq!(
+            binary.command[0],
+            format!("./{}", binary.files.unwrap().relative)
+        );
     }
 
     #[test]
@@ -383,6 +735,294 @@ mod tests {
         assert!(
             matches!(error, ProgramError::WrongArchitecture(..)),
             "{error}"
+        );
+    }
+
+    /// `words` resolved in `dir`'s files: the first word is a runtime's
+    /// command, and a word `@NAME` is the path of `dir/NAME`.
+    fn in_dir(dir: &Path, line: &[&str]) -> Result<Program, ProgramError> {
+        let words: Vec<String> = line
+            .iter()
+            .map(|w| match w.strip_prefix('@') {
+                Some(name) => dir.join(name).display().to_string(),
+                None => w.to_string(),
+            })
+            .collect();
+        resolve(&words, &runtimes(), &no_override, "amd64").map(|p| p.expect("a program"))
+    }
+
+    #[test]
+    fn options_before_the_file_reach_the_interpreter_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["app.py", "app.js", "app.rb", "app.pl", "app.php", "job.sh"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            // The runtime's own `-u` once; values of options are not the file.
+            (
+                &[
+                    "python", "-u", "-W", "ignore", "-X", "dev", "-O", "@app.py", "a", "-v",
+                ],
+                &["python", "-u", "-W", "ignore", "-X", "dev", "-O", "app.py"],
+                &["a", "-v"],
+            ),
+            (
+                &["python3", "-Wignore", "--", "@app.py"],
+                &["python", "-u", "-Wignore", "app.py"],
+                &[],
+            ),
+            (
+                &[
+                    "node",
+                    "--inspect",
+                    "-r",
+                    "dotenv/config",
+                    "--require=x",
+                    "--title",
+                    "t",
+                    "@app.js",
+                    "--port",
+                    "1",
+                ],
+                &[
+                    "node",
+                    "--inspect",
+                    "-r",
+                    "dotenv/config",
+                    "--require=x",
+                    "--title",
+                    "t",
+                    "app.js",
+                ],
+                &["--port", "1"],
+            ),
+            (
+                &["node", "--no-such-flag", "@app.js"],
+                &["node", "--no-such-flag", "app.js"],
+                &[],
+            ),
+            (
+                &["ruby", "-w", "-I", "lib", "-rjson", "@app.rb"],
+                &["ruby", "-w", "-I", "lib", "-rjson", "app.rb"],
+                &[],
+            ),
+            (
+                &["perl", "-I", "lib", "-Mstrict", "-w", "@app.pl"],
+                &["perl", "-I", "lib", "-Mstrict", "-w", "app.pl"],
+                &[],
+            ),
+            (
+                &[
+                    "php",
+                    "-d",
+                    "memory_limit=1G",
+                    "-S",
+                    "0.0.0.0:8080",
+                    "@app.php",
+                ],
+                &[
+                    "php",
+                    "-d",
+                    "memory_limit=1G",
+                    "-S",
+                    "0.0.0.0:8080",
+                    "app.php",
+                ],
+                &[],
+            ),
+            (
+                &["bash", "-o", "pipefail", "-x", "@job.sh"],
+                &["bash", "-o", "pipefail", "-x", "job.sh"],
+                &[],
+            ),
+        ];
+        for (line, command, args) in cases {
+            let program = in_dir(dir.path(), line).unwrap();
+            assert_eq!(program.command, *command, "{line:?}");
+            assert_eq!(program.args, *args, "{line:?}");
+            let files = program.files.expect("a file is shipped");
+            assert_eq!(files.root, dir.path(), "{line:?}");
+        }
+        assert_eq!(
+            in_dir(dir.path(), &["python", "-u"]).unwrap_err(),
+            ProgramError::NoFile {
+                command: "python".into(),
+                example: "program.py".into()
+            }
+        );
+        assert_eq!(
+            in_dir(dir.path(), &["python", "-W", "ignore"])
+                .unwrap_err()
+                .status(),
+            crate::status::STATUS_USAGE,
+            "an option's value is not the file"
+        );
+    }
+
+    #[test]
+    fn a_file_named_with_a_dash_is_given_as_a_path_and_typed_paths_keep_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("-dash.py"), "").unwrap();
+        std::fs::write(dir.path().join("sub/app.py"), "").unwrap();
+        let dashed = dir.path().join("-dash.py").display().to_string();
+        for line in [
+            vec!["python", dashed.as_str()],
+            vec!["python", "--", dashed.as_str()],
+            vec![dashed.as_str()],
+        ] {
+            let program = in_dir(dir.path(), &line).unwrap();
+            assert_eq!(program.command, ["python", "-u", "./-dash.py"], "{line:?}");
+            assert_eq!(program.files.unwrap().relative, "-dash.py");
+        }
+        let program = in_dir(dir.path(), &["python", "@sub/app.py"]).unwrap();
+        assert_eq!(program.command, ["python", "-u", "app.py"]);
+        assert_eq!(program.files.unwrap().root, dir.path().join("sub"));
+        assert_eq!(program.name, "app");
+    }
+
+    #[test]
+    fn a_program_typed_on_the_line_runs_with_its_words_as_typed_and_no_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            (
+                &["python3", "-c", "print(6*7)", "a", "-v"],
+                &["python", "-u", "-c", "print(6*7)"],
+                &["a", "-v"],
+            ),
+            (
+                &["python", "-W", "ignore", "-uc", "print(1)"],
+                &["python", "-u", "-W", "ignore", "-uc", "print(1)"],
+                &[],
+            ),
+            (
+                &["python", "-cprint(1)"],
+                &["python", "-u", "-cprint(1)"],
+                &[],
+            ),
+            (
+                &["node", "-e", "console.log(1+1)"],
+                &["node", "-e", "console.log(1+1)"],
+                &[],
+            ),
+            (&["node", "--eval=1", "x"], &["node", "--eval=1"], &["x"]),
+            (&["node", "-pe", "1+1"], &["node", "-pe", "1+1"], &[]),
+            (&["nodejs", "--print", "1"], &["node", "--print", "1"], &[]),
+            (
+                &["node", "-r", "-e", "-e", "1"],
+                &["node", "-r", "-e", "-e", "1"],
+                &[],
+            ),
+            (
+                &["ruby", "-ne", "puts $_"],
+                &["ruby", "-ne", "puts $_"],
+                &[],
+            ),
+            (
+                &["perl", "-lne", "print", "f"],
+                &["perl", "-lne", "print"],
+                &["f"],
+            ),
+            (&["perl", "-E", "say 1"], &["perl", "-E", "say 1"], &[]),
+            (&["php", "-r", "echo 1;"], &["php", "-r", "echo 1;"], &[]),
+            (
+                &["sh", "-c", "echo $1", "sh", "x"],
+                &["bash", "-c", "echo $1"],
+                &["sh", "x"],
+            ),
+        ];
+        for (line, command, args) in cases {
+            let program = in_dir(dir.path(), line).unwrap();
+            assert_eq!(program.command, *command, "{line:?}");
+            assert_eq!(program.args, *args, "{line:?}");
+            assert!(program.files.is_none(), "{line:?}: nothing shipped");
+            assert_eq!(program.name, line[0], "named after the interpreter");
+        }
+        let program = in_dir(dir.path(), &["python3", "-c", "print(6*7)"]).unwrap();
+        assert_eq!(program.source, "python3 -c 'print(6*7)'");
+        assert_eq!(program.shown(), "python3 -c 'print(6*7)'");
+        let long = "x".repeat(100);
+        let program = in_dir(dir.path(), &["python3", "-c", &long]).unwrap();
+        assert_eq!(program.source.chars().count(), SHOWN_AT_MOST);
+        assert!(program.source.ends_with('…'));
+        for (line, option) in [
+            (&["python", "-c"][..], "-c"),
+            (&["python", "-u", "-uc"][..], "-uc"),
+            (&["node", "--eval"][..], "--eval"),
+            (&["perl", "-lne"][..], "-lne"),
+        ] {
+            let error = in_dir(dir.path(), line).unwrap_err();
+            assert_eq!(
+                error,
+                ProgramError::NoCode {
+                    command: line[0].to_string(),
+                    option: option.to_string()
+                }
+            );
+            assert_eq!(error.status(), crate::status::STATUS_USAGE);
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("`{} {option} CODE", line[0])),
+                "{error}"
+            );
+        }
+    }
+
+    /// Runs `f` with `dir` as the process's current directory (where a
+    /// module is looked for), and then the one before again, even when `f`
+    /// panics. No other unit test depends on the current directory.
+    fn in_current_dir<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
+        struct Back(PathBuf);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                let _ = std::env::set_current_dir(&self.0);
+            }
+        }
+        let _back = Back(std::env::current_dir().unwrap());
+        std::env::set_current_dir(dir).unwrap();
+        f()
+    }
+
+    #[test]
+    fn a_module_beside_the_user_ships_the_directory_and_another_is_the_image_s() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mod.py"), "print(1)").unwrap();
+        std::fs::create_dir(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg/__main__.py"), "").unwrap();
+        in_current_dir(dir.path(), || {
+            let program = in_dir(dir.path(), &["python3", "-m", "mod", "a"]).unwrap();
+            assert_eq!(program.command, ["python", "-u", "-m", "mod"]);
+            assert_eq!(program.args, ["a"]);
+            assert_eq!(program.name, "mod");
+            let files = program.files.expect("the directory is shipped");
+            assert_eq!(files.root, std::path::absolute(dir.path()).unwrap());
+            assert_eq!(files.relative, "mod.py");
+
+            let program = in_dir(dir.path(), &["python", "-u", "-mpkg.sub"]).unwrap();
+            assert_eq!(program.command, ["python", "-u", "-mpkg.sub"]);
+            assert_eq!(program.name, "pkg.sub");
+            assert_eq!(program.files.expect("a package").relative, "pkg");
+
+            let program = in_dir(dir.path(), &["python", "-m", "http.server", "8080"]).unwrap();
+            assert_eq!(program.command, ["python", "-u", "-m", "http.server"]);
+            assert_eq!(program.args, ["8080"]);
+            assert!(
+                program.files.is_none(),
+                "a module of the image ships nothing"
+            );
+            assert_eq!(program.source, "python -m http.server 8080");
+        });
+        assert!(matches!(
+            in_dir(dir.path(), &["python", "-m"]),
+            Err(ProgramError::NoModule { .. })
+        ));
+        assert!(
+            matches!(
+                in_dir(dir.path(), &["node", "-m", "x"]),
+                Err(ProgramError::Missing(_))
+            ),
+            "`-m` is python's, not node's: for node it is an option, and `x` the file"
         );
     }
 }

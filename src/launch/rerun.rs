@@ -50,7 +50,7 @@ pub fn watching(
             }
             report!(
                 "kubesh: {} ended with status {status}; it runs again when its files change (Ctrl-C stops)",
-                spec.program.relative
+                spec.program.shown()
             );
             loop {
                 if changes.take() {
@@ -67,7 +67,7 @@ pub fn watching(
                 Ok((next_spec, next_bundle)) => {
                     report!(
                         "↻ {}  running again with the new files",
-                        spec.program.relative
+                        spec.program.shown()
                     );
                     (spec, bundle) = (next_spec, next_bundle);
                     reruns.push(Launched {
@@ -79,7 +79,7 @@ pub fn watching(
                     break;
                 }
                 Err(error) => {
-                    report!("↻ {}  not run again: {error}", spec.program.relative);
+                    report!("↻ {}  not run again: {error}", spec.program.shown());
                     loop {
                         if changes.take() {
                             break;
@@ -108,7 +108,8 @@ struct Changes {
 
 impl Changes {
     fn watch(spec: &Spec, bundle: &Bundle, interrupt: Interrupt) -> Result<Changes, WatchError> {
-        let saves = Saves::watch(&spec.program.root, &spec.program.file)?;
+        let files = spec.program.files.clone().ok_or(WatchError::NoFiles)?;
+        let saves = Saves::watch(&files.root, &files.file)?;
         let changes = Changes {
             changed: Arc::default(),
             interrupt: interrupt.clone(),
@@ -120,7 +121,6 @@ impl Changes {
             Arc::clone(&changes.running_hash),
             Arc::clone(&changes.stop),
         );
-        let (root, file) = (spec.program.root.clone(), spec.program.file.clone());
         std::thread::Builder::new()
             .name("rerun-watch".to_string())
             .spawn(move || {
@@ -129,7 +129,7 @@ impl Changes {
                         continue;
                     }
                     // Only a change to what would be shipped counts.
-                    let Ok(new) = bundle::build(&root, &file, Limits::default()) else {
+                    let Ok(new) = bundle::build(&files.root, &files.file, Limits::default()) else {
                         continue;
                     };
                     let differs = running_hash.lock().is_ok_and(|hash| *hash != new.hash);

@@ -32,6 +32,11 @@ pub enum WatchError {
     },
     #[error("the watcher cannot start: {0}")]
     Thread(#[source] std::io::Error),
+    /// A program typed on the command line, or a module of the image.
+    #[error(
+        "it ships no files (its program is on its command line, or in its image): nothing to watch"
+    )]
+    NoFiles,
 }
 
 /// A watch on the directory a program was launched from.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
+use crate::launch::program::Files;
 use crate::launch::saves::{Saves, WatchError, being_written};
 use crate::printer::Printer;
 use live::{Diff, Live};
@@ -53,7 +54,8 @@ impl Reloads {
             return Ok(());
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let saves = Saves::watch(&spec.program.root, &spec.program.file)?;
+        let files = spec.program.files.clone().ok_or(WatchError::NoFiles)?;
+        let saves = Saves::watch(&files.root, &files.file)?;
         let name = spec.name.clone();
         let stopping = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -61,6 +63,7 @@ impl Reloads {
             .spawn(move || {
                 let mut reloader = Reloader {
                     spec,
+                    files,
                     client,
                     runtime,
                     printer,
@@ -109,6 +112,8 @@ impl Drop for Reloads {
 
 struct Reloader {
     spec: Spec,
+    /// The dproc's files (its program has some, or it is not watched).
+    files: Files,
     client: kube::Client,
     runtime: tokio::runtime::Handle,
     printer: Printer,
@@ -123,7 +128,7 @@ impl Reloader {
     fn run(&mut self, saves: &Saves, stop: &AtomicBool) {
         // A save while the dproc was starting is picked up at once, unless
         // a binary is still being linked: its last write is a save to come.
-        if !being_written(&self.spec.program.file) {
+        if !being_written(&self.files.file) {
             self.reload(stop);
         }
         while !stop.load(Ordering::Relaxed) {
@@ -136,11 +141,7 @@ impl Reloader {
     fn reload(&mut self, stop: &AtomicBool) {
         let started = Instant::now();
         let name = self.spec.name.clone();
-        let bundle = match bundle::build(
-            &self.spec.program.root,
-            &self.spec.program.file,
-            Limits::default(),
-        ) {
+        let bundle = match bundle::build(&self.files.root, &self.files.file, Limits::default()) {
             Ok(bundle) => bundle,
             Err(error) => {
                 (self.printer)(format!("↻ {name}  not reloaded: {error}"));

@@ -184,8 +184,10 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on
     // that very command (`HOTRELOAD=true python job.py`), so that `--watch`
-    // never stops a script at its first program.
+    // never stops a script at its first program; never when it has no
+    // files of its own (`python -c CODE`).
     let rerun = !invocation.background
+        && program.files.is_some()
         && hot_reload(shell, invocation)
         && (shell.interactive || invocation.prefixes.iter().any(|(n, _)| n == "HOTRELOAD"));
     Request {
@@ -219,7 +221,11 @@ fn after_ready(
     shell
         .watchable
         .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
-    if watch && let Err(error) = shell.watch(&spec.name) {
+    // A program without files of its own has nothing to watch.
+    if watch
+        && spec.program.files.is_some()
+        && let Err(error) = shell.watch(&spec.name)
+    {
         report!("kubesh: {}: not watched: {error}", spec.name);
     }
     let url = format!("http://{}:{}", spec.name, spec.port);

@@ -178,6 +178,10 @@ impl Shell {
 pub enum NotWatched {
     #[error("{0}: only background dprocs launched in this session can be watched")]
     NotLaunchedHere(String),
+    #[error(
+        "{0}: ships no files (its program is on its command line, or in its image): nothing to watch"
+    )]
+    NoFiles(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
@@ -192,6 +196,9 @@ impl Shell {
             .get(name)
             .cloned()
             .ok_or_else(|| NotWatched::NotLaunchedHere(name.to_string()))?;
+        if spec.program.files.is_none() {
+            return Err(NotWatched::NoFiles(name.to_string()));
+        }
         let printer = self.printer.clone();
         let connection = self.connect()?;
         let (client, handle) = (connection.client.clone(), connection.handle());
