@@ -6,7 +6,8 @@
 //! what it starts with ([`by_content`]): any kubeconfig whatever its name,
 //! PEM and OpenSSH private keys, AWS and Google Cloud credentials, npm,
 //! Docker registry and PyPI logins, `.netrc`, `.pgpass`, `.git-credentials`
-//! and htpasswd lines, Terraform state and Java keystores. Content rules
+//! and htpasswd lines, Terraform state and Java keystores, and the tokens
+//! of well-known services (GitHub, Slack, Stripe…). Content rules
 //! look at the first [`WINDOW`] bytes only (the bundle is packed again on
 //! every save) and ask for the shape of the whole file or a value that is
 //! a secret, not a word: source code that mentions `password`, or a README
@@ -42,6 +43,8 @@ pub enum Kind {
     Pgpass,
     TerraformState,
     PasswordHashes,
+    ApiToken,
+    KubernetesSecret,
 }
 
 impl fmt::Display for Kind {
@@ -63,6 +66,8 @@ impl fmt::Display for Kind {
             Kind::Pgpass => "PostgreSQL passwords",
             Kind::TerraformState => "Terraform state",
             Kind::PasswordHashes => "password hashes",
+            Kind::ApiToken => "API token",
+            Kind::KubernetesSecret => "Kubernetes Secret with its data",
         })
     }
 }
@@ -188,9 +193,90 @@ pub fn by_content(contents: &[u8]) -> Option<Kind> {
         Some(Kind::GitCredentials)
     } else if htpasswd(text) {
         Some(Kind::PasswordHashes)
+    } else if text.contains("kind: Secret") && secret_manifest(text) {
+        Some(Kind::KubernetesSecret)
+    } else if TOKEN_PREFIXES.iter().any(|prefix| text.contains(prefix))
+        && meaningful_lines(text).any(token_line)
+    {
+        Some(Kind::ApiToken)
     } else {
         None
     }
+}
+
+/// A Kubernetes Secret manifest that holds its values under `data:` or
+/// `stringData:`, not one filled in from the environment (`${PASSWORD}`,
+/// `{{ .Values.password }}`).
+fn secret_manifest(text: &str) -> bool {
+    if !text.lines().any(|line| line.trim_end() == "kind: Secret") {
+        return false;
+    }
+    let mut in_data = false;
+    for line in text.lines() {
+        let trimmed = line.trim_end();
+        if !trimmed.starts_with([' ', '\t']) {
+            in_data = matches!(trimmed, "data:" | "stringData:");
+            // `data: {password: czNjcmV0}`, in flow style.
+            let flow = ["data:", "stringData:"]
+                .iter()
+                .find_map(|key| trimmed.strip_prefix(key))
+                .map(str::trim)
+                .and_then(|value| value.strip_prefix('{')?.strip_suffix('}'));
+            if flow.is_some_and(|inside| {
+                inside.contains(':') && !inside.contains("${") && !inside.contains("{{")
+            }) {
+                return true;
+            }
+            continue;
+        }
+        if in_data
+            && assignment(trimmed.trim()).is_some_and(|(_, value)| {
+                !value.is_empty() && !value.contains("${") && !value.contains("{{")
+            })
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// How the tokens of well-known services begin (GitHub, GitLab, Slack,
+/// Stripe, npm, PyPI, Hugging Face, OpenAI, Anthropic, Google OAuth
+/// client secrets).
+const TOKEN_PREFIXES: [&str; 17] = [
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "sk_live_",
+    "rk_live_",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "sk-",
+    "GOCSPX-",
+];
+
+/// A line that is a token of a well-known service, alone or as a
+/// variable's value (`GITHUB_TOKEN=ghp_…`, `token: xoxb-…`), not a
+/// mention of one in code or prose.
+fn token_line(line: &str) -> bool {
+    let line = line.strip_prefix("export ").unwrap_or(line);
+    let value = match assignment(line) {
+        Some((key, value)) if !key.contains(char::is_whitespace) && !key.is_empty() => value,
+        _ => line,
+    };
+    TOKEN_PREFIXES.iter().any(|prefix| {
+        value
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.len() >= 20 && literal_secret(rest, 20))
+    })
 }
 
 /// The first `limit` bytes of `contents` as text, without a line cut at the
@@ -289,6 +375,11 @@ fn json(text: &str) -> Option<Kind> {
     if (kind == Some("service_account") && has_json_key(text, "private_key"))
         || (kind == Some("authorized_user") && has_json_key(text, "refresh_token"))
     {
+        Some(Kind::GoogleCloud)
+    } else if (has_json_key(text, "installed") || has_json_key(text, "web"))
+        && json_string(text, "client_secret").is_some_and(|secret| !secret.is_empty())
+    {
+        // An OAuth client's `credentials.json`, as Google's console gives it.
         Some(Kind::GoogleCloud)
     } else if has_json_key(text, "auths")
         && [
@@ -810,6 +901,40 @@ users:
             by_content(&[0xce, 0xce, 0xce, 0xce, 0, 0]),
             Some(Kind::Keystore)
         );
+    }
+
+    #[test]
+    fn tokens_of_well_known_services() {
+        for text in [
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
+            "GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
+            "# bot\nexport SLACK_TOKEN=xoxb-123456789012-123456789012-abcdefghijklmnop\n",
+            "token: glpat-abcdefghij0123456789\n",
+            "STRIPE_KEY=\"sk_live_abcdefghijklmnopqrstuvwx\"\n",
+        ] {
+            assert_eq!(content(text), Some(Kind::ApiToken), "{text}");
+        }
+        let secret =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: czNjcmV0\n";
+        assert_eq!(content(secret), Some(Kind::KubernetesSecret));
+        let flow =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {password: czNjcmV0}\n";
+        assert_eq!(content(flow), Some(Kind::KubernetesSecret));
+        let client = r#"{"installed": {"client_id": "x.apps.googleusercontent.com", "client_secret": "GOCSPX-abc"}}"#;
+        assert_eq!(content(client), Some(Kind::GoogleCloud));
+    }
+
+    #[test]
+    fn code_and_prose_that_mention_tokens_are_not_credentials() {
+        for text in [
+            "token = os.environ['GITHUB_TOKEN']  # a ghp_ token\n",
+            "Tokens look like ghp_xxxx; set GITHUB_TOKEN.\n",
+            "const prefix = \"ghp_\";\n",
+            "GITHUB_TOKEN=ghp_short\n",
+            "sk-learn is a library\n",
+        ] {
+            assert_eq!(content(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub enum ProgramError {
     Missing(String),
     #[error("{0}: is a directory; name the program file in it")]
     Directory(String),
+    #[error("{0}: is not a regular file (a device, a pipe or a socket); name a program file")]
+    NotAFile(String),
     #[error("{0}: cannot be read: {1}")]
     Unreadable(String, String),
     #[error(
@@ -545,12 +547,12 @@ fn system_directory(file: &Path) -> Option<String> {
 
 fn check_file(file: &str) -> Result<(), ProgramError> {
     let path = Path::new(file);
-    if path.is_dir() {
-        Err(ProgramError::Directory(file.to_string()))
-    } else if !path.exists() {
-        Err(ProgramError::Missing(file.to_string()))
-    } else {
-        Ok(())
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(ProgramError::Directory(file.to_string())),
+        // Reading a device (`/dev/zero`) or a pipe would never end.
+        Ok(meta) if !meta.is_file() => Err(ProgramError::NotAFile(file.to_string())),
+        Ok(_) => Ok(()),
+        Err(_) => Err(ProgramError::Missing(file.to_string())),
     }
 }
 
