@@ -93,10 +93,12 @@ pub enum LaunchError {
     #[error("stopped waiting; {0}")]
     StoppedWaiting(String),
     #[error(
-        "{name}: lost the connection to the cluster at {server} while the program ran ({}); \
-         it may still be running there: once the cluster answers again, `ps` shows it, \
+        "{name}: lost the connection to the cluster at {server} while the program ran ({}), \
+         and could not reach it again for {} s; it may still be running there: once the \
+         cluster answers again, `ps` shows it, \
          `logs {name}` its output and `kill {name}` removes it",
-        source.reason()
+        source.reason(),
+        wait::RESUME_LIMIT.as_secs()
     )]
     Lost {
         name: String,

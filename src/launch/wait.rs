@@ -13,7 +13,7 @@ use futures_util::{AsyncReadExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, AttachParams, DeleteParams, LogParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -175,6 +175,56 @@ const LISTEN_LIMIT: Duration = Duration::from_secs(120);
 /// How long a running program may be unready before kubesh looks where it
 /// listens, and then how often it looks again.
 const LOOK_AFTER: Duration = Duration::from_secs(3);
+/// How long a broken watch or log stream is tried again (with growing
+/// pauses) before the wait ends as having lost the cluster: long enough
+/// for an API server to restart.
+pub const RESUME_LIMIT: Duration = Duration::from_secs(30);
+
+/// A watch or stream that broke (a connection reset, an API server or a
+/// load balancer ending it, 410 Gone), since when, and the first cause.
+#[derive(Default)]
+struct Broken {
+    since: Option<Instant>,
+    /// Tries since the last progress, for the pause before the next.
+    tries: u32,
+}
+
+impl Broken {
+    /// Notes a failure: `Ok` (the failure back, to be told) while it may
+    /// be tried again, `Err` once it has lasted [`RESUME_LIMIT`].
+    fn failed<E>(&mut self, error: E) -> Result<E, E> {
+        self.tries = self.tries.saturating_add(1);
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= RESUME_LIMIT {
+            Err(error)
+        } else {
+            Ok(error)
+        }
+    }
+
+    /// Whether the last failure was the second in a row: a break that one
+    /// new try did not mend, worth a word to the user.
+    fn lasting(&self) -> bool {
+        self.tries == 2
+    }
+
+    /// The pause before the next try: 100 ms, doubling to 2 s.
+    fn pause(&self) -> Duration {
+        let doublings = self.tries.saturating_sub(1).min(5);
+        (Duration::from_millis(100) * 2u32.pow(doublings)).min(Duration::from_secs(2))
+    }
+
+    /// The connection works again.
+    fn mended(&mut self) {
+        self.since = None;
+    }
+
+    /// Something new came: the next break starts its pauses afresh.
+    fn progressed(&mut self) {
+        self.since = None;
+        self.tries = 0;
+    }
+}
 
 /// Waits until as many pods as replicas are ready (for none: until every
 /// pod is gone); ends early when a pod cannot start. With `launching`, a
@@ -191,7 +241,8 @@ async fn wait_ready(
     let name = replicas.name;
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), replicas.namespace);
     let config = watcher::Config::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
-    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config).default_backoff());
+    let mut broken = Broken::default();
     let wanted = usize::try_from(replicas.count).unwrap_or(0);
     // How each live pod is doing; judged once the first listing is whole,
     // so that a pod about to go (scaling down) is not taken for the answer.
@@ -226,7 +277,20 @@ async fn wait_ready(
             _ = tick.tick() => None,
         };
         if let Some(event) = event {
-            let event = event.map_err(|e| connection.explain_watch(e))?;
+            // A broken watch starts again (listing anew), within a bound.
+            let event = match event {
+                Ok(event) => {
+                    broken.mended();
+                    event
+                }
+                Err(error) => {
+                    let error = broken
+                        .failed(error)
+                        .map_err(|e| connection.explain_watch(e))?;
+                    spinner.set_message(reconnecting(name, &connection.explain_watch(error)));
+                    continue;
+                }
+            };
             match event {
                 watcher::Event::Init => {
                     listing = true;
@@ -462,7 +526,8 @@ async fn run_foreground(
 ) -> Result<i32, LaunchError> {
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", spec.name));
-    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config).default_backoff());
+    let mut broken = Broken::default();
     let mut started = false;
     // Once no node takes the pod: when the wait for one gives up, and why.
     let mut unplaced: Option<(tokio::time::Instant, String)> = None;
@@ -485,7 +550,26 @@ async fn run_foreground(
                 });
             }
         };
-        let event = event.map_err(|e| lost(connection, &spec.name, connection.explain_watch(e)))?;
+        let event = match event {
+            Ok(event) => {
+                broken.mended();
+                event
+            }
+            Err(error) => {
+                let error = broken
+                    .failed(error)
+                    .map_err(|e| lost(connection, &spec.name, connection.explain_watch(e)))?;
+                let message = reconnecting(&spec.name, &connection.explain_watch(error));
+                if spinner.is_finished() {
+                    if broken.lasting() {
+                        report!("kubesh: {message}");
+                    }
+                } else {
+                    spinner.set_message(message);
+                }
+                continue;
+            }
+        };
         let pod = match event {
             watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => pod,
             watcher::Event::Delete(_) => return Err(LaunchError::Deleted(spec.name.clone())),
@@ -557,7 +641,10 @@ async fn run_foreground(
 }
 
 /// Copies the program's output (stdout and stderr, as the cluster
-/// interleaves them) to kubesh's stdout until the program ends.
+/// interleaves them) to kubesh's stdout until the program ends. A stream
+/// that breaks, or ends while the program still runs (a connection reset,
+/// an idle timeout on the way), is opened again and what was already
+/// shown is skipped, so nothing is lost or shown twice.
 async fn stream_output(
     connection: &Connection,
     pods: &Api<Pod>,
@@ -568,23 +655,94 @@ async fn stream_output(
         container: Some("main".to_string()),
         ..LogParams::default()
     };
-    let stream = pods
-        .log_stream(name, &params)
-        .await
-        .map_err(|e| lost(connection, name, connection.explain(e)))?;
-    let mut stream = std::pin::pin!(stream);
+    let mut shown: usize = 0;
+    let mut broken = Broken::default();
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        let read = stream
-            .read(&mut buffer)
-            .await
-            .map_err(|e| lost(connection, name, ClusterError::Stream(e)))?;
-        if read == 0 {
+        let stream = match pods.log_stream(name, &params).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                let error = broken
+                    .failed(error)
+                    .map_err(|e| lost(connection, name, connection.explain(e)))?;
+                if broken.lasting() {
+                    report!("kubesh: {}", reconnecting(name, &connection.explain(error)));
+                }
+                tokio::time::sleep(broken.pause()).await;
+                continue;
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        // The log again from its start: what was shown is skipped.
+        let mut skip = shown;
+        let ended = loop {
+            let read = match stream.read(&mut buffer).await {
+                Ok(0) => break true,
+                Ok(read) => read,
+                Err(error) => {
+                    let error = broken
+                        .failed(error)
+                        .map_err(|e| lost(connection, name, ClusterError::Stream(e)))?;
+                    if broken.lasting() {
+                        report!(
+                            "kubesh: {}",
+                            reconnecting(name, &ClusterError::Stream(error))
+                        );
+                    }
+                    break false;
+                }
+            };
+            let fresh = &buffer[skip.min(read)..read];
+            skip = skip.saturating_sub(read);
+            if fresh.is_empty() {
+                if skip == 0 {
+                    broken.mended();
+                }
+                continue;
+            }
+            broken.progressed();
+            shown += fresh.len();
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(fresh);
+            let _ = out.flush();
+        };
+        if ended && main_ended(pods, name).await {
             return Ok(());
         }
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&buffer[..read]);
-        let _ = out.flush();
+        if ended {
+            // Ended early, or the program's end is not in its status yet.
+            let _ = broken.failed(());
+        }
+        tokio::time::sleep(broken.pause()).await;
+    }
+}
+
+/// What a wait says while it reconnects after `error`.
+fn reconnecting(name: &str, error: &ClusterError) -> String {
+    format!(
+        "{name}: the connection to the cluster broke ({}); reconnecting for up to {} s \
+         (Ctrl-C stops waiting; the program runs on)",
+        error.reason(),
+        RESUME_LIMIT.as_secs()
+    )
+}
+
+/// Whether the program's container has ended (or its pod is gone), as far
+/// as the cluster can be asked.
+async fn main_ended(pods: &Api<Pod>, name: &str) -> bool {
+    match pods.get(name).await {
+        Ok(pod) => pod
+            .status
+            .and_then(|status| status.container_statuses)
+            .into_iter()
+            .flatten()
+            .find(|container| container.name == "main")
+            .is_none_or(|container| {
+                container
+                    .state
+                    .is_some_and(|state| state.terminated.is_some())
+            }),
+        Err(error) => crate::cluster::connection::status_code(&error) == Some(404),
     }
 }
 
