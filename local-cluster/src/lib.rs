@@ -17,6 +17,7 @@ mod kubelet;
 mod lingering;
 mod openapi;
 mod patch;
+mod pod_security;
 mod protobuf;
 mod resources;
 mod selectors;

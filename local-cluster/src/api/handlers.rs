@@ -293,6 +293,9 @@ pub fn create(
     validate::check_shape(rt, &obj)?;
     defaults::apply(rt, &mut obj, &shared.store);
     validate::validate(rt, &obj, None)?;
+    if std::ptr::eq(rt, resources::pods()) {
+        crate::pod_security::admit(&shared.store, ns, &obj)?;
+    }
     if is_dry_run(query) {
         return Ok(obj);
     }

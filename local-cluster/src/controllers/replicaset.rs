@@ -63,6 +63,8 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
         .filter(|p| !is_deleting(p) && selector.matches_object(p))
         .collect();
     let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+    // Why the last pod could not be created, for the ReplicaFailure condition.
+    let mut failure: Option<String> = None;
     if active.len() < want {
         for _ in active.len()..want {
             let tmpl = &rs["spec"]["template"];
@@ -80,7 +82,9 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
             let mut pod =
                 json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]});
             crate::defaults::apply(resources::pods(), &mut pod, &shared.store);
-            match shared.store.create(resources::pods(), ns, pod) {
+            let created = crate::pod_security::admit(&shared.store, ns, &pod)
+                .and_then(|()| shared.store.create(resources::pods(), ns, pod));
+            match created {
                 Ok(created) => events::record(
                     &shared.store,
                     &rs,
@@ -94,15 +98,17 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
                     "replicaset-controller",
                 ),
                 Err(e) => {
+                    let message = format!("Error creating: {}", e.message);
                     events::record(
                         &shared.store,
                         &rs,
                         "ReplicaSet",
                         "Warning",
                         "FailedCreate",
-                        &e.message,
+                        &message,
                         "replicaset-controller",
                     );
+                    failure = Some(e.message);
                     break;
                 }
             }
@@ -157,7 +163,29 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
             if available > 0 {
                 status["availableReplicas"] = json!(available);
             }
+            if let Some(message) = &failure {
+                status["conditions"] = json!([replica_failure(&replicaset["status"], message)]);
+            }
             replicaset["status"] = status;
             Ok(())
         });
+}
+
+/// The `ReplicaFailure` condition for a pod that could not be created,
+/// keeping its transition time while it stays.
+fn replica_failure(status: &Value, message: &str) -> Value {
+    let since = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+        .map(|c| c["lastTransitionTime"].clone())
+        .unwrap_or_else(|| json!(crate::store::now()));
+    json!({
+        "type": "ReplicaFailure",
+        "status": "True",
+        "reason": "FailedCreate",
+        "message": message,
+        "lastTransitionTime": since,
+    })
 }
