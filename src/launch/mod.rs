@@ -106,6 +106,13 @@ pub enum LaunchError {
         #[source]
         source: ClusterError,
     },
+    /// The cluster will not create the dproc's pods; `message` is the API
+    /// server's (Pod Security, a ResourceQuota…).
+    #[error(
+        "{name}: the cluster refuses to create its pods: {message}; launch it in a namespace \
+         that admits it (`--namespace`), or ask the cluster's admin"
+    )]
+    PodsRefused { name: String, message: String },
     #[error("{name}: the watch on its pods ended; `ps` shows the dproc's state")]
     WatchEnded { name: String },
     #[error("the pod {0} was deleted before the program ended")]
@@ -168,6 +175,7 @@ impl LaunchError {
                 | LaunchError::NotListening { .. }
                 | LaunchError::OtherPorts { .. }
                 | LaunchError::WatchEnded { .. }
+                | LaunchError::PodsRefused { .. }
         )
     }
 }

@@ -344,6 +344,16 @@ async fn wait_ready(
         if (wanted == 0 && seen.is_empty()) || (wanted > 0 && ready >= wanted) {
             return Ok(());
         }
+        // Fewer pods than wanted: the cluster may refuse to create them
+        // (Pod Security, a quota), which only the ReplicaSet tells.
+        if seen.len() < wanted
+            && let Some(message) = refused(connection, replicas).await
+        {
+            return Err(LaunchError::PodsRefused {
+                name: name.to_string(),
+                message,
+            });
+        }
         let failed = seen.iter().find_map(|(pod_name, progress)| match progress {
             Progress::Failed { .. } => Some(pod_name.clone()),
             Progress::Unschedulable(_)
@@ -715,6 +725,25 @@ async fn stream_output(
         }
         tokio::time::sleep(broken.pause()).await;
     }
+}
+
+/// Why the cluster refuses to create the dproc's pods, as its ReplicaSets'
+/// `ReplicaFailure` condition says (the API server's own words).
+async fn refused(connection: &Connection, replicas: &Replicas<'_>) -> Option<String> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let sets: Api<ReplicaSet> = Api::namespaced(connection.client.clone(), replicas.namespace);
+    let params =
+        kube::api::ListParams::default().labels(&format!("{LABEL_DPROC}={}", replicas.dproc_id));
+    let list = sets.list(&params).await.ok()?;
+    list.items.into_iter().find_map(|set| {
+        set.status?
+            .conditions?
+            .into_iter()
+            .find(|c| {
+                c.type_.as_deref() == Some("ReplicaFailure") && c.status.as_deref() == Some("True")
+            })
+            .and_then(|c| c.message)
+    })
 }
 
 /// What a wait says while it reconnects after `error`.

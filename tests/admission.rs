@@ -1,0 +1,92 @@
+//! A cluster that refuses pods (a namespace enforcing Pod Security
+//! `restricted`): kubesh reports the API server's own words within
+//! seconds, where a launch that waited only on pods waited for ever.
+
+mod common;
+
+use common::{LocalCluster, Sandbox};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const WEB_PY: &str = "import http.server, os\n\
+http.server.HTTPServer(('', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+
+/// `command` with `args`, killed if it runs for more than 90 s.
+fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Command {
+    command.args(args);
+    let mut bounded = assert_cmd::Command::from_std(command);
+    bounded.timeout(std::time::Duration::from_secs(90));
+    bounded
+}
+
+#[test]
+fn a_namespace_enforcing_restricted_refuses_pods_and_kubesh_says_why() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let made = cluster.kubectl_stdout(&["create", "namespace", "strict"]);
+    assert!(made.contains("created"), "{made}");
+    cluster.kubectl_stdout(&[
+        "label",
+        "namespace",
+        "strict",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    sandbox.write("web.py", WEB_PY);
+    sandbox.write("hello.py", "print('hello')\n");
+    // In the background, through a Deployment: the ReplicaSet cannot
+    // create the pod, and the launch says so.
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["--namespace", "strict", "-c", "python3 web.py &"],
+    )
+    .assert()
+    .code(1)
+    .stderr(
+        contains("web: the cluster refuses to create its pods: pods \"web-")
+            .and(contains("is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"))
+            .and(contains("runAsNonRoot != true")),
+    );
+    // In the foreground, the Pod itself is refused.
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["--namespace", "strict", "-c", "python3 hello.py"],
+    )
+    .assert()
+    .failure()
+    .stderr(contains("violates PodSecurity \"restricted:latest\""));
+    // kubectl is refused in the same words.
+    let output = cluster
+        .kubectl()
+        .args([
+            "run",
+            "-n",
+            "strict",
+            "box",
+            "--image=busybox",
+            "--",
+            "sleep",
+            "1",
+        ])
+        .output()
+        .expect("kubectl runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("Error from server (Forbidden): pods \"box\" is forbidden: violates PodSecurity \"restricted:latest\""),
+        "{said}"
+    );
+    // Baseline admits what kubesh launches.
+    cluster.kubectl_stdout(&[
+        "label",
+        "--overwrite",
+        "namespace",
+        "strict",
+        "pod-security.kubernetes.io/enforce=baseline",
+    ]);
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["--namespace", "strict", "-c", "python3 hello.py"],
+    )
+    .assert()
+    .success()
+    .stdout(contains("hello"));
+}
