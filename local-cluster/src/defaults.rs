@@ -171,6 +171,10 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
                 obj["status"] = json!({});
             }
         }
+        // What a quota limits, as the quota controller reports it.
+        "resourcequotas" if obj["status"].is_null() && obj["spec"]["hard"].is_object() => {
+            obj["status"] = json!({"hard": obj["spec"]["hard"].clone()});
+        }
         "replicasets" => {
             if !obj["spec"].is_object() {
                 return;

@@ -19,6 +19,7 @@ mod openapi;
 mod patch;
 mod pod_security;
 mod protobuf;
+mod quota;
 mod resources;
 mod selectors;
 mod server;

@@ -1,7 +1,8 @@
 //! Just enough of the Kubernetes protobuf encoding to accept the bodies
 //! kubectl's generator commands send (`kubectl create namespace|configmap|
-//! secret`): the `k8s\0` envelope, ObjectMeta, Namespace, ConfigMap and
-//! Secret. Other kinds get 415, after which clients use JSON.
+//! secret|quota`): the `k8s\0` envelope, ObjectMeta, Namespace, ConfigMap,
+//! Secret and ResourceQuota. Other kinds get 415, after which clients use
+//! JSON.
 
 use serde_json::{Map, Value, json};
 
@@ -116,6 +117,42 @@ fn entry(bytes: &[u8], bytes_value: bool) -> ApiResult<(String, Value)> {
     Ok((key, value))
 }
 
+/// A ResourceQuotaSpec: `hard` (a map of Quantity messages, each {1:
+/// string}) and `scopes`.
+fn quota_spec(bytes: &[u8]) -> ApiResult<Value> {
+    let mut hard = Map::new();
+    let mut scopes = Vec::new();
+    for (number, field) in fields(bytes)? {
+        match (number, field) {
+            (1, Field::Bytes(payload)) => {
+                let mut key = String::new();
+                let mut quantity = String::new();
+                for (number, field) in fields(payload)? {
+                    match (number, field) {
+                        (1, Field::Bytes(text)) => key = string(text),
+                        (2, Field::Bytes(message)) => {
+                            for (number, field) in fields(message)? {
+                                if let (1, Field::Bytes(text)) = (number, field) {
+                                    quantity = string(text);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                hard.insert(key, json!(quantity));
+            }
+            (2, Field::Bytes(text)) => scopes.push(json!(string(text))),
+            _ => {}
+        }
+    }
+    let mut spec = json!({"hard": hard});
+    if !scopes.is_empty() {
+        spec["scopes"] = json!(scopes);
+    }
+    Ok(spec)
+}
+
 fn object_meta(bytes: &[u8]) -> ApiResult<Value> {
     let mut meta = Map::new();
     let mut labels = Map::new();
@@ -219,7 +256,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
     let mut binary = Map::new();
     let mut string_data = Map::new();
     match kind.as_str() {
-        "Namespace" | "ConfigMap" | "Secret" => {}
+        "Namespace" | "ConfigMap" | "Secret" | "ResourceQuota" => {}
         other => {
             return Err(ApiError::unsupported_media(&format!(
                 "application/vnd.kubernetes.protobuf ({other})"
@@ -258,6 +295,9 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             }
             ("Secret", 3, Field::Bytes(payload)) => {
                 obj.insert("type".into(), json!(string(payload)));
+            }
+            ("ResourceQuota", 2, Field::Bytes(payload)) => {
+                obj.insert("spec".into(), quota_spec(payload)?);
             }
             ("Secret", 4, Field::Bytes(payload)) => {
                 let (key, value) = entry(payload, false)?;

@@ -164,6 +164,18 @@ pub static RESOURCES: &[ResourceType] = &[
         ],
         has_status: true,
     },
+    ResourceType {
+        group: "",
+        version: "v1",
+        plural: "resourcequotas",
+        singular: "resourcequota",
+        kind: "ResourceQuota",
+        namespaced: true,
+        short_names: &["quota"],
+        categories: &[],
+        subresources: &[("status", "ResourceQuota", STATUS_VERBS)],
+        has_status: true,
+    },
 ];
 
 impl ResourceType {
@@ -241,4 +253,7 @@ pub fn deployments() -> &'static ResourceType {
 }
 pub fn replicasets() -> &'static ResourceType {
     &RESOURCES[8]
+}
+pub fn resourcequotas() -> &'static ResourceType {
+    &RESOURCES[9]
 }

@@ -295,6 +295,7 @@ pub fn create(
     validate::validate(rt, &obj, None)?;
     if std::ptr::eq(rt, resources::pods()) {
         crate::pod_security::admit(&shared.store, ns, &obj)?;
+        crate::quota::admit(&shared.store, ns, &obj)?;
     }
     if is_dry_run(query) {
         return Ok(obj);

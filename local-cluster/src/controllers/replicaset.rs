@@ -83,6 +83,7 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
                 json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]});
             crate::defaults::apply(resources::pods(), &mut pod, &shared.store);
             let created = crate::pod_security::admit(&shared.store, ns, &pod)
+                .and_then(|()| crate::quota::admit(&shared.store, ns, &pod))
                 .and_then(|()| shared.store.create(resources::pods(), ns, pod));
             match created {
                 Ok(created) => events::record(
