@@ -97,6 +97,26 @@ pub struct ElfImages {
     pub static_linked: String,
     pub glibc: String,
     pub musl: String,
+    /// Images by the glibc they have, oldest first: a binary gets the
+    /// first whose glibc is at least the one it needs.
+    #[serde(default)]
+    pub glibc_versions: Vec<GlibcImage>,
+}
+
+/// An image and the glibc version it has (`2.36`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlibcImage {
+    pub version: String,
+    pub image: String,
+}
+
+impl GlibcImage {
+    /// The version as (major, minor); `None` when it is not `X.Y`.
+    pub fn parsed(&self) -> Option<(u32, u32)> {
+        let (major, minor) = self.version.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    }
 }
 
 /// All runtimes known to this shell.

@@ -21,6 +21,9 @@ pub struct Elf {
     /// Whether the file holds everything its headers point to: a binary
     /// still being written by a linker does not.
     pub complete: bool,
+    /// For a glibc binary, the newest glibc version it needs (the highest
+    /// `GLIBC_2.N` among its symbol versions), as (2, N).
+    pub glibc: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,11 +193,46 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
         Some(path) if path.contains("ld-linux") || path.contains("ld64.so") => Linkage::Glibc,
         Some(path) => Linkage::Other(path),
     };
+    let glibc = (linkage == Linkage::Glibc)
+        .then(|| newest_glibc(bytes))
+        .flatten();
     Some(Elf {
         arch: arch_name(machine),
         linkage,
         complete,
+        glibc,
     })
+}
+
+/// The highest `GLIBC_X.Y` version name in `bytes`: the symbol versions a
+/// glibc binary needs are named so in its dynamic string table.
+fn newest_glibc(bytes: &[u8]) -> Option<(u32, u32)> {
+    const MARK: &[u8] = b"GLIBC_";
+    let mut newest = None;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(MARK.len()).position(|w| w == MARK) {
+        let start = at + found + MARK.len();
+        at = start;
+        let name: Vec<u8> = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .copied()
+            .collect();
+        // A version name ends its string: `GLIBC_2.34\0`.
+        if bytes.get(start + name.len()) != Some(&0) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&name);
+        let mut parts = text.split('.');
+        let (Some(Ok(major)), Some(Ok(minor))) = (
+            parts.next().map(str::parse::<u32>),
+            parts.next().map(str::parse::<u32>),
+        ) else {
+            continue;
+        };
+        newest = newest.max(Some((major, minor)));
+    }
+    newest
 }
 
 #[cfg(test)]
@@ -230,7 +268,8 @@ mod tests {
             FileKind::Elf(Elf {
                 arch: "amd64".into(),
                 linkage: Linkage::Static,
-                complete: true
+                complete: true,
+                glibc: None
             })
         );
         assert_eq!(
@@ -238,7 +277,8 @@ mod tests {
             FileKind::Elf(Elf {
                 arch: "arm64".into(),
                 linkage: Linkage::Glibc,
-                complete: true
+                complete: true,
+                glibc: None
             })
         );
         assert_eq!(
@@ -246,9 +286,21 @@ mod tests {
             FileKind::Elf(Elf {
                 arch: "amd64".into(),
                 linkage: Linkage::Musl,
-                complete: true
+                complete: true,
+                glibc: None
             })
         );
+    }
+
+    #[test]
+    fn the_newest_glibc_a_binary_needs() {
+        let mut bytes = elf64(62, Some("/lib64/ld-linux-x86-64.so.2"));
+        bytes.extend(b"\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.38\0GLIBC_PRIVATE\0GLIBC_2.4\0");
+        bytes.extend(b"text mentioning GLIBC_2.99 in prose");
+        match inspect(&bytes) {
+            FileKind::Elf(elf) => assert_eq!(elf.glibc, Some((2, 38))),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -79,6 +79,16 @@ pub enum ProgramError {
     Missing(String),
     #[error("{0}: is a directory; name the program file in it")]
     Directory(String),
+    #[error(
+        "{file}: needs glibc {needs}, newer than any image kubesh runs binaries in ({newest}): \
+         build it on an older distribution, or statically (Go: `CGO_ENABLED=0 go build`; \
+         Rust: `--target x86_64-unknown-linux-musl`)"
+    )]
+    GlibcTooNew {
+        file: String,
+        needs: String,
+        newest: String,
+    },
     #[error("{0}: is not a regular file (a device, a pipe or a socket); name a program file")]
     NotAFile(String),
     #[error("{0}: cannot be read: {1}")]
@@ -557,6 +567,39 @@ fn check_file(file: &str) -> Result<(), ProgramError> {
 }
 
 /// The runtime (and its image) for a file named without a runtime command.
+/// The image for a glibc binary that needs glibc `needs`: the first of
+/// the runtime's images by glibc version that has it.
+fn glibc_image(
+    file: &str,
+    images: &crate::runtimes::ElfImages,
+    needs: Option<(u32, u32)>,
+) -> Result<String, ProgramError> {
+    let Some(needs) = needs else {
+        return Ok(images.glibc.clone());
+    };
+    if images.glibc_versions.is_empty() {
+        return Ok(images.glibc.clone());
+    }
+    if let Some(fits) = images
+        .glibc_versions
+        .iter()
+        .find(|image| image.parsed().is_some_and(|has| has >= needs))
+    {
+        return Ok(fits.image.clone());
+    }
+    let newest = images
+        .glibc_versions
+        .iter()
+        .max_by_key(|image| image.parsed())
+        .map(|image| format!("{} has {}", image.image, image.version))
+        .unwrap_or_default();
+    Err(ProgramError::GlibcTooNew {
+        file: file.to_string(),
+        needs: format!("{}.{}", needs.0, needs.1),
+        newest,
+    })
+}
+
 fn select_runtime(
     file: &str,
     contents: &[u8],
@@ -593,7 +636,7 @@ fn select_runtime(
             let image = match (&runtime.elf_images, &elf.linkage) {
                 (Some(images), Linkage::Static) => images.static_linked.clone(),
                 (Some(images), Linkage::Musl) => images.musl.clone(),
-                (Some(images), _) => images.glibc.clone(),
+                (Some(images), _) => glibc_image(file, images, elf.glibc)?,
                 (None, _) => runtime.image.clone(),
             };
             Ok((runtime.clone(), image))
@@ -632,6 +675,27 @@ mod tests {
 
     fn runtimes() -> Runtimes {
         Runtimes::load(None).0
+    }
+
+    #[test]
+    fn a_glibc_binary_gets_an_image_with_the_glibc_it_needs() {
+        let runtimes = runtimes();
+        let images = runtimes
+            .iter()
+            .find_map(|r| r.elf_images.clone())
+            .expect("the binary runtime");
+        let image = |needs| glibc_image("./tool", &images, needs);
+        assert_eq!(image(None).as_deref(), Ok("debian:12-slim"));
+        assert_eq!(image(Some((2, 34))).as_deref(), Ok("debian:12-slim"));
+        assert_eq!(image(Some((2, 36))).as_deref(), Ok("debian:12-slim"));
+        assert_eq!(image(Some((2, 39))).as_deref(), Ok("debian:13-slim"));
+        let refused = image(Some((2, 45))).unwrap_err().to_string();
+        assert!(
+            refused.starts_with(
+                "./tool: needs glibc 2.45, newer than any image kubesh runs binaries in (debian:13-slim has 2.41)"
+            ),
+            "{refused}"
+        );
     }
 
     fn words(line: &[&str]) -> Vec<String> {
