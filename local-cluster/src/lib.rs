@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod kubelet;
 mod lingering;
+mod node;
 mod openapi;
 mod patch;
 mod pod_security;

@@ -176,6 +176,18 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[("status", "ResourceQuota", STATUS_VERBS)],
         has_status: true,
     },
+    ResourceType {
+        group: "",
+        version: "v1",
+        plural: "nodes",
+        singular: "node",
+        kind: "Node",
+        namespaced: false,
+        short_names: &["no"],
+        categories: &[],
+        subresources: &[("status", "Node", STATUS_VERBS)],
+        has_status: true,
+    },
 ];
 
 impl ResourceType {
@@ -256,4 +268,7 @@ pub fn replicasets() -> &'static ResourceType {
 }
 pub fn resourcequotas() -> &'static ResourceType {
     &RESOURCES[9]
+}
+pub fn nodes() -> &'static ResourceType {
+    &RESOURCES[10]
 }

@@ -48,8 +48,12 @@ enum ConnectionError {
     Http(#[from] hyper::Error),
 }
 
-/// Creates the namespaces (and the `kubernetes` service) a cluster has.
+/// Creates the namespaces, the node and the `kubernetes` service a
+/// cluster has.
 pub fn bootstrap(shared: &Shared) {
+    let mut node = crate::node::object();
+    crate::defaults::apply(resources::nodes(), &mut node, &shared.store);
+    let _ = shared.store.create(resources::nodes(), "", node);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         crate::defaults::apply(resources::namespaces(), &mut obj, &shared.store);

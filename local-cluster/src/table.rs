@@ -82,6 +82,18 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             wide("Readiness Gates"),
         ],
         "namespaces" => vec![column("Name"), column("Status"), column("Age")],
+        "nodes" => vec![
+            column("Name"),
+            column("Status"),
+            column("Roles"),
+            column("Age"),
+            column("Version"),
+            wide("Internal-IP"),
+            wide("External-IP"),
+            wide("OS-Image"),
+            wide("Kernel-Version"),
+            wide("Container-Runtime"),
+        ],
         "services" => vec![
             column("Name"),
             column("Type"),
@@ -321,6 +333,46 @@ fn row_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
             json!(status["phase"].as_str().unwrap_or("Active")),
             json!(age_s),
         ],
+        "nodes" => {
+            let ready = status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let roles: Vec<&str> = obj["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(key, _)| key.strip_prefix("node-role.kubernetes.io/"))
+                .collect();
+            let address = |kind: &str| {
+                status["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["type"] == kind)
+                    .and_then(|a| a["address"].as_str())
+                    .unwrap_or("<none>")
+                    .to_string()
+            };
+            let info = &status["nodeInfo"];
+            vec![
+                name,
+                json!(if ready { "Ready" } else { "NotReady" }),
+                json!(if roles.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    roles.join(",")
+                }),
+                json!(age_s),
+                json!(info["kubeletVersion"].as_str().unwrap_or("")),
+                json!(address("InternalIP")),
+                json!(address("ExternalIP")),
+                json!(info["osImage"].as_str().unwrap_or("")),
+                json!(info["kernelVersion"].as_str().unwrap_or("")),
+                json!(info["containerRuntimeVersion"].as_str().unwrap_or("")),
+            ]
+        }
         "services" => {
             let ports: Vec<String> = spec["ports"]
                 .as_array()

@@ -528,3 +528,63 @@ spec:
     });
     drop(dir);
 }
+
+#[test]
+fn the_node_is_listed_and_a_pod_s_node_selector_is_honoured() {
+    let c = TestCluster::start();
+    let nodes = c.ok(&["get", "nodes"]);
+    assert!(
+        nodes.contains("kubesh-local")
+            && nodes.contains("Ready")
+            && nodes.contains("control-plane"),
+        "{nodes}"
+    );
+    let arch = c.ok(&[
+        "get",
+        "node",
+        "kubesh-local",
+        "-o",
+        "jsonpath={.metadata.labels.kubernetes\\.io/arch}",
+    ]);
+    assert!(!arch.trim().is_empty(), "the node names its architecture");
+    c.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: pinned}}
+spec:
+  nodeSelector: {{kubernetes.io/arch: "{}"}}
+  containers:
+  - {{name: c, image: busybox, command: ["sleep", "600"]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: nowhere}}
+spec:
+  nodeSelector: {{disk: ssd}}
+  containers:
+  - {{name: c, image: busybox, command: ["sleep", "600"]}}
+"#,
+        arch.trim()
+    ));
+    wait_for("the pinned pod to run", T, || {
+        (c.ok(&["get", "pod", "pinned", "-o", "jsonpath={.status.phase}"]) == "Running")
+            .then_some(())
+    });
+    let reason = wait_for("the scheduler's word on the other pod", T, || {
+        let events = c.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=nowhere,reason=FailedScheduling",
+        ]);
+        events
+            .contains("didn't match Pod's node affinity/selector")
+            .then_some(events)
+    });
+    assert!(reason.contains("0/1 nodes are available"), "{reason}");
+    assert_eq!(
+        c.ok(&["get", "pod", "nowhere", "-o", "jsonpath={.status.phase}"]),
+        "Pending"
+    );
+}

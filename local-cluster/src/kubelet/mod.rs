@@ -337,6 +337,39 @@ impl Kubelet {
     }
 }
 
+/// Leaves `pod` pending with the scheduler's reason, once: the
+/// `PodScheduled` condition false and a `FailedScheduling` event.
+fn unschedulable(shared: &Arc<Shared>, pod: &Value, message: &str) {
+    let already = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable");
+    if already {
+        return;
+    }
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let _ = shared.store.modify(resources::pods(), ns, name, |stored| {
+        stored["status"]["phase"] = json!("Pending");
+        stored["status"]["conditions"] = json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastProbeTime": null,
+            "lastTransitionTime": crate::store::now(),
+        }]);
+        Ok(())
+    });
+    crate::events::record(
+        &shared.store,
+        pod,
+        "Pod",
+        "Warning",
+        "FailedScheduling",
+        message,
+        "default-scheduler",
+    );
+}
+
 fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let meta = &pod["metadata"];
     let uid = meta["uid"].as_str().unwrap_or("").to_string();
@@ -375,9 +408,23 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     if phase == "Succeeded" || phase == "Failed" {
         return;
     }
-    // Scheduling: the only node is this machine.
+    // Scheduling: the only node is this machine, if the pod's nodeSelector
+    // takes it.
     let mut pod = pod.clone();
-    if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+    let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
+    if unbound
+        && let Some(node) = shared.store.try_get(resources::nodes(), "", NODE_NAME)
+        && !crate::node::selects(&pod, &node)
+    {
+        unschedulable(
+            shared,
+            &pod,
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
+             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+        );
+        return;
+    }
+    if unbound {
         match shared
             .store
             .modify(resources::pods(), &ns, &name, |stored| {
