@@ -1,7 +1,8 @@
 //! The connection to the API server: a kube-rs client on a small tokio
-//! runtime, opened on first use (never before the first prompt). Every
-//! cluster request kubesh makes goes through a [`Connection`], and every
-//! error from it is sorted here into a [`ClusterError`] that keeps its cause.
+//! runtime, opened on first use (never before the first prompt), through
+//! the proxy kubectl would use (see [`super::proxy`]). Every cluster
+//! request kubesh makes goes through a [`Connection`], and every error from
+//! it is sorted here into a [`ClusterError`] that keeps its cause.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::ClusterTarget;
+use super::proxy::{self, ProxyEnv, ProxyError};
 use super::trace::RequestLog;
 use crate::interrupt::Interrupt;
 
@@ -17,7 +19,8 @@ use crate::interrupt::Interrupt;
 pub struct Connection {
     runtime: tokio::runtime::Runtime,
     pub client: Client,
-    /// The API server's address, for messages.
+    /// The API server's address, and the proxy requests go through, for
+    /// messages.
     pub server: String,
 }
 
@@ -43,6 +46,8 @@ pub enum ClusterError {
     },
     #[error("cannot set up the cluster client: {0}")]
     Client(#[source] Box<kube::Error>),
+    #[error(transparent)]
+    Proxy(Box<ProxyError>),
     #[error(
         "cannot reach the cluster at {server}: {}; is it running? (`kubesh --local` starts a local one)",
         transport_reason(.source)
@@ -97,12 +102,24 @@ fn no_cluster_reason(problem: &Option<String>, source: &kube::config::Kubeconfig
     problem.clone().unwrap_or_else(|| source.to_string())
 }
 
-/// Why a request did not reach the API server, without kube-rs's wrapping.
+/// Why a request did not reach the API server, without kube-rs's wrapping:
+/// the client's words and, when it has one, the cause beneath them all
+/// (`client error (Connect): Connection refused (os error 111)`).
 fn transport_reason(error: &kube::Error) -> String {
-    match error {
-        kube::Error::HyperError(cause) => cause.to_string(),
-        kube::Error::Service(cause) => cause.to_string(),
-        other => other.to_string(),
+    let top: &(dyn std::error::Error + 'static) = match error {
+        kube::Error::HyperError(cause) => cause,
+        kube::Error::Service(cause) => cause.as_ref(),
+        other => other,
+    };
+    let mut deepest = top;
+    while let Some(cause) = deepest.source() {
+        deepest = cause;
+    }
+    let (top, deepest) = (top.to_string(), deepest.to_string());
+    if top.contains(&deepest) {
+        top
+    } else {
+        format!("{top}: {deepest}")
     }
 }
 
@@ -119,37 +136,56 @@ impl Connection {
             context: target.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let config = runtime.block_on(async {
-            match &target.kubeconfig {
+        let env = ProxyEnv::from_process();
+        let loaded = runtime.block_on(async {
+            let read = match &target.kubeconfig {
                 Some(path) => {
-                    let kubeconfig =
-                        Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
-                            path: path.clone(),
-                            source: Box::new(source),
-                        })?;
-                    Config::from_custom_kubeconfig(kubeconfig, &options)
-                        .await
-                        .map_err(|source| ClusterError::NoCluster {
+                    Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+                        path: path.clone(),
+                        source: Box::new(source),
+                    })?
+                }
+                None => match Kubeconfig::read() {
+                    Ok(kubeconfig) => kubeconfig,
+                    Err(source) => return in_cluster(target, source),
+                },
+            };
+            let proxy_url = cluster_proxy_url(&read, options.context.as_deref());
+            match Config::from_custom_kubeconfig(read, &options).await {
+                Ok(config) => Ok((config, proxy_url)),
+                Err(source) => {
+                    if let Some(error) = proxy_setting_error(&source, proxy_url.as_deref(), &env) {
+                        return Err(ClusterError::Proxy(Box::new(error)));
+                    }
+                    match &target.kubeconfig {
+                        Some(_) => Err(ClusterError::NoCluster {
                             problem: None,
                             source: Box::new(source),
-                        })
+                        }),
+                        None => in_cluster(target, source),
+                    }
                 }
-                None => match Config::from_kubeconfig(&options).await {
-                    Ok(config) => Ok(config),
-                    Err(source) => Config::incluster().map_err(|_| ClusterError::NoCluster {
-                        problem: target.problem.clone(),
-                        source: Box::new(source),
-                    }),
-                },
             }
         });
-        let mut config = config?;
+        let (mut config, proxy_url) = loaded?;
+        // kube-rs reads HTTPS_PROXY and NO_PROXY itself, by rules of its
+        // own (NO_PROXY against the proxy's address, loopback proxied):
+        // the proxy is chosen here as kubectl chooses it.
+        config.proxy_url = proxy::choose(&config.cluster_url, proxy_url.as_deref(), &env)
+            .map_err(|error| ClusterError::Proxy(Box::new(error)))?;
         config.connect_timeout = Some(Duration::from_secs(5));
         // kube-rs retries 429, 503 and 504 up to 15 times with a backoff
         // that grows to minutes: a shell shows the answer it got, at once
         // (a Service without ready pods answers 503), and says what to do.
         config.default_retry = false;
-        let server = config.cluster_url.to_string();
+        let server = match &config.proxy_url {
+            Some(proxy) => format!(
+                "{} through the proxy {}",
+                config.cluster_url,
+                proxy::shown(proxy)
+            ),
+            None => config.cluster_url.to_string(),
+        };
         let _guard = runtime.enter();
         let client = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| ClusterError::Client(Box::new(e)))?
@@ -210,6 +246,76 @@ impl Connection {
             Watch::WatchError(status) => ClusterError::Refused(status),
             other => ClusterError::Watch(Box::new(other)),
         }
+    }
+}
+
+/// The in-cluster service account's configuration, when no kubeconfig
+/// names a cluster; else why there is no cluster.
+fn in_cluster(
+    target: &ClusterTarget,
+    source: kube::config::KubeconfigError,
+) -> Result<(Config, Option<String>), ClusterError> {
+    match Config::incluster() {
+        Ok(config) => Ok((config, None)),
+        Err(_) => Err(ClusterError::NoCluster {
+            problem: target.problem.clone(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// The `proxy-url` of the cluster the context (else the current context)
+/// names, if it has one.
+fn cluster_proxy_url(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String> {
+    let context = context.or(kubeconfig.current_context.as_deref())?;
+    let cluster = &kubeconfig
+        .contexts
+        .iter()
+        .find(|named| named.name == context)?
+        .context
+        .as_ref()?
+        .cluster;
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|named| &named.name == cluster)?
+        .cluster
+        .as_ref()?
+        .proxy_url
+        .clone()
+        .filter(|url| !url.is_empty())
+}
+
+/// kube-rs's refusal of a proxy setting while it reads the kubeconfig,
+/// named by the setting it came from.
+fn proxy_setting_error(
+    error: &kube::config::KubeconfigError,
+    kubeconfig_proxy: Option<&str>,
+    env: &ProxyEnv,
+) -> Option<ProxyError> {
+    use kube::config::KubeconfigError as Error;
+    match error {
+        Error::ParseProxyUrl(cause) => {
+            let (origin, value) = match (kubeconfig_proxy, &env.https) {
+                (Some(value), _) => ("the kubeconfig's proxy-url".to_string(), value.to_string()),
+                (None, Some((name, value))) => ((*name).to_string(), value.clone()),
+                (None, None) => return None,
+            };
+            Some(ProxyError::Unusable {
+                origin,
+                value,
+                reason: cause.to_string(),
+            })
+        }
+        Error::ParseNoProxy(cause) => {
+            let (variable, value) = env.no_proxy.clone()?;
+            Some(ProxyError::NoProxy {
+                variable,
+                value,
+                reason: cause.to_string(),
+            })
+        }
+        _ => None,
     }
 }
 
