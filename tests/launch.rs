@@ -1377,3 +1377,67 @@ fn the_api_server_going_away_mid_command_is_reported_and_the_script_goes_on() {
         "{text}"
     );
 }
+
+/// A file stem of 100 characters: the dproc's name keeps the stem's
+/// beginning and ends with a short hash, and every object made from it is
+/// accepted, in the foreground and in the background.
+#[test]
+fn a_program_with_a_hundred_character_stem_runs_in_the_foreground_and_in_the_background() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let job = format!("quarterly_report_{}", "x".repeat(83));
+    let web = format!("web_server_{}", "y".repeat(89));
+    assert_eq!((job.len(), web.len()), (100, 100));
+    sandbox.write(&format!("{job}.py"), "print('long and fine')\n");
+    sandbox.write(&format!("{web}.py"), WEB_PY);
+    let port = free_port();
+    sandbox.write(
+        "run.kubesh",
+        format!("KEEP_POD=1 python {job}.py\nSERVICE_PORT={port} python {web}.py &\nps -o json\n"),
+    );
+    let output = bounded(cluster.kubesh(&sandbox), &["run.kubesh"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("long and fine\n"), "{stdout}");
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("\"name\": \""))
+        .filter_map(|rest| rest.strip_suffix("\","))
+        .collect();
+    let web_name = names
+        .iter()
+        .find(|n| n.starts_with("web-server-yyy"))
+        .unwrap_or_else(|| panic!("the service in ps: {stdout}"));
+    let job_name = names
+        .iter()
+        .find(|n| n.starts_with("quarterly-report-xxx"))
+        .unwrap_or_else(|| panic!("the kept pod in ps: {stdout}"));
+    for name in [web_name, job_name] {
+        assert!(name.len() <= 63, "{name}");
+    }
+    assert!(
+        stdout.contains(&format!("http://{web_name}:{port}")),
+        "{stdout}"
+    );
+    let page = cluster
+        .fetch_service(web_name, port, "/long")
+        .unwrap_or_default();
+    assert_eq!(page, "hello from web\n");
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "ps"])
+        .assert()
+        .success()
+        .stdout(contains(format!("{web}.py")).and(contains(format!("{job}.py"))));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", &format!("kill {web_name} {job_name}")])
+        .assert()
+        .success();
+}

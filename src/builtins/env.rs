@@ -11,7 +11,7 @@ use kube::api::{Api, Patch, PatchParams};
 use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs;
 use crate::labels::{GLOBAL_ENVIRONMENT, LABEL_ENVIRONMENT};
-use crate::launch::names::is_rfc1035_label;
+use crate::launch::names::{LabelProblem, MAX_LABEL, label_problem};
 use crate::launch::objects::EnvSource;
 use crate::shell::Shell;
 use crate::syntax::quote;
@@ -78,12 +78,14 @@ fn list(shell: &mut Shell, streams: &mut Streams<'_>) -> Outcome {
 }
 
 fn valid_name(name: &str) -> Result<(), Failure> {
-    if is_rfc1035_label(name) {
-        Ok(())
-    } else {
-        Err(Failure::Usage(format!(
+    match label_problem(name) {
+        None => Ok(()),
+        Some(LabelProblem::TooLong(length)) => Err(Failure::Usage(format!(
+            "{name:?} is too long for an environment name ({length} characters; at most {MAX_LABEL})"
+        ))),
+        Some(LabelProblem::BadCharacters) => Err(Failure::Usage(format!(
             "{name:?} is not a valid environment name: lower-case letters, digits and `-`, starting with a letter"
-        )))
+        ))),
     }
 }
 

@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::names;
 use super::program::Program;
 use crate::labels::{
     ANNOTATION_BUNDLE, ANNOTATION_COMMAND, ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT,
@@ -130,9 +131,10 @@ impl Spec {
         self.chunks > 0
     }
 
-    /// The name of the bundle's `index`th ConfigMap.
+    /// The name of the bundle's `index`th ConfigMap (see
+    /// [`names::config_map_name`]).
     pub fn config_map_name(&self, index: usize) -> String {
-        format!("{}-bundle-{index}", self.name)
+        names::config_map_name(&self.name, index)
     }
 
     fn selector(&self) -> BTreeMap<String, String> {

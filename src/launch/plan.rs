@@ -36,6 +36,11 @@ pub enum PlanError {
         "SERVICE_NAME={0:?} is not a valid name: use lower-case letters, digits and `-`, starting with a letter (at most 63)"
     )]
     BadName(String),
+    #[error(
+        "SERVICE_NAME={name:?} is too long ({length} characters; at most {})",
+        names::MAX_LABEL
+    )]
+    NameTooLong { name: String, length: usize },
     #[error("{0}: no usable name can be made from its name; set one with SERVICE_NAME=NAME")]
     NoName(String),
     #[error("SERVICE_PORT={0:?} is not a port number (1–65535)")]
@@ -55,8 +60,18 @@ pub fn plan(
     settings: &Settings,
 ) -> Result<(Spec, Bundle), PlanError> {
     let name = match &settings.service_name {
-        Some(name) if names::is_rfc1035_label(name) => name.clone(),
-        Some(name) => return Err(PlanError::BadName(name.clone())),
+        Some(name) => match names::label_problem(name) {
+            None => name.clone(),
+            Some(names::LabelProblem::TooLong(length)) => {
+                return Err(PlanError::NameTooLong {
+                    name: name.clone(),
+                    length,
+                });
+            }
+            Some(names::LabelProblem::BadCharacters) => {
+                return Err(PlanError::BadName(name.clone()));
+            }
+        },
         None => names::service_name(&program.name)
             .ok_or_else(|| PlanError::NoName(program.shown().to_string()))?,
     };
@@ -104,7 +119,7 @@ pub fn plan(
     let name = if background {
         name
     } else {
-        format!("{name}-{}", &dproc_id[3..])
+        names::pod_name(&name, &dproc_id)
     };
     let spec = Spec {
         name,
@@ -207,6 +222,60 @@ mod tests {
             })
             .contains("REPLICAS")
         );
+    }
+
+    #[test]
+    fn a_too_long_service_name_is_called_too_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "a".repeat(70);
+        let error = plan(
+            program(dir.path(), "x.py"),
+            true,
+            &Settings {
+                service_name: Some(long.clone()),
+                ..Settings::default()
+            },
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            error,
+            format!("SERVICE_NAME={long:?} is too long (70 characters; at most 63)")
+        );
+        assert!(!error.contains("lower-case"), "{error}");
+    }
+
+    #[test]
+    fn every_name_made_from_a_long_stem_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("{}.py", "Long_Stem_".repeat(10));
+        for background in [true, false] {
+            let (spec, _) =
+                plan(program(dir.path(), &file), background, &Settings::default()).unwrap();
+            assert!(names::is_rfc1035_label(&spec.name), "{}", spec.name);
+            assert!(
+                spec.name.starts_with("long-stem-long-stem"),
+                "{}",
+                spec.name
+            );
+            for (key, value) in spec.labels() {
+                assert!(value.len() <= names::MAX_LABEL, "{key}={value}");
+            }
+            assert!(names::is_rfc1035_label(&spec.config_map_name(99)));
+        }
+        // A SERVICE_NAME of the longest length runs in the foreground too.
+        let given = "s".repeat(63);
+        let (spec, _) = plan(
+            program(dir.path(), "x.py"),
+            false,
+            &Settings {
+                service_name: Some(given),
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        assert!(names::is_rfc1035_label(&spec.name), "{}", spec.name);
     }
 
     #[test]
