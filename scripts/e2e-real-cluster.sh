@@ -74,6 +74,10 @@ class Page(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.HTTPServer(("", int(os.environ["PORT"])), Page).serve_forever()
 EOF
+mkdir -p "$work/nodeweb"
+cat >"$work/nodeweb/api.js" <<'EOF'
+require("http").createServer((req, res) => res.end(`api says ${req.url}\n`)).listen(process.env.PORT);
+EOF
 cat >"$work/local/loopback.py" <<'EOF'
 import http.server, os
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), http.server.SimpleHTTPRequestHandler).serve_forever()
@@ -111,6 +115,12 @@ for _ in $(seq 60); do
     sleep 1
 done
 check "nothing of it is left after kill (garbage collection)" "nothing left" "${left:-nothing left}"
+
+# Node in the background too.
+out=$(ks 'cd nodeweb; node api.js &')
+check "node in the background becomes ready" "api  ready in" "$out"
+out=$(ks 'curl api:8080/hi; kill api')
+check "and answers" "api says /hi" "$out"
 
 # A program bound to loopback never serves its Service: kubesh says so.
 out=$(ks 'cd local; python3 loopback.py &')
