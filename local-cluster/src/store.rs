@@ -310,6 +310,9 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            // As the API server: the prefix cut to 58 characters, so that
+            // prefix and suffix make a name of at most 63.
+            let prefix: String = prefix.chars().take(58).collect();
             loop {
                 name = format!("{prefix}{}", random_suffix(5));
                 if !map.contains_key(&(ns.to_string(), name.clone())) {

@@ -22,8 +22,20 @@ pub fn is_dns1123_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// As the API server checks it: at most 253 characters in all, each
+/// dot-separated part a label of any length (not limited to 63 as a
+/// label alone is).
 pub fn is_dns1123_subdomain(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns1123_label)
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
 }
 
 pub fn is_dns1035_label(name: &str) -> bool {
@@ -490,6 +502,9 @@ mod tests {
         assert!(!is_dns1035_label("1a"));
         assert!(is_dns1123_subdomain("a.b-c"));
         assert!(!is_dns1123_subdomain("a..b"));
+        // A 72-character name without dots is a valid ConfigMap name.
+        assert!(is_dns1123_subdomain(&"a".repeat(72)));
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
     }
 
     #[test]

@@ -588,3 +588,44 @@ spec:
         "Pending"
     );
 }
+
+#[test]
+fn long_names_are_judged_and_shortened_as_the_api_server_does() {
+    let c = TestCluster::start();
+    // 72 characters: a valid ConfigMap name (a DNS subdomain may have long
+    // parts); a Deployment of 60 characters makes a ReplicaSet of 71 and
+    // pods whose generated names and hostnames are cut to 63.
+    let long = "a".repeat(72);
+    let made = c.ok(&["create", "configmap", &long, "--from-literal=k=v"]);
+    assert!(made.contains("created"), "{made}");
+    let name = format!("web-{}", "b".repeat(56));
+    c.apply(&format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  selector: {{matchLabels: {{app: long}}}}
+  template:
+    metadata: {{labels: {{app: long}}}}
+    spec:
+      containers:
+      - {{name: c, image: busybox, command: ["sleep", "600"]}}
+"#
+    ));
+    let pod = wait_for("the pod to run", T, || {
+        let out = c.ok(&[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[?(@.status.phase==\"Running\")]}{.metadata.name}{end}",
+        ]);
+        (!out.trim().is_empty()).then(|| out.trim().to_string())
+    });
+    assert_eq!(pod.len(), 63, "{pod}");
+    let hostname = c.ok(&["exec", &pod, "--", "hostname"]);
+    assert!(
+        hostname.trim().len() <= 63 && pod.starts_with(hostname.trim()),
+        "{hostname}"
+    );
+}

@@ -259,7 +259,7 @@ impl Kubelet {
         let holder = match sandbox::Holder::spawn(&sandbox::HolderSpec {
             join_user: Some(&node.holder.user),
             new_user: false,
-            hostname: pod_name,
+            hostname: hostname(pod_name),
             forward: false,
         }) {
             Ok(holder) => holder,
@@ -492,4 +492,13 @@ pub async fn run(shared: Arc<Shared>) {
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// A pod's hostname, as the kubelet makes it from its name: at most 63
+/// characters, without a trailing `-` or `.` where it was cut.
+fn hostname(pod_name: &str) -> &str {
+    if pod_name.len() <= 63 {
+        return pod_name;
+    }
+    pod_name[..63].trim_end_matches(['-', '.'])
 }
