@@ -276,6 +276,7 @@ async fn wait_ready(
             },
             _ = tick.tick() => None,
         };
+        let ticked = event.is_none();
         if let Some(event) = event {
             // A broken watch starts again (listing anew), within a bound.
             let event = match event {
@@ -345,8 +346,10 @@ async fn wait_ready(
             return Ok(());
         }
         // Fewer pods than wanted: the cluster may refuse to create them
-        // (Pod Security, a quota), which only the ReplicaSet tells.
-        if seen.len() < wanted
+        // (Pod Security, a quota), which only the ReplicaSet tells; asked
+        // once a second.
+        if ticked
+            && seen.len() < wanted
             && let Some(message) = refused(connection, replicas).await
         {
             return Err(LaunchError::PodsRefused {
