@@ -15,7 +15,6 @@ mod error;
 mod events;
 mod kubelet;
 mod lingering;
-mod node;
 mod openapi;
 mod patch;
 mod pod_security;

@@ -51,7 +51,7 @@ enum ConnectionError {
 /// Creates the namespaces, the node and the `kubernetes` service a
 /// cluster has.
 pub fn bootstrap(shared: &Shared) {
-    let mut node = crate::node::object();
+    let mut node = crate::kubelet::node::object();
     crate::defaults::apply(resources::nodes(), &mut node, &shared.store);
     let _ = shared.store.create(resources::nodes(), "", node);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {

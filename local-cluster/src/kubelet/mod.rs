@@ -8,6 +8,7 @@ pub mod env;
 pub mod log_writer;
 pub mod mount_view;
 pub mod network;
+pub mod node;
 pub mod ports;
 pub mod probes;
 pub mod runner;
@@ -414,7 +415,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
     if unbound
         && let Some(node) = shared.store.try_get(resources::nodes(), "", NODE_NAME)
-        && !crate::node::selects(&pod, &node)
+        && !node::selects(&pod, &node)
     {
         unschedulable(
             shared,

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
+use super::network::NODE_IP;
 use crate::NODE_NAME;
-use crate::kubelet::network::NODE_IP;
 
 /// The version the node's kubelet reports (that of the API server).
 const KUBELET_VERSION: &str = "v1.32.0+kubesh-local";
