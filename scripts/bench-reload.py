@@ -11,12 +11,20 @@ script asks the service through the API server's service proxy, over one
 kept-alive HTTPS connection, until the page carries the new content.
 
 Printed: median and p95 of save → new page for each path, and the time
-kubesh itself reports on its reload line.
+kubesh itself reports on its reload line; beside them, in the same run,
+the two costs no reload can avoid: one exec round trip into the live
+pod (a new TLS connection, the WebSocket upgrade of `pods/exec`, `true`
+run in the container, until the connection closes — as kubesh execs),
+and the program's bare start-up (`node web.js` on this machine, no
+cluster, from the start of the process to its first answer, in the
+environment a pod's program gets).
 
 Usage: scripts/bench-reload.py [PATH_TO_KUBESH] [EDITS]   (cargo build --release first)
 """
 
+import base64
 import http.client
+import json
 import os
 import re
 import socket
@@ -112,6 +120,77 @@ class Proxy:
         return None
 
 
+def pod_of(proxy, service):
+    """The name of the running pod of a service, through the API."""
+    path = f"/api/v1/namespaces/default/pods?labelSelector=app.kubernetes.io/name%3D{service}"
+    proxy.connection = http.client.HTTPSConnection(proxy.host, proxy.port, context=proxy.context)
+    proxy.connection.request("GET", path, headers={"Authorization": f"Bearer {proxy.token}"})
+    pods = json.loads(proxy.connection.getresponse().read())["items"]
+    return next(p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"])
+
+
+def exec_round_trip(proxy, pod):
+    """Milliseconds for `true` run in the pod over `pods/exec`: a new TLS
+    connection, the WebSocket upgrade, the command, until the server
+    closes the stream (the exit status has come by then)."""
+    started = time.perf_counter()
+    with socket.create_connection((proxy.host, proxy.port)) as raw:
+        with proxy.context.wrap_socket(raw) as s:
+            path = (f"/api/v1/namespaces/default/pods/{pod}/exec"
+                    "?command=true&container=main&stdout=true&stderr=true")
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall((f"GET {path} HTTP/1.1\r\nHost: {proxy.host}\r\n"
+                       f"Authorization: Bearer {proxy.token}\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, data = data.split(b"\r\n\r\n", 1)
+            if b" 101 " not in head.split(b"\r\n")[0]:
+                raise SystemExit(f"exec refused: {head.decode(errors='replace')}")
+            while True:  # server frames, unmasked; until the close frame
+                while len(data) < 2:
+                    data += s.recv(65536)
+                opcode, length, at = data[0] & 0x0F, data[1] & 0x7F, 2
+                if length == 126:
+                    length, at = int.from_bytes(data[2:4], "big"), 4
+                elif length == 127:
+                    length, at = int.from_bytes(data[2:10], "big"), 10
+                while len(data) < at + length:
+                    data += s.recv(65536)
+                data = data[at + length:]
+                if opcode == 8:
+                    break
+    return (time.perf_counter() - started) * 1000
+
+
+def bare_start(directory):
+    """Milliseconds from starting `node web.js` on this machine to its
+    first answer."""
+    port = free_port()
+    started = time.perf_counter()
+    # The environment a pod's program has: this shell's may hold variables
+    # that slow Node.js down (NODE_EXTRA_CA_CERTS: 100 ms more here).
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8",
+           "PORT": str(port)}
+    node = subprocess.Popen(["node", "web.js"], cwd=directory, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if s.recv(100):
+                        return (time.perf_counter() - started) * 1000
+            except OSError:
+                time.sleep(0.001)
+    finally:
+        node.kill()
+        node.wait()
+
+
 def wait_for(proxy, session, text, limit=120.0):
     started = time.perf_counter()
     while time.perf_counter() - started < limit:
@@ -138,6 +217,7 @@ def main():
     sessions = [Session("live", work, kubeconfig, os.path.join(work, "live-config")),
                 Session("rollout", work, kubeconfig, rollout_config)]
     timings = {s.name: [] for s in sessions}
+    execs, starts = [], []
     try:
         for s in sessions:
             wait_for(proxy, s, f"{s.name} start")
@@ -154,12 +234,18 @@ def main():
                 deadline = time.perf_counter() + 60
                 while len(s.reported) <= reloads and time.perf_counter() < deadline:
                     time.sleep(0.005)
+            # The floor, measured between the edits so the load is the same.
+            execs.append(exec_round_trip(proxy, pod_of(proxy, "live")))
+            starts.append(bare_start(sessions[0].dir))
         print(f"save → first response with the new content, through the service proxy, {EDITS} edits each:")
         print(f"  {'path':<9} {'median':>9} {'p95':>9} {'max':>9}   kubesh's reload line (median)")
         for s in sessions:
             t = timings[s.name]
             print(f"  {s.name:<9} {statistics.median(t):7.0f} ms {percentile(t, 95):6.0f} ms {max(t):6.0f} ms"
                   f"   {statistics.median(s.reported):6.0f} ms")
+        for label, t in [("exec round trip into the live pod", execs),
+                         ("node web.js, bare start to first answer", starts)]:
+            print(f"  {label}: median {statistics.median(t):.0f} ms, p95 {percentile(t, 95):.0f} ms")
         for s in sessions:
             t = timings[s.name]
             slowest = sorted(range(len(t)), key=lambda i: -t[i])[:3]

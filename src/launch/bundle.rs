@@ -230,27 +230,32 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A tar.gz of the entries of `archive` (a bundle) named in `names`, with
-/// their modes: what a live update writes into a running container.
+/// A tar of the entries of `archive` (a bundle) named in `names`, with
+/// their modes: what a live update writes into a running container. Not
+/// compressed: a save changes a few small files, and a plain tar is
+/// unpacked without a gzip process; [`gzip`] it when it is large.
 pub fn subset(archive: &[u8], names: &BTreeSet<String>) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    {
-        let mut out = tar::Builder::new(&mut encoder);
-        out.mode(tar::HeaderMode::Deterministic);
-        let mut input = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-        for entry in input.entries()? {
-            let mut entry = entry?;
-            let name = entry.path()?.to_string_lossy().into_owned();
-            if !names.contains(&name) {
-                continue;
-            }
-            let mut header = entry.header().clone();
-            let mut contents = Vec::new();
-            entry.read_to_end(&mut contents)?;
-            out.append_data(&mut header, &name, contents.as_slice())?;
+    let mut out = tar::Builder::new(Vec::new());
+    out.mode(tar::HeaderMode::Deterministic);
+    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    for entry in input.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if !names.contains(&name) {
+            continue;
         }
-        out.finish()?;
+        let mut header = entry.header().clone();
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents)?;
+        out.append_data(&mut header, &name, contents.as_slice())?;
     }
+    out.into_inner()
+}
+
+/// `bytes` compressed with gzip, favouring speed.
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes)?;
     encoder.finish()
 }
 
@@ -497,7 +502,7 @@ mod tests {
         let bundle = build(dir.path(), &program, Limits::default()).unwrap();
         let wanted = BTreeSet::from(["app.js".to_string(), "lib/util.js".to_string()]);
         let subset = subset(&bundle.archive, &wanted).unwrap();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(subset.as_slice()));
+        let mut archive = tar::Archive::new(subset.as_slice());
         let mut found = BTreeMap::new();
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();

@@ -13,8 +13,11 @@ use notify::{RecursiveMode, Watcher};
 use super::bundle::{own_data_dir, own_output_files};
 use super::executable::{FileKind, inspect};
 
-/// How long the files must be quiet before a save is reported.
-const QUIET: Duration = Duration::from_millis(50);
+/// How long the files must be quiet before a save is reported. Editors
+/// write a file in one burst of a few milliseconds (a rename dance, or a
+/// truncation and a write); a write later than this is a second save, and
+/// its reload follows the first.
+const QUIET: Duration = Duration::from_millis(10);
 /// The longest a save waits for quiet: files written without pause (a
 /// long build) are reported at this pace rather than never.
 const GATHER_AT_MOST: Duration = Duration::from_secs(1);
@@ -41,7 +44,7 @@ pub enum WatchError {
 
 /// A watch on the directory a program was launched from.
 pub struct Saves {
-    events: mpsc::Receiver<()>,
+    events: mpsc::Receiver<Change>,
     program: PathBuf,
     _watcher: notify::RecommendedWatcher,
 }
@@ -55,7 +58,8 @@ impl Saves {
         own_data.extend(own_output_files_under(root));
         let mut watcher = notify::recommended_watcher(move |event| {
             if changes_files(&event, &own_data) {
-                let _ = sender.send(());
+                let paths = event.map(|event| event.paths).unwrap_or_default();
+                let _ = sender.send(Change { paths });
             }
         })
         .map_err(WatchError::Watcher)?;
@@ -77,19 +81,42 @@ impl Saves {
     /// still being linked gives `false`: the linker's last write is
     /// another change, and that one is reported.
     pub fn saved_within(&self, wait: Duration) -> bool {
+        self.changed_within(wait).is_some() && self.settled(|_| {})
+    }
+
+    /// Waits up to `wait` for the first change of a save.
+    /// [`Saves::settled`] then waits for the rest of it.
+    pub fn changed_within(&self, wait: Duration) -> Option<Change> {
         match self.events.recv_timeout(wait) {
-            Ok(()) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => return false,
+            Ok(change) => Some(change),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // The watcher has stopped; nothing more will come.
                 std::thread::sleep(wait);
-                return false;
+                None
             }
         }
+    }
+
+    /// Waits until the files have been quiet for a moment (a save is one
+    /// burst of writes), showing `each` further change as it comes; `true`
+    /// when the program file is whole then.
+    pub fn settled(&self, mut each: impl FnMut(&Change)) -> bool {
         let deadline = Instant::now() + GATHER_AT_MOST;
-        while Instant::now() < deadline && self.events.recv_timeout(QUIET).is_ok() {}
+        while Instant::now() < deadline {
+            match self.events.recv_timeout(QUIET) {
+                Ok(change) => each(&change),
+                Err(_) => break,
+            }
+        }
         !being_written(&self.program)
     }
+}
+
+/// A file event that may change what is shipped.
+pub struct Change {
+    /// The paths it names (none when the watcher reported an error).
+    pub paths: Vec<PathBuf>,
 }
 
 /// kubesh's own data directory as file events under `root` name it: as

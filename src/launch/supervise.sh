@@ -46,7 +46,6 @@ status=0
 while :; do
     restarting=
     generation=$((generation + 1))
-    started=$(date +%s)
     if [ -n "$group" ]; then
         setsid "$@" &
     else
@@ -54,6 +53,8 @@ while :; do
     fi
     child=$!
     echo "running $generation" >"$run/state"
+    # Read once the program is on its way: `date` is a process of its own.
+    started=$(date +%s)
     # A reload or a stop that came while the program was being started.
     [ -z "$restarting$stopping" ] || stop "$child"
     while :; do

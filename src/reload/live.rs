@@ -1,17 +1,20 @@
 //! The live path of a reload: the changed files go into every running pod
 //! of the dproc over exec, and the supervisor (the container's entrypoint)
 //! restarts the program in place — the pod keeps its name, nothing is
-//! scheduled, no init container runs again. The ConfigMaps are updated at
-//! the same time, so a pod started afterwards unpacks the same code.
+//! scheduled, no init container runs again. The exec is started as soon as
+//! a save begins and given the files once they have settled, so its
+//! connection costs no time of its own. The ConfigMaps are updated at the
+//! same time, so a pod started afterwards unpacks the same code.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
 use super::rollout;
 use crate::cluster::connection::{ClusterError, explain};
-use crate::cluster::exec::{self, Exit};
+use crate::cluster::exec::{self, Exit, StdinEnd};
 use crate::labels::LABEL_DPROC;
 use crate::launch::bundle::{self, Bundle};
 use crate::launch::objects::{self, APP_DIR, RUN_DIR, Spec};
@@ -20,8 +23,9 @@ use crate::launch::objects::{self, APP_DIR, RUN_DIR, Spec};
 /// files are its arguments, never part of its text.
 const UPDATE_SCRIPT: &str = include_str!("update.sh");
 
-/// How long an update may take in a pod: it waits up to about ten seconds
-/// for the program to listen; beyond this something is stuck.
+/// How long an update may take in a pod once it has its files (it waits
+/// up to about ten seconds for the program to listen), and how long
+/// starting it may take; beyond this something is stuck.
 const UPDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The line the supervisor prints when it restarts the program.
@@ -78,84 +82,157 @@ pub enum Live {
     },
 }
 
-/// Writes the changed files into every running pod of the dproc and
-/// restarts its program there. `Err` says why the live path could not be
-/// taken (no running pod, exec refused, no supervisor or shell in the
-/// image); a rollout then does the work.
+/// The update started in every running pod of a dproc, each waiting on
+/// its stdin for the files: made while a save settles, so that the
+/// connections cost the reload no time.
+pub struct Prepared {
+    pods: Vec<(String, Result<exec::Started, NoLivePath>)>,
+}
+
+/// Where an update goes: the dproc's pods and the port its program
+/// listens on.
+#[derive(Clone)]
+pub struct Target {
+    pub namespace: String,
+    pub dproc_id: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn of(spec: &Spec) -> Target {
+        Target {
+            namespace: spec.namespace.clone(),
+            dproc_id: spec.dproc_id.clone(),
+            port: spec.listen_port,
+        }
+    }
+}
+
+/// Lists the dproc's running pods and starts the update in each (see
+/// `update.sh`); it waits for [`update`] to give it the files. `Err`
+/// when no pod can be had.
+pub async fn prepare(client: kube::Client, target: Target) -> Result<Prepared, NoLivePath> {
+    let pods = running_pods(&client, &target).await?;
+    let command = update_command(target.port);
+    let (client, target, command) = (&client, &target, &command);
+    let starts = pods.into_iter().map(|pod| async move {
+        let start = exec::start(client, &target.namespace, &pod, "main", command.clone());
+        let started = match tokio::time::timeout(UPDATE_TIMEOUT, start).await {
+            Ok(started) => started.map_err(NoLivePath::Exec),
+            Err(_) => Err(NoLivePath::Timeout(pod.clone())),
+        };
+        (pod, started)
+    });
+    Ok(Prepared {
+        pods: futures_util::future::join_all(starts).await,
+    })
+}
+
+/// Writes the changed files into every running pod of the dproc through
+/// the update `prepared` there, and restarts its program. `Err` says why
+/// the live path could not be taken (no running pod, exec refused, no
+/// supervisor or shell in the image); a rollout then does the work.
 pub async fn update(
     client: &kube::Client,
     spec: &Spec,
     bundle: &Bundle,
     diff: &Diff,
+    prepared: impl Future<Output = Result<Prepared, NoLivePath>>,
 ) -> Result<Live, NoLivePath> {
-    let files = bundle::subset(&bundle.archive, &diff.changed).map_err(NoLivePath::Pack)?;
+    let input = update_input(&bundle.archive, diff)?;
     // The ConfigMaps and the running pods are updated at once: a round
     // trip less on a distant cluster.
     let store = rollout::store_bundle(client, spec, bundle, spec.chunks, None);
     let run = async {
-        let pods = running_pods(client, spec).await?;
-        if pods.is_empty() {
+        let prepared = prepared.await?;
+        if prepared.pods.is_empty() {
             return Err(NoLivePath::NoPod);
         }
-        let command = update_command(spec.listen_port, &diff.deleted, &diff.changed);
-        let (command, files) = (&command, &files);
-        let runs = pods.iter().map(|pod| async move {
-            let run = exec::run(client, &spec.namespace, pod, "main", command.clone(), files);
-            tokio::time::timeout(UPDATE_TIMEOUT, run)
+        let input = &input;
+        let runs = prepared.pods.into_iter().map(|(pod, started)| async move {
+            let result = match started {
+                Ok(started) => tokio::time::timeout(
+                    UPDATE_TIMEOUT,
+                    // `update.sh` reads as much as its header says.
+                    started.finish(input, StdinEnd::KeepOpen),
+                )
                 .await
-                .map(|ran| ran.map_err(NoLivePath::Exec))
-                .unwrap_or_else(|_| Err(NoLivePath::Timeout(pod.clone())))
+                .map_err(|_| NoLivePath::Timeout(pod.clone())),
+                Err(reason) => Err(reason),
+            };
+            (pod, result)
         });
-        let results = futures_util::future::join_all(runs).await;
-        Ok((pods, results))
+        Ok(futures_util::future::join_all(runs).await)
     };
     let (stored, ran) = tokio::join!(store, run);
     stored.map_err(NoLivePath::NotStored)?;
-    let (pods, results) = ran?;
+    let results = ran?;
+    let pods = results.len();
     let mut waiting = Vec::new();
     let mut exited = None;
-    for (pod, result) in pods.iter().zip(results) {
+    for (pod, result) in results {
         let output = result?;
         match output.exit {
             Exit::Status(0) => {}
-            Exit::Status(90) => return Err(NoLivePath::NoSupervisor(pod.clone())),
+            Exit::Status(90) => return Err(NoLivePath::NoSupervisor(pod)),
             Exit::Status(91) => {
                 return Err(NoLivePath::NotWritten {
-                    pod: pod.clone(),
+                    pod,
                     stderr: output.stderr.trim().to_string(),
                 });
             }
-            Exit::Status(92) => exited = Some((pod.clone(), output.stdout.trim().to_string())),
-            Exit::Status(93) => waiting.push(pod.clone()),
-            Exit::Status(126 | 127) => return Err(NoLivePath::NoShellIn(pod.clone())),
+            Exit::Status(92) => exited = Some((pod, output.stdout.trim().to_string())),
+            Exit::Status(93) => waiting.push(pod),
+            Exit::Status(126 | 127) => return Err(NoLivePath::NoShellIn(pod)),
             Exit::Status(status) => {
                 return Err(NoLivePath::UpdateFailed {
-                    pod: pod.clone(),
+                    pod,
                     status,
                     stderr: output.stderr.trim().to_string(),
                 });
             }
-            Exit::NotRun(message) => {
-                return Err(NoLivePath::NotRun {
-                    pod: pod.clone(),
-                    message,
-                });
-            }
+            Exit::NotRun(message) => return Err(NoLivePath::NotRun { pod, message }),
         }
     }
     if let Some((pod, status)) = exited {
         let lines = last_lines(client, &spec.namespace, &pod).await;
         return Ok(Live::Exited { pod, status, lines });
     }
-    Ok(Live::Updated {
-        pods: pods.len(),
-        waiting,
-    })
+    Ok(Live::Updated { pods, waiting })
 }
 
-/// `sh -c UPDATE_SCRIPT kubesh-update RUN_DIR APP_DIR PORT N DELETED… CHANGED…`
-/// (see `update.sh`): `port` is where the program listens in its container.
-fn update_command(port: u16, deleted: &[String], changed: &BTreeSet<String>) -> Vec<String> {
+/// What the update reads on its stdin (see `update.sh`): the header line,
+/// the deleted and the changed files' names one a line, then the changed
+/// files as a tar, whose size the header gives. The tar is gzipped when
+/// the input would not fit in one stdin message otherwise: a second
+/// message can wait tens of milliseconds, a gzip process in the container
+/// takes a few.
+fn update_input(archive: &[u8], diff: &Diff) -> Result<Vec<u8>, NoLivePath> {
+    let names = diff.deleted.iter().chain(&diff.changed);
+    if let Some(name) = names.clone().find(|name| name.contains('\n')) {
+        return Err(NoLivePath::LineBreak(name.clone()));
+    }
+    let listed: String = names.map(|name| format!("{name}\n")).collect();
+    let files = bundle::subset(archive, &diff.changed).map_err(NoLivePath::Pack)?;
+    let header = |format: &str, size: usize| {
+        let (deleted, changed) = (diff.deleted.len(), diff.changed.len());
+        format!("{deleted} {changed} {format} {size}\n{listed}")
+    };
+    let (header, files) = if header("tar", files.len()).len() + files.len() <= exec::STDIN_MESSAGE {
+        (header("tar", files.len()), files)
+    } else {
+        let files = bundle::gzip(&files).map_err(NoLivePath::Pack)?;
+        (header("tgz", files.len()), files)
+    };
+    let mut input = header.into_bytes();
+    input.extend(files);
+    Ok(input)
+}
+
+/// `sh -c UPDATE_SCRIPT kubesh-update RUN_DIR APP_DIR PORT` (see
+/// `update.sh`): `port` is where the program listens in its container,
+/// as `/proc/net/tcp` writes it; the files come on stdin.
+fn update_command(port: u16) -> Vec<String> {
     [
         "sh",
         "-c",
@@ -163,20 +240,17 @@ fn update_command(port: u16, deleted: &[String], changed: &BTreeSet<String>) -> 
         "kubesh-update",
         RUN_DIR,
         APP_DIR,
-        &port.to_string(),
-        &deleted.len().to_string(),
+        &format!("{port:04X}"),
     ]
     .into_iter()
     .map(String::from)
-    .chain(deleted.iter().cloned())
-    .chain(changed.iter().cloned())
     .collect()
 }
 
 /// The dproc's pods whose program runs now (not starting, not going away).
-async fn running_pods(client: &kube::Client, spec: &Spec) -> Result<Vec<String>, NoLivePath> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
-    let params = ListParams::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
+async fn running_pods(client: &kube::Client, target: &Target) -> Result<Vec<String>, NoLivePath> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &target.namespace);
+    let params = ListParams::default().labels(&format!("{LABEL_DPROC}={}", target.dproc_id));
     let list = pods
         .list(&params)
         .await
@@ -258,6 +332,10 @@ pub enum NoLivePath {
     BundleSize,
     #[error("the changed files cannot be packed: {0}")]
     Pack(#[source] std::io::Error),
+    #[error("the name of {0:?} has a line break")]
+    LineBreak(String),
+    #[error("the update could not be started: {0}")]
+    NotStarted(#[source] tokio::task::JoinError),
     #[error("no pod of it is running")]
     NoPod,
     #[error("its pods cannot be listed: {}", .0.reason())]
@@ -311,25 +389,93 @@ mod tests {
     }
 
     #[test]
-    fn the_update_command_passes_files_as_arguments() {
-        let changed = BTreeSet::from(["lib/m.py".to_string()]);
-        let deleted = ["a b.txt".to_string(), "$(rm -rf /)".to_string()];
-        let command = update_command(9898, &deleted, &changed);
+    fn the_files_come_on_stdin_and_never_in_the_command() {
+        let command = update_command(9898);
         assert_eq!(&command[..2], ["sh", "-c"]);
-        assert!(!command[2].contains("a b.txt"));
-        assert_eq!(
-            &command[3..],
-            [
-                "kubesh-update",
-                RUN_DIR,
-                APP_DIR,
-                "9898",
-                "2",
-                "a b.txt",
-                "$(rm -rf /)",
-                "lib/m.py"
-            ]
-        );
+        assert_eq!(&command[3..], ["kubesh-update", RUN_DIR, APP_DIR, "26AA"]);
+        let archive = bundle_of(&[("lib/m.py", "x = 1\n".as_bytes())]);
+        let diff = Diff {
+            changed: BTreeSet::from(["lib/m.py".to_string()]),
+            deleted: vec!["a b.txt".to_string(), "$(rm -rf /)".to_string()],
+        };
+        let input = update_input(&archive, &diff).unwrap();
+        let size = input.len() - "2 1 tar NNNN\na b.txt\n$(rm -rf /)\nlib/m.py\n".len();
+        let header = format!("2 1 tar {size}\na b.txt\n$(rm -rf /)\nlib/m.py\n");
+        assert!(input.starts_with(header.as_bytes()), "{input:?}");
+        let mut files = tar::Archive::new(&input[header.len()..]);
+        let names: Vec<String> = files
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["lib/m.py"]);
+        // A source file of 12 KiB goes compressed, in one message.
+        let source = "app.get('/', (req, res) => res.send(page(req)));\n".repeat(250);
+        let archive = bundle_of(&[("app.js", source.as_bytes())]);
+        let diff = Diff {
+            changed: BTreeSet::from(["app.js".to_string()]),
+            deleted: Vec::new(),
+        };
+        let input = update_input(&archive, &diff).unwrap();
+        assert!(input.starts_with(b"0 1 tgz "), "{input:?}");
+        assert!(input.len() <= exec::STDIN_MESSAGE);
+        let odd = Diff {
+            changed: BTreeSet::new(),
+            deleted: vec!["two\nlines".to_string()],
+        };
+        assert!(matches!(
+            update_input(&archive, &odd),
+            Err(NoLivePath::LineBreak(name)) if name == "two\nlines"
+        ));
+    }
+
+    /// A bundle's archive (a tar.gz) of these files.
+    fn bundle_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut archive = Vec::new();
+        {
+            let encoder = flate2::write::GzEncoder::new(&mut archive, flate2::Compression::fast());
+            let mut tar = tar::Builder::new(encoder);
+            for (name, contents) in files {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(contents.len() as u64);
+                header.set_mode(0o644);
+                tar.append_data(&mut header, name, *contents).unwrap();
+            }
+            tar.into_inner().unwrap().finish().unwrap();
+        }
+        archive
+    }
+
+    /// Runs the update script on this machine's `sh` as the container
+    /// would, `input` on its stdin, which stays open: the update must not
+    /// wait for its end. `None` as input closes it at once. Its exit status.
+    fn run_update(run: &std::path::Path, app: &std::path::Path, input: Option<&[u8]>) -> i32 {
+        use std::io::Write;
+        let command = update_command(0);
+        let mut update = std::process::Command::new(&command[0])
+            .args(&command[1..4])
+            .arg(run)
+            .arg(app)
+            .arg(&command[6])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = update.stdin.take().unwrap();
+        match input {
+            Some(input) => stdin.write_all(input).unwrap(),
+            None => drop(stdin),
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = update.try_wait().unwrap() {
+                return status.code().unwrap();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = update.kill();
+                panic!("the update did not end with its stdin open");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// The supervisor and an update, on this machine's `sh`: the update
@@ -352,51 +498,53 @@ mod tests {
             .spawn()
             .unwrap();
         let seen = || std::fs::read_to_string(app.join("seen")).unwrap_or_default();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while seen() != "one\n" {
-            assert!(std::time::Instant::now() < deadline, "never started");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let page = tempfile::tempdir().unwrap();
-        std::fs::write(page.path().join("page"), "two").unwrap();
-        let mut files = Vec::new();
-        {
-            let encoder = flate2::write::GzEncoder::new(&mut files, flate2::Compression::fast());
-            let mut tar = tar::Builder::new(encoder);
-            tar.append_path_with_name(page.path().join("page"), "page")
-                .unwrap();
-            tar.into_inner().unwrap().finish().unwrap();
-        }
+        let until_seen = |expected: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while seen() != expected {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the program did not run with {expected:?}: {:?}",
+                    seen()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        until_seen("one\n");
+        // Called off before anything came: nothing changes.
+        assert_eq!(run_update(&run, &app, None), 94);
         std::fs::create_dir_all(app.join("__pycache__")).unwrap();
         std::fs::write(app.join("__pycache__/page.cpython-312.pyc"), "stale").unwrap();
-        let command = update_command(0, &["old.txt".to_string()], &BTreeSet::new());
-        let mut update = std::process::Command::new(&command[0]);
-        update
-            .args(&command[1..4])
-            .arg(&run)
-            .arg(&app)
-            .args(["0", "1", "old.txt", "page.py"])
-            .stdin(std::process::Stdio::piped());
-        let mut update = update.spawn().unwrap();
-        use std::io::Write;
-        update.stdin.take().unwrap().write_all(&files).unwrap();
-        assert_eq!(update.wait().unwrap().code(), Some(0));
+        let archive = bundle_of(&[("page", b"two")]);
+        let diff = Diff {
+            changed: BTreeSet::from(["page".to_string(), "page.py".to_string()]),
+            deleted: vec!["old.txt".to_string()],
+        };
+        let input = update_input(&archive, &diff).unwrap();
+        assert_eq!(run_update(&run, &app, Some(&input)), 0);
         // Without a port to listen on, the update ends once the program is
         // started again; it reads the new file right after.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while seen() != "one\ntwo\n" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the program did not run again with the new file: {:?}",
-                seen()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        until_seen("one\ntwo\n");
         assert!(!app.join("old.txt").exists(), "the deleted file is gone");
         assert!(
             !app.join("__pycache__/page.cpython-312.pyc").exists(),
             "the changed module's bytecode cache is gone"
         );
+        // Files that would take more than one stdin message go compressed,
+        // and are unpacked as such.
+        let large: Vec<u8> = (0..exec::STDIN_MESSAGE * 4)
+            .map(|n| (n % 251) as u8)
+            .collect();
+        let archive = bundle_of(&[("page", b"three"), ("large.bin", &large)]);
+        let diff = Diff {
+            changed: BTreeSet::from(["page".to_string(), "large.bin".to_string()]),
+            deleted: Vec::new(),
+        };
+        let input = update_input(&archive, &diff).unwrap();
+        assert!(input.starts_with(b"0 2 tgz "));
+        assert!(input.len() < large.len());
+        assert_eq!(run_update(&run, &app, Some(&input)), 0);
+        until_seen("one\ntwo\nthree\n");
+        assert_eq!(std::fs::read(app.join("large.bin")).unwrap(), large);
         // TERM, as Kubernetes stops a container: the supervisor ends all.
         std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

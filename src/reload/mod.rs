@@ -12,6 +12,7 @@ mod live;
 mod rollout;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::launch::bundle::{self, Limits};
 use crate::launch::objects::Spec;
 use crate::launch::program::Files;
-use crate::launch::saves::{Saves, WatchError, being_written};
+use crate::launch::saves::{Change, Saves, WatchError, being_written};
 use crate::printer::Printer;
 use live::{Diff, Live};
 
@@ -129,16 +130,54 @@ impl Reloader {
         // A save while the dproc was starting is picked up at once, unless
         // a binary is still being linked: its last write is a save to come.
         if !being_written(&self.files.file) {
-            self.reload(stop);
+            self.reload(None, stop);
         }
         while !stop.load(Ordering::Relaxed) {
-            if saves.saved_within(Duration::from_millis(200)) && !stop.load(Ordering::Relaxed) {
-                self.reload(stop);
+            let Some(first) = saves.changed_within(Duration::from_millis(200)) else {
+                continue;
+            };
+            // The update's connections into the pods are made while the
+            // save settles; called off if it comes to nothing.
+            let mut preparing = self.prepare_for(&first);
+            let settled = saves.settled(|change| {
+                if preparing.is_none() {
+                    preparing = self.prepare_for(change);
+                }
+            });
+            if settled && !stop.load(Ordering::Relaxed) {
+                self.reload(preparing, stop);
             }
         }
     }
 
-    fn reload(&mut self, stop: &AtomicBool) {
+    /// Starts the live update in the running pods when `change` touches a
+    /// file of the bundle in the cluster: a file an ignore rule keeps out
+    /// (a log written all the time) costs no exec. A new file is prepared
+    /// for after the save, as the bundle shows it is one.
+    fn prepare_for(&self, change: &Change) -> Option<Preparing> {
+        let shipped = |path: &PathBuf| {
+            path.strip_prefix(&self.files.root)
+                .is_ok_and(|inside| self.running.contains_key(&*inside.to_string_lossy()))
+        };
+        if change.paths.iter().any(shipped) {
+            self.prepare()
+        } else {
+            None
+        }
+    }
+
+    /// Starts the live update in the running pods, when the dproc can
+    /// take one.
+    fn prepare(&self) -> Option<Preparing> {
+        live::possible(&self.spec).ok()?;
+        let target = live::Target::of(&self.spec);
+        let task = self
+            .runtime
+            .spawn(live::prepare(self.client.clone(), target));
+        Some(Preparing(task))
+    }
+
+    fn reload(&mut self, preparing: Option<Preparing>, stop: &AtomicBool) {
         let started = Instant::now();
         let name = self.spec.name.clone();
         let bundle = match bundle::build(&self.files.root, &self.files.file, Limits::default()) {
@@ -158,13 +197,22 @@ impl Reloader {
         let live_path = self.live_path(&diff, chunks);
         spec.chunks = chunks;
         let client = &self.client;
+        let target = live::Target::of(&self.spec);
         let outcome = self.runtime.block_on(async {
             let work = async {
                 let fallback = match live_path {
-                    Ok(()) => match live::update(client, &spec, &bundle, &diff).await {
-                        Ok(live) => return Reloaded::Live(live),
-                        Err(reason) => reason,
-                    },
+                    Ok(()) => {
+                        let prepared = async {
+                            match preparing {
+                                Some(preparing) => preparing.prepared().await,
+                                None => live::prepare(client.clone(), target).await,
+                            }
+                        };
+                        match live::update(client, &spec, &bundle, &diff, prepared).await {
+                            Ok(live) => return Reloaded::Live(live),
+                            Err(reason) => reason,
+                        }
+                    }
                     Err(reason) => reason,
                 };
                 Reloaded::Rollout {
@@ -224,6 +272,23 @@ impl Reloader {
             return Err(live::NoLivePath::BundleSize);
         }
         Ok(())
+    }
+}
+
+/// The live update being started in the pods while a save settles (see
+/// [`live::prepare`]); dropped unused, it is called off, and the updates
+/// waiting in the pods see their input end.
+struct Preparing(tokio::task::JoinHandle<Result<live::Prepared, live::NoLivePath>>);
+
+impl Preparing {
+    async fn prepared(mut self) -> Result<live::Prepared, live::NoLivePath> {
+        (&mut self.0).await.map_err(live::NoLivePath::NotStarted)?
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
