@@ -496,3 +496,65 @@ fn a_foreground_program_runs_again_when_its_files_change() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "quick\nafter\n");
 }
+
+/// A file that changes right after every reload — here a log another tool
+/// appends a line to each time kubesh prints a reload line — would reload
+/// the dproc for ever: after five reloads in a row kubesh stops watching
+/// it, names the file and says how to go on; `.kubeshignore` and `watch`
+/// do.
+#[test]
+fn a_file_changed_after_every_reload_stops_the_watch() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "one"));
+    let log = sandbox.write("app.log", "");
+    let port = free_port();
+    let mut command = cluster.kubesh(&sandbox);
+    command
+        .arg("--watch")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut shell = rexpect::session::spawn_command(command, Some(60_000)).expect("kubesh starts");
+    let prompt = r"\]\$ ";
+    shell.exp_regex(prompt).unwrap();
+    shell
+        .send_line(&format!("SERVICE_PORT={port} python web.py &"))
+        .unwrap();
+    shell.exp_string("ready in").unwrap();
+    wait_for_page(&cluster, "web", port, "one\n");
+
+    // A person's save starts it; then the tool writes after each reload.
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "two"));
+    let mut reloads = 0;
+    let stopped = loop {
+        // (rexpect reads bytes as characters: the line's arrow is not one.)
+        let (_, line) = shell
+            .exp_regex(r" web  \d+ files?  [^\r\n]*|kubesh: web: [^\r\n]*")
+            .unwrap();
+        if line.starts_with("kubesh: web: ") {
+            break line;
+        }
+        reloads += 1;
+        assert!(reloads <= 30, "kubesh reloaded {reloads} times: {line}");
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut file, format!("reload {reloads}\n").as_bytes()).unwrap();
+    };
+    assert!(
+        stopped.contains(
+            "kubesh: web: app.log changed after each of the last 5 reloads; stopped watching web. \
+             Add app.log to .kubeshignore, then `watch web`"
+        ),
+        "{stopped}"
+    );
+    // The person's reload, then five the log made.
+    assert!(reloads >= 6, "stopped after {reloads} reloads");
+    shell.send_line("watch").unwrap();
+    let (listing, _) = shell.exp_regex(prompt).unwrap();
+    assert!(!listing.contains("web"), "still watched: {listing:?}");
+
+    sandbox.write(".kubeshignore", "app.log\n");
+    shell.send_line("watch web").unwrap();
+    shell.exp_string("watching web").unwrap();
+    sandbox.write("web.py", WEB_PY.replace("PAGE", "three"));
+    wait_for_page(&cluster, "web", port, "three\n");
+}

@@ -59,7 +59,10 @@ impl Saves {
         let mut watcher = notify::recommended_watcher(move |event| {
             if changes_files(&event, &own_data) {
                 let paths = event.map(|event| event.paths).unwrap_or_default();
-                let _ = sender.send(Change { paths });
+                let _ = sender.send(Change {
+                    at: Instant::now(),
+                    paths,
+                });
             }
         })
         .map_err(WatchError::Watcher)?;
@@ -115,6 +118,8 @@ impl Saves {
 
 /// A file event that may change what is shipped.
 pub struct Change {
+    /// When it came.
+    pub at: Instant,
     /// The paths it names (none when the watcher reported an error).
     pub paths: Vec<PathBuf>,
 }

@@ -6,12 +6,14 @@
 //! ([`rollout`]) changes the pod template's content hash and Kubernetes
 //! replaces the pods. Either way the ConfigMaps hold the new bundle, so a
 //! pod started later runs it too. One line per reload says what changed,
-//! how long it took and which path was taken.
+//! how long it took and which path was taken. A file that changes right
+//! after every reload ([`loops`]) stops the watch, with a word on why.
 
 mod live;
+mod loops;
 mod rollout;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,7 @@ use crate::launch::program::Files;
 use crate::launch::saves::{Change, Saves, WatchError, being_written};
 use crate::printer::Printer;
 use live::{Diff, Live};
+use loops::{LOOP_RELOADS, Loops};
 
 /// The dprocs being watched, by name.
 #[derive(Default)]
@@ -32,13 +35,20 @@ pub struct Reloads {
 }
 
 struct Watch {
+    /// Set by `unwatch`, or by the watch itself when it stops on a loop.
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
+impl Watch {
+    fn active(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+}
+
 impl Reloads {
     pub fn is_watching(&self, name: &str) -> bool {
-        self.watching.contains_key(name)
+        self.watching.get(name).is_some_and(Watch::active)
     }
 
     /// Starts watching a dproc launched by this session; `digests` are the
@@ -54,6 +64,8 @@ impl Reloads {
         if self.is_watching(&spec.name) {
             return Ok(());
         }
+        // A watch that stopped on a reload loop makes way for the new one.
+        self.unwatch(&spec.name);
         let stop = Arc::new(AtomicBool::new(false));
         let files = spec.program.files.clone().ok_or(WatchError::NoFiles)?;
         let saves = Saves::watch(&files.root, &files.file)?;
@@ -83,22 +95,26 @@ impl Reloads {
         Ok(())
     }
 
-    /// Stops watching a dproc; `false` when it was not watched.
+    /// Stops watching a dproc; `false` when it was not watched (or its
+    /// watch had stopped by itself).
     pub fn unwatch(&mut self, name: &str) -> bool {
         match self.watching.remove(name) {
             Some(mut watch) => {
-                watch.stop.store(true, Ordering::Relaxed);
+                let was_active = !watch.stop.swap(true, Ordering::Relaxed);
                 if let Some(thread) = watch.thread.take() {
                     let _ = thread.join();
                 }
-                true
+                was_active
             }
             None => false,
         }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.watching.keys().map(String::as_str)
+        self.watching
+            .iter()
+            .filter(|(_, watch)| watch.active())
+            .map(|(name, _)| name.as_str())
     }
 }
 
@@ -125,12 +141,21 @@ struct Reloader {
 /// Each file of a bundle with its SHA-256.
 pub type Digests = BTreeMap<String, [u8; 32]>;
 
+/// A reload done: the files it changed in the cluster and when it ended.
+struct Done {
+    files: BTreeSet<String>,
+    ended: Instant,
+}
+
 impl Reloader {
     fn run(&mut self, saves: &Saves, stop: &AtomicBool) {
+        let mut loops = Loops::default();
         // A save while the dproc was starting is picked up at once, unless
         // a binary is still being linked: its last write is a save to come.
-        if !being_written(&self.files.file) {
-            self.reload(None, stop);
+        if !being_written(&self.files.file)
+            && let Some(done) = self.reload(None, stop)
+        {
+            loops.record(None, &done.files, done.ended);
         }
         while !stop.load(Ordering::Relaxed) {
             let Some(first) = saves.changed_within(Duration::from_millis(200)) else {
@@ -144,9 +169,40 @@ impl Reloader {
                     preparing = self.prepare_for(change);
                 }
             });
-            if settled && !stop.load(Ordering::Relaxed) {
-                self.reload(preparing, stop);
+            if !settled || stop.load(Ordering::Relaxed) {
+                continue;
             }
+            let Some(done) = self.reload(preparing, stop) else {
+                continue;
+            };
+            let looping = loops.record(Some(first.at), &done.files, done.ended);
+            if !looping.is_empty() {
+                // `watch NAME` starts again; until then the dproc runs the
+                // code it has.
+                stop.store(true, Ordering::Relaxed);
+                (self.printer)(self.loop_message(&looping));
+                return;
+            }
+        }
+    }
+
+    /// Why the watch stopped, and how to start it again.
+    fn loop_message(&self, looping: &[String]) -> String {
+        let name = &self.spec.name;
+        let files = listed(looping);
+        let said = format!(
+            "kubesh: {name}: {files} changed after each of the last {LOOP_RELOADS} reloads; stopped watching {name}."
+        );
+        let program = self
+            .files
+            .file
+            .strip_prefix(&self.files.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if looping.contains(&program) {
+            format!("{said} Something writes it after every reload: stop that, then `watch {name}`")
+        } else {
+            format!("{said} Add {files} to .kubeshignore, then `watch {name}`")
         }
     }
 
@@ -177,18 +233,21 @@ impl Reloader {
         Some(Preparing(task))
     }
 
-    fn reload(&mut self, preparing: Option<Preparing>, stop: &AtomicBool) {
+    /// Reloads the dproc with its files as they are; `None` when nothing
+    /// was reloaded (nothing changed, the files cannot be packed, or the
+    /// watch stopped meanwhile).
+    fn reload(&mut self, preparing: Option<Preparing>, stop: &AtomicBool) -> Option<Done> {
         let started = Instant::now();
         let name = self.spec.name.clone();
         let bundle = match bundle::build(&self.files.root, &self.files.file, Limits::default()) {
             Ok(bundle) => bundle,
             Err(error) => {
                 (self.printer)(format!("↻ {name}  not reloaded: {error}"));
-                return;
+                return None;
             }
         };
         if bundle.short_hash() == self.spec.bundle_hash {
-            return;
+            return None;
         }
         let diff = Diff::between(&self.running, &bundle.digests);
         let mut spec = self.spec.clone();
@@ -231,10 +290,10 @@ impl Reloader {
                 () = stopped => None,
             }
         });
-        let Some(outcome) = outcome else {
-            return;
-        };
-        let ms = started.elapsed().as_millis();
+        let outcome = outcome?;
+        // Before the line: whatever reacts to it comes after.
+        let ended = Instant::now();
+        let ms = ended.duration_since(started).as_millis();
         let files = match diff.len() {
             1 => "1 file".to_string(),
             n => format!("{n} files"),
@@ -251,12 +310,14 @@ impl Reloader {
             }
         ) {
             // The next save is compared with what the cluster still has.
-            return;
+            return None;
         }
         // The cluster holds the new bundle now, running or not: the next
         // good save brings the program back.
         self.spec = spec;
         self.running = bundle.digests;
+        let files = diff.changed.into_iter().chain(diff.deleted).collect();
+        Some(Done { files, ended })
     }
 
     /// `Ok` when the saved files can go into the running pods; otherwise
@@ -332,5 +393,27 @@ impl Reloaded {
                 Err(error) => format!("(rollout: {reason}): {error}"),
             },
         }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listed(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_listed_as_in_a_sentence() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(listed(&names(&["app.log"])), "app.log");
+        assert_eq!(listed(&names(&["a", "b"])), "a and b");
+        assert_eq!(listed(&names(&["a", "b", "c"])), "a, b and c");
     }
 }
