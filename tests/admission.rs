@@ -5,20 +5,12 @@
 
 mod common;
 
-use common::{LocalCluster, Sandbox};
+use common::{LocalCluster, Sandbox, bounded};
 use predicates::prelude::*;
 use predicates::str::contains;
 
 const WEB_PY: &str = "import http.server, os\n\
 http.server.HTTPServer(('', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
-
-/// `command` with `args`, killed if it runs for more than 90 s.
-fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Command {
-    command.args(args);
-    let mut bounded = assert_cmd::Command::from_std(command);
-    bounded.timeout(std::time::Duration::from_secs(90));
-    bounded
-}
 
 #[test]
 fn a_namespace_enforcing_restricted_refuses_pods_and_kubesh_says_why() {

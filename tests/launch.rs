@@ -6,7 +6,7 @@
 mod common;
 
 use assert_cmd::assert::OutputAssertExt;
-use common::{LocalCluster, Sandbox, free_port};
+use common::{LocalCluster, Sandbox, bounded, free_port};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -305,15 +305,6 @@ servers[0].serve_forever()
 "#,
         ports.join(", ")
     )
-}
-
-/// `command` with `args`, killed if it runs for more than 90 s (a launch
-/// that waits forever fails the test rather than hanging it).
-fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Command {
-    command.args(args);
-    let mut bounded = assert_cmd::Command::from_std(command);
-    bounded.timeout(std::time::Duration::from_secs(90));
-    bounded
 }
 
 #[test]

@@ -239,3 +239,12 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// `command` with `args`, killed if it runs for more than 90 s (a launch
+/// that waits forever fails the test rather than hanging it).
+pub fn bounded(mut command: std::process::Command, args: &[&str]) -> assert_cmd::Command {
+    command.args(args);
+    let mut bounded = assert_cmd::Command::from_std(command);
+    bounded.timeout(std::time::Duration::from_secs(90));
+    bounded
+}
