@@ -9,6 +9,7 @@ pub mod dprocs;
 pub mod exec;
 pub mod forward;
 pub mod listening;
+pub mod nodes;
 pub mod proxy;
 pub mod trace;
 

@@ -380,6 +380,10 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         termination_grace_period_seconds: Some(5),
         init_containers: (!init_containers.is_empty()).then_some(init_containers),
         containers: vec![main],
+        // A binary runs only on nodes of its architecture.
+        node_selector: spec.program.node_arch.as_ref().map(|arch| {
+            BTreeMap::from([(crate::cluster::nodes::ARCH_LABEL.to_string(), arch.clone())])
+        }),
         volumes: Some(volumes),
         ..PodSpec::default()
     }
@@ -490,6 +494,8 @@ pub(crate) mod tests {
                 args: vec!["a b".into(), "$HOME".into()],
                 image: "node:22-slim".into(),
                 command: vec!["node".into(), "stock-gen.js".into()],
+                built_for: None,
+                node_arch: None,
             },
             env: vec![
                 ("GREETING".into(), "hi there".into()),

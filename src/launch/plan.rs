@@ -156,7 +156,7 @@ mod tests {
         let path = dir.join(file);
         std::fs::write(&path, "print(1)").unwrap();
         let words = vec!["python".to_string(), path.display().to_string()];
-        resolve(&words, &Runtimes::load(None).0, &|_| None, "amd64")
+        resolve(&words, &Runtimes::load(None).0, &|_| None)
             .unwrap()
             .unwrap()
     }
@@ -290,7 +290,7 @@ mod tests {
 
     fn typed(line: &[&str]) -> Program {
         let words: Vec<String> = line.iter().map(|w| w.to_string()).collect();
-        resolve(&words, &Runtimes::load(None).0, &|_| None, "amd64")
+        resolve(&words, &Runtimes::load(None).0, &|_| None)
             .unwrap()
             .unwrap()
     }

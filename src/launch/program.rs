@@ -7,6 +7,7 @@
 //! typed on the line (`python -c CODE`, `node -e CODE`) and a module
 //! (`python -m http.server`, `python -m mod` with a `mod.py` beside it).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::executable::{self, FileKind, Linkage};
@@ -38,6 +39,11 @@ pub struct Program {
     /// typed after its command, then the program: `run`'s `{file}` filled
     /// in, or the words giving its text or module, as typed.
     pub command: Vec<String>,
+    /// The architecture a binary is built for (`amd64`, `arm64`).
+    pub built_for: Option<String>,
+    /// The architecture its pods must run on (`kubernetes.io/arch`): set by
+    /// [`place`] when the cluster's nodes are known.
+    pub node_arch: Option<String>,
 }
 
 /// A program's files: the directory shipped with it and the file it runs.
@@ -106,10 +112,18 @@ pub enum ProgramError {
     )]
     NotLinux(String, &'static str, String, String),
     #[error(
-        "{0}: is built for {1}, but the cluster's nodes are {2}; build it for {2} \
-         (e.g. `GOOS=linux GOARCH={2} go build`, or `cargo build --target {3}`)"
+        "{file}: is built for {built_for}, but the cluster's nodes are {nodes}; build it for \
+         {target} (e.g. `GOOS=linux GOARCH={target} go build`, or `cargo build --target \
+         {rust_target}`)"
     )]
-    WrongArchitecture(String, String, String, String),
+    WrongArchitecture {
+        file: String,
+        built_for: String,
+        /// The nodes' architectures, listed for the message.
+        nodes: String,
+        target: String,
+        rust_target: String,
+    },
     #[error(
         "{0}: is a command of this machine (in {1}), not a program of yours: kubesh runs a \
          program in the cluster with the directory it is in, and does not ship {1}; put your \
@@ -135,13 +149,12 @@ impl ProgramError {
 
 /// Resolves a command's words into a program. `Ok(None)`: the command is
 /// neither a runtime's command nor a file. `image_for` gives a session
-/// override of a runtime's image (`NODE_IMAGE`); `node_arch` is the
-/// architecture of the cluster's nodes.
+/// override of a runtime's image (`NODE_IMAGE`). A binary is then
+/// [`place`]d on the cluster's nodes.
 pub fn resolve(
     args: &[String],
     runtimes: &Runtimes,
     image_for: &dyn Fn(&Runtime) -> Option<String>,
-    node_arch: &str,
 ) -> Result<Option<Program>, ProgramError> {
     let Some(first) = args.first() else {
         return Ok(None);
@@ -164,9 +177,37 @@ pub fn resolve(
     }
     shippable(first)?;
     let contents = readable(first)?;
-    let (runtime, image) = select_runtime(first, &contents, runtimes, node_arch)?;
+    let (runtime, image, built_for) = select_runtime(first, &contents, runtimes)?;
     let image = image_for(&runtime).unwrap_or(image);
-    from_file(first, runtime, image, Vec::new(), &args[1..]).map(Some)
+    let mut program = from_file(first, runtime, image, Vec::new(), &args[1..])?;
+    program.built_for = built_for;
+    Ok(Some(program))
+}
+
+/// Checks that a binary can run on the cluster's nodes, whose
+/// architectures are `nodes`, and pins its pods to its architecture there.
+/// `nodes` is `None` when they cannot be known (a user who may not list
+/// nodes, no cluster for `--dry-run`): nothing is pinned, as a selector no
+/// node may have would leave the pods Pending.
+pub fn place(program: &mut Program, nodes: Option<&BTreeSet<String>>) -> Result<(), ProgramError> {
+    let (Some(built_for), Some(nodes)) = (&program.built_for, nodes) else {
+        return Ok(());
+    };
+    if !nodes.contains(built_for) {
+        let target = nodes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| executable::host_arch().to_string());
+        return Err(ProgramError::WrongArchitecture {
+            file: program.shown().to_string(),
+            built_for: built_for.clone(),
+            nodes: nodes.iter().cloned().collect::<Vec<_>>().join(", "),
+            rust_target: rust_target(&target),
+            target,
+        });
+    }
+    program.node_arch = Some(built_for.clone());
+    Ok(())
 }
 
 /// A runtime's command and the words after it: the interpreter's options,
@@ -232,6 +273,8 @@ fn interpreted(
         args: args.to_vec(),
         image,
         command: line,
+        built_for: None,
+        node_arch: None,
     })
 }
 
@@ -284,6 +327,8 @@ fn from_file(
         image,
         command,
         runtime,
+        built_for: None,
+        node_arch: None,
     })
 }
 
@@ -566,7 +611,6 @@ fn check_file(file: &str) -> Result<(), ProgramError> {
     }
 }
 
-/// The runtime (and its image) for a file named without a runtime command.
 /// The image for a glibc binary that needs glibc `needs`: the first of
 /// the runtime's images by glibc version that has it.
 fn glibc_image(
@@ -600,35 +644,30 @@ fn glibc_image(
     })
 }
 
+/// The runtime, its image and, for a binary, the architecture it is
+/// built for, for a file named without a runtime command.
 fn select_runtime(
     file: &str,
     contents: &[u8],
     runtimes: &Runtimes,
-    node_arch: &str,
-) -> Result<(Runtime, String), ProgramError> {
+) -> Result<(Runtime, String, Option<String>), ProgramError> {
     let by_extension = Path::new(file)
         .extension()
         .and_then(|e| e.to_str())
         .and_then(|e| runtimes.by_extension(e));
     if let Some(runtime) = by_extension {
-        return Ok((runtime.clone(), runtime.image.clone()));
+        return Ok((runtime.clone(), runtime.image.clone(), None));
     }
+    // A build hint for a file that is no Linux executable.
+    let node_arch = executable::host_arch();
     match executable::inspect(contents) {
         FileKind::Shebang(interpreter) => {
             let runtime = runtimes
                 .by_command(&interpreter)
                 .ok_or_else(|| ProgramError::UnknownInterpreter(file.to_string(), interpreter))?;
-            Ok((runtime.clone(), runtime.image.clone()))
+            Ok((runtime.clone(), runtime.image.clone(), None))
         }
         FileKind::Elf(elf) => {
-            if elf.arch != node_arch {
-                return Err(ProgramError::WrongArchitecture(
-                    file.to_string(),
-                    elf.arch,
-                    node_arch.to_string(),
-                    rust_target(node_arch),
-                ));
-            }
             let runtime = runtimes
                 .iter()
                 .find(|r| r.elf_images.is_some())
@@ -639,7 +678,7 @@ fn select_runtime(
                 (Some(images), _) => glibc_image(file, images, elf.glibc)?,
                 (None, _) => runtime.image.clone(),
             };
-            Ok((runtime.clone(), image))
+            Ok((runtime.clone(), image, Some(elf.arch)))
         }
         FileKind::MachO => Err(ProgramError::NotLinux(
             file.to_string(),
@@ -716,7 +755,6 @@ mod tests {
             &words(&["node", &path, "a b", "--x"]),
             &runtimes(),
             &no_override,
-            "amd64",
         )
         .unwrap()
         .unwrap();
@@ -725,7 +763,7 @@ mod tests {
         assert_eq!(program.args, ["a b", "--x"]);
         assert_eq!(program.files.unwrap().root, dir.path());
         let image = |_: &Runtime| Some("node:23-alpine".to_string());
-        let program = resolve(&words(&["node", &path]), &runtimes(), &image, "amd64")
+        let program = resolve(&words(&["node", &path]), &runtimes(), &image)
             .unwrap()
             .unwrap();
         assert_eq!(program.image, "node:23-alpine");
@@ -740,14 +778,7 @@ mod tests {
         std::fs::write(&tool, "#!/usr/bin/env python3\n").unwrap();
         let me = std::env::current_exe().unwrap();
         let r = runtimes();
-        let resolve_one = |p: &Path| {
-            resolve(
-                &words(&[&p.display().to_string()]),
-                &r,
-                &no_override,
-                executable::host_arch(),
-            )
-        };
+        let resolve_one = |p: &Path| resolve(&words(&[&p.display().to_string()]), &r, &no_override);
         assert_eq!(resolve_one(&py).unwrap().unwrap().runtime.name, "python");
         assert_eq!(resolve_one(&tool).unwrap().unwrap().runtime.name, "python");
         let binary = resolve_one(&me).unwrap().unwrap();
@@ -767,14 +798,14 @@ mod tests {
         let data = dir.path().join("notes");
         std::fs::write(&data, "just text").unwrap();
         let r = runtimes();
-        let run = |w: &[&str]| resolve(&words(w), &r, &no_override, "amd64");
+        let run = |w: &[&str]| resolve(&words(w), &r, &no_override);
         let exe = exe.display().to_string();
         assert!(matches!(run(&[&exe]), Err(ProgramError::NotLinux(..))));
         assert!(
             run(&[&exe])
                 .unwrap_err()
                 .to_string()
-                .contains("GOOS=linux GOARCH=amd64")
+                .contains(&format!("GOOS=linux GOARCH={}", executable::host_arch()))
         );
         assert!(matches!(
             run(&[&data.display().to_string()]),
@@ -791,17 +822,47 @@ mod tests {
             Err(ProgramError::Directory(_))
         ));
         assert!(matches!(run(&["not-a-command"]), Ok(None)));
+    }
+
+    #[test]
+    fn a_binary_is_placed_by_the_cluster_s_nodes_not_by_this_machine() {
         let me = std::env::current_exe().unwrap().display().to_string();
-        let other_arch = if executable::host_arch() == "arm64" {
-            "amd64"
-        } else {
-            "arm64"
-        };
-        let error = resolve(&words(&[&me]), &r, &no_override, other_arch).unwrap_err();
+        let r = runtimes();
+        let binary = || resolve(&words(&[&me]), &r, &no_override).unwrap().unwrap();
+        let here = executable::host_arch().to_string();
+        assert_eq!(binary().built_for.as_deref(), Some(here.as_str()));
+        let nodes = |archs: &[&str]| archs.iter().map(|a| a.to_string()).collect::<BTreeSet<_>>();
+
+        let mut program = binary();
+        place(&mut program, Some(&nodes(&["s390x", &here]))).unwrap();
+        assert_eq!(program.node_arch.as_deref(), Some(here.as_str()), "pinned");
+
+        let mut program = binary();
+        let error = place(&mut program, Some(&nodes(&["riscv64", "s390x"]))).unwrap_err();
         assert!(
-            matches!(error, ProgramError::WrongArchitecture(..)),
+            error.to_string().contains(&format!(
+                ": is built for {here}, but the cluster's nodes are riscv64, s390x; build it for \
+                 riscv64 (e.g. `GOOS=linux GOARCH=riscv64 go build`, or `cargo build --target \
+                 riscv64gc-unknown-linux-musl`)"
+            )),
             "{error}"
         );
+        assert_eq!(error.status(), 126);
+
+        // Nodes kubesh may not list: it runs, pinned to nothing.
+        let mut program = binary();
+        place(&mut program, None).unwrap();
+        assert_eq!(program.node_arch, None);
+
+        // Only a binary is pinned.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("job.py");
+        std::fs::write(&script, "print(1)").unwrap();
+        let mut program = resolve(&words(&[&script.display().to_string()]), &r, &no_override)
+            .unwrap()
+            .unwrap();
+        place(&mut program, Some(&nodes(&["s390x"]))).unwrap();
+        assert_eq!(program.node_arch, None);
     }
 
     /// `words` resolved in `dir`'s files: the first word is a runtime's
@@ -814,7 +875,7 @@ mod tests {
                 None => w.to_string(),
             })
             .collect();
-        resolve(&words, &runtimes(), &no_override, "amd64").map(|p| p.expect("a program"))
+        resolve(&words, &runtimes(), &no_override).map(|p| p.expect("a program"))
     }
 
     #[test]

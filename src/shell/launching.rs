@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::Service;
 
 use super::{Invocation, Shell};
 use crate::cluster::dprocs::Launched;
+use crate::cluster::nodes;
 use crate::launch::program::{Program, ProgramError};
-use crate::launch::{self, Outcome, Request, bundle, executable, objects, plan, program};
+use crate::launch::{self, Outcome, Request, bundle, objects, plan, program};
 use crate::runtimes::Runtime;
 use crate::status::STATUS_USAGE;
 use crate::syntax::quote_all;
@@ -37,22 +38,44 @@ pub fn resolve(shell: &Shell, invocation: &Invocation) -> Result<Option<Program>
             &format!("{}_IMAGE", runtime.name.to_uppercase()),
         )
     };
-    program::resolve(
-        &invocation.args,
-        &shell.runtimes,
-        &image_for,
-        executable::host_arch(),
-    )
+    program::resolve(&invocation.args, &shell.runtimes, &image_for)
+}
+
+/// The architectures of the cluster's nodes, for a binary: `None` when they
+/// cannot be known — a cluster that does not let this user list nodes, as
+/// many namespaced roles do not. Nothing is said then: the user can do
+/// nothing about it, and the binary runs unpinned.
+fn node_archs(shell: &mut Shell) -> Option<std::collections::BTreeSet<String>> {
+    let debug = shell.debug;
+    let connection = shell.connect().ok()?;
+    let listed = connection.block_on(nodes::architectures(&connection.client, &connection.server));
+    match listed {
+        Ok(archs) => archs,
+        Err(error) => {
+            if debug {
+                report!("debug: the nodes' architectures are not known: {error}");
+            }
+            None
+        }
+    }
 }
 
 /// Launches `program` as `invocation` asks and records what came of it;
 /// returns its exit status.
-pub fn launch(shell: &mut Shell, invocation: &Invocation, program: Program) -> i32 {
+pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) -> i32 {
     if !shell.dry_run
         && let Err(error) = shell.connect()
     {
         report!("kubesh: {}: {error}", invocation.args[0]);
         return 1;
+    }
+    // `--dry-run` asks no cluster: a binary is shown unpinned.
+    if program.built_for.is_some() && !shell.dry_run {
+        let nodes = node_archs(shell);
+        if let Err(error) = program::place(&mut program, nodes.as_ref()) {
+            report!("kubesh: {error}");
+            return error.status();
+        }
     }
     let request = request(shell, invocation, program);
     let planning = Instant::now();
