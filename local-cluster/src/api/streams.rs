@@ -231,21 +231,37 @@ pub enum Input {
 pub fn decode_input(
     message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
 ) -> Option<Input> {
+    let data = match message {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Some(Input::Gone),
+        Some(Ok(message)) => channel_message(message)?,
+    };
+    decode_channel_message(data)
+}
+
+/// The bytes of a data message, channel byte first: a binary message, or a
+/// text one (the official Python client sends a `str` written to stdin as
+/// text, its channel as the first character), as the API server takes both.
+pub fn channel_message(message: Message) -> Option<Bytes> {
     match message {
-        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Input::Gone),
-        Some(Ok(Message::Binary(data))) => match data.first() {
-            Some(&STDIN) => Some(Input::Stdin(data.slice(1..))),
-            Some(&CLOSE) if data.get(1) == Some(&STDIN) => Some(Input::CloseStdin),
-            Some(&RESIZE) => {
-                let size: Value = serde_json::from_slice(&data[1..]).ok()?;
-                Some(Input::Resize(
-                    size["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
-                    size["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
-                ))
-            }
-            _ => None,
-        },
-        Some(Ok(_)) => None,
+        Message::Binary(data) => Some(data),
+        Message::Text(text) => Some(Bytes::from(text)),
+        Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+    }
+}
+
+/// What a data message (channel byte first) asks for.
+pub fn decode_channel_message(data: Bytes) -> Option<Input> {
+    match data.first() {
+        Some(&STDIN) => Some(Input::Stdin(data.slice(1..))),
+        Some(&CLOSE) if data.get(1) == Some(&STDIN) => Some(Input::CloseStdin),
+        Some(&RESIZE) => {
+            let size: Value = serde_json::from_slice(&data[1..]).ok()?;
+            Some(Input::Resize(
+                size["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
+                size["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -534,7 +550,12 @@ async fn forward_session(
     loop {
         tokio::select! {
             message = stream.next() => match message {
-                Some(Ok(Message::Binary(bytes))) if bytes.len() > 1 => {
+                // The client is done: closing the WebSocket ends every connection.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(message)) => {
+                    let Some(bytes) = channel_message(message).filter(|b| b.len() > 1) else {
+                        continue;
+                    };
                     let ch = bytes[0] as usize;
                     if ch.is_multiple_of(2)
                         && let Some(slot) = inputs.get_mut(ch / 2)
@@ -544,9 +565,6 @@ async fn forward_session(
                         *slot = None;
                     }
                 }
-                Some(Ok(Message::Binary(_) | Message::Text(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                // The client is done: closing the WebSocket ends every connection.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
             _ = &mut all_out => break,
         }
