@@ -103,15 +103,34 @@ pub struct ElfImages {
     pub glibc_versions: Vec<GlibcImage>,
 }
 
-/// An image and the glibc version it has (`2.36`).
+/// An image, the glibc version it has (`2.36`) and the shared libraries
+/// it has (their sonames), when they are known.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlibcImage {
     pub version: String,
     pub image: String,
+    /// `None`: not known, so never a reason to refuse a binary.
+    #[serde(default)]
+    pub libraries: Option<Vec<String>>,
 }
 
 impl GlibcImage {
+    /// The libraries of `needed` this image lacks; none when its
+    /// libraries are not known. The dynamic loader (`ld-linux-….so.N`,
+    /// `ld64.so.N`) is the glibc's, which the version stands for.
+    pub fn lacks<'a>(&self, needed: &'a [String]) -> Vec<&'a str> {
+        let Some(libraries) = &self.libraries else {
+            return Vec::new();
+        };
+        needed
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !name.starts_with("ld-linux") && !name.starts_with("ld64.so"))
+            .filter(|name| !libraries.iter().any(|has| has == name))
+            .collect()
+    }
+
     /// The version as (major, minor); `None` when it is not `X.Y`.
     pub fn parsed(&self) -> Option<(u32, u32)> {
         let (major, minor) = self.version.split_once('.')?;

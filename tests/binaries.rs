@@ -102,3 +102,100 @@ fn a_binary_runs_on_nodes_of_its_architecture_and_is_refused_where_no_node_has_i
         "nothing was created for the refused binary"
     );
 }
+
+const GREET_C: &str = "const char *greeting(void) { return \"hello from a library\"; }\n";
+const TOOL_C: &str = "#include <stdio.h>\nconst char *greeting(void);\nint main(void) { puts(greeting()); return 0; }\n";
+
+/// Builds `libgreet.so.1` at `library` (relative to the work directory)
+/// and `tool` at `binary` linked with it, finding it through `rpath`.
+fn build_with_library(sandbox: &Sandbox, library: &str, binary: &str, rpath: &str) {
+    let work = sandbox.work();
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("cc")
+            .current_dir(&work)
+            .args(args)
+            .status()
+            .expect("a C compiler (cc) builds the test binary");
+        assert!(status.success(), "cc {args:?}");
+    };
+    sandbox.write("greet.c", GREET_C);
+    sandbox.write("tool.c", TOOL_C);
+    if let Some(parent) = std::path::Path::new(library).parent() {
+        std::fs::create_dir_all(work.join(parent)).unwrap();
+    }
+    if let Some(parent) = std::path::Path::new(binary).parent() {
+        std::fs::create_dir_all(work.join(parent)).unwrap();
+    }
+    run(&[
+        "-shared",
+        "-fPIC",
+        "-Wl,-soname,libgreet.so.1",
+        "-o",
+        library,
+        "greet.c",
+    ]);
+    run(&[
+        "-o",
+        binary,
+        "tool.c",
+        library,
+        &format!("-Wl,-rpath,{rpath}"),
+    ]);
+    std::fs::remove_file(work.join("greet.c")).unwrap();
+    std::fs::remove_file(work.join("tool.c")).unwrap();
+}
+
+#[test]
+fn a_binary_needing_a_library_the_images_lack_is_refused_before_anything_is_created() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    // The library is this machine's, not shipped with the program.
+    let outside = sandbox.path("libs/libgreet.so.1");
+    build_with_library(
+        &sandbox,
+        &outside.display().to_string(),
+        "bin/tool",
+        &sandbox.path("libs").display().to_string(),
+    );
+    let config_maps = || cluster.kubectl_stdout(&["get", "configmaps", "-A", "-o", "name"]);
+    let before = (binary_pods(&cluster), config_maps());
+    bounded(cluster.kubesh(&sandbox), &["-c", "./bin/tool"])
+        .assert()
+        .code(126)
+        .stdout("")
+        .stderr(contains(
+            "kubesh: ./bin/tool: needs libgreet.so.1, which the images kubesh runs binaries in \
+             lack (debian:12-slim, debian:13-slim): link it statically",
+        ))
+        .stderr(contains(
+            "or run it in an image that has it: `BINARY_IMAGE=IMAGE ./bin/tool`",
+        ));
+    assert_eq!(
+        (binary_pods(&cluster), config_maps()),
+        before,
+        "nothing was created for the refused binary"
+    );
+    // An image the user names is theirs to know.
+    bounded(
+        sandbox.command(),
+        &[
+            "--dry-run",
+            "-c",
+            "BINARY_IMAGE=registry.example/tools:1 ./bin/tool",
+        ],
+    )
+    .assert()
+    .success()
+    .stdout(contains("image: registry.example/tools:1"));
+}
+
+#[test]
+fn a_binary_that_ships_its_library_beside_it_runs() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    build_with_library(&sandbox, "app/lib/libgreet.so.1", "app/tool", "$ORIGIN/lib");
+    bounded(cluster.kubesh(&sandbox), &["-c", "./app/tool"])
+        .assert()
+        .success()
+        .stdout("hello from a library\n");
+}

@@ -1,6 +1,7 @@
 //! What kind of executable a file is, read from its first bytes: an ELF
-//! binary (architecture, static/glibc/musl), a script with a shebang, or
-//! something that cannot run on Linux nodes (macOS, Windows).
+//! binary (architecture, static/glibc/musl, the glibc version and the
+//! shared libraries it needs), a script with a shebang, or something that
+//! cannot run on Linux nodes (macOS, Windows).
 
 /// How a Linux binary is linked, which decides its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,11 @@ pub struct Elf {
     /// For a glibc binary, the newest glibc version it needs (the highest
     /// `GLIBC_2.N` among its symbol versions), as (2, N).
     pub glibc: Option<(u32, u32)>,
+    /// The shared libraries it needs (`DT_NEEDED`: `libssl.so.3`), in order.
+    pub needed: Vec<String>,
+    /// Where it looks for them first (`DT_RUNPATH`, else `DT_RPATH`):
+    /// directories, `$ORIGIN` standing for its own.
+    pub runpath: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,37 +199,107 @@ fn parse_elf(bytes: &[u8]) -> Option<Elf> {
         Some(path) if path.contains("ld-linux") || path.contains("ld64.so") => Linkage::Glibc,
         Some(path) => Linkage::Other(path),
     };
-    let glibc = (linkage == Linkage::Glibc)
-        .then(|| {
-            let section = |index: u64| -> Option<(u32, &[u8])> {
-                let header =
-                    usize::try_from(shoff.checked_add(index.checked_mul(shentsize)?)?).ok()?;
-                let name = u32_at(header)? as u32;
-                let (offset, size) = if wide {
-                    (u64_at(header + 24)?, u64_at(header + 32)?)
-                } else {
-                    (u32_at(header + 16)?, u32_at(header + 20)?)
-                };
-                let start = usize::try_from(offset).ok()?;
-                let end = start.checked_add(usize::try_from(size).ok()?)?;
-                Some((name, bytes.get(start..end)?))
-            };
-            let names_index = if wide { u16_at(62)? } else { u16_at(50)? };
-            let (_, names) = section(names_index)?;
-            let dynstr = (0..shnum).find_map(|index| {
-                let (name, data) = section(index)?;
-                let name = names.get(usize::try_from(name).ok()?..)?;
-                name.starts_with(b".dynstr\0").then_some(data)
-            })?;
-            newest_glibc(dynstr)
+    // A section's name (an offset in the section names) and its bytes.
+    let section = |index: u64| -> Option<(u32, &[u8])> {
+        let header = usize::try_from(shoff.checked_add(index.checked_mul(shentsize)?)?).ok()?;
+        let name = u32_at(header)? as u32;
+        let (offset, size) = if wide {
+            (
+                u64_at(header.checked_add(24)?)?,
+                u64_at(header.checked_add(32)?)?,
+            )
+        } else {
+            (
+                u32_at(header.checked_add(16)?)?,
+                u32_at(header.checked_add(20)?)?,
+            )
+        };
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        Some((name, bytes.get(start..end)?))
+    };
+    let names_index = if wide { u16_at(62) } else { u16_at(50) };
+    let names = names_index.and_then(&section).map(|(_, names)| names);
+    let named = |wanted: &[u8]| -> Option<&[u8]> {
+        let names = names?;
+        (0..shnum).find_map(|index| {
+            let (name, data) = section(index)?;
+            let name = names.get(usize::try_from(name).ok()?..)?;
+            (name.starts_with(wanted) && name.get(wanted.len()) == Some(&0)).then_some(data)
         })
+    };
+    let dynstr = (linkage != Linkage::Static)
+        .then(|| named(b".dynstr"))
         .flatten();
+    let glibc = dynstr
+        .filter(|_| linkage == Linkage::Glibc)
+        .and_then(newest_glibc);
+    let (needed, runpath) = match (dynstr, named(b".dynamic")) {
+        (Some(strings), Some(dynamic)) => dynamic_names(dynamic, strings, wide, little),
+        _ => (Vec::new(), Vec::new()),
+    };
     Some(Elf {
         arch: arch_name(machine),
         linkage,
         complete,
         glibc,
+        needed,
+        runpath,
     })
+}
+
+/// The libraries a dynamic section names (`DT_NEEDED`) and its search
+/// path (`DT_RUNPATH`, else `DT_RPATH`, split at `:`), read with the
+/// strings of `.dynstr`.
+fn dynamic_names(
+    dynamic: &[u8],
+    strings: &[u8],
+    wide: bool,
+    little: bool,
+) -> (Vec<String>, Vec<String>) {
+    const DT_NULL: u64 = 0;
+    const DT_NEEDED: u64 = 1;
+    const DT_RPATH: u64 = 15;
+    const DT_RUNPATH: u64 = 29;
+    let word = |bytes: &[u8]| -> u64 {
+        match (wide, little) {
+            (true, true) => bytes.try_into().map_or(0, u64::from_le_bytes),
+            (true, false) => bytes.try_into().map_or(0, u64::from_be_bytes),
+            (false, true) => bytes
+                .try_into()
+                .map_or(0, |b| u64::from(u32::from_le_bytes(b))),
+            (false, false) => bytes
+                .try_into()
+                .map_or(0, |b| u64::from(u32::from_be_bytes(b))),
+        }
+    };
+    let string = |offset: u64| -> Option<String> {
+        let rest = strings.get(usize::try_from(offset).ok()?..)?;
+        let end = rest.iter().position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    };
+    let size = if wide { 8 } else { 4 };
+    let (mut needed, mut rpath, mut runpath) = (Vec::new(), None, None);
+    for entry in dynamic.chunks_exact(2 * size) {
+        let (tag, value) = (word(&entry[..size]), word(&entry[size..]));
+        match tag {
+            DT_NULL => break,
+            DT_NEEDED => needed.extend(string(value)),
+            DT_RPATH => rpath = string(value),
+            DT_RUNPATH => runpath = string(value),
+            _ => {}
+        }
+    }
+    let path = runpath
+        .or(rpath)
+        .map(|path| {
+            path.split(':')
+                .filter(|dir| !dir.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    (needed, path)
 }
 
 /// The highest `GLIBC_X.Y` version name in a dynamic string table
@@ -291,7 +367,9 @@ mod tests {
                 arch: "amd64".into(),
                 linkage: Linkage::Static,
                 complete: true,
-                glibc: None
+                glibc: None,
+                needed: vec![],
+                runpath: vec![],
             })
         );
         assert_eq!(
@@ -300,7 +378,9 @@ mod tests {
                 arch: "arm64".into(),
                 linkage: Linkage::Glibc,
                 complete: true,
-                glibc: None
+                glibc: None,
+                needed: vec![],
+                runpath: vec![],
             })
         );
         assert_eq!(
@@ -309,7 +389,9 @@ mod tests {
                 arch: "amd64".into(),
                 linkage: Linkage::Musl,
                 complete: true,
-                glibc: None
+                glibc: None,
+                needed: vec![],
+                runpath: vec![],
             })
         );
     }
@@ -330,6 +412,15 @@ mod tests {
             FileKind::Elf(elf) => {
                 assert_eq!(elf.arch, host_arch());
                 assert!(elf.complete);
+                if elf.linkage != Linkage::Static {
+                    assert!(
+                        elf.needed
+                            .iter()
+                            .any(|n| n == "libc.so.6" || n.starts_with("libc.musl")),
+                        "{:?}",
+                        elf.needed
+                    );
+                }
                 // Built against this machine's glibc, it needs no newer
                 // one, whatever versions its own tests name in its data.
                 if elf.linkage == Linkage::Glibc {

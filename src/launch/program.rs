@@ -95,6 +95,19 @@ pub enum ProgramError {
         needs: String,
         newest: String,
     },
+    #[error(
+        "{file}: needs {missing}, which the images kubesh runs binaries in lack ({images}): \
+         link it statically (Go: `CGO_ENABLED=0 go build`; Rust: `--target \
+         x86_64-unknown-linux-musl`), or run it in an image that has it: `BINARY_IMAGE=IMAGE \
+         {file}`"
+    )]
+    MissingLibraries {
+        file: String,
+        /// The sonames, listed for the message.
+        missing: String,
+        /// The images that have the glibc it needs, listed.
+        images: String,
+    },
     #[error("{0}: is not a regular file (a device, a pipe or a socket); name a program file")]
     NotAFile(String),
     #[error("{0}: cannot be read: {1}")]
@@ -177,7 +190,7 @@ pub fn resolve(
     }
     shippable(first)?;
     let contents = readable(first)?;
-    let (runtime, image, built_for) = select_runtime(first, &contents, runtimes)?;
+    let (runtime, image, built_for) = select_runtime(first, &contents, runtimes, image_for)?;
     let image = image_for(&runtime).unwrap_or(image);
     let mut program = from_file(first, runtime, image, Vec::new(), &args[1..])?;
     program.built_for = built_for;
@@ -611,45 +624,96 @@ fn check_file(file: &str) -> Result<(), ProgramError> {
     }
 }
 
-/// The image for a glibc binary that needs glibc `needs`: the first of
-/// the runtime's images by glibc version that has it.
+/// The image for a glibc binary: the first of the runtime's images by
+/// glibc version that has the glibc it needs and every library it needs
+/// but ships itself (`needed`).
 fn glibc_image(
     file: &str,
     images: &crate::runtimes::ElfImages,
     needs: Option<(u32, u32)>,
+    needed: &[String],
 ) -> Result<String, ProgramError> {
-    let Some(needs) = needs else {
-        return Ok(images.glibc.clone());
-    };
     if images.glibc_versions.is_empty() {
         return Ok(images.glibc.clone());
     }
-    if let Some(fits) = images
+    let fitting: Vec<_> = images
         .glibc_versions
         .iter()
-        .find(|image| image.parsed().is_some_and(|has| has >= needs))
-    {
+        .filter(|image| needs.is_none_or(|needs| image.parsed().is_some_and(|has| has >= needs)))
+        .collect();
+    let Some(newest_fitting) = fitting.last() else {
+        let newest = images
+            .glibc_versions
+            .iter()
+            .max_by_key(|image| image.parsed())
+            .map(|image| format!("{} has {}", image.image, image.version))
+            .unwrap_or_default();
+        let needs = needs.map_or_else(String::new, |(major, minor)| format!("{major}.{minor}"));
+        return Err(ProgramError::GlibcTooNew {
+            file: file.to_string(),
+            needs,
+            newest,
+        });
+    };
+    if let Some(fits) = fitting.iter().find(|image| image.lacks(needed).is_empty()) {
         return Ok(fits.image.clone());
     }
-    let newest = images
-        .glibc_versions
+    // What no image has; else what the newest lacks.
+    let mut missing: Vec<&str> = newest_fitting.lacks(needed);
+    let everywhere: Vec<&str> = missing
         .iter()
-        .max_by_key(|image| image.parsed())
-        .map(|image| format!("{} has {}", image.image, image.version))
-        .unwrap_or_default();
-    Err(ProgramError::GlibcTooNew {
+        .copied()
+        .filter(|name| {
+            fitting
+                .iter()
+                .all(|image| image.lacks(needed).contains(name))
+        })
+        .collect();
+    if !everywhere.is_empty() {
+        missing = everywhere;
+    }
+    let images: Vec<&str> = fitting.iter().map(|image| image.image.as_str()).collect();
+    Err(ProgramError::MissingLibraries {
         file: file.to_string(),
-        needs: format!("{}.{}", needs.0, needs.1),
-        newest,
+        missing: missing.join(", "),
+        images: images.join(", "),
     })
+}
+
+/// The libraries a binary needs that it does not ship: those not found in
+/// a directory of its run path relative to its own (`$ORIGIN/lib`),
+/// which the bundle carries with it.
+fn not_shipped(file: &str, elf: &executable::Elf) -> Vec<String> {
+    let dir = std::path::absolute(file)
+        .ok()
+        .and_then(|path| path.parent().map(Path::to_path_buf));
+    let shipped = |name: &str| {
+        let Some(dir) = &dir else {
+            return false;
+        };
+        elf.runpath.iter().any(|entry| {
+            let rest = entry
+                .strip_prefix("$ORIGIN")
+                .or_else(|| entry.strip_prefix("${ORIGIN}"));
+            rest.is_some_and(|rest| dir.join(rest.trim_start_matches('/')).join(name).is_file())
+        })
+    };
+    elf.needed
+        .iter()
+        .filter(|name| !shipped(name))
+        .cloned()
+        .collect()
 }
 
 /// The runtime, its image and, for a binary, the architecture it is
 /// built for, for a file named without a runtime command.
+/// An image the session names for the runtime (`BINARY_IMAGE`) is taken
+/// as it is: kubesh does not know what it holds.
 fn select_runtime(
     file: &str,
     contents: &[u8],
     runtimes: &Runtimes,
+    image_for: &dyn Fn(&Runtime) -> Option<String>,
 ) -> Result<(Runtime, String, Option<String>), ProgramError> {
     let by_extension = Path::new(file)
         .extension()
@@ -672,11 +736,14 @@ fn select_runtime(
                 .iter()
                 .find(|r| r.elf_images.is_some())
                 .ok_or_else(|| ProgramError::Unknown(file.to_string()))?;
-            let image = match (&runtime.elf_images, &elf.linkage) {
-                (Some(images), Linkage::Static) => images.static_linked.clone(),
-                (Some(images), Linkage::Musl) => images.musl.clone(),
-                (Some(images), _) => glibc_image(file, images, elf.glibc)?,
-                (None, _) => runtime.image.clone(),
+            let image = match (image_for(runtime), &runtime.elf_images, &elf.linkage) {
+                (Some(named), _, _) => named,
+                (None, Some(images), Linkage::Static) => images.static_linked.clone(),
+                (None, Some(images), Linkage::Musl) => images.musl.clone(),
+                (None, Some(images), _) => {
+                    glibc_image(file, images, elf.glibc, &not_shipped(file, &elf))?
+                }
+                (None, None, _) => runtime.image.clone(),
             };
             Ok((runtime.clone(), image, Some(elf.arch)))
         }
@@ -723,7 +790,7 @@ mod tests {
             .iter()
             .find_map(|r| r.elf_images.clone())
             .expect("the binary runtime");
-        let image = |needs| glibc_image("./tool", &images, needs);
+        let image = |needs| glibc_image("./tool", &images, needs, &[]);
         assert_eq!(image(None).as_deref(), Ok("debian:12-slim"));
         assert_eq!(image(Some((2, 34))).as_deref(), Ok("debian:12-slim"));
         assert_eq!(image(Some((2, 36))).as_deref(), Ok("debian:12-slim"));
@@ -732,6 +799,50 @@ mod tests {
         assert!(
             refused.starts_with(
                 "./tool: needs glibc 2.45, newer than any image kubesh runs binaries in (debian:13-slim has 2.41)"
+            ),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_glibc_binary_gets_an_image_with_the_libraries_it_needs_or_is_refused_naming_them() {
+        let runtimes = runtimes();
+        let images = runtimes
+            .iter()
+            .find_map(|r| r.elf_images.clone())
+            .expect("the binary runtime");
+        let image = |needs, needed: &[&str]| {
+            let needed: Vec<String> = needed.iter().map(|n| n.to_string()).collect();
+            glibc_image("./tool", &images, needs, &needed)
+        };
+        let cpp = ["libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6"];
+        assert_eq!(image(Some((2, 34)), &cpp).as_deref(), Ok("debian:12-slim"));
+        // The loader is the glibc's, whatever the architecture names it.
+        let loader = ["libc.so.6", "ld-linux-aarch64.so.1"];
+        assert_eq!(
+            image(Some((2, 17)), &loader).as_deref(),
+            Ok("debian:12-slim")
+        );
+        // OpenSSL 3 is in Debian 13's slim image, not in 12's.
+        let tls = ["libssl.so.3", "libcrypto.so.3", "libc.so.6"];
+        assert_eq!(image(Some((2, 34)), &tls).as_deref(), Ok("debian:13-slim"));
+        assert_eq!(image(None, &tls).as_deref(), Ok("debian:13-slim"));
+        let refused = image(Some((2, 34)), &["libpq.so.5", "libc.so.6", "libssl.so.3"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "./tool: needs libpq.so.5, which the images kubesh runs binaries in lack \
+             (debian:12-slim, debian:13-slim): link it statically (Go: `CGO_ENABLED=0 go \
+             build`; Rust: `--target x86_64-unknown-linux-musl`), or run it in an image that \
+             has it: `BINARY_IMAGE=IMAGE ./tool`"
+        );
+        let refused = image(Some((2, 38)), &["libgnutls.so.30"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.starts_with(
+                "./tool: needs libgnutls.so.30, which the images kubesh runs binaries in lack (debian:13-slim)"
             ),
             "{refused}"
         );
