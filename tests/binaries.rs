@@ -199,3 +199,26 @@ fn a_binary_that_ships_its_library_beside_it_runs() {
         .success()
         .stdout("hello from a library\n");
 }
+
+#[test]
+fn a_static_binary_runs_in_an_image_with_a_shell_and_a_ca_bundle() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write("fetch.c", HELLO_C);
+    let built = std::process::Command::new("cc")
+        .current_dir(sandbox.work())
+        .args(["-static", "-o", "fetch"])
+        .arg(&file)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !built {
+        eprintln!("skipped: no C compiler able to link statically (gcc, libc6-dev)");
+        return;
+    }
+    std::fs::remove_file(file).unwrap();
+    // Alpine's, where Go, OpenSSL and rustls look for the roots of trust
+    // at /etc/ssl/certs/ca-certificates.crt; busybox has none.
+    bounded(sandbox.command(), &["--dry-run", "-c", "./fetch &"])
+        .assert()
+        .success()
+        .stdout(contains("image: alpine:3.21"));
+}
