@@ -1,4 +1,5 @@
-//! The command line: `kubesh [OPTIONS] [SCRIPT [ARGS…]]`, `kubesh -c LINE`.
+//! The command line: `kubesh [OPTIONS] [SCRIPT [ARGS…]]`, `kubesh -c LINE`,
+//! `kubesh local-cluster [start|stop|status|reset]`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -47,7 +48,9 @@ pub struct Cli {
     #[arg(long)]
     pub watch: bool,
 
-    /// Start kubesh's local cluster and use it.
+    /// Use your local cluster, starting it if it is not running; it keeps
+    /// running after kubesh exits, shared by every `kubesh --local`, until
+    /// `kubesh local-cluster stop`.
     #[arg(long)]
     pub local: bool,
 
@@ -64,17 +67,44 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run kubesh's local cluster in the foreground (for kubectl and tests);
-    /// Ctrl-C stops it and every pod process.
+    /// kubesh's local cluster. `start`, `stop`, `status` and `reset` manage
+    /// your local cluster, the one every `kubesh --local` shares; with only
+    /// options, a cluster runs in the foreground until Ctrl-C (for kubectl
+    /// and tests), by default on your local cluster's state.
+    #[command(args_conflicts_with_subcommands = true)]
     LocalCluster {
+        #[command(subcommand)]
+        action: Option<LocalAction>,
         /// Port on 127.0.0.1 (0: a free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Where to write the kubeconfig (default: kubesh's data directory).
         #[arg(long, value_name = "FILE")]
         kubeconfig: Option<PathBuf>,
-        /// Where pods get their directories (default: kubesh's data directory).
+        /// Where the cluster keeps its objects and its pods their
+        /// directories (default: kubesh's data directory).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
+    },
+}
+
+/// What to do with your local cluster.
+#[derive(Debug, Subcommand)]
+pub enum LocalAction {
+    /// Start your local cluster in the background, if it is not running,
+    /// and print its address and kubeconfig. It runs until `stop`.
+    Start,
+    /// Stop your local cluster and its programs; waits until they have
+    /// ended. What it holds is kept for the next start.
+    Stop,
+    /// Whether your local cluster runs: its address, kubeconfig, pid,
+    /// uptime and pods (exit status 3 when it is not running).
+    Status,
+    /// Delete your local cluster's state (stopping it first): every object
+    /// and program in it. Asks first.
+    Reset {
+        /// Delete without asking (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }

@@ -17,6 +17,7 @@ mod cluster;
 mod interrupt;
 mod labels;
 mod launch;
+mod local;
 mod pages;
 mod printer;
 mod reload;
@@ -47,39 +48,27 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> i32 {
     if let Some(cli::Command::LocalCluster {
+        action,
         port,
         kubeconfig,
         state,
     }) = cli.subcommand
     {
-        let options = local_cluster::Options {
-            port,
-            kubeconfig,
-            state_dir: state,
-        };
-        return match local_cluster::run_standalone(options) {
-            Ok(()) => 0,
-            Err(error) => {
-                report!("kubesh: local-cluster: {error:#}");
-                1
-            }
+        return match action {
+            Some(action) => local::commands::run(&action),
+            None => local::commands::foreground(port, kubeconfig, state),
         };
     }
-    // Kept alive for the whole session: dropping it stops every pod.
+    // The user's local cluster: found running, or started detached; it
+    // outlives this session.
     let local = if cli.local {
-        match local_cluster::LocalCluster::start(local_cluster::Options::default()) {
-            Ok(cluster) => {
-                report!("kubesh: {}", cluster.notice());
-                report!("kubesh: {}", cluster.isolation_mechanism());
-                report!(
-                    "kubesh: local cluster at {}; kubectl works with KUBECONFIG={}",
-                    cluster.server_url(),
-                    cluster.kubeconfig_path().display()
-                );
-                Some(cluster)
+        match local::Place::user().and_then(|place| local::ensure(&place)) {
+            Ok(running) => {
+                announce(&running);
+                Some(running)
             }
             Err(error) => {
-                report!("kubesh: --local: the local cluster did not start: {error:#}");
+                report!("kubesh: --local: {error}");
                 return 1;
             }
         }
@@ -103,8 +92,8 @@ fn run(cli: Cli) -> i32 {
         report!("kubesh: warning: {warning}");
     }
     let target = match &local {
-        Some(cluster) => ClusterTarget::from_kubeconfig_file(
-            cluster.kubeconfig_path(),
+        Some(running) => ClusterTarget::from_kubeconfig_file(
+            &running.record.kubeconfig,
             cli.context.as_deref(),
             cli.namespace.as_deref(),
         ),
@@ -119,6 +108,29 @@ fn run(cli: Cli) -> i32 {
     let status = run_shell(&mut shell, cli, dirs);
     shell.clean_up(gc.as_deref());
     status
+}
+
+/// Says which local cluster `--local` uses, and that it outlives kubesh
+/// when this kubesh started it.
+fn announce(running: &local::Running) {
+    let kubeconfig = running.record.kubeconfig.display();
+    if running.started_now {
+        for line in &running.banner {
+            report!("kubesh: {line}");
+        }
+        report!(
+            "kubesh: started the local cluster at {} (pid {}); kubectl works with KUBECONFIG={kubeconfig}; it keeps running after kubesh exits, shared by every `kubesh --local`, until `kubesh local-cluster stop`",
+            running.server,
+            running.record.pid
+        );
+    } else {
+        report!(
+            "kubesh: local cluster at {} (pid {}, up {}); kubectl works with KUBECONFIG={kubeconfig}",
+            running.server,
+            running.record.pid,
+            local::duration_words(running.record.uptime())
+        );
+    }
 }
 
 /// Runs the shell in the mode the command line asks for.

@@ -14,7 +14,7 @@ fn the_demo_runs_on_the_local_cluster() {
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["--local", "scripts/demo/demo.kubesh"]);
-    assert_the_demo_ran(command);
+    assert_the_demo_ran(&sandbox, command);
 }
 
 /// Where the kernel refuses namespaces, pods run directly on this machine;
@@ -27,10 +27,11 @@ fn the_demo_runs_with_pods_run_directly_on_this_machine() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KUBESH_LOCAL_SANDBOX", "off")
         .args(["--local", "scripts/demo/demo.kubesh"]);
-    assert_the_demo_ran(command);
+    assert_the_demo_ran(&sandbox, command);
 }
 
-fn assert_the_demo_ran(mut command: std::process::Command) {
+fn assert_the_demo_ran(sandbox: &Sandbox, mut command: std::process::Command) {
+    let _cluster = common::SharedCluster::guard(sandbox);
     command.assert().success().stdout(
         contains("the consumer was handed STOCK_GEN_URL=http://stock-gen:9999")
             .and(contains("\"symbol\": \"NITE\""))

@@ -316,7 +316,8 @@ fn a_foreground_program_reads_what_is_typed_and_the_prompt_gets_the_rest() {
 #[test]
 fn ctrl_c_at_the_embedded_local_cluster_stops_only_the_foreground_program() {
     // The terminal sends Ctrl-C to kubesh's whole process group; the local
-    // cluster inside it (its pods' sandboxes among them) must not hear it.
+    // cluster kubesh started (its pods' sandboxes among them) must not hear
+    // it.
     let sandbox = Sandbox::new();
     sandbox.write(
         "web.py",
@@ -326,6 +327,7 @@ fn ctrl_c_at_the_embedded_local_cluster_stops_only_the_foreground_program() {
         "ticker.py",
         "import time\nprint('ticking', flush=True)\nwhile True:\n    time.sleep(0.1)\n",
     );
+    let _cluster = common::SharedCluster::guard(&sandbox);
     let mut command = sandbox.command();
     command
         .arg("--local")

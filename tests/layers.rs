@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["syntax"],
     &["cluster"],
+    &["local"],
     &["launch"],
     &["reload"],
     &["shell"],

@@ -122,6 +122,7 @@ fn bounded(command: std::process::Command) -> assert_cmd::Command {
 fn the_local_cluster_is_reached_directly_with_a_proxy_set() {
     let sandbox = Sandbox::new();
     sandbox.write("hi.py", "print('hello through no proxy')\n");
+    let _cluster = common::SharedCluster::guard(&sandbox);
     let mut command = sandbox.command();
     command
         .args(["--local", "-c", "echo hi; python hi.py; ps"])

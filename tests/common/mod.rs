@@ -217,6 +217,63 @@ impl Drop for LocalCluster {
     }
 }
 
+/// The sandbox's own shared local cluster, the one `kubesh --local` and
+/// `kubesh local-cluster start` start in its data directory: stopped when
+/// dropped, even when the test fails, so that no test leaves one running.
+pub struct SharedCluster<'a> {
+    sandbox: &'a Sandbox,
+}
+
+impl<'a> SharedCluster<'a> {
+    /// Guards the cluster `kubesh --local` will start in `sandbox`.
+    pub fn guard(sandbox: &'a Sandbox) -> SharedCluster<'a> {
+        SharedCluster { sandbox }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.sandbox.path("data/kubesh/local-cluster")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir().join("kubeconfig")
+    }
+
+    /// The pid the running cluster wrote in its state directory's lock
+    /// file (still there after it ended).
+    pub fn recorded_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir().join("state/server.lock")).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("pid "))
+            .and_then(|pid| pid.parse().ok())
+    }
+
+    /// `kubectl` talking to this cluster.
+    pub fn kubectl(&self) -> Command {
+        let mut command = Command::new("kubectl");
+        command.env("KUBECONFIG", self.kubeconfig());
+        command
+    }
+}
+
+impl Drop for SharedCluster<'_> {
+    fn drop(&mut self) {
+        let mut stop = self.sandbox.command();
+        stop.args(["local-cluster", "stop"]);
+        let _ = bounded(stop, &[]).output();
+        // A stop that did not work must still leave nothing running: the
+        // process whose command line names this sandbox's state, if any.
+        if let Some(pid) = self.recorded_pid() {
+            let state = self.dir().join("state");
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&*state.to_string_lossy()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
 /// A TCP port nobody listens on right now.
 /// Fetches a page from 127.0.0.1:`port` (HTTP/1.0), waiting at most
 /// `timeout` for the answer; its body, or `None` when the connection gives

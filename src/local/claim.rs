@@ -1,0 +1,242 @@
+//! A state directory's claim: the running local cluster holds an exclusive
+//! lock on `STATE/server.lock` for as long as it runs, and writes there its
+//! pid, when it started and its kubeconfig. A second cluster on the same
+//! state is refused; the lock goes with the process (even by `kill -9`),
+//! so a file left by a crashed cluster does not count as running.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::LocalError;
+
+const FILE: &str = "server.lock";
+
+/// What a running cluster wrote in its claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub pid: u32,
+    pub started: SystemTime,
+    pub kubeconfig: PathBuf,
+}
+
+impl Record {
+    fn text(&self) -> String {
+        let started = self
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!(
+            "pid {}\nstarted {started}\nkubeconfig {}\n",
+            self.pid,
+            self.kubeconfig.display()
+        )
+    }
+
+    fn parse(text: &str) -> Option<Record> {
+        let mut pid = None;
+        let mut started = None;
+        let mut kubeconfig = None;
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("pid", value)) => pid = value.parse().ok(),
+                Some(("started", value)) => {
+                    started = value
+                        .parse()
+                        .ok()
+                        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+                }
+                Some(("kubeconfig", value)) => kubeconfig = Some(PathBuf::from(value)),
+                _ => {}
+            }
+        }
+        Some(Record {
+            pid: pid?,
+            started: started?,
+            kubeconfig: kubeconfig?,
+        })
+    }
+
+    /// How long it has been running.
+    pub fn uptime(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(self.started)
+            .unwrap_or_default()
+    }
+}
+
+/// This process's claim on a state directory, held until dropped.
+#[derive(Debug)]
+pub struct Claim {
+    _file: File,
+}
+
+impl Claim {
+    /// Claims `state` for a cluster in this process, which writes its
+    /// kubeconfig to `kubeconfig`; refused when another cluster runs on it
+    /// or the directory cannot be written.
+    pub fn take(state: &Path, kubeconfig: &Path) -> Result<Claim, LocalError> {
+        create_private_dir(state)?;
+        let path = state.join(FILE);
+        let unwritable = |source| LocalError::Unwritable {
+            dir: state.to_path_buf(),
+            source,
+        };
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(unwritable)?
+        };
+        // A reader looking whether a cluster runs holds a shared lock for
+        // an instant: only a lock that stays taken means another cluster.
+        let deadline = Instant::now() + Duration::from_millis(200);
+        let mut locked = file.try_lock();
+        while matches!(locked, Err(TryLockError::WouldBlock)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            locked = file.try_lock();
+        }
+        match locked {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let pid = read_record(&mut file)
+                    .map(|r| r.pid.to_string())
+                    .unwrap_or_else(|| "unknown".to_string());
+                return Err(LocalError::InUse {
+                    state: state.to_path_buf(),
+                    pid,
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(unwritable(source)),
+        }
+        let record = Record {
+            pid: std::process::id(),
+            started: SystemTime::now(),
+            kubeconfig: std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf()),
+        };
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(record.text().as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(unwritable)?;
+        Ok(Claim { _file: file })
+    }
+}
+
+/// The record of the cluster running on `state`, or `None` when none runs.
+pub fn running(state: &Path) -> Result<Option<Record>, LocalError> {
+    let path = state.join(FILE);
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(LocalError::Unwritable {
+                dir: state.to_path_buf(),
+                source,
+            });
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => return Ok(None),
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(source)) => {
+            return Err(LocalError::Unwritable {
+                dir: state.to_path_buf(),
+                source,
+            });
+        }
+    }
+    // Locked: a cluster runs. Its record is written just after it locks,
+    // so a reader may come in between; that lasts microseconds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(record) = read_record(&mut file) {
+            return Ok(Some(record));
+        }
+        if Instant::now() > deadline {
+            return Err(LocalError::Unrecorded { path });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn read_record(file: &mut File) -> Option<Record> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    Record::parse(&text)
+}
+
+/// Creates `dir` and its parents, `dir` itself with mode 0700.
+pub fn create_private_dir(dir: &Path) -> Result<(), LocalError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| LocalError::Unwritable {
+            dir: dir.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let record = Record {
+            pid: 42,
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            kubeconfig: PathBuf::from("/home/ada/.local/share/kubesh/local-cluster/kubeconfig"),
+        };
+        assert_eq!(Record::parse(&record.text()), Some(record));
+        assert_eq!(Record::parse("pid 42\n"), None);
+    }
+
+    #[test]
+    fn a_claimed_state_is_running_and_refuses_a_second_claim_until_dropped() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let state = dir.path().join("state");
+        assert_eq!(running(&state).ok().flatten(), None);
+        let kubeconfig = dir.path().join("kubeconfig");
+        let claim = Claim::take(&state, &kubeconfig).expect("the first claim");
+        let record = running(&state).ok().flatten().expect("running");
+        assert_eq!(record.pid, std::process::id());
+        assert_eq!(record.kubeconfig, kubeconfig);
+        // The lock is per open file: a second open in this process is a
+        // second claimant, as another process would be.
+        let second = Claim::take(&state, &kubeconfig);
+        assert!(
+            matches!(&second, Err(LocalError::InUse { pid, .. }) if *pid == std::process::id().to_string()),
+            "{second:?}"
+        );
+        drop(claim);
+        assert_eq!(running(&state).ok().flatten(), None);
+    }
+
+    #[test]
+    fn a_state_that_cannot_be_made_is_named() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").expect("a file");
+        let error = Claim::take(&file.join("state"), &dir.path().join("kubeconfig"))
+            .expect_err("a state under a file");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "cannot write the local cluster's directory {}/state: ",
+                file.display()
+            )),
+            "{message}"
+        );
+    }
+}
