@@ -232,8 +232,9 @@ pub fn foreground(
             1
         }
     };
-    // Held until every pod has ended: only then may another cluster start
-    // on this state.
-    drop(claim);
+    // Held until the process has ended (the kernel closes the file then),
+    // every pod with it: only then may another cluster start on this
+    // state, and only then does `stop` return.
+    std::mem::forget(claim);
     status
 }
