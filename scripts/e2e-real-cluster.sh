@@ -127,9 +127,14 @@ out=$(ks 'cd local; python3 loopback.py &')
 check "a loopback-bound program is named" "listens on 127.0.0.1:8080" "$out"
 ks 'kill loopback' >/dev/null
 
-# A namespace enforcing Pod Security `restricted`: the refusal, in the API
-# server's words, within the bound.
-out=$(cd "$work" && timeout 120 "$KUBESH" --namespace "$strict" -c 'cd web; python3 web.py &' 2>&1)
+# A namespace enforcing Pod Security `restricted`: kubesh reads its label
+# and launches with the restricted profile (a non-root user); with the
+# image's own user (POD_SECURITY=default), the refusal in the API server's
+# words, within the bound.
+out=$(cd "$work" && timeout 300 "$KUBESH" --namespace "$strict" -c 'cd web; python3 web.py &
+curl web/in-strict' 2>&1)
+check "a restricted namespace runs a program" "web says /in-strict" "$out"
+out=$(cd "$work" && timeout 120 "$KUBESH" --namespace "$strict" -c 'cd web; POD_SECURITY=default SERVICE_NAME=web2 python3 web.py &' 2>&1)
 check "a restricted namespace's refusal is reported" "violates PodSecurity" "$out"
 
 echo "$failures failure(s)"

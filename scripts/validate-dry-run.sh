@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the objects kubesh creates, for every runtime, in the background
-# and in the foreground, against the official Kubernetes schemas
+# and in the foreground, with either security profile, against the official Kubernetes schemas
 # (kubernetes-validate --strict, from PyPI).
 # Usage: scripts/validate-dry-run.sh [PATH_TO_KUBESH]
 set -euo pipefail
@@ -23,16 +23,18 @@ echo '{"name": "app"}' > package.json
 status=0
 for program in app.js app.py app.rb app.sh app.pl app.php App.java ./app-binary; do
   for mode in background foreground; do
-    line="$program"
-    [ "$mode" = background ] && line="$program &"
-    out="$work/objects/$(echo "$program" | tr -c 'a-zA-Z0-9\n' '-')-$mode.yaml"
-    "$kubesh" --dry-run -c "$line" > "$out"
-    if kubernetes-validate --strict --quiet "$out"; then
-      echo "valid: $program ($mode)"
-    else
-      echo "INVALID: $program ($mode)"
-      status=1
-    fi
+    for profile in default restricted; do
+      line="POD_SECURITY=$profile $program"
+      [ "$mode" = background ] && line="$line &"
+      out="$work/objects/$(echo "$program" | tr -c 'a-zA-Z0-9\n' '-')-$mode-$profile.yaml"
+      "$kubesh" --dry-run -c "$line" > "$out"
+      if kubernetes-validate --strict --quiet "$out"; then
+        echo "valid: $program ($mode, $profile profile)"
+      else
+        echo "INVALID: $program ($mode, $profile profile)"
+        status=1
+      fi
+    done
   done
 done
 exit $status

@@ -51,6 +51,9 @@ pub struct Runtime {
     pub port: u16,
     #[serde(default)]
     pub dependencies: Option<Dependencies>,
+    /// What each of the program's containers asks the scheduler for.
+    #[serde(default)]
+    pub requests: Requests,
     /// Environment variables of the program and of its dependency step.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -79,6 +82,25 @@ impl Runtime {
 
 fn has_shell() -> bool {
     true
+}
+
+/// The CPU and memory a container requests, as Kubernetes quantities
+/// (`100m`, `128Mi`): what a scheduler places it by and a ResourceQuota
+/// on requests counts. A runtime file without them gets these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    pub cpu: String,
+    pub memory: String,
+}
+
+impl Default for Requests {
+    fn default() -> Requests {
+        Requests {
+            cpu: "100m".to_string(),
+            memory: "128Mi".to_string(),
+        }
+    }
 }
 
 /// The dependency step: when one of `files` is beside the program, `install`

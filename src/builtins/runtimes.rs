@@ -35,6 +35,11 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
             None => writeln!(out, "  image         {}", runtime.image)?,
         }
         writeln!(out, "  port          {}", runtime.port)?;
+        writeln!(
+            out,
+            "  requests      cpu {}, memory {}",
+            runtime.requests.cpu, runtime.requests.memory
+        )?;
         if !runtime.env.is_empty() {
             let env: Vec<String> = runtime
                 .env

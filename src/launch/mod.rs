@@ -1,6 +1,7 @@
 //! Launching programs in the cluster: from the words of a command to a
 //! program (`program`), its bundle (`bundle`), the decisions about it
-//! (`plan`), the objects that run it (`objects`), creating them
+//! (`plan`, with the security profile the namespace needs: `profile`),
+//! the objects that run it (`objects`), creating them
 //! (`create`), judging their pods (`judge`) and waiting for them
 //! (`wait`); a foreground program run again on every save (`rerun`, with
 //! `saves`). It knows nothing of the shell: [`start`] is handed a
@@ -15,6 +16,7 @@ pub mod judge;
 pub mod names;
 pub mod objects;
 pub mod plan;
+pub mod profile;
 pub mod program;
 pub mod rerun;
 pub mod saves;
@@ -109,8 +111,9 @@ pub enum LaunchError {
     /// The cluster will not create the dproc's pods; `message` is the API
     /// server's (Pod Security, a ResourceQuota…).
     #[error(
-        "{name}: the cluster refuses to create its pods: {message}; launch it in a namespace \
-         that admits it (`--namespace`), or ask the cluster's admin"
+        "{name}: the cluster refuses to create its pods: {message}; {}launch it in a \
+         namespace that admits it (`--namespace`), or ask the cluster's admin",
+        refusal_hint(.message)
     )]
     PodsRefused { name: String, message: String },
     #[error("{name}: the watch on its pods ended; `ps` shows the dproc's state")]
@@ -177,6 +180,19 @@ impl LaunchError {
                 | LaunchError::WatchEnded { .. }
                 | LaunchError::PodsRefused { .. }
         )
+    }
+}
+
+/// What the user may change about a pod the API server refuses, before
+/// the general advice: the profile for Pod Security, the requests for a
+/// quota.
+fn refusal_hint(message: &str) -> &'static str {
+    if message.contains("violates PodSecurity") {
+        "POD_SECURITY=restricted runs it as a namespace enforcing `restricted` asks, or "
+    } else if message.contains("quota") {
+        "CPU_REQUEST and MEMORY_REQUEST set what each container asks for, or "
+    } else {
+        ""
     }
 }
 

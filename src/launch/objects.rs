@@ -10,11 +10,13 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapEnvSource, ConfigMapProjection, Container, ContainerPort,
-    EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, Pod, PodSpec, PodTemplateSpec, Probe,
-    ProjectedVolumeSource, SecretEnvSource, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount, VolumeProjection,
+    Capabilities, ConfigMap, ConfigMapEnvSource, ConfigMapProjection, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, Pod, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
+    VolumeMount, VolumeProjection,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -36,6 +38,60 @@ const BUNDLE_DIR: &str = "/kubesh/bundle";
 pub const UNPACK_IMAGE: &str = "busybox:1.37";
 /// The key of a bundle piece in its ConfigMap.
 const BUNDLE_KEY: &str = "bundle.tgz";
+/// The home directory of a program under the restricted profile: an
+/// empty directory it may write to, where an image's own home is not its
+/// user's (npm's cache, bundler's settings).
+pub const HOME_DIR: &str = "/kubesh/home";
+/// The user and group a program runs as under the restricted profile:
+/// the first user of most distributions (`node` in the Node.js images),
+/// numeric so that the kubelet can tell it is not root.
+pub const RESTRICTED_USER: i64 = 1000;
+/// What the unpack step asks for: a `tar` of a few MiB.
+const UNPACK_REQUESTS: (&str, &str) = ("10m", "16Mi");
+
+/// How the program's containers may act on their node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// As the image says: its user (often root), a container runtime's
+    /// default capabilities.
+    Default,
+    /// What a namespace enforcing Pod Security `restricted` admits: a
+    /// non-root user, no privilege escalation, no capabilities, the
+    /// runtime's default seccomp profile, and a writable `HOME`.
+    Restricted,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Restricted => "restricted",
+        }
+    }
+}
+
+/// What each container asks the scheduler for, as Kubernetes quantities;
+/// `None`: nothing asked for that resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requests {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+}
+
+impl Requests {
+    /// `cpu 100m, memory 128Mi`, or `none`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [("cpu", &self.cpu), ("memory", &self.memory)]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
+            .collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
 
 /// A ConfigMap or Secret exported with `export --from-configmap/--from-secret`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +134,10 @@ pub struct Spec {
     /// A foreground program's pod stays once it ended, for a look at it
     /// (`KEEP_POD`); otherwise it goes once its output and status are read.
     pub keep_pod: bool,
+    /// How the containers may act on their node.
+    pub profile: Profile,
+    /// What the program's containers ask the scheduler for.
+    pub requests: Requests,
 }
 
 impl Spec {
@@ -259,13 +319,22 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         read_only: Some(true),
         ..VolumeMount::default()
     };
-    let runtime_env: Vec<EnvVar> = spec
+    let mut runtime_env: Vec<EnvVar> = spec
         .program
         .runtime
         .env
         .iter()
         .map(|(name, value)| env_var(name, value))
         .collect();
+    let restricted = spec.profile == Profile::Restricted;
+    let home_mount = VolumeMount {
+        name: "home".to_string(),
+        mount_path: HOME_DIR.to_string(),
+        ..VolumeMount::default()
+    };
+    if restricted {
+        runtime_env.push(env_var("HOME", HOME_DIR));
+    }
     let mut init_containers = Vec::new();
     if spec.has_bundle() {
         init_containers.push(Container {
@@ -275,9 +344,24 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             command: Some(vec![
                 "sh".to_string(),
                 "-c".to_string(),
-                format!("cat {BUNDLE_DIR}/part-* | tar -xzf - -C {APP_DIR}"),
+                // `-o`: files owned by whoever unpacks (a non-root user
+                // cannot give them to root).
+                format!("cat {BUNDLE_DIR}/part-* | tar -xozf - -C {APP_DIR}"),
             ]),
             volume_mounts: Some(vec![bundle_mount, app_mount.clone()]),
+            resources: resources(&Requests {
+                cpu: spec
+                    .requests
+                    .cpu
+                    .as_ref()
+                    .map(|_| UNPACK_REQUESTS.0.to_string()),
+                memory: spec
+                    .requests
+                    .memory
+                    .as_ref()
+                    .map(|_| UNPACK_REQUESTS.1.to_string()),
+            }),
+            security_context: container_security(spec.profile),
             ..Container::default()
         });
     }
@@ -290,7 +374,13 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
             command: Some(dependencies.install.clone()),
             working_dir: Some(APP_DIR.to_string()),
             env: Some(runtime_env.clone()),
-            volume_mounts: Some(vec![app_mount.clone()]),
+            volume_mounts: Some(if restricted {
+                vec![app_mount.clone(), home_mount.clone()]
+            } else {
+                vec![app_mount.clone()]
+            }),
+            resources: resources(&spec.requests),
+            security_context: container_security(spec.profile),
             ..Container::default()
         });
     }
@@ -330,18 +420,22 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         }),
         stdin: Some(spec.stdin),
         stdin_once: Some(spec.stdin),
-        volume_mounts: Some(if supervised(spec) {
-            vec![
-                app_mount,
-                VolumeMount {
+        volume_mounts: Some({
+            let mut mounts = vec![app_mount];
+            if supervised(spec) {
+                mounts.push(VolumeMount {
                     name: "run".to_string(),
                     mount_path: RUN_DIR.to_string(),
                     ..VolumeMount::default()
-                },
-            ]
-        } else {
-            vec![app_mount]
+                });
+            }
+            if restricted {
+                mounts.push(home_mount);
+            }
+            mounts
         }),
+        resources: resources(&spec.requests),
+        security_context: container_security(spec.profile),
         ..Container::default()
     };
     let sources = (0..spec.chunks)
@@ -375,7 +469,20 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
     if supervised(spec) {
         volumes.push(empty_dir("run"));
     }
+    if restricted {
+        volumes.push(empty_dir("home"));
+    }
     PodSpec {
+        security_context: restricted.then(|| PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RESTRICTED_USER),
+            run_as_group: Some(RESTRICTED_USER),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                localhost_profile: None,
+            }),
+            ..PodSecurityContext::default()
+        }),
         restart_policy: Some(restart_policy.to_string()),
         termination_grace_period_seconds: Some(5),
         init_containers: (!init_containers.is_empty()).then_some(init_containers),
@@ -387,6 +494,31 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         volumes: Some(volumes),
         ..PodSpec::default()
     }
+}
+
+/// A container's requests, when it asks for anything.
+fn resources(requests: &Requests) -> Option<ResourceRequirements> {
+    let asked: BTreeMap<String, Quantity> = [("cpu", &requests.cpu), ("memory", &requests.memory)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_string(), Quantity(value.clone()?))))
+        .collect();
+    (!asked.is_empty()).then(|| ResourceRequirements {
+        requests: Some(asked),
+        ..ResourceRequirements::default()
+    })
+}
+
+/// A container's own part of the profile (the user and seccomp profile
+/// are the pod's).
+fn container_security(profile: Profile) -> Option<SecurityContext> {
+    (profile == Profile::Restricted).then(|| SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        ..SecurityContext::default()
+    })
 }
 
 /// Whether the program runs under kubesh's supervisor, which lets saved
@@ -508,6 +640,11 @@ pub(crate) mod tests {
             command_line: "node stock-gen.js 'a b' '$HOME' &".into(),
             stdin: !background,
             keep_pod: false,
+            profile: Profile::Default,
+            requests: Requests {
+                cpu: Some("100m".into()),
+                memory: Some("128Mi".into()),
+            },
         }
     }
 
@@ -780,6 +917,85 @@ pub(crate) mod tests {
             assert!(!annotations.contains_key(ANNOTATION_BUNDLE));
             assert_eq!(annotations[ANNOTATION_SOURCE], "node -e 'console.log(1)'");
         }
+    }
+
+    #[test]
+    fn the_restricted_profile_runs_every_container_as_pod_security_restricted_asks() {
+        let mut spec = spec(true);
+        spec.profile = Profile::Restricted;
+        let pod = deployment(&spec).spec.template.spec.unwrap();
+        let context = pod.security_context.as_ref().unwrap();
+        assert_eq!(context.run_as_non_root, Some(true));
+        assert_eq!(context.run_as_user, Some(RESTRICTED_USER));
+        assert_eq!(
+            context.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault"
+        );
+        let containers = pod.init_containers.iter().flatten().chain(&pod.containers);
+        for container in containers {
+            let own = container.security_context.as_ref().unwrap();
+            assert_eq!(
+                own.allow_privilege_escalation,
+                Some(false),
+                "{}",
+                container.name
+            );
+            assert_eq!(
+                own.capabilities.as_ref().unwrap().drop.as_deref(),
+                Some(&["ALL".to_string()][..])
+            );
+            let requests = container
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap();
+            assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+        }
+        let main = &pod.containers[0];
+        assert!(
+            main.env
+                .iter()
+                .flatten()
+                .any(|e| e.name == "HOME" && e.value.as_deref() == Some(HOME_DIR)),
+            "a writable HOME"
+        );
+        assert!(
+            main.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == HOME_DIR)
+        );
+        assert!(
+            pod.volumes
+                .iter()
+                .flatten()
+                .any(|v| v.name == "home" && v.empty_dir.is_some())
+        );
+        // The default profile leaves the image's user alone; requests stay.
+        let pod = deployment(&super::tests::spec(true))
+            .spec
+            .template
+            .spec
+            .unwrap();
+        assert!(pod.security_context.is_none());
+        assert!(pod.containers[0].security_context.is_none());
+        let requests = pod.containers[0]
+            .resources
+            .clone()
+            .unwrap()
+            .requests
+            .unwrap();
+        assert_eq!(requests["cpu"], Quantity("100m".into()));
+        // Asking for nothing leaves `resources` out.
+        let mut none = super::tests::spec(false);
+        none.requests = Requests::default();
+        assert!(
+            super::pod(&none).spec.unwrap().containers[0]
+                .resources
+                .is_none()
+        );
     }
 
     #[test]

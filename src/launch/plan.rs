@@ -5,7 +5,7 @@
 
 use super::bundle::{self, Bundle, Limits};
 use super::names;
-use super::objects::Spec;
+use super::objects::{Profile, Requests, Spec};
 use super::program::Program;
 use crate::labels::GLOBAL_ENVIRONMENT;
 
@@ -28,6 +28,46 @@ pub struct Settings {
     pub stdin: bool,
     /// `KEEP_POD`: a foreground program's pod stays after it ended.
     pub keep_pod: bool,
+    /// `POD_SECURITY`: `restricted` or `default`; unset, the namespace
+    /// decides.
+    pub pod_security: Option<String>,
+    /// Whether the namespace enforces Pod Security `restricted`, when
+    /// known (it is not in `--dry-run`, nor when the namespace cannot be
+    /// read).
+    pub namespace_restricted: Option<bool>,
+    /// `CPU_REQUEST`, `MEMORY_REQUEST`: a quantity, or `none`.
+    pub cpu_request: Option<String>,
+    pub memory_request: Option<String>,
+}
+
+impl Settings {
+    /// The profile a launch uses: `POD_SECURITY`'s, else `restricted`
+    /// where the namespace enforces it, else `default`.
+    ///
+    /// # Errors
+    /// `POD_SECURITY` names no profile.
+    pub fn profile(&self) -> Result<Profile, PlanError> {
+        match self.pod_security.as_deref() {
+            Some("restricted") => Ok(Profile::Restricted),
+            Some("default") => Ok(Profile::Default),
+            Some(other) => Err(PlanError::BadProfile(other.to_string())),
+            None if self.namespace_restricted == Some(true) => Ok(Profile::Restricted),
+            None => Ok(Profile::Default),
+        }
+    }
+
+    /// Why the launch uses `profile`, for `--dry-run`.
+    pub fn profile_reason(&self) -> &'static str {
+        match (self.pod_security.is_some(), self.namespace_restricted) {
+            (true, _) => "set by POD_SECURITY",
+            (false, Some(true)) => "the namespace enforces Pod Security restricted",
+            (false, Some(false)) => "the namespace does not enforce Pod Security restricted",
+            (false, None) => {
+                "POD_SECURITY is not set: a launch uses restricted where the namespace \
+                 enforces Pod Security restricted"
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +89,13 @@ pub enum PlanError {
     BadReplicas(String),
     #[error("{0}={1:?} is not a number")]
     BadLimit(&'static str, String),
+    #[error("POD_SECURITY={0:?} is not a profile: use `restricted` or `default`")]
+    BadProfile(String),
+    #[error(
+        "{0}={1:?} is not a quantity: use a Kubernetes quantity such as {2}, or `none` to ask for \
+         nothing"
+    )]
+    BadQuantity(&'static str, String, &'static str),
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
 }
@@ -90,6 +137,22 @@ pub fn plan(
             .ok()
             .filter(|r| (0..=100).contains(r))
             .ok_or_else(|| PlanError::BadReplicas(text.clone()))?,
+    };
+    let profile = settings.profile()?;
+    let defaults = &program.runtime.requests;
+    let requests = Requests {
+        cpu: quantity(
+            "CPU_REQUEST",
+            settings.cpu_request.as_deref(),
+            &defaults.cpu,
+            "`250m` or `1`",
+        )?,
+        memory: quantity(
+            "MEMORY_REQUEST",
+            settings.memory_request.as_deref(),
+            &defaults.memory,
+            "`128Mi` or `1Gi`",
+        )?,
     };
     let mut limits = Limits::default();
     if let Some(text) = &settings.bundle_max_mb {
@@ -142,8 +205,44 @@ pub fn plan(
         command_line: settings.command_line.clone(),
         stdin: settings.stdin && !background,
         keep_pod: settings.keep_pod,
+        profile,
+        requests,
     };
     Ok((spec, bundle))
+}
+
+/// A request from its setting (`none`: nothing) or the runtime's default.
+fn quantity(
+    setting: &'static str,
+    value: Option<&str>,
+    default: &str,
+    example: &'static str,
+) -> Result<Option<String>, PlanError> {
+    match value {
+        Some("none") => Ok(None),
+        Some(text) if is_quantity(text) => Ok(Some(text.to_string())),
+        Some(text) => Err(PlanError::BadQuantity(setting, text.to_string(), example)),
+        None => Ok(Some(default.to_string())),
+    }
+}
+
+/// Whether `text` is a Kubernetes quantity the API server takes: a
+/// decimal number and a suffix (`100m`, `0.5`, `128Mi`, `1G`, `1e3`).
+pub fn is_quantity(text: &str) -> bool {
+    const SUFFIXES: [&str; 14] = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P",
+    ];
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(end);
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let dots = number.matches('.').count();
+    let exponent = suffix
+        .strip_prefix(['e', 'E'])
+        .map(|rest| rest.strip_prefix(['+', '-']).unwrap_or(rest))
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+    digits > 0 && dots <= 1 && (suffix.is_empty() || SUFFIXES.contains(&suffix) || exponent)
 }
 
 #[cfg(test)]
@@ -276,6 +375,67 @@ mod tests {
         )
         .unwrap();
         assert!(names::is_rfc1035_label(&spec.name), "{}", spec.name);
+    }
+
+    #[test]
+    fn requests_come_from_the_runtime_unless_set_and_the_profile_from_the_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, _) = plan(program(dir.path(), "a.py"), true, &Settings::default()).unwrap();
+        assert_eq!(spec.requests.describe(), "cpu 100m, memory 128Mi");
+        assert_eq!(spec.profile, Profile::Default);
+        let settings = Settings {
+            cpu_request: Some("none".into()),
+            memory_request: Some("1Gi".into()),
+            namespace_restricted: Some(true),
+            ..Settings::default()
+        };
+        let (spec, _) = plan(program(dir.path(), "a.py"), true, &settings).unwrap();
+        assert_eq!(spec.requests.describe(), "memory 1Gi");
+        assert_eq!(
+            spec.profile,
+            Profile::Restricted,
+            "the namespace enforces it"
+        );
+        let settings = Settings {
+            pod_security: Some("default".into()),
+            ..settings
+        };
+        let (spec, _) = plan(program(dir.path(), "a.py"), true, &settings).unwrap();
+        assert_eq!(spec.profile, Profile::Default, "the setting wins");
+        for (setting, wrong) in [
+            (
+                "POD_SECURITY",
+                Settings {
+                    pod_security: Some("tight".into()),
+                    ..Settings::default()
+                },
+            ),
+            (
+                "CPU_REQUEST",
+                Settings {
+                    cpu_request: Some("lots".into()),
+                    ..Settings::default()
+                },
+            ),
+            (
+                "MEMORY_REQUEST",
+                Settings {
+                    memory_request: Some("1 GB".into()),
+                    ..Settings::default()
+                },
+            ),
+        ] {
+            let error = plan(program(dir.path(), "a.py"), true, &wrong)
+                .err()
+                .unwrap();
+            assert!(error.to_string().starts_with(setting), "{error}");
+        }
+        for good in ["1", "0.5", "250m", "128Mi", "1G", "1e3", ".5"] {
+            assert!(is_quantity(good), "{good}");
+        }
+        for bad in ["", "m", "1..2", "1MB", "-1", "1e", "Mi"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -26,6 +26,9 @@ const SETTINGS: &[&str] = &[
     "BUNDLE_MAX_MB",
     "BUNDLE_MAX_FILES",
     "KEEP_POD",
+    "POD_SECURITY",
+    "CPU_REQUEST",
+    "MEMORY_REQUEST",
 ];
 
 /// The program an invocation names, if it names one: a runtime's command
@@ -77,7 +80,15 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             return error.status();
         }
     }
-    let request = request(shell, invocation, program);
+    let mut request = request(shell, invocation, program);
+    // Unless POD_SECURITY says, the namespace decides the profile.
+    if request.settings.pod_security.is_none()
+        && !shell.dry_run
+        && let Ok(connection) = shell.connect()
+    {
+        request.settings.namespace_restricted =
+            launch::profile::namespace_restricted(connection, &request.settings.namespace);
+    }
     let planning = Instant::now();
     let (spec, bundle) = match request.plan() {
         Ok(planned) => planned,
@@ -115,7 +126,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
         );
     }
     if shell.dry_run {
-        return print_objects(&spec, &bundle);
+        return print_objects(&spec, &bundle, &request.settings);
     }
     // Known before it starts: a launch that fails or is interrupted may
     // leave objects that clean-up at exit removes.
@@ -203,6 +214,10 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
             setting(shell, invocation, "KEEP_POD").as_deref(),
             Some("true" | "1" | "yes" | "on")
         ),
+        pod_security: setting(shell, invocation, "POD_SECURITY"),
+        namespace_restricted: None,
+        cpu_request: setting(shell, invocation, "CPU_REQUEST"),
+        memory_request: setting(shell, invocation, "MEMORY_REQUEST"),
     };
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on
@@ -281,8 +296,9 @@ fn setting(shell: &Shell, invocation: &Invocation, name: &str) -> Option<String>
         .or_else(|| shell.vars.get(name))
 }
 
-/// `--dry-run`: the objects as YAML documents, nothing created.
-fn print_objects(spec: &objects::Spec, bundle: &bundle::Bundle) -> i32 {
+/// `--dry-run`: the objects as YAML documents, nothing created, after a
+/// comment saying which security profile and requests the launch uses.
+fn print_objects(spec: &objects::Spec, bundle: &bundle::Bundle, settings: &plan::Settings) -> i32 {
     let chunks: Vec<&[u8]> = bundle.chunks().collect();
     let mut documents = Vec::new();
     let mut push = |yaml: Result<String, serde_saphyr::ser::Error>| match yaml {
@@ -299,6 +315,16 @@ fn print_objects(spec: &objects::Spec, bundle: &bundle::Bundle) -> i32 {
         push(serde_saphyr::to_string(&config_map));
     }
     let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "# {}: security profile {} ({}); requests per container: {} ({} defaults; \
+         CPU_REQUEST, MEMORY_REQUEST)",
+        spec.name,
+        spec.profile.name(),
+        settings.profile_reason(),
+        spec.requests.describe(),
+        spec.program.runtime.name
+    );
     for document in documents {
         let _ = write!(out, "---\n{document}");
     }

@@ -277,6 +277,9 @@ struct Ctx {
     hosts: Option<PathBuf>,
     /// The user and group the program runs as, where they can be.
     run_as: Option<(u32, u32)>,
+    /// Why `runAsUser` is not applied though it could be mapped: a
+    /// program of this machine that user cannot run.
+    run_as_refused: Option<String>,
     /// The capabilities its processes may have (a bounding set).
     capabilities: u64,
     /// Its root file system is read-only.
@@ -580,7 +583,11 @@ impl NotStarted {
 }
 
 fn container_ctx(pod: &Pod, container: &Value) -> Result<Ctx, NotStarted> {
-    ctx_for(&pod.shared, &pod.obj, &pod.handle, container)
+    let ctx = ctx_for(&pod.shared, &pod.obj, &pod.handle, container)?;
+    if let Some(said) = &ctx.run_as_refused {
+        pod.event("Warning", "SettingNotApplied", said, None);
+    }
+    Ok(ctx)
 }
 
 /// A command (`argv`) to run in a running pod's container, as exec does:
@@ -734,6 +741,28 @@ fn ctx_for(
         .filter(|s| s.starts_with('/'))
         .map(String::from);
     let workdir = workdir.unwrap_or_else(|| handle.dir.join("root").to_string_lossy().to_string());
+    let mut run_as = shared
+        .kubelet
+        .node()
+        .filter(|node| node.every_id)
+        .and_then(|_| super::security::run_as(&obj["spec"], container));
+    let mut run_as_refused = None;
+    if let Some((uid, gid)) = run_as.filter(|(uid, _)| *uid != 0) {
+        let path = env_all
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "PATH")
+            .map_or("", |(_, value)| value.as_str());
+        if let Some(closed) = super::security::closed_program(&argv, path, uid, gid) {
+            run_as = None;
+            run_as_refused = Some(format!(
+                "spec.containers{{{}}}.securityContext.runAsUser is not applied: user {uid} \
+                 cannot run {closed}, where an image's programs are open to every user; the \
+                 container runs as root of the cluster's user namespace",
+                container["name"].as_str().unwrap_or("")
+            ));
+        }
+    }
     Ok(Ctx {
         argv,
         env: env_all,
@@ -744,11 +773,8 @@ fn ctx_for(
             .kubelet
             .node()
             .and_then(|_| write_hosts(shared, obj, &handle.dir)),
-        run_as: shared
-            .kubelet
-            .node()
-            .filter(|node| node.every_id)
-            .and_then(|_| super::security::run_as(&obj["spec"], container)),
+        run_as,
+        run_as_refused,
         capabilities: super::security::capabilities(container),
         read_only_root: super::security::read_only_root(container),
     })

@@ -194,6 +194,66 @@ pub fn not_applied(pod_spec: &Value, every_id: bool, sandboxed: bool) -> Vec<Str
     out
 }
 
+/// The first of `words` that is a program of this machine on `path` (a
+/// `PATH` value), or an absolute path to one, which user `uid` (group
+/// `gid`) may not run, with the directory or file closed to it
+/// (`/root/.pyenv/shims/python of this machine (/root is closed to it)`).
+/// Images open their programs to every user; this machine may not (a
+/// root user's tools under `/root`), and a container's command comes from
+/// here.
+pub fn closed_program(words: &[String], path: &str, uid: u32, gid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    let allows = |meta: &std::fs::Metadata, bit: u32| {
+        let mode = meta.mode();
+        if meta.uid() == uid {
+            mode & (bit << 6) != 0
+        } else if meta.gid() == gid {
+            mode & (bit << 3) != 0
+        } else {
+            mode & bit != 0
+        }
+    };
+    let found = |word: &str| -> Option<PathBuf> {
+        if word.starts_with('/') {
+            let candidate = PathBuf::from(word);
+            return candidate.is_file().then_some(candidate);
+        }
+        if word.is_empty() || word.contains(['/', ' ', '\n', '=']) {
+            return None;
+        }
+        path.split(':')
+            .filter(|dir| dir.starts_with('/'))
+            .map(|dir| Path::new(dir).join(word))
+            .find(|candidate| candidate.is_file())
+    };
+    words.iter().find_map(|word| {
+        let program = found(word)?;
+        let closed = program
+            .ancestors()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|dir| std::fs::metadata(dir).is_ok_and(|meta| !allows(&meta, 0o1)));
+        match closed {
+            Some(dir) => Some(format!(
+                "{} of this machine ({} is closed to it)",
+                program.display(),
+                dir.display()
+            )),
+            None => std::fs::metadata(&program)
+                .is_ok_and(|meta| !allows(&meta, 0o1))
+                .then(|| {
+                    format!(
+                        "{} of this machine (it may not execute it)",
+                        program.display()
+                    )
+                }),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +296,41 @@ mod tests {
             "{direct}"
         );
         assert!(direct.contains("capabilities is not applied"), "{direct}");
+    }
+
+    #[test]
+    fn a_program_in_a_directory_closed_to_the_user_is_found() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let closed = dir.path().join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::write(closed.join("tool"), "").unwrap();
+        std::fs::set_permissions(closed.join("tool"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = format!("/nowhere:{}", closed.display());
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let said = closed_program(&words(&["sh", "-c", "x", "tool"]), &path, 54321, 54321);
+        assert_eq!(
+            said,
+            Some(format!(
+                "{}/tool of this machine ({} is closed to it)",
+                closed.display(),
+                closed.display()
+            ))
+        );
+        assert_eq!(
+            closed_program(&words(&["ls"]), "/usr/bin:/bin", 54321, 54321),
+            None
+        );
+        // Its owner may.
+        let me = std::fs::metadata(&closed).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            closed_program(&words(&["tool"]), &path, me.uid(), me.gid()),
+            None
+        );
     }
 
     #[test]

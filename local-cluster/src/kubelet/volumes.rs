@@ -134,6 +134,11 @@ pub fn materialise(store: &Store, pod: &Value, root: &Path) -> Result<(), String
         let dir = root.join("volumes").join(name);
         if volume["emptyDir"].is_object() || volume.get("emptyDir").is_some() {
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            // Writable by any user, as the kubelet makes it: a container
+            // running as a non-root user writes there.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                .map_err(|e| e.to_string())?;
             continue;
         }
         // Sourced volumes are rewritten on every start (fresh content).
