@@ -72,7 +72,8 @@ spec:
             assert!(page.starts_with("HTTP/1.0 200"), "{page}");
             assert!(page.ends_with("forwarded page\n"), "{page}");
         }
-        // Nothing listens: an error on the port's error channel.
+        // Nothing listens: an error on the port's error channel, in the
+        // kubelet's words.
         let closed = free_port();
         let mut pf = pods
             .portforward("web", &[closed])
@@ -85,8 +86,9 @@ spec:
         .await
         .expect("error in time");
         assert!(
-            err.as_deref()
-                .is_some_and(|e| e.contains("error occurred forwarding")),
+            err.as_deref().is_some_and(|e| e
+                .starts_with(&format!("error forwarding port {closed} to pod web"))
+                && e.contains("connection refused")),
             "{err:?}"
         );
     });

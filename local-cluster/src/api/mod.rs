@@ -5,8 +5,10 @@
 pub mod handlers;
 pub mod logs;
 pub mod message;
+pub mod portforward;
 pub mod proxy;
 pub mod pty;
+pub mod spdy;
 pub mod streams;
 pub mod watch;
 
@@ -230,7 +232,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
         && (req.method() == Method::GET || req.method() == Method::POST)
     {
         let (ns, name) = (ns.to_string(), name.to_string());
-        return streams::portforward(shared, req, &ns, &name).await;
+        return portforward::serve(shared, req, &ns, &name).await;
     }
     let (group, rest) = match parts.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),

@@ -1,9 +1,14 @@
-//! `pods/exec` (and the shared WebSocket plumbing) with the channel
-//! protocols kubectl and kube-rs speak: `v5.channel.k8s.io` and
-//! `v4.channel.k8s.io`. Every binary message starts with its channel:
-//! 0 stdin, 1 stdout, 2 stderr, 3 error (a `Status` at the end), 4 resize,
-//! 255 close (v5: the client has no more input on the channel that follows).
+//! `pods/exec` and `pods/attach` (and the plumbing `pods/portforward`
+//! shares) with the channel protocols kubectl, kube-rs and the Python
+//! client speak: `v5.channel.k8s.io` and `v4.channel.k8s.io` over
+//! WebSocket, where every message starts with its channel — 0 stdin,
+//! 1 stdout, 2 stderr, 3 error (a `Status` at the end), 4 resize, 255 close
+//! (v5: the client has no more input on the channel that follows) — and
+//! `v4.channel.k8s.io` over SPDY/3.1 (kubectl 1.29 and older), where each
+//! channel is a stream the client opens, named by its `streamType` header.
+//! A session reads and writes a [`Link`], whatever carries it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -22,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use super::message::{Body, full, percent_decode};
+use super::spdy;
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::kubelet::stdin::stdin_task;
@@ -37,6 +44,7 @@ pub const RESIZE: u8 = 4;
 pub const CLOSE: u8 = 255;
 
 /// Options of an exec or attach request.
+#[derive(Clone)]
 pub struct StreamOpts {
     pub command: Vec<String>,
     pub container: Option<String>,
@@ -76,39 +84,404 @@ pub fn parse_opts(query: Option<&str>) -> StreamOpts {
     opts
 }
 
-/// The channel protocol both sides speak, if the request is a WebSocket
-/// upgrade offering one the local cluster knows.
-fn negotiate(req: &Request<Incoming>) -> ApiResult<(&'static str, String)> {
-    let upgrade = req
-        .headers()
+/// The upgraded connection of a streaming request.
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// The protocols offered in a header (comma-separated, maybe repeated).
+fn offered(req: &Request<Incoming>, name: &str) -> Vec<String> {
+    req.headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(',').map(|p| p.trim().to_string()))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn upgrade_header_is(req: &Request<Incoming>, protocol: &str) -> bool {
+    req.headers()
         .get(header::UPGRADE)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.eq_ignore_ascii_case("websocket"));
+        .is_some_and(|h| {
+            h.to_ascii_lowercase()
+                .contains(&protocol.to_ascii_lowercase())
+        })
+}
+
+/// Whether the request asks for a SPDY/3.1 connection.
+pub fn wants_spdy(req: &Request<Incoming>) -> bool {
+    upgrade_header_is(req, spdy::UPGRADE)
+}
+
+/// The WebSocket subprotocol both sides speak (the server's first choice
+/// among those offered) and the accept key, if the request is a WebSocket
+/// upgrade offering one of `served`.
+pub fn negotiate_websocket(
+    req: &Request<Incoming>,
+    served: &[&'static str],
+) -> ApiResult<(&'static str, String)> {
     let key = req
         .headers()
         .get("sec-websocket-key")
         .and_then(|h| h.to_str().ok());
-    let (true, Some(key)) = (upgrade, key) else {
+    let (true, Some(key)) = (upgrade_header_is(req, "websocket"), key) else {
         return Err(ApiError::bad_request(
-            "the local cluster streams over WebSocket only (v5.channel.k8s.io, v4.channel.k8s.io); SPDY is not supported",
+            "unable to upgrade connection: the request must upgrade to WebSocket or SPDY/3.1",
         ));
     };
-    let offered: Vec<String> = req
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(',').map(|p| p.trim().to_string()))
-        .collect();
-    let proto = PROTOCOLS
+    let offered = offered(req, "sec-websocket-protocol");
+    let proto = served
         .iter()
         .find(|p| offered.iter().any(|o| o == *p))
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "unsupported streaming protocols {offered:?}; the local cluster speaks {PROTOCOLS:?}"
+                "unsupported streaming protocols {offered:?}; the local cluster speaks {served:?}"
             ))
         })?;
     Ok((proto, derive_accept_key(key.as_bytes())))
+}
+
+/// The `X-Stream-Protocol-Version` of a SPDY upgrade: the client's first
+/// choice the server serves, as the API server's handshake picks it.
+pub fn negotiate_spdy(req: &Request<Incoming>, served: &[&'static str]) -> ApiResult<&'static str> {
+    let offered = offered(req, "x-stream-protocol-version");
+    if offered.is_empty() {
+        return Err(ApiError::bad_request(
+            "unable to upgrade: X-Stream-Protocol-Version is required",
+        ));
+    }
+    offered
+        .iter()
+        .find_map(|o| served.iter().find(|p| *p == o).copied())
+        .ok_or_else(|| {
+            ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts {served:?}"
+                ),
+            )
+        })
+}
+
+/// Answers a WebSocket upgrade with 101 (and the chosen subprotocol) and
+/// hands the WebSocket to `session` once the connection has switched.
+pub fn upgrade_websocket<F, Fut>(
+    mut req: Request<Incoming>,
+    proto: &'static str,
+    accept: String,
+    session: F,
+) -> Response<Body>
+where
+    F: FnOnce(WebSocketStream<Upgraded>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        session(ws).await;
+    });
+    let mut response = Response::new(full(""));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert("sec-websocket-protocol", HeaderValue::from_static(proto));
+    if let Ok(accept_value) = HeaderValue::from_str(&accept) {
+        headers.insert("sec-websocket-accept", accept_value);
+    }
+    response
+}
+
+/// Answers a SPDY upgrade with 101 (and the chosen stream protocol) and
+/// hands the SPDY session to `session` once the connection has switched.
+pub fn upgrade_spdy<F, Fut>(
+    mut req: Request<Incoming>,
+    proto: &'static str,
+    session: F,
+) -> Response<Body>
+where
+    F: FnOnce(spdy::Session) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        session(spdy::Session::start(TokioIo::new(upgraded))).await;
+    });
+    let mut response = Response::new(full(""));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static(spdy::UPGRADE));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert("x-stream-protocol-version", HeaderValue::from_static(proto));
+    response
+}
+
+/// The channel protocols of exec and attach over WebSocket, best first.
+const CHANNEL_PROTOCOLS: &[&str] = PROTOCOLS;
+/// The one of exec and attach over SPDY (kubectl offers it first; v1 to
+/// v3 predate the `Status` on the error stream and are not served).
+const SPDY_CHANNEL_PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
+
+/// Upgrades an exec or attach request to whichever transport it asks for
+/// (WebSocket or SPDY) and runs `session` on the resulting [`Link`].
+fn upgrade_channels<F, Fut>(
+    req: Request<Incoming>,
+    opts: &StreamOpts,
+    session: F,
+) -> ApiResult<Response<Body>>
+where
+    F: FnOnce(Link) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if wants_spdy(&req) {
+        let proto = negotiate_spdy(&req, SPDY_CHANNEL_PROTOCOLS)?;
+        let expected = SpdyChannels::expected(opts);
+        return Ok(upgrade_spdy(req, proto, move |session_conn| async move {
+            if let Some(link) = spdy_link(session_conn, expected).await {
+                session(link).await;
+            }
+        }));
+    }
+    let (proto, accept) = negotiate_websocket(&req, CHANNEL_PROTOCOLS)?;
+    Ok(upgrade_websocket(req, proto, accept, move |ws| {
+        session(websocket_link(ws))
+    }))
+}
+
+/// A client's channels, whatever carries them: what the session sends
+/// (channel, bytes) and what the client sent. The session ends by
+/// dropping `tx` and awaiting `done`, which closes the connection once
+/// everything sent has gone out.
+pub struct Link {
+    pub tx: mpsc::Sender<Chunk>,
+    pub input: mpsc::Receiver<Input>,
+    pub done: JoinHandle<()>,
+}
+
+impl Link {
+    /// The next thing the client did; `Gone` once it went away.
+    async fn next(&mut self) -> Input {
+        self.input.recv().await.unwrap_or(Input::Gone)
+    }
+
+    /// Sends what is left, then closes (bounded: a client that stopped
+    /// reading does not hold the session).
+    async fn finish(self) {
+        let Link { tx, input, done } = self;
+        drop(tx);
+        drop(input);
+        let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+    }
+}
+
+/// Data for one channel.
+pub type Chunk = (u8, Bytes);
+
+/// The task that owns a WebSocket's sending half: it sends each chunk as
+/// a binary message, channel byte first, then — once every sender is gone
+/// — a normal closure, which the client reads as the end of every channel.
+pub fn websocket_writer(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<Upgraded>, Message>,
+) -> (mpsc::Sender<Chunk>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(64);
+    let done = tokio::spawn(async move {
+        while let Some((ch, data)) = rx.recv().await {
+            if sink.send(frame(ch, &data)).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+        let _ = sink.close().await;
+    });
+    (tx, done)
+}
+
+/// A WebSocket as a [`Link`].
+fn websocket_link(ws: WebSocketStream<Upgraded>) -> Link {
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = websocket_writer(sink);
+    let (input_tx, input) = mpsc::channel::<Input>(64);
+    let reader = tokio::spawn(async move {
+        loop {
+            let Some(decoded) = decode_input(stream.next().await) else {
+                continue;
+            };
+            let gone = matches!(decoded, Input::Gone);
+            if input_tx.send(decoded).await.is_err() || gone {
+                return;
+            }
+        }
+    });
+    let done = tokio::spawn(async move {
+        let _ = writer.await;
+        reader.abort();
+    });
+    Link { tx, input, done }
+}
+
+/// How long a SPDY client has to open the streams its request asked for,
+/// as the kubelet's default `streamCreationTimeout`.
+const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SPDY streams of an exec or attach, by channel.
+#[derive(Default)]
+struct SpdyChannels {
+    expected: Vec<(&'static str, u8)>,
+    ids: HashMap<u8, u32>,
+}
+
+impl SpdyChannels {
+    /// The streams the kubelet waits for: error, and the requested ones
+    /// (resize with a terminal, which carries no stderr).
+    fn expected(opts: &StreamOpts) -> SpdyChannels {
+        let mut expected = vec![("error", ERROR)];
+        if opts.stdin {
+            expected.push(("stdin", STDIN));
+        }
+        if opts.stdout {
+            expected.push(("stdout", STDOUT));
+        }
+        if opts.stderr && !opts.tty {
+            expected.push(("stderr", STDERR));
+        }
+        if opts.tty {
+            expected.push(("resize", RESIZE));
+        }
+        SpdyChannels {
+            expected,
+            ids: HashMap::new(),
+        }
+    }
+
+    fn channel_of(&self, id: u32) -> Option<u8> {
+        self.ids
+            .iter()
+            .find(|(_, sid)| **sid == id)
+            .map(|(ch, _)| *ch)
+    }
+}
+
+/// What a SPDY client sent on a stream, as channel input.
+fn spdy_input(
+    channels: &SpdyChannels,
+    event: spdy::Event,
+    resize: &mut Vec<u8>,
+    out: &mut Vec<Input>,
+) {
+    match event {
+        spdy::Event::Data { id, data } => match channels.channel_of(id) {
+            Some(STDIN) => out.push(Input::Stdin(data)),
+            Some(RESIZE) => {
+                // A stream of JSON objects, split anywhere.
+                resize.extend_from_slice(&data);
+                let mut values = serde_json::Deserializer::from_slice(resize).into_iter::<Value>();
+                let mut used = 0;
+                while let Some(Ok(size)) = values.next() {
+                    used = values.byte_offset();
+                    out.push(Input::Resize(
+                        size["Width"].as_u64().unwrap_or(80).min(u16::MAX as u64) as u16,
+                        size["Height"].as_u64().unwrap_or(24).min(u16::MAX as u64) as u16,
+                    ));
+                }
+                resize.drain(..used);
+            }
+            _ => {}
+        },
+        spdy::Event::Finished { id } | spdy::Event::Reset { id } => {
+            if channels.channel_of(id) == Some(STDIN) {
+                out.push(Input::CloseStdin);
+            }
+        }
+        spdy::Event::Opened { .. } => {}
+    }
+}
+
+/// Waits for the streams a SPDY exec or attach asked for, then runs the
+/// connection as a [`Link`]; None (the connection closed) if they do not
+/// all come within [`STREAM_CREATION_TIMEOUT`].
+async fn spdy_link(mut session: spdy::Session, mut channels: SpdyChannels) -> Option<Link> {
+    let mut pending = Vec::new();
+    let mut resize = Vec::new();
+    let deadline = tokio::time::Instant::now() + STREAM_CREATION_TIMEOUT;
+    while channels.ids.len() < channels.expected.len() {
+        let event = match tokio::time::timeout_at(deadline, session.events.recv()).await {
+            Ok(Some(event)) => event,
+            Ok(None) | Err(_) => {
+                session.close().await;
+                return None;
+            }
+        };
+        if let spdy::Event::Opened { id, headers } = &event {
+            let kind = headers.get("streamtype").map(String::as_str).unwrap_or("");
+            if let Some((_, ch)) = channels.expected.iter().find(|(name, _)| *name == kind) {
+                channels.ids.insert(*ch, *id);
+            }
+        }
+        spdy_input(&channels, event, &mut resize, &mut pending);
+    }
+    let (tx, mut rx) = mpsc::channel::<Chunk>(64);
+    let (input_tx, input) = mpsc::channel::<Input>(64 + pending.len());
+    for early in pending {
+        let _ = input_tx.try_send(early);
+    }
+    let done = tokio::spawn(async move {
+        let sender = session.sender.clone();
+        let mut input_tx = Some(input_tx);
+        let mut finished = Vec::new();
+        loop {
+            tokio::select! {
+                chunk = rx.recv() => {
+                    let Some((ch, data)) = chunk else { break };
+                    let Some(id) = channels.ids.get(&ch).copied() else { continue };
+                    if !sender.data(id, data).await {
+                        break;
+                    }
+                    // The error stream carries one Status, then ends.
+                    if ch == ERROR {
+                        sender.finish(id).await;
+                        finished.push(id);
+                    }
+                }
+                event = session.events.recv(), if input_tx.is_some() => {
+                    let mut out = Vec::new();
+                    match event {
+                        Some(event) => spdy_input(&channels, event, &mut resize, &mut out),
+                        None => out.push(Input::Gone),
+                    }
+                    for decoded in out {
+                        let gone = matches!(decoded, Input::Gone);
+                        if let Some(inputs) = &input_tx && inputs.send(decoded).await.is_err() {
+                            input_tx = None;
+                        }
+                        if gone {
+                            input_tx = None;
+                        }
+                    }
+                }
+            }
+        }
+        // The end of every stream, then of the connection.
+        for id in channels.ids.values() {
+            if !finished.contains(id) {
+                sender.finish(*id).await;
+            }
+        }
+        drop(sender);
+        session.close().await;
+    });
+    Some(Link { tx, input, done })
 }
 
 /// The pod (running, on this node) and the container a stream goes to.
@@ -152,34 +525,6 @@ pub fn find_container(
     Ok((pod, container_spec, handle))
 }
 
-/// Answers the upgrade with 101 and hands the WebSocket to `session` once
-/// the connection has switched.
-pub fn upgrade<F, Fut>(mut req: Request<Incoming>, session: F) -> ApiResult<Response<Body>>
-where
-    F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, bool) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (proto, accept) = negotiate(&req)?;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        session(ws, proto.starts_with("v5")).await;
-    });
-    let mut response = Response::new(full(""));
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert("sec-websocket-protocol", HeaderValue::from_static(proto));
-    if let Ok(accept_value) = HeaderValue::from_str(&accept) {
-        headers.insert("sec-websocket-accept", accept_value);
-    }
-    Ok(response)
-}
-
 /// The Status on the error channel for an exit code.
 pub fn exit_status(code: i32, what: &str) -> Value {
     if code == 0 {
@@ -198,6 +543,7 @@ pub fn failure_status(message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
 }
 
+/// A binary WebSocket message for a channel.
 pub fn frame(ch: u8, data: &[u8]) -> Message {
     let mut framed = Vec::with_capacity(data.len() + 1);
     framed.push(ch);
@@ -206,13 +552,17 @@ pub fn frame(ch: u8, data: &[u8]) -> Message {
 }
 
 /// Copies a reader to a channel until it ends.
-pub async fn pump(mut reader: impl AsyncRead + Unpin, ch: u8, tx: mpsc::Sender<Message>) {
+pub async fn pump(mut reader: impl AsyncRead + Unpin, ch: u8, tx: mpsc::Sender<Chunk>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match reader.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(count) => {
-                if tx.send(frame(ch, &buf[..count])).await.is_err() {
+                if tx
+                    .send((ch, Bytes::copy_from_slice(&buf[..count])))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -286,74 +636,35 @@ pub async fn exec(
     let argv = opts.command.clone();
     let cmd = crate::kubelet::runner::exec_command(&shared, &handle, &pod, &container, argv)
         .map_err(ApiError::bad_request)?;
-    upgrade(req, move |ws, _v5| exec_session(ws, cmd, opts, what))
+    let session_opts = opts.clone();
+    upgrade_channels(req, &opts, move |link| {
+        exec_session(link, cmd, session_opts, what)
+    })
 }
 
-/// The task that owns a session's sending half: it sends what arrives on
-/// the returned channel, then — once every sender is gone — a normal
-/// closure, which the client reads as the end of every channel.
-fn spawn_writer(
-    mut sink: futures_util::stream::SplitSink<
-        WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-        Message,
-    >,
-) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
-            if sink.send(message).await.is_err() {
-                return;
-            }
-        }
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
-        let _ = sink.close().await;
-    });
-    (tx, writer)
+/// Sends a `Status` on the error channel, then ends the session.
+async fn fail(link: Link, status: Value) {
+    let _ = link.tx.send((ERROR, Bytes::from(status.to_string()))).await;
+    link.finish().await;
 }
 
 async fn exec_session(
-    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    mut link: Link,
     mut exec: crate::kubelet::runner::ExecCommand,
     opts: StreamOpts,
     what: String,
 ) {
     use std::process::Stdio;
-    let (sink, mut stream) = ws.split();
-    let (tx, writer) = spawn_writer(sink);
     let mut pty = None;
     if opts.tty {
         match super::pty::Pty::open() {
             Ok(mut terminal) => match terminal.attach(exec.command()) {
                 Ok(()) => pty = Some(terminal),
-                Err(e) => {
-                    let _ = tx
-                        .send(frame(
-                            ERROR,
-                            failure_status(&e.to_string()).to_string().as_bytes(),
-                        ))
-                        .await;
-                    drop(tx);
-                    let _ = writer.await;
-                    return;
-                }
+                Err(e) => return fail(link, failure_status(&e.to_string())).await,
             },
             Err(e) => {
-                let _ = tx
-                    .send(frame(
-                        ERROR,
-                        failure_status(&format!("cannot allocate a terminal: {e}"))
-                            .to_string()
-                            .as_bytes(),
-                    ))
-                    .await;
-                drop(tx);
-                let _ = writer.await;
-                return;
+                let message = format!("cannot allocate a terminal: {e}");
+                return fail(link, failure_status(&message)).await;
             }
         }
     } else {
@@ -380,15 +691,11 @@ async fn exec_session(
         Ok(child) => child,
         Err(e) => {
             let msg = format!("failed to exec in container: {what}: {e}");
-            let _ = tx
-                .send(frame(ERROR, failure_status(&msg).to_string().as_bytes()))
-                .await;
-            drop(tx);
-            let _ = writer.await;
-            return;
+            return fail(link, failure_status(&msg)).await;
         }
     };
     let pid = child.id().unwrap_or(0);
+    let tx = link.tx.clone();
     let mut pumps = Vec::new();
     let mut stdin = None;
     if let Some(terminal) = &pty {
@@ -411,19 +718,19 @@ async fn exec_session(
     }
     let code = loop {
         tokio::select! {
-            message = stream.next() => match decode_input(message) {
-                Some(Input::Stdin(chunk)) => {
+            input = link.next() => match input {
+                Input::Stdin(chunk) => {
                     if let Some(sender) = &stdin && sender.send(chunk).await.is_err() {
                         stdin = None;
                     }
                 }
-                Some(Input::CloseStdin) => stdin = None,
-                Some(Input::Resize(width, height)) => {
+                Input::CloseStdin => stdin = None,
+                Input::Resize(width, height) => {
                     if let Some(terminal) = &pty {
                         terminal.resize(width, height);
                     }
                 }
-                Some(Input::Gone) => {
+                Input::Gone => {
                     // Nobody is left to read the output.
                     if pid != 0 {
                         // SAFETY: kill(2) of the process group this exec started.
@@ -432,7 +739,6 @@ async fn exec_session(
                     let _ = child.wait().await;
                     return;
                 }
-                None => {}
             },
             status = child.wait() => break exit_code(status),
         }
@@ -443,13 +749,10 @@ async fn exec_session(
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     let _ = tx
-        .send(frame(
-            ERROR,
-            exit_status(code, &what).to_string().as_bytes(),
-        ))
+        .send((ERROR, Bytes::from(exit_status(code, &what).to_string())))
         .await;
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    link.finish().await;
 }
 
 pub fn exit_code(result: std::io::Result<std::process::ExitStatus>) -> i32 {
@@ -462,116 +765,6 @@ pub fn exit_code(result: std::io::Result<std::process::ExitStatus>) -> i32 {
         },
         Err(_) => 1,
     }
-}
-
-/// Serves `pods/portforward` over WebSocket, as kube-rs's `Portforwarder`
-/// speaks it: port number i (in `ports`) uses data channel 2i and error
-/// channel 2i+1, each opened by a message holding the port (little endian).
-/// One connection to the pod per port and WebSocket.
-pub async fn portforward(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-    ns: &str,
-    name: &str,
-) -> ApiResult<Response<Body>> {
-    let mut ports = Vec::new();
-    for pair in req.uri().query().unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(key) != "ports" {
-            continue;
-        }
-        for port in percent_decode(value)
-            .split(',')
-            .filter(|port| !port.is_empty())
-        {
-            let number: u16 = port
-                .trim()
-                .parse()
-                .ok()
-                .filter(|number| *number > 0)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid port {port:?}")))?;
-            ports.push(number);
-        }
-    }
-    if ports.is_empty() {
-        return Err(ApiError::bad_request("at least one port must be given"));
-    }
-    if ports.len() > 127 {
-        return Err(ApiError::bad_request("too many ports"));
-    }
-    let (_, _, handle) = find_container(&shared, ns, name, None)?;
-    let pod_name = name.to_string();
-    upgrade(req, move |ws, _| {
-        forward_session(ws, handle, pod_name, ports)
-    })
-}
-
-/// Port-forwarding, as the kubelet does it: each connection is made to
-/// the port on the pod's loopback, inside the pod's network namespace.
-async fn forward_session(
-    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    handle: Arc<crate::kubelet::PodHandle>,
-    pod: String,
-    ports: Vec<u16>,
-) {
-    let ip = "127.0.0.1";
-    let (sink, mut stream) = ws.split();
-    let (tx, writer) = spawn_writer(sink);
-    let mut inputs: Vec<Option<mpsc::Sender<Bytes>>> = Vec::new();
-    let mut pumps = Vec::new();
-    for (i, port) in ports.iter().enumerate() {
-        let (data, err) = ((2 * i) as u8, (2 * i + 1) as u8);
-        let port_bytes = port.to_le_bytes();
-        let _ = tx.send(frame(data, &port_bytes)).await;
-        let _ = tx.send(frame(err, &port_bytes)).await;
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
-        let conn = match handle.sandbox() {
-            Some(sb) => sb.holder.connect(addr).await,
-            None => tokio::net::TcpStream::connect(addr).await,
-        };
-        match conn {
-            Ok(conn) => {
-                let _ = conn.set_nodelay(true);
-                let (from_pod, to_pod) = conn.into_split();
-                pumps.push(tokio::spawn(pump(from_pod, data, tx.clone())));
-                inputs.push(Some(stdin_task(to_pod)));
-            }
-            Err(e) => {
-                let msg = format!(
-                    "an error occurred forwarding {port} -> {pod}: dial tcp {ip}:{port}: {e}"
-                );
-                let _ = tx.send(frame(err, msg.as_bytes())).await;
-                inputs.push(None);
-            }
-        }
-    }
-    let all_out = futures_util::future::join_all(pumps);
-    tokio::pin!(all_out);
-    loop {
-        tokio::select! {
-            message = stream.next() => match message {
-                // The client is done: closing the WebSocket ends every connection.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(message)) => {
-                    let Some(bytes) = channel_message(message).filter(|b| b.len() > 1) else {
-                        continue;
-                    };
-                    let ch = bytes[0] as usize;
-                    if ch.is_multiple_of(2)
-                        && let Some(slot) = inputs.get_mut(ch / 2)
-                        && let Some(sender) = slot
-                        && sender.send(bytes.slice(1..)).await.is_err()
-                    {
-                        *slot = None;
-                    }
-                }
-            },
-            _ = &mut all_out => break,
-        }
-    }
-    drop(inputs);
-    drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
 /// Serves `pods/attach`: the running container's output from now on (read
@@ -603,13 +796,14 @@ pub async fn attach(
         None
     };
     let stdin_once = stdin.is_some() && container["stdinOnce"].as_bool().unwrap_or(false);
-    upgrade(req, move |ws, _| {
-        attach_session(ws, handle, cname, log, stdin, stdin_once, opts)
+    let session_opts = opts.clone();
+    upgrade_channels(req, &opts, move |link| {
+        attach_session(link, handle, cname, log, stdin, stdin_once, session_opts)
     })
 }
 
 async fn attach_session(
-    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    mut link: Link,
     handle: Arc<crate::kubelet::PodHandle>,
     cname: String,
     log: std::path::PathBuf,
@@ -629,8 +823,7 @@ async fn attach_session(
                 .remove(&cname);
         }
     };
-    let (sink, mut stream) = ws.split();
-    let (tx, writer) = spawn_writer(sink);
+    let tx = link.tx.clone();
     let mut file = std::fs::File::open(&log).ok();
     if let Some(log_file) = &mut file {
         let _ = log_file.seek(SeekFrom::End(0));
@@ -640,22 +833,22 @@ async fn attach_session(
     let mut last = false;
     loop {
         tokio::select! {
-            message = stream.next() => match decode_input(message) {
-                Some(Input::Stdin(chunk)) => {
+            input = link.next() => match input {
+                Input::Stdin(chunk) => {
                     if let Some(sender) = &stdin && sender.send(chunk).await.is_err() {
                         stdin = None;
                     }
                 }
-                Some(Input::CloseStdin) => {
+                Input::CloseStdin => {
                     stdin = None;
                     close_for_good();
                 }
-                Some(Input::Resize(..)) | None => {}
-                Some(Input::Gone) => {
+                Input::Resize(..) => {}
+                Input::Gone => {
                     drop(stdin);
                     close_for_good();
                     drop(tx);
-                    let _ = writer.await;
+                    link.finish().await;
                     return;
                 }
             },
@@ -685,7 +878,7 @@ async fn attach_session(
                     if tag == Some(b"F".as_slice()) {
                         data.push(b'\n');
                     }
-                    if tx.send(frame(ch, &data)).await.is_err() {
+                    if tx.send((ch, Bytes::from(data))).await.is_err() {
                         return;
                     }
                 }
@@ -699,8 +892,8 @@ async fn attach_session(
         }
     }
     let _ = tx
-        .send(frame(ERROR, exit_status(0, "").to_string().as_bytes()))
+        .send((ERROR, Bytes::from(exit_status(0, "").to_string())))
         .await;
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    link.finish().await;
 }
