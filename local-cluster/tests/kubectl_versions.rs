@@ -383,3 +383,114 @@ fn port_forward_to_a_port_where_nothing_listens_says_so() {
         );
     }
 }
+
+const CONFIGMAP: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  a: "1"
+"#;
+
+#[test]
+fn diff_of_an_unchanged_object_made_by_create_finds_no_difference() {
+    let Some(versions) = kubectls(&["1.27", "1.33"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    let file = c.dir.path().join("settings.yaml");
+    std::fs::write(&file, CONFIGMAP).expect("manifest");
+    let file = file.to_string_lossy().into_owned();
+    c.ok(&["create", "-f", &file]);
+    let changed = c.dir.path().join("changed.yaml");
+    std::fs::write(&changed, CONFIGMAP.replace("\"1\"", "\"2\"")).expect("manifest");
+    let changed = changed.to_string_lossy().into_owned();
+    for (minor, kubectl) in &versions {
+        let o = run(&c, kubectl, &["diff", "-f", &file], None);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert_eq!(o.status.code(), Some(0), "kubectl {minor} diff: {out}{err}");
+        assert_eq!(out, "", "kubectl {minor}");
+        // A real change is one, and the only one.
+        let o = run(&c, kubectl, &["diff", "-f", &changed], None);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "kubectl {minor} diff: {out}");
+        let changes: Vec<&str> = out
+            .lines()
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            ["-  a: \"1\"", "+  a: \"2\""],
+            "kubectl {minor}: {out}"
+        );
+    }
+}
+
+#[test]
+fn apply_works_with_kubectl_that_reads_openapi_v2() {
+    let Some(versions) = kubectls(&["1.27", "1.28"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    for (minor, kubectl) in &versions {
+        let ns = format!("v{}", minor.replace('.', "-"));
+        c.ok(&["create", "namespace", &ns]);
+        let o = run(
+            &c,
+            kubectl,
+            &["apply", "-n", &ns, "-f", "-"],
+            Some(common::APP),
+        );
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "kubectl {minor} apply: {err}");
+        assert!(
+            out.contains("deployment.apps/web created"),
+            "kubectl {minor}: {out}"
+        );
+        let o = run(
+            &c,
+            kubectl,
+            &["apply", "-n", &ns, "-f", "-"],
+            Some(common::APP),
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("deployment.apps/web unchanged"),
+            "kubectl {minor}: {out}"
+        );
+        // A change to a list merged by key (the container's env).
+        let changed = common::APP.replace("image: python:3.12", "image: python:3.13");
+        let o = run(
+            &c,
+            kubectl,
+            &["apply", "-n", &ns, "-f", "-"],
+            Some(&changed),
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("deployment.apps/web configured"),
+            "kubectl {minor}: {out}"
+        );
+        let image = c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(image, "python:3.13", "kubectl {minor}");
+    }
+}

@@ -247,6 +247,27 @@ fn check_namespace(rt: &ResourceType, ns: &str, obj: &mut Value) -> ApiResult<()
     Ok(())
 }
 
+/// Drops the empty metadata maps and lists a real API server drops: it
+/// decodes every body into Go types whose `labels`, `annotations`,
+/// `finalizers` and `ownerReferences` are omitted when empty, so
+/// `annotations: {}` (what `kubectl diff` and `kubectl apply` send for an
+/// object made by `kubectl create`) never shows up in the stored object.
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(field) {
+                Some(Value::Object(map)) => map.is_empty(),
+                Some(Value::Array(list)) => list.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(field);
+            }
+        }
+    }
+}
+
 /// Creates an object through the API path: defaulting, validation, store.
 pub fn create(
     shared: &Shared,
@@ -290,6 +311,7 @@ pub fn create(
         meta.remove("uid");
         meta.remove("managedFields");
     }
+    drop_empty_metadata(&mut obj);
     validate::check_shape(rt, &obj)?;
     defaults::apply(rt, &mut obj, &shared.store);
     validate::validate(rt, &obj, None)?;
@@ -339,6 +361,7 @@ fn update(
                 obj["metadata"] = json!({});
             }
             obj["metadata"]["name"] = json!(name);
+            drop_empty_metadata(&mut obj);
             validate::check_shape(rt, &obj)?;
             defaults::apply(rt, &mut obj, &shared.store);
             // Fields the server owns are carried over before validation.

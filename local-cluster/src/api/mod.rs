@@ -162,6 +162,14 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
                 None => json_response(200, &discovery::api_group_list()),
             });
         }
+        ["openapi", "v2"] if get => {
+            let (content_type, document) = crate::openapi::v2(&accept);
+            let mut response = Response::new(full(document));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            return Ok(response);
+        }
         ["openapi", "v3"] if get => return Ok(json_response(200, &crate::openapi::root())),
         ["openapi", "v3", "api", "v1"] if get => {
             return crate::openapi::group_version("")
