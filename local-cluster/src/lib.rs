@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod base64;
 mod controllers;
+mod database;
 mod defaults;
 mod discovery;
 mod egress;
@@ -46,7 +47,11 @@ pub struct Options {
     pub port: u16,
     /// Where to write the kubeconfig; default: kubesh's data directory.
     pub kubeconfig: Option<PathBuf>,
-    /// Where pods get their directories; default: kubesh's data directory.
+    /// Where the cluster keeps its objects, identity and port, and where
+    /// pods get their directories. Given, the cluster persists: started
+    /// again on the same directory it has every object, its pods run
+    /// again and its kubeconfig still works. Not given, objects are kept
+    /// in memory only and pods get directories in kubesh's data directory.
     pub state_dir: Option<PathBuf>,
 }
 
@@ -84,6 +89,7 @@ impl LocalCluster {
             Some(path) => path,
             None => auth::default_kubeconfig()?,
         };
+        let persistent = opts.state_dir.is_some();
         let state_dir = match opts.state_dir.clone() {
             Some(path) => path,
             None => auth::data_dir()?.join("state"),
@@ -92,11 +98,16 @@ impl LocalCluster {
             format!("cannot create the state directory {}", state_dir.display())
         })?;
         let state_dir = state_dir.canonicalize().unwrap_or(state_dir);
-        let token = auth::new_token();
-        let tls = tls::generate()?;
+        let (store, identity, listener) = if persistent {
+            open_state(&state_dir, opts.port)?
+        } else {
+            let identity = tls::new_identity(auth::new_token())?;
+            (Store::new(), identity, bind(opts.port, None, &state_dir)?)
+        };
+        let token = identity.token.clone();
+        let tls = tls::from_identity(&identity)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Arc<Shared>>>();
-        let port = opts.port;
         let thread = std::thread::Builder::new()
             .name("local-cluster".into())
             .spawn(move || {
@@ -115,12 +126,10 @@ impl LocalCluster {
                     }
                 };
                 rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => listener,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(anyhow::anyhow!(
-                                "cannot listen on 127.0.0.1:{port}: {e}"
-                            )));
+                            let _ = ready_tx.send(Err(e.into()));
                             return;
                         }
                     };
@@ -132,7 +141,6 @@ impl LocalCluster {
                         }
                     };
                     let kubelet = kubelet::Kubelet::new(state_dir.clone());
-                    let store = Store::new();
                     if kubelet.node().is_some() {
                         store.use_service_range();
                     }
@@ -153,7 +161,10 @@ impl LocalCluster {
                     ];
                     let _ = ready_tx.send(Ok(shared.clone()));
                     server::serve(shared.clone(), listener).await;
-                    // Stopping: every pod process first, then the rest.
+                    // Stopping: the store keeps what it holds now (pods
+                    // that run come back on the next start), then every
+                    // pod process, then the rest.
+                    shared.store.close();
                     shared.kubelet.stop_all().await;
                     for task in tasks {
                         task.abort();
@@ -247,6 +258,51 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// Opens the store of a state directory, with the identity and port it
+/// keeps (made and kept on its first start), and listens on that port
+/// (or on `port` when one is given, which is kept from then on).
+fn open_state(
+    state_dir: &Path,
+    port: u16,
+) -> anyhow::Result<(Store, database::Identity, std::net::TcpListener)> {
+    let (mut db, loaded) = database::Database::open(state_dir)?;
+    let identity = match db.identity()? {
+        Some(identity) => identity,
+        None => {
+            let identity = tls::new_identity(auth::new_token())?;
+            db.save_identity(&identity)?;
+            identity
+        }
+    };
+    let kept = db.port()?;
+    let listener = bind(port, kept, state_dir)?;
+    let bound = listener.local_addr()?.port();
+    if kept != Some(bound) {
+        db.save_port(bound)?;
+    }
+    Ok((Store::restore(db, loaded), identity, listener))
+}
+
+/// Listens on 127.0.0.1: on `asked`, or else on the port `kept` in the
+/// state directory, or else on a free one.
+fn bind(asked: u16, kept: Option<u16>, state_dir: &Path) -> anyhow::Result<std::net::TcpListener> {
+    let port = if asked != 0 { asked } else { kept.unwrap_or(0) };
+    let listener = match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(listener) => listener,
+        Err(e) if asked == 0 && kept.is_some() && e.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::bail!(
+                "port {port}, where the local cluster of {} listened before (its kubeconfig names https://127.0.0.1:{port}), is taken by another program; stop that program, or start with --port N to use another port (kubeconfigs written before then name the old one)",
+                state_dir.display()
+            )
+        }
+        Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{port}: {e}"),
+    };
+    listener
+        .set_nonblocking(true)
+        .context("cannot set up the listening socket")?;
+    Ok(listener)
 }
 
 /// Runs the cluster in the foreground until Ctrl-C or SIGTERM.

@@ -1,6 +1,9 @@
 //! The object store: every API object lives here as a JSON value (so fields
 //! the local cluster does not know survive round trips), with resourceVersion,
 //! uid, creationTimestamp, generation, finalizers and the watch history.
+//! With a state directory every change is also written to the database on
+//! disk (see [`crate::database`]) before it is applied here and answered;
+//! the maps here stay the read path.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +12,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::database::{Database, Loaded};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
 
@@ -63,6 +67,15 @@ struct Inner {
     /// The recent events of each resource type.
     history: HashMap<&'static str, History>,
     history_len: usize,
+    /// The database every change is written to first, when there is one.
+    disk: Option<Database>,
+    /// Set once the cluster is stopping: changes are refused, so that what
+    /// is stored is what was there when it was asked to stop (its pods
+    /// come back on the next start, as after `kill -9`).
+    closed: bool,
+    /// Watches from before this version get 410 Gone: the events before a
+    /// restart are not kept (0 on a new cluster).
+    floor: u64,
 }
 
 /// The recent events of one resource type.
@@ -166,8 +179,61 @@ impl Store {
                 objects: HashMap::new(),
                 history: HashMap::new(),
                 history_len,
+                disk: None,
+                closed: false,
+                floor: 0,
             }),
             tx,
+        }
+    }
+
+    /// A store holding what `loaded` read from `disk`, writing every
+    /// change there first. The resourceVersions continue from the last one
+    /// given out; watches from before it get 410 Gone.
+    pub fn restore(disk: Database, loaded: Loaded) -> Store {
+        let store = Store::new();
+        {
+            let mut inner = store.lock();
+            inner.rv = loaded.rv.max(1);
+            inner.floor = if loaded.fresh { 0 } else { inner.rv };
+            for (rt, ns, name, object) in loaded.objects {
+                inner
+                    .objects
+                    .entry(rt.key())
+                    .or_default()
+                    .insert((ns, name), Arc::new(object));
+            }
+            inner.disk = Some(disk);
+        }
+        store
+    }
+
+    /// Refuses every change from now on (the cluster is stopping).
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    /// Writes a change to the database (the object's new version, or None
+    /// when it is removed) before it is applied in memory.
+    fn write_through(
+        inner: &mut Inner,
+        rt: &ResourceType,
+        key: &Key,
+        object: Option<&Value>,
+    ) -> ApiResult<()> {
+        if inner.closed {
+            return Err(ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "the local cluster is stopping; nothing was changed",
+            ));
+        }
+        let rv = inner.rv;
+        match inner.disk.as_mut() {
+            None => Ok(()),
+            Some(disk) => disk
+                .write(rt.key(), &key.0, &key.1, object, rv)
+                .map_err(|e| ApiError::internal(e.to_string())),
         }
     }
 
@@ -211,7 +277,8 @@ impl Store {
         key: Key,
         obj: Value,
         kind: EventType,
-    ) -> Value {
+    ) -> ApiResult<Value> {
+        Self::write_through(inner, rt, &key, Some(&obj))?;
         let shared = Arc::new(obj);
         inner
             .objects
@@ -220,7 +287,7 @@ impl Store {
             .insert(key, shared.clone());
         let out = Value::clone(&shared);
         self.emit(inner, rt.key(), kind, shared);
-        out
+        Ok(out)
     }
 
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<Value> {
@@ -345,7 +412,7 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         obj["kind"] = json!(rt.kind);
         obj["apiVersion"] = json!(rt.api_version());
-        Ok(self.put(&mut inner, rt, key, obj, EventType::Added))
+        self.put(&mut inner, rt, key, obj, EventType::Added)
     }
 
     /// Replaces an object (PUT). `subresource` is `Some("status")` for the
@@ -490,13 +557,14 @@ impl Store {
                 .as_array()
                 .is_none_or(|a| a.is_empty());
         if finalizing {
+            Self::write_through(inner, rt, &key, None)?;
             if let Some(objects) = inner.objects.get_mut(rt.key()) {
                 objects.remove(&key);
             }
             self.emit(inner, rt.key(), EventType::Deleted, Arc::new(new.clone()));
             return Ok(new);
         }
-        Ok(self.put(inner, rt, key, new, EventType::Modified))
+        self.put(inner, rt, key, new, EventType::Modified)
     }
 
     /// Deletes an object, honouring finalizers, graceful pod termination and
@@ -576,7 +644,7 @@ impl Store {
                 inner.rv += 1;
                 new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
                 return Ok((
-                    self.put(&mut inner, rt, key, new, EventType::Modified),
+                    self.put(&mut inner, rt, key, new, EventType::Modified)?,
                     false,
                 ));
             }
@@ -614,14 +682,15 @@ impl Store {
             inner.rv += 1;
             new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
             return Ok((
-                self.put(&mut inner, rt, key, new, EventType::Modified),
+                self.put(&mut inner, rt, key, new, EventType::Modified)?,
                 false,
             ));
         }
+        inner.rv += 1;
+        Self::write_through(&mut inner, rt, &key, None)?;
         if let Some(objects) = inner.objects.get_mut(rt.key()) {
             objects.remove(&key);
         }
-        inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         self.emit(
             &mut inner,
@@ -640,9 +709,9 @@ impl Store {
         let key = (ns.to_string(), name.to_string());
         let mut old = inner
             .objects
-            .get_mut(rt.key())
-            .and_then(|m| m.remove(&key))
-            .map(|v| Value::clone(&v))?;
+            .get(rt.key())
+            .and_then(|m| m.get(&key))
+            .map(|v| Value::clone(v))?;
         if old["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
@@ -653,15 +722,20 @@ impl Store {
                 .is_none_or(|v| v.is_null())
             {
                 old["metadata"]["deletionTimestamp"] = json!(now());
+                Self::write_through(&mut inner, rt, &key, Some(&old)).ok()?;
+                inner
+                    .objects
+                    .entry(rt.key())
+                    .or_default()
+                    .insert(key, Arc::new(old));
             }
-            inner
-                .objects
-                .entry(rt.key())
-                .or_default()
-                .insert(key, Arc::new(old));
             return None;
         }
         inner.rv += 1;
+        Self::write_through(&mut inner, rt, &key, None).ok()?;
+        if let Some(objects) = inner.objects.get_mut(rt.key()) {
+            objects.remove(&key);
+        }
         old["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         self.emit(
             &mut inner,
@@ -706,7 +780,7 @@ impl Store {
             }
             Some(rv) => {
                 let history = inner.history.get(rt.key());
-                let dropped = history.map_or(0, |h| h.dropped);
+                let dropped = history.map_or(0, |h| h.dropped).max(inner.floor);
                 if rv < dropped {
                     return Err(ApiError::gone(format!(
                         "too old resource version: {rv} ({})",

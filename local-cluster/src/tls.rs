@@ -1,5 +1,6 @@
-//! TLS for the API endpoint: a fresh CA and a server certificate for
-//! 127.0.0.1/localhost on every start. kubectl sends credentials only to
+//! TLS for the API endpoint: a CA and a server certificate for
+//! 127.0.0.1/localhost, made for a new cluster (and kept in its state
+//! directory, see [`crate::database`]). kubectl sends credentials only to
 //! https servers, so the kubeconfig names this CA and an https URL.
 
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::database::Identity;
 
 pub struct Tls {
     /// The CA certificate (PEM) clients trust.
@@ -17,7 +20,9 @@ pub struct Tls {
     pub acceptor: tokio_rustls::TlsAcceptor,
 }
 
-pub fn generate() -> anyhow::Result<Tls> {
+/// A fresh CA, a server certificate it signs and a token: a new
+/// cluster's identity.
+pub fn new_identity(token: String) -> anyhow::Result<Identity> {
     let ca_key = KeyPair::generate().context("cannot generate a key")?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -45,8 +50,22 @@ pub fn generate() -> anyhow::Result<Tls> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
-    let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    Ok(Identity {
+        token,
+        ca_pem: ca_cert.pem(),
+        ca_der: ca_cert.der().to_vec(),
+        cert_der: leaf_cert.der().to_vec(),
+        key_der: leaf_key.serialize_der(),
+    })
+}
+
+/// The TLS configuration serving an identity's certificate.
+pub fn from_identity(identity: &Identity) -> anyhow::Result<Tls> {
+    let chain = vec![
+        CertificateDer::from(identity.cert_der.clone()),
+        CertificateDer::from(identity.ca_der.clone()),
+    ];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_der.clone()));
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -56,7 +75,7 @@ pub fn generate() -> anyhow::Result<Tls> {
     .context("cannot build the TLS configuration")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls {
-        ca_pem: ca_cert.pem(),
+        ca_pem: identity.ca_pem.clone(),
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     })
 }
