@@ -49,11 +49,35 @@ enum ConnectionError {
 }
 
 /// Creates the namespaces, the node and the `kubernetes` service a
-/// cluster has.
+/// cluster has; on a restarted cluster (its node is in the store) records
+/// the node's reboot and points the `kubernetes` service at this port.
 pub fn bootstrap(shared: &Shared) {
     let mut node = crate::kubelet::node::object();
     crate::defaults::apply(resources::nodes(), &mut node, &shared.store);
-    let _ = shared.store.create(resources::nodes(), "", node);
+    let restarted = shared
+        .store
+        .create(resources::nodes(), "", node)
+        .is_err_and(|e| e.code == 409);
+    if restarted
+        && let Some(node) = shared
+            .store
+            .try_get(resources::nodes(), "", crate::NODE_NAME)
+    {
+        // As a node's kubelet says after a reboot; its pods start again.
+        crate::events::record(
+            &shared.store,
+            &node,
+            "Node",
+            "Warning",
+            "Rebooted",
+            &format!(
+                "Node {} has been rebooted, boot id: {}",
+                crate::NODE_NAME,
+                uuid::Uuid::new_v4()
+            ),
+            "kubelet",
+        );
+    }
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         crate::defaults::apply(resources::namespaces(), &mut obj, &shared.store);
@@ -83,6 +107,21 @@ pub fn bootstrap(shared: &Shared) {
         "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
     });
     let _ = shared.store.create(resources::endpoints(), "default", ep);
+    if restarted {
+        // The server's port, if it changed since the last start.
+        let _ = shared
+            .store
+            .modify(resources::services(), "default", "kubernetes", |svc| {
+                svc["spec"]["ports"][0]["targetPort"] = json!(port);
+                Ok(())
+            });
+        let _ = shared
+            .store
+            .modify(resources::endpoints(), "default", "kubernetes", |ep| {
+                ep["subsets"][0]["ports"][0]["port"] = json!(port);
+                Ok(())
+            });
+    }
 }
 
 /// Serves until shutdown is signalled.

@@ -11,6 +11,7 @@ pub mod network;
 pub mod node;
 pub mod ports;
 pub mod probes;
+pub mod reboot;
 pub mod runner;
 pub mod sandbox;
 pub mod security;
@@ -249,13 +250,19 @@ impl Kubelet {
     ///
     /// # Errors
     /// What the kernel refused, as one sentence.
-    pub fn make_sandbox(&self, pod_name: &str) -> Result<Option<Arc<PodSandbox>>, String> {
+    /// `wanted` is the address the pod had before a restart, which it gets
+    /// back if it is free.
+    pub fn make_sandbox(
+        &self,
+        pod_name: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Option<Arc<PodSandbox>>, String> {
         let Some(node) = self.node() else {
             return Ok(None);
         };
-        let ip = node
-            .addresses
-            .take()
+        let ip = wanted
+            .and_then(|ip| node.addresses.claim(ip))
+            .or_else(|| node.addresses.take())
             .ok_or("no pod address is left in 10.244.0.0/16")?;
         let holder = match sandbox::Holder::spawn(&sandbox::HolderSpec {
             join_user: Some(&node.holder.user),
@@ -477,6 +484,25 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
 pub async fn run(shared: Arc<Shared>) {
     let mut rx = shared.store.subscribe();
     let (pods, _) = shared.store.list(resources::pods(), None);
+    // Pods from before a restart get their addresses back: kept from new
+    // pods until they claim them.
+    if let Some(node) = shared.kubelet.node() {
+        for pod in pods.iter().filter(|pod| {
+            reboot::ran_before(pod)
+                && pod["spec"]["restartPolicy"] != "Never"
+                && !matches!(
+                    pod["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed")
+                )
+        }) {
+            if let Some(ip) = pod["status"]["podIP"]
+                .as_str()
+                .and_then(|ip| ip.parse().ok())
+            {
+                node.addresses.reserve(ip);
+            }
+        }
+    }
     for pod in &pods {
         observe(&shared, EventType::Added, pod);
     }

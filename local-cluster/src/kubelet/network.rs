@@ -363,6 +363,8 @@ pub fn attach_pod(node: &Holder, pod: &Holder, ip: Ipv4Addr) -> io::Result<()> {
 #[derive(Default)]
 pub struct Addresses {
     state: Mutex<(HashSet<Ipv4Addr>, u32)>,
+    /// Addresses pods had before a restart of the cluster, kept for them.
+    reserved: Mutex<HashSet<Ipv4Addr>>,
 }
 
 impl Addresses {
@@ -370,17 +372,41 @@ impl Addresses {
     pub fn take(&self) -> Option<Ipv4Addr> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (used, next) = &mut *state;
+        let reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         let base = u32::from(POD_NET.0);
         let count = 0xfffc;
         for step in 0..count {
             let ip = Ipv4Addr::from(base + 2 + (*next + step) % count);
-            if !used.contains(&ip) {
+            if !used.contains(&ip) && !reserved.contains(&ip) {
                 used.insert(ip);
                 *next = (*next + step + 1) % count;
                 return Some(ip);
             }
         }
         None
+    }
+
+    /// Keeps `ip` for the pod that had it before a restart.
+    pub fn reserve(&self, ip: Ipv4Addr) {
+        if contains(POD_NET, ip) {
+            self.reserved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(ip);
+        }
+    }
+
+    /// `ip` for a pod that had it before a restart, if no pod has it now.
+    pub fn claim(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ip);
+        let free = contains(POD_NET, ip)
+            && u32::from(ip) >= u32::from(POD_NET.0) + 2
+            && state.0.insert(ip);
+        free.then_some(ip)
     }
 
     pub fn give_back(&self, ip: Ipv4Addr) {

@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use super::mount_view::MountPlan;
 use super::service_names::ServiceNames;
 use super::volumes::{self, Mount};
-use super::{PodHandle, PodSandbox, env, log_writer, ports, probes, sandbox};
+use super::{PodHandle, PodSandbox, env, log_writer, ports, probes, reboot, sandbox};
 use crate::Shared;
 use crate::events;
 use crate::resources;
@@ -1237,7 +1237,14 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
         .unwrap_or("Always")
         .to_string();
     let image = container["image"].as_str().unwrap_or("").to_string();
-    let mut restarts: i64 = 0;
+    // Counted on from before a restart of the cluster (see `reboot`).
+    let mut restarts: i64 = {
+        let st = pod.st();
+        let list = if init { &st.init } else { &st.main };
+        list.get(idx)
+            .and_then(|status| status["restartCount"].as_i64())
+            .unwrap_or(0)
+    };
     let mut crash_streak: u32 = 0;
     let mut waiting_for_port: Option<String> = None;
     let mut announced = false;
@@ -1374,15 +1381,29 @@ pub async fn run_pod(shared: Arc<Shared>, handle: Arc<PodHandle>, obj: Value) {
         .cloned()
         .unwrap_or_default();
     let mains: Vec<Value> = spec["containers"].as_array().cloned().unwrap_or_default();
+    // A pod from before a restart of the cluster starts again as after a
+    // node's reboot, unless its restartPolicy is Never.
+    let rebooted = reboot::ran_before(&obj);
+    let never_again = rebooted && spec["restartPolicy"] == "Never";
+    // The pod's address before a restart, if it is still free.
+    let wanted: Option<std::net::Ipv4Addr> = obj["status"]["podIP"]
+        .as_str()
+        .and_then(|ip| ip.parse().ok())
+        .filter(|_| rebooted);
+    let carry = |list: &str, fresh: Value| match (rebooted, never_again) {
+        (false, _) => fresh,
+        (true, false) => reboot::restarted(&obj, list, fresh),
+        (true, true) => reboot::ended(&obj, list, fresh),
+    };
     let status = Status {
         init: inits
             .iter()
-            .map(|c| waiting(c, "PodInitializing", None))
+            .map(|c| carry(reboot::LISTS[0], waiting(c, "PodInitializing", None)))
             .collect(),
         main: mains
             .iter()
             .map(|container| {
-                waiting(
+                let fresh = waiting(
                     container,
                     if inits.is_empty() {
                         "ContainerCreating"
@@ -1390,12 +1411,16 @@ pub async fn run_pod(shared: Arc<Shared>, handle: Arc<PodHandle>, obj: Value) {
                         "PodInitializing"
                     },
                     None,
-                )
+                );
+                carry(reboot::LISTS[1], fresh)
             })
             .collect(),
         initialized: inits.is_empty(),
-        phase: "Pending".into(),
-        start_time: now(),
+        phase: if never_again { "Failed" } else { "Pending" }.into(),
+        start_time: match obj["status"]["startTime"].as_str() {
+            Some(started) if rebooted => started.to_string(),
+            _ => now(),
+        },
         message: None,
         unschedulable: None,
         pod_ip: None,
@@ -1412,14 +1437,31 @@ pub async fn run_pod(shared: Arc<Shared>, handle: Arc<PodHandle>, obj: Value) {
         obj,
         st: Mutex::new(status),
     });
+    if never_again {
+        {
+            let mut st = pod.st();
+            st.message = Some((
+                reboot::NEVER_AGAIN.0.to_string(),
+                reboot::NEVER_AGAIN.1.to_string(),
+            ));
+            st.pod_ip = wanted.map(|ip| ip.to_string());
+        }
+        pod.publish();
+        finish(&pod).await;
+        return;
+    }
     let _ = std::fs::create_dir_all(&handle.dir);
     pod.publish();
+    if rebooted {
+        let (reason, message) = reboot::SANDBOX_CHANGED;
+        pod.event("Normal", reason, message, None);
+    }
     // The sandbox: namespaces and an address, or processes run directly.
     let Some(sandbox) = keep_trying(
         &pod,
         "FailedCreatePodSandBox",
         |e| format!("Failed to create pod sandbox: {e}"),
-        || shared.kubelet.make_sandbox(&handle.name),
+        || shared.kubelet.make_sandbox(&handle.name, wanted),
     )
     .await
     else {
