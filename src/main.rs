@@ -27,6 +27,7 @@ mod script_file;
 mod shell;
 mod status;
 mod syntax;
+mod terminal;
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
@@ -168,8 +169,7 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
     if let Some(problem) = &shell.target.problem {
         report!("kubesh: {problem}");
     }
-    let color = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = terminal::colors(&std::io::stdout());
     let history = dirs.map(|d| d.data_dir().join("history"));
     shell.interactive = true;
     repl::run(shell, history, color)

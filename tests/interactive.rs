@@ -348,3 +348,122 @@ fn ctrl_c_at_the_embedded_local_cluster_stops_only_the_foreground_program() {
     session.send_line("kill web").unwrap();
     session.exp_string("killed web").unwrap();
 }
+
+/// Bracketed paste, as terminals send a paste once the line editor asks.
+fn paste(session: &mut PtySession, block: &str) {
+    session
+        .send(&format!("\u{1b}[200~{block}\u{1b}[201~"))
+        .unwrap();
+    session.flush().unwrap();
+}
+
+/// kubesh in a terminal of `columns` columns whose `TERM` is `term`.
+fn start_at_width(
+    sandbox: &Sandbox,
+    command: std::process::Command,
+    term: &str,
+    columns: u16,
+) -> PtySession {
+    let program = command.get_program().to_owned();
+    let mut wrapped = std::process::Command::new("sh");
+    wrapped
+        .arg("-c")
+        .arg(format!("stty cols {columns} rows 40 && exec \"$0\" \"$@\""))
+        .arg(program)
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped.current_dir(sandbox.work());
+    wrapped.env("TERM", term).env("NO_COLOR", "1");
+    spawn_command(wrapped, Some(60_000)).expect("kubesh starts in a pty")
+}
+
+#[test]
+fn a_pasted_block_runs_line_by_line_each_shown_with_its_output() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    paste(&mut session, "echo p-one\recho p-two\recho p-three\r");
+    session.send("\r").unwrap();
+    session.flush().unwrap();
+    let before = session.exp_string("\np-one\r\n").unwrap();
+    assert!(!before.contains("p-one echo"), "{before:?}");
+    session
+        .exp_string(&format!("{PROMPT}echo p-two\r\np-two\r\n"))
+        .unwrap();
+    session
+        .exp_string(&format!("{PROMPT}echo p-three\r\np-three\r\n"))
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("history 4").unwrap();
+    session.exp_string("  echo p-three").unwrap();
+}
+
+#[test]
+fn ctrl_c_during_a_pasted_block_stops_the_command_and_drops_the_rest() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    paste(
+        &mut session,
+        "echo c-one\nsleep 30\necho c-three\necho c-four",
+    );
+    session.send("\r").unwrap();
+    session.flush().unwrap();
+    session.exp_string("\nc-one\r\n").unwrap();
+    session
+        .exp_string(&format!("{PROMPT}sleep 30\r\n"))
+        .unwrap();
+    session.send_control('c').unwrap();
+    session
+        .exp_string("kubesh: interrupted; 2 pasted lines not run")
+        .unwrap();
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("echo status=$?").unwrap();
+    let before = session.exp_string("\nstatus=130").unwrap();
+    assert!(!before.contains("c-three"), "{before:?}");
+}
+
+#[test]
+fn a_block_pasted_at_a_dumb_terminal_of_60_columns_runs_line_by_line_without_escapes() {
+    let sandbox = Sandbox::new();
+    let cluster = common::LocalCluster::start(&sandbox);
+    sandbox.write("hello.py", "print('hello from the pod')\n");
+    let long = "w".repeat(70);
+    let mut session = start_at_width(&sandbox, cluster.kubesh(&sandbox), "dumb", 60);
+    session.exp_string("$ ").unwrap();
+    // A terminal that was not asked for bracketed paste sends the lines as
+    // typed, all at once.
+    let lines = [
+        "echo d-one".to_string(),
+        format!("echo {long}"),
+        "python hello.py".to_string(),
+        "echo d-four".to_string(),
+        "echo d-five".to_string(),
+    ];
+    session.send(&format!("{}\r", lines.join("\r"))).unwrap();
+    session.flush().unwrap();
+    let mut transcript = String::new();
+    transcript += &session.exp_string("echo d-one\r\nd-one\r\n").unwrap();
+    transcript += &session
+        .exp_string(&format!("$ echo {long}\r\n{long}\r\n"))
+        .unwrap();
+    transcript += &session.exp_string("$ python hello.py\r\n").unwrap();
+    // Progress as plain lines, then the program's output.
+    transcript += &session.exp_string("hello from the pod\r\n").unwrap();
+    transcript += &session.exp_string("$ echo d-four\r\nd-four\r\n").unwrap();
+    transcript += &session.exp_string("$ echo d-five\r\nd-five\r\n").unwrap();
+    transcript += &session.exp_string("$ ").unwrap();
+    assert!(
+        !transcript.contains('\u{1b}'),
+        "no escape sequences at a dumb terminal: {transcript:?}"
+    );
+    assert!(
+        transcript.contains("hello-") && transcript.contains(": creating\r\n"),
+        "the launch's progress as plain lines: {transcript:?}"
+    );
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}

@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
         "runtimes",
         "script_file",
         "status",
+        "terminal",
     ],
     &["syntax"],
     &["cluster"],

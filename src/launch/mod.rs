@@ -20,6 +20,7 @@ pub mod profile;
 pub mod program;
 pub mod rerun;
 pub mod saves;
+mod spinner;
 pub mod wait;
 
 use std::time::Duration;

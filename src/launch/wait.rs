@@ -10,7 +10,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use futures_util::{AsyncReadExt, StreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, AttachParams, DeleteParams, LogParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -25,6 +24,7 @@ use super::judge::{
     shares_node_network, unschedulable_failure,
 };
 use super::objects::Spec;
+use super::spinner::Spinner;
 use crate::cluster::connection::{ClusterError, Connection};
 use crate::cluster::listening::listening;
 use crate::interrupt::Interrupt;
@@ -159,14 +159,8 @@ pub fn foreground(
     }
 }
 
-fn spinner(name: &str) -> ProgressBar {
-    let spinner = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        spinner.set_style(style);
-    }
-    spinner.set_message(name.to_string());
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner
+fn spinner(name: &str) -> Spinner {
+    Spinner::new(name)
 }
 
 /// How long a program that runs may take to listen where its probe looks
@@ -235,7 +229,7 @@ impl Broken {
 async fn wait_ready(
     connection: &Connection,
     replicas: &Replicas<'_>,
-    spinner: &ProgressBar,
+    spinner: &Spinner,
     mut launching: Option<&mut Spec>,
 ) -> Result<(), LaunchError> {
     let name = replicas.name;
@@ -488,7 +482,7 @@ async fn look(
     connection: &Connection,
     spec: &mut Spec,
     pod: &str,
-    spinner: &ProgressBar,
+    spinner: &Spinner,
 ) -> Result<Looked, LaunchError> {
     let looked = tokio::time::timeout(
         LOOK_AFTER,
@@ -534,7 +528,7 @@ async fn look(
 async fn run_foreground(
     connection: &Connection,
     spec: &Spec,
-    spinner: &ProgressBar,
+    spinner: &Spinner,
     mut input: Option<mpsc::Receiver<Vec<u8>>>,
 ) -> Result<i32, LaunchError> {
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &spec.namespace);

@@ -3,8 +3,12 @@
 
 mod complete;
 mod helper;
+mod paste;
+mod plain;
 mod prompt;
 
+use std::collections::VecDeque;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use rustyline::Editor;
@@ -15,8 +19,17 @@ use rustyline::history::FileHistory;
 use crate::builtins;
 use crate::shell::Shell;
 use crate::status::{STATUS_INTERRUPTED, STATUS_USAGE};
+use crate::terminal;
 use complete::Vocabulary;
 use helper::ShellHelper;
+use plain::{Got, PlainReader};
+
+/// Where lines come from: the line editor, or at a terminal that cannot
+/// redraw, the plain reader.
+enum Reader {
+    Editor,
+    Plain(PlainReader),
+}
 
 /// Reads and runs lines until Ctrl-D or `exit`; returns the exit status.
 pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32 {
@@ -30,8 +43,13 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
     if let Some(path) = &history_file {
         load_history(&mut editor, path, shell);
     }
+    let redraws = terminal::can_redraw(&std::io::stdout());
+    let mut reader = match redraws {
+        true => Reader::Editor,
+        false => Reader::Plain(PlainReader::default()),
+    };
     // Reload lines appear above the prompt, not in the middle of the line.
-    if let Ok(printer) = editor.create_external_printer() {
+    if redraws && let Ok(printer) = editor.create_external_printer() {
         let printer = std::sync::Mutex::new(printer);
         shell.printer = std::sync::Arc::new(move |line: String| {
             if let Ok(mut printer) = printer.lock() {
@@ -39,22 +57,54 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
             }
         });
     }
+    // The lines of a pasted block not yet run.
+    let mut pasted: VecDeque<String> = VecDeque::new();
     let mut read_errors = 0;
     loop {
         refresh_vocabulary(&mut editor, shell);
         shell.interrupt.take();
-        if let Some(columns) = prompt::terminal_columns() {
+        let prompt = prompt::text(&shell.target);
+        if redraws && let Some(columns) = prompt::terminal_columns() {
             prompt::end_unterminated_line(&mut std::io::stdout(), columns, color);
         }
-        match editor.readline(&prompt::text(&shell.target)) {
+        let read = match (pasted.pop_front(), &mut reader) {
+            (Some(line), _) => {
+                show_pasted_line(&prompt, &line, color);
+                Ok(line)
+            }
+            (None, Reader::Editor) => editor.readline(&prompt),
+            (None, Reader::Plain(plain)) => read_plain(plain, &prompt),
+        };
+        match read {
+            Ok(line) if line.contains('\n') => {
+                // A pasted block: its lines run one by one, each shown
+                // after its prompt as if typed.
+                if let Some(columns) = prompt::terminal_columns() {
+                    let rows = paste::rows_drawn(&prompt, &line, columns);
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "{}", paste::erase_rows(rows));
+                }
+                pasted.extend(paste::split(&line));
+            }
             Ok(line) => {
                 read_errors = 0;
                 if !line.trim().is_empty() {
                     remember(&mut editor, history_file.as_deref(), shell, &line);
                 }
-                shell.run_interactive_line(&line);
+                let interrupted = shell.run_interactive_line(&line);
                 if let Some(status) = shell.exit_requested {
                     return status;
+                }
+                if interrupted {
+                    let dropped = pasted.len()
+                        + match &mut reader {
+                            Reader::Plain(plain) => plain.discard(),
+                            Reader::Editor => 0,
+                        };
+                    pasted.clear();
+                    if dropped > 0 {
+                        report!("kubesh: interrupted; {} not run", lines(dropped));
+                    }
                 }
             }
             Err(ReadlineError::Interrupted) => shell.last_status = STATUS_INTERRUPTED,
@@ -74,6 +124,35 @@ pub fn run(shell: &mut Shell, history_file: Option<PathBuf>, color: bool) -> i32
                 }
             }
         }
+    }
+}
+
+/// "1 pasted line", "3 pasted lines".
+fn lines(count: usize) -> String {
+    match count {
+        1 => "1 pasted line".to_string(),
+        _ => format!("{count} pasted lines"),
+    }
+}
+
+/// Shows a line of a pasted block as if it had been typed at the prompt.
+fn show_pasted_line(prompt: &str, line: &str, color: bool) {
+    let prompt = match color {
+        true => prompt::colored(prompt),
+        false => prompt.to_string(),
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{prompt}{line}");
+    let _ = out.flush();
+}
+
+/// A line from the plain reader, its outcomes as the line editor gives them.
+fn read_plain(plain: &mut PlainReader, prompt: &str) -> rustyline::Result<String> {
+    match plain.read_line(prompt)? {
+        Got::Line(bytes) => String::from_utf8(bytes)
+            .map_err(|_| ReadlineError::Io(std::io::Error::from(std::io::ErrorKind::InvalidData))),
+        Got::Interrupted => Err(ReadlineError::Interrupted),
+        Got::Eof => Err(ReadlineError::Eof),
     }
 }
 

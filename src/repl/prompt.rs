@@ -30,20 +30,7 @@ pub fn end_unterminated_line(out: &mut impl Write, columns: usize, color: bool) 
 /// The terminal's width in columns when stdout is a terminal (80 when it
 /// does not say).
 pub fn terminal_columns() -> Option<usize> {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a `winsize` into the one passed, which
-    // lives for the call.
-    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    match (asked, size.ws_col) {
-        (0, 0) => Some(80),
-        (0, columns) => Some(usize::from(columns)),
-        _ => None,
-    }
+    crate::terminal::columns(&std::io::stdout())
 }
 
 use crate::cluster::ClusterTarget;

@@ -33,15 +33,17 @@ struct Stopped;
 
 impl Shell {
     /// Runs one line typed at the interactive prompt. Every command of the
-    /// line runs, whatever the status of the previous one.
-    pub fn run_interactive_line(&mut self, line: &str) {
+    /// line runs, whatever the status of the previous one, until Ctrl-C:
+    /// returns whether Ctrl-C stopped it.
+    pub fn run_interactive_line(&mut self, line: &str) -> bool {
         match parse_line(line) {
             Ok(commands) => {
-                let _ = self.run_commands(&commands, None);
+                self.run_commands(&commands, None).is_err() && self.exit_requested.is_none()
             }
             Err(error) => {
                 report!("kubesh: {error}");
                 self.last_status = STATUS_USAGE;
+                false
             }
         }
     }
