@@ -558,3 +558,29 @@ fn a_file_changed_after_every_reload_stops_the_watch() {
     sandbox.write("web.py", WEB_PY.replace("PAGE", "three"));
     wait_for_page(&cluster, "web", port, "three\n");
 }
+
+#[test]
+fn a_save_reaches_the_running_pod_live_over_the_exec_protocol_before_kubernetes_1_30() {
+    let sandbox = Sandbox::new();
+    // v4.channel.k8s.io only: closing stdin closes the whole stream, the
+    // update's exit status included.
+    let cluster = LocalCluster::start_before_1_30(&sandbox);
+    let page = |text: &str| WEB_PY.replace("PAGE", text);
+    sandbox.write("web.py", page("version one"));
+    let port = free_port();
+    let session = Watching::start(
+        &cluster,
+        &sandbox,
+        &format!("SERVICE_PORT={port} python web.py"),
+    );
+    wait_for_page(&cluster, "web", port, "version one\n");
+    let pod = pods(&cluster, "web");
+    assert!(!pod.trim().is_empty(), "one pod runs");
+
+    sandbox.write("web.py", page("version two"));
+    wait_for_page(&cluster, "web", port, "version two\n");
+    let output = session.wait_for("↻ web", 1);
+    assert!(output.contains("(live)"), "{output}");
+    assert!(!output.contains("rollout"), "{output}");
+    assert_eq!(pods(&cluster, "web"), pod, "the same pod runs the new code");
+}

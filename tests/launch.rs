@@ -328,6 +328,25 @@ fn a_pod_no_node_takes_is_waited_for_then_reported_in_the_scheduler_s_words() {
 }
 
 #[test]
+fn where_a_program_listens_is_found_over_the_exec_protocol_before_kubernetes_1_30() {
+    let sandbox = Sandbox::new();
+    // v4.channel.k8s.io only: a client that closes stdin closes the whole
+    // stream, the command's output included.
+    let cluster = LocalCluster::start_before_1_30(&sandbox);
+    sandbox.write("fixed.py", server_py("0.0.0.0", &["9898"]));
+    bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", "python fixed.py &\ncurl fixed:8080/"],
+    )
+    .assert()
+    .success()
+    .stderr(contains(
+        "fixed listens on 9898, not 8080: the Service now targets 9898",
+    ))
+    .stdout(contains("served on 9898"));
+}
+
+#[test]
 fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
     let sandbox = Sandbox::new();
     let cluster = LocalCluster::start(&sandbox);

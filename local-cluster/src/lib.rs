@@ -64,6 +64,10 @@ pub(crate) struct Shared {
     pub kubelet: kubelet::Kubelet,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub tls: tls::Tls,
+    /// The channel protocols exec and attach speak over WebSocket: those
+    /// of a current API server, or of one before 1.30
+    /// ([`api::streams::PROTOCOLS_VARIABLE`]).
+    pub exec_protocols: &'static [&'static str],
 }
 
 /// A running local cluster (its own thread and tokio runtime).
@@ -106,6 +110,7 @@ impl LocalCluster {
         };
         let token = identity.token.clone();
         let tls = tls::from_identity(&identity)?;
+        let exec_protocols = api::streams::protocols_from_env()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Arc<Shared>>>();
         let thread = std::thread::Builder::new()
@@ -151,6 +156,7 @@ impl LocalCluster {
                         kubelet,
                         shutdown: stop_rx.clone(),
                         tls,
+                        exec_protocols,
                     });
                     server::bootstrap(&shared);
                     let tasks = vec![
@@ -221,6 +227,18 @@ impl LocalCluster {
 
     pub fn notice(&self) -> String {
         notice()
+    }
+
+    /// What the local cluster emulates of an older API server, if
+    /// anything (one line).
+    pub fn emulation(&self) -> Option<String> {
+        (self.shared.exec_protocols == api::streams::PROTOCOLS_BEFORE_1_30).then(|| {
+            format!(
+                "exec and attach over WebSocket speak only v4.channel.k8s.io, as an API server \
+                 before Kubernetes 1.30 ({}=v4)",
+                api::streams::PROTOCOLS_VARIABLE
+            )
+        })
     }
 
     /// How pods are isolated here (one line).
@@ -310,6 +328,9 @@ pub fn run_standalone(opts: Options) -> anyhow::Result<()> {
     let cluster = LocalCluster::start(opts)?;
     println!("{}", cluster.notice());
     println!("{}", cluster.isolation_mechanism());
+    if let Some(emulation) = cluster.emulation() {
+        println!("{emulation}");
+    }
     println!("server: {}", cluster.server_url());
     println!("kubeconfig: {}", cluster.kubeconfig_path().display());
     println!(

@@ -37,8 +37,11 @@ pub struct ExecOutput {
 }
 
 /// Runs `command` in `container` of `pod`, writing `stdin` to it and then
-/// closing it. An `Err` means the exec itself was refused or failed (RBAC,
-/// no such pod, the connection); it names the pod.
+/// closing it; with no bytes to write, the command gets no stdin at all
+/// (as `kubectl exec` without `-i`): over the older exec protocol (v4)
+/// closing stdin closes the whole stream, and the output with it. An
+/// `Err` means the exec itself was refused or failed (RBAC, no such pod,
+/// the connection); it names the pod.
 pub async fn run(
     client: &kube::Client,
     namespace: &str,
@@ -47,10 +50,17 @@ pub async fn run(
     command: Vec<String>,
     stdin: &[u8],
 ) -> Result<ExecOutput, ExecError> {
-    Ok(start(client, namespace, pod, container, command)
-        .await?
-        .finish(stdin, StdinEnd::Close)
-        .await)
+    Ok(open(
+        client,
+        namespace,
+        pod,
+        container,
+        command,
+        !stdin.is_empty(),
+    )
+    .await?
+    .finish(stdin, StdinEnd::Close)
+    .await)
 }
 
 /// The most stdin bytes sent in one WebSocket message (the client's
@@ -81,10 +91,22 @@ pub async fn start(
     container: &str,
     command: Vec<String>,
 ) -> Result<Started, ExecError> {
+    open(client, namespace, pod, container, command, true).await
+}
+
+/// Starts `command`, with a stdin or without.
+async fn open(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    command: Vec<String>,
+    stdin: bool,
+) -> Result<Started, ExecError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = AttachParams::default()
         .container(container)
-        .stdin(true)
+        .stdin(stdin)
         .stdout(true)
         .stderr(true)
         .max_stdin_buf_size(STDIN_BUFFER);

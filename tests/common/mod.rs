@@ -100,6 +100,14 @@ impl LocalCluster {
         LocalCluster::start_with(sandbox, command)
     }
 
+    /// A local cluster that speaks exec and attach as an API server before
+    /// Kubernetes 1.30 does: only `v4.channel.k8s.io`.
+    pub fn start_before_1_30(sandbox: &Sandbox) -> LocalCluster {
+        let mut command = Command::new(kubesh_binary());
+        command.env("KUBESH_LOCAL_EXEC_PROTOCOLS", "v4");
+        LocalCluster::start_with(sandbox, command)
+    }
+
     fn start_with(sandbox: &Sandbox, mut command: Command) -> LocalCluster {
         use std::io::BufRead;
         let kubeconfig = sandbox.path("cluster/kubeconfig");

@@ -34,7 +34,33 @@ use crate::error::{ApiError, ApiResult};
 use crate::kubelet::stdin::stdin_task;
 use crate::resources;
 
-const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// The channel protocols of exec and attach over WebSocket that an API
+/// server of Kubernetes 1.30 or later speaks, best first.
+pub const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// Those of an API server before 1.30: v4 only, where a client can end
+/// stdin only by closing the whole stream, the output and exit status
+/// still to come included.
+pub const PROTOCOLS_BEFORE_1_30: &[&str] = &["v4.channel.k8s.io"];
+
+/// The variable that makes the local cluster speak exec and attach as an
+/// older API server: `v4` (Kubernetes before 1.30); unset or `v5,v4`, as
+/// a current one.
+pub const PROTOCOLS_VARIABLE: &str = "KUBESH_LOCAL_EXEC_PROTOCOLS";
+
+/// The channel protocols [`PROTOCOLS_VARIABLE`] asks for.
+pub fn protocols_from_env() -> anyhow::Result<&'static [&'static str]> {
+    match std::env::var(PROTOCOLS_VARIABLE) {
+        Err(_) => Ok(PROTOCOLS),
+        Ok(value) => match value.replace(' ', "").as_str() {
+            "" | "v5,v4" => Ok(PROTOCOLS),
+            "v4" => Ok(PROTOCOLS_BEFORE_1_30),
+            other => anyhow::bail!(
+                "{PROTOCOLS_VARIABLE}={other}: give `v4` (exec and attach as an API server \
+                 before Kubernetes 1.30 speaks them) or `v5,v4` (as a current one)"
+            ),
+        },
+    }
+}
 
 pub const STDIN: u8 = 0;
 pub const STDOUT: u8 = 1;
@@ -223,16 +249,16 @@ where
     response
 }
 
-/// The channel protocols of exec and attach over WebSocket, best first.
-const CHANNEL_PROTOCOLS: &[&str] = PROTOCOLS;
 /// The one of exec and attach over SPDY (kubectl offers it first; v1 to
 /// v3 predate the `Status` on the error stream and are not served).
 const SPDY_CHANNEL_PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
 
 /// Upgrades an exec or attach request to whichever transport it asks for
-/// (WebSocket or SPDY) and runs `session` on the resulting [`Link`].
+/// (WebSocket, speaking one of `served`, or SPDY) and runs `session` on
+/// the resulting [`Link`].
 fn upgrade_channels<F, Fut>(
     req: Request<Incoming>,
+    served: &[&'static str],
     opts: &StreamOpts,
     session: F,
 ) -> ApiResult<Response<Body>>
@@ -249,7 +275,7 @@ where
             }
         }));
     }
-    let (proto, accept) = negotiate_websocket(&req, CHANNEL_PROTOCOLS)?;
+    let (proto, accept) = negotiate_websocket(&req, served)?;
     Ok(upgrade_websocket(req, proto, accept, move |ws| {
         session(websocket_link(ws))
     }))
@@ -637,7 +663,7 @@ pub async fn exec(
     let cmd = crate::kubelet::runner::exec_command(&shared, &handle, &pod, &container, argv)
         .map_err(ApiError::bad_request)?;
     let session_opts = opts.clone();
-    upgrade_channels(req, &opts, move |link| {
+    upgrade_channels(req, shared.exec_protocols, &opts, move |link| {
         exec_session(link, cmd, session_opts, what)
     })
 }
@@ -797,7 +823,7 @@ pub async fn attach(
     };
     let stdin_once = stdin.is_some() && container["stdinOnce"].as_bool().unwrap_or(false);
     let session_opts = opts.clone();
-    upgrade_channels(req, &opts, move |link| {
+    upgrade_channels(req, shared.exec_protocols, &opts, move |link| {
         attach_session(link, handle, cname, log, stdin, stdin_once, session_opts)
     })
 }
