@@ -12,6 +12,9 @@ pub const LABEL_KIND: &str = "kubesh.dev/kind";
 pub const ANNOTATION_SOURCE: &str = "kubesh.dev/source";
 pub const ANNOTATION_COMMAND: &str = "kubesh.dev/command";
 pub const ANNOTATION_BUNDLE: &str = "kubesh.dev/bundle-hash";
+/// On a bundle ConfigMap: the hash of the piece it holds, so that a save
+/// writes only the pieces that changed.
+pub const ANNOTATION_CHUNK: &str = "kubesh.dev/chunk-hash";
 /// The label selector of the objects kubesh made for its dprocs: its
 /// managed-by value and every label it always sets (a hand-made object
 /// with only the managed-by label is not kubesh's).

@@ -424,21 +424,10 @@ fn an_image_without_a_shell_is_reloaded_by_a_rollout() {
     let stderr = session.wait_for("(rollout: the python runtime's image has no shell)", 1);
     assert!(stderr.contains("↻ web  1 file  "), "{stderr}");
     assert_ne!(pods(&cluster, "web"), pod, "a new pod runs the new code");
-    let template = cluster.kubectl_stdout(&[
-        "get",
-        "deployment",
-        "web",
-        "-o",
-        "jsonpath={.spec.template.metadata.annotations.kubesh\\.dev/bundle-hash}",
-    ]);
-    let stored = cluster.kubectl_stdout(&[
-        "get",
-        "configmap",
-        "web-bundle-0",
-        "-o",
-        "jsonpath={.metadata.annotations.kubesh\\.dev/bundle-hash}",
-    ]);
-    assert_eq!(template, stored, "the pod template names the stored bundle");
+    assert!(
+        stored_file(&cluster, "web", "web.py").contains("after"),
+        "the ConfigMaps hold the code the new pods run"
+    );
 
     // New code that crashes: its last lines, and the next save mends it.
     sandbox.write(
@@ -583,4 +572,89 @@ fn a_save_reaches_the_running_pod_live_over_the_exec_protocol_before_kubernetes_
     assert!(output.contains("(live)"), "{output}");
     assert!(!output.contains("rollout"), "{output}");
     assert_eq!(pods(&cluster, "web"), pod, "the same pod runs the new code");
+}
+
+/// The resourceVersion of each of the dproc's bundle ConfigMaps, by name.
+fn config_map_versions(cluster: &LocalCluster, name: &str) -> Vec<(String, String)> {
+    let listing = cluster.kubectl_stdout(&[
+        "get",
+        "configmaps",
+        "-l",
+        &format!("app.kubernetes.io/name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.resourceVersion}{\"\\n\"}{end}",
+    ]);
+    let mut versions: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(name, version)| (name.to_string(), version.to_string()))
+        .collect();
+    versions.sort();
+    versions
+}
+
+#[test]
+fn a_save_of_one_small_file_writes_one_configmap_of_a_large_bundle() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let page = |text: &str| WEB_PY.replace("PAGE", text);
+    // 3 MiB that do not compress (four ConfigMaps), after a file that is
+    // edited: in one gzip stream, every byte after the edit would change.
+    let mut state: u64 = 11;
+    let noise: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
+    sandbox.write("assets.bin", &noise);
+    sandbox.write("about.txt", "about one\n");
+    sandbox.write("web.py", page("version one"));
+    let port = free_port();
+    // `debug on`: every API request is shown, the ConfigMap writes too.
+    let session = Watching::run(
+        &cluster,
+        &sandbox,
+        &format!("debug on; SERVICE_PORT={port} python web.py & sleep 600"),
+    );
+    wait_for_page(&cluster, "web", port, "version one\n");
+    let before = config_map_versions(&cluster, "web");
+    assert!(before.len() >= 4, "{before:?}");
+
+    let shown = session.output.lock().unwrap().len();
+    sandbox.write("about.txt", "about two, a little longer\n");
+    let output = session.wait_for("(live)", 1);
+    let requests: Vec<&str> = output[shown..]
+        .lines()
+        .filter(|line| line.contains("PATCH") && line.contains("/configmaps/"))
+        .collect();
+    assert_eq!(requests.len(), 1, "one ConfigMap patched: {requests:#?}");
+    let after = config_map_versions(&cluster, "web");
+    let written: Vec<&String> = before
+        .iter()
+        .zip(&after)
+        .filter(|(old, new)| old != new)
+        .map(|((name, _), _)| name)
+        .collect();
+    assert_eq!(
+        (after.len(), written.len()),
+        (before.len(), 1),
+        "one ConfigMap written: {written:?}"
+    );
+
+    // A pod started afterwards unpacks the whole, new bundle.
+    sandbox.write("web.py", page("version two"));
+    wait_for_page(&cluster, "web", port, "version two\n");
+    let pod = pods(&cluster, "web");
+    cluster.kubectl_stdout(&["delete", "pod", pod.trim(), "--wait=false"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pods(&cluster, "web") == pod || pods(&cluster, "web").trim().is_empty() {
+        assert!(Instant::now() < deadline, "no new pod replaced {pod}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for_page(&cluster, "web", port, "version two\n");
+    let about = cluster.kubectl_stdout(&["exec", "deploy/web", "--", "cat", "/app/about.txt"]);
+    assert_eq!(about, "about two, a little longer");
 }

@@ -8,6 +8,12 @@
 //! content ([`super::credentials`]), are left out unless the program file is
 //! one of them, and the caller says which.
 //! A bundle over the limits is refused before anything is created.
+//!
+//! Each file is its own gzip member (their concatenation is one gzip
+//! stream of one tar, as `tar -xzf` reads it), and the ConfigMap pieces
+//! are cut between members at places chosen by the files' names: a save
+//! of one file changes its own piece only, so only that ConfigMap is
+//! written again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -22,6 +28,8 @@ use super::credentials::{self, LeftOut};
 /// Largest piece of a bundle stored in one ConfigMap (the API server refuses
 /// ConfigMaps over 1 MiB).
 pub const CHUNK_SIZE: usize = 900 * 1024;
+/// A piece holds at least this much before a file's name may end it.
+const CHUNK_MIN: usize = 256 * 1024;
 
 /// How big a bundle may be.
 #[derive(Debug, Clone, Copy)]
@@ -43,8 +51,10 @@ impl Default for Limits {
 /// A packed program directory.
 #[derive(Clone)]
 pub struct Bundle {
-    /// tar + gzip of the files.
+    /// tar + gzip of the files: one gzip member per file.
     pub archive: Vec<u8>,
+    /// Where the archive is cut into ConfigMap pieces, in order.
+    pub pieces: Vec<std::ops::Range<usize>>,
     /// Hex SHA-256 of every file's path, mode and content, in order.
     pub hash: String,
     /// The files inside, relative to the root, with their sizes.
@@ -75,6 +85,7 @@ impl Bundle {
     pub fn nothing() -> Bundle {
         Bundle {
             archive: Vec::new(),
+            pieces: Vec::new(),
             hash: hex(&Sha256::new().finalize()),
             files: BTreeMap::new(),
             digests: BTreeMap::new(),
@@ -83,9 +94,10 @@ impl Bundle {
         }
     }
 
-    /// The archive in pieces of at most [`CHUNK_SIZE`] bytes.
+    /// The archive in pieces of at most [`CHUNK_SIZE`] bytes, one per
+    /// ConfigMap.
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
-        self.archive.chunks(CHUNK_SIZE)
+        self.pieces.iter().map(|range| &self.archive[range.clone()])
     }
 
     /// A short form of the hash, for labels and annotations.
@@ -129,11 +141,11 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
         mut links_left_out,
     } = collect(root, program, limits, &own_data())?;
     let mut hasher = Sha256::new();
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut members = Members::default();
     let mut listing = BTreeMap::new();
     let mut digests = BTreeMap::new();
     {
-        let mut tar = tar::Builder::new(&mut encoder);
+        let mut tar = tar::Builder::new(&mut members);
         tar.mode(tar::HeaderMode::Deterministic);
         for (relative, path) in &files {
             let unreadable = |e: std::io::Error| BundleError::Unreadable {
@@ -170,6 +182,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             header.set_entry_type(tar::EntryType::Regular);
             tar.append_data(&mut header, relative, contents.as_slice())
                 .map_err(unreadable)?;
+            tar.get_mut().cut(relative).map_err(unreadable)?;
             listing.insert(relative.clone(), contents.len() as u64);
             digests.insert(relative.clone(), Sha256::digest(&contents).into());
         }
@@ -184,6 +197,7 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
             header.set_size(0);
             header.set_mode(0o777);
             tar.append_link(&mut header, relative, target)
+                .and_then(|()| tar.get_mut().cut(relative))
                 .map_err(|e| BundleError::Unreadable {
                     path: relative.clone(),
                     reason: e.to_string(),
@@ -194,16 +208,15 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
                 Sha256::digest(format!("link\0{target}")).into(),
             );
         }
-        tar.finish().map_err(|e| BundleError::Unreadable {
-            path: root.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        // The tar's end, a member of its own, joins the last piece.
+        tar.finish()
+            .and_then(|()| tar.get_mut().cut(""))
+            .map_err(|e| BundleError::Unreadable {
+                path: root.display().to_string(),
+                reason: e.to_string(),
+            })?;
     }
-    let _ = encoder.flush();
-    let archive = encoder.finish().map_err(|e| BundleError::Unreadable {
-        path: root.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let (archive, pieces) = members.into_pieces();
     if archive.len() as u64 > limits.max_compressed {
         return Err(BundleError::TooLarge {
             root: root.display().to_string(),
@@ -217,12 +230,89 @@ pub fn build(root: &Path, program: &Path, limits: Limits) -> Result<Bundle, Bund
     let hash = hex(&hasher.finalize());
     Ok(Bundle {
         archive,
+        pieces,
         hash,
         files: listing,
         digests,
         credentials_left_out,
         links_left_out,
     })
+}
+
+/// The tar of a bundle as it is written, compressed one member per file
+/// (see [`Members::cut`]).
+#[derive(Default)]
+struct Members {
+    /// The tar's bytes since the last cut.
+    pending: Vec<u8>,
+    /// The gzip members so far, concatenated.
+    archive: Vec<u8>,
+    /// Each member's end in `archive` and whether a piece may start
+    /// after it (chosen by its file's name).
+    ends: Vec<(usize, bool)>,
+}
+
+impl Write for Members {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Members {
+    /// Ends the member holding the tar since the last cut (the entry of
+    /// `name`): a gzip member of its own, so that its bytes do not depend
+    /// on any other file's.
+    fn cut(&mut self, name: &str) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&self.pending)?;
+        self.archive.extend(encoder.finish()?);
+        self.pending.clear();
+        // About one name in four may end a piece: where pieces end
+        // follows the names, so a file that grows moves no other cut.
+        let may_end = !name.is_empty() && Sha256::digest(name.as_bytes())[0] < 64;
+        self.ends.push((self.archive.len(), may_end));
+        Ok(())
+    }
+
+    /// The archive and its pieces: members joined up to [`CHUNK_SIZE`],
+    /// ended after a member whose name allows it once they hold
+    /// [`CHUNK_MIN`]; a member over [`CHUNK_SIZE`] is cut in pieces of its
+    /// own.
+    fn into_pieces(self) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        let mut member_start = 0;
+        for &(end, may_end) in &self.ends {
+            if end - start > CHUNK_SIZE && member_start > start {
+                pieces.push(start..member_start);
+                start = member_start;
+            }
+            if end - start > CHUNK_SIZE {
+                while end - start > CHUNK_SIZE {
+                    pieces.push(start..start + CHUNK_SIZE);
+                    start += CHUNK_SIZE;
+                }
+                pieces.push(start..end);
+                start = end;
+            } else if may_end && end - start >= CHUNK_MIN {
+                pieces.push(start..end);
+                start = end;
+            }
+            member_start = end;
+        }
+        if start < self.archive.len() {
+            pieces.push(start..self.archive.len());
+        }
+        (self.archive, pieces)
+    }
 }
 
 /// Bytes in hexadecimal.
@@ -237,7 +327,7 @@ fn hex(bytes: &[u8]) -> String {
 pub fn subset(archive: &[u8], names: &BTreeSet<String>) -> std::io::Result<Vec<u8>> {
     let mut out = tar::Builder::new(Vec::new());
     out.mode(tar::HeaderMode::Deterministic);
-    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let mut input = tar::Archive::new(flate2::read::MultiGzDecoder::new(archive));
     for entry in input.entries()? {
         let mut entry = entry?;
         let name = entry.path()?.to_string_lossy().into_owned();
@@ -763,7 +853,7 @@ users:
                 format!("outside.txt -> {}", dir.path().join("secret.txt").display())
             ]
         );
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bundle.archive[..]));
+        let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(&bundle.archive[..]));
         let mut links = Vec::new();
         for entry in archive.entries().unwrap() {
             let entry = entry.unwrap();
@@ -793,7 +883,8 @@ users:
         let again = build(dir.path(), &program, Limits::default()).unwrap();
         assert_eq!(first.hash, again.hash, "same content, same hash");
         assert_eq!(first.archive, again.archive, "the archive is deterministic");
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(first.archive.as_slice()));
+        let mut archive =
+            tar::Archive::new(flate2::read::MultiGzDecoder::new(first.archive.as_slice()));
         let entries: Vec<String> = archive
             .entries()
             .unwrap()
@@ -846,16 +937,50 @@ users:
     }
 
     #[test]
-    fn chunks_fit_in_configmaps() {
-        let bundle = Bundle {
-            archive: vec![0; CHUNK_SIZE * 2 + 1],
-            hash: "0".repeat(64),
-            files: BTreeMap::new(),
-            digests: BTreeMap::new(),
-            credentials_left_out: Vec::new(),
-            links_left_out: Vec::new(),
-        };
-        let sizes: Vec<usize> = bundle.chunks().map(<[u8]>::len).collect();
-        assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, 1]);
+    fn chunks_fit_in_configmaps_and_a_small_edit_changes_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Noise does not compress: 3 MiB of it, and small files around it.
+        let mut state: u64 = 7;
+        let noise: Vec<u8> = (0..3 * 1024 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as u8
+            })
+            .collect();
+        write(dir.path(), "blob.bin", &noise);
+        let program = write(dir.path(), "app.py", b"print('one')\n");
+        for index in 0..40 {
+            let text = "x = 1\n".repeat(index * 50);
+            write(dir.path(), &format!("lib/m{index}.py"), text.as_bytes());
+        }
+        let mut first = build(dir.path(), &program, Limits::default()).unwrap();
+        let sizes: Vec<usize> = first.chunks().map(<[u8]>::len).collect();
+        assert!(sizes.iter().all(|size| *size <= CHUNK_SIZE), "{sizes:?}");
+        assert!(sizes.len() >= 4, "{sizes:?}");
+        // Whole, in order, the pieces are the archive: one gzip stream.
+        let joined: Vec<u8> = first.chunks().flatten().copied().collect();
+        assert_eq!(joined, first.archive);
+        let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(&joined[..]));
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names.len(), 42, "{names:?}");
+        for (file, text) in [
+            ("app.py", "print('two, longer')\n"),
+            ("lib/m7.py", "y = 2\n"),
+        ] {
+            write(dir.path(), file, text.as_bytes());
+            let second = build(dir.path(), &program, Limits::default()).unwrap();
+            let before: Vec<&[u8]> = first.chunks().collect();
+            let after: Vec<&[u8]> = second.chunks().collect();
+            assert_eq!(before.len(), after.len(), "{file}");
+            let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+            assert_eq!(changed, 1, "an edit of {file} changes one piece");
+            first = second;
+        }
     }
 }

@@ -23,8 +23,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::names;
 use super::program::Program;
 use crate::labels::{
-    ANNOTATION_BUNDLE, ANNOTATION_COMMAND, ANNOTATION_SOURCE, LABEL_DPROC, LABEL_ENVIRONMENT,
-    LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUNTIME, MANAGED_BY_KUBESH,
+    ANNOTATION_BUNDLE, ANNOTATION_CHUNK, ANNOTATION_COMMAND, ANNOTATION_SOURCE, LABEL_DPROC,
+    LABEL_ENVIRONMENT, LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUNTIME, MANAGED_BY_KUBESH,
 };
 
 /// Where the bundle is unpacked and the program runs.
@@ -282,7 +282,7 @@ pub fn config_maps(spec: &Spec, chunks: &[&[u8]], owner: Option<OwnerReference>)
             meta.owner_references = owner.clone().map(|o| vec![o]);
             meta.annotations
                 .get_or_insert_with(BTreeMap::new)
-                .insert(ANNOTATION_BUNDLE.to_string(), spec.bundle_hash.clone());
+                .insert(ANNOTATION_CHUNK.to_string(), chunk_hash(chunk));
             ConfigMap {
                 metadata: meta,
                 binary_data: Some(BTreeMap::from([(
@@ -292,6 +292,17 @@ pub fn config_maps(spec: &Spec, chunks: &[&[u8]], owner: Option<OwnerReference>)
                 ..ConfigMap::default()
             }
         })
+        .collect()
+}
+
+/// The hash of a bundle piece, as its ConfigMap's annotation holds it:
+/// 16 hex digits of its SHA-256.
+pub fn chunk_hash(chunk: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(chunk)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
         .collect()
 }
 

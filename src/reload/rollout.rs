@@ -3,17 +3,18 @@
 //! Kubernetes replaces the pods with ones that unpack the new code. It
 //! works wherever kubesh may update Deployments; it costs a pod start.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 
 use crate::cluster::connection::{ClusterError, explain};
-use crate::labels::{ANNOTATION_BUNDLE, LABEL_DPROC};
+use crate::labels::{ANNOTATION_BUNDLE, ANNOTATION_CHUNK, LABEL_DPROC};
 use crate::launch::bundle::Bundle;
 use crate::launch::judge::{Progress, assess, last_lines};
 use crate::launch::objects::{self, Spec};
@@ -103,8 +104,10 @@ async fn update(client: &kube::Client, spec: &Spec, bundle: &Bundle) -> Result<(
     Ok(())
 }
 
-/// Writes the bundle into the dproc's ConfigMaps: the first `existing` are
-/// patched, the others created (owned by `owner`).
+/// Writes the bundle into the dproc's ConfigMaps: of the first
+/// `existing`, those whose piece changed (by their hash annotation, read
+/// in one request) are patched; the others are created (owned by
+/// `owner`). A save of one file writes one ConfigMap, not all of them.
 pub async fn store_bundle(
     client: &kube::Client,
     spec: &Spec,
@@ -114,11 +117,39 @@ pub async fn store_bundle(
 ) -> Result<(), StoreError> {
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
     let chunks: Vec<&[u8]> = bundle.chunks().collect();
+    // What each ConfigMap holds now; one that cannot be read is written.
+    let stored: BTreeMap<String, String> = if existing > 0 {
+        let params = ListParams::default().labels(&format!("{LABEL_DPROC}={}", spec.dproc_id));
+        config_maps
+            .list_metadata(&params)
+            .await
+            .map(|list| {
+                list.items
+                    .into_iter()
+                    .filter_map(|item| {
+                        let name = item.metadata.name?;
+                        let hash = item.metadata.annotations?.remove(ANNOTATION_CHUNK)?;
+                        Some((name, hash))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
     for (index, config_map) in objects::config_maps(spec, &chunks, owner)
         .into_iter()
         .enumerate()
     {
         let name = spec.config_map_name(index);
+        let hash = config_map
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_CHUNK));
+        if index < existing && hash.is_some() && stored.get(&name) == hash {
+            continue;
+        }
         if index < existing {
             let patch = ConfigMap {
                 binary_data: config_map.binary_data.clone(),
