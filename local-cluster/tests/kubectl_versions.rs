@@ -494,3 +494,160 @@ fn apply_works_with_kubectl_that_reads_openapi_v2() {
         assert_eq!(image, "python:3.13", "kubectl {minor}");
     }
 }
+
+#[test]
+fn auth_can_i_answers_yes_for_the_clusters_one_user() {
+    let Some(versions) = kubectls(&["1.27", "1.33"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    for (minor, kubectl) in &versions {
+        for args in [
+            &["auth", "can-i", "create", "deployments"][..],
+            &["auth", "can-i", "delete", "pods", "-n", "kube-system"],
+        ] {
+            let o = run(&c, kubectl, args, None);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "kubectl {minor} {args:?}: {err}");
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                "yes\n",
+                "kubectl {minor}: {err}"
+            );
+        }
+        let o = run(&c, kubectl, &["auth", "can-i", "--list"], None);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.lines().any(|l| l.starts_with("*.*")),
+            "kubectl {minor}: {out}"
+        );
+    }
+}
+
+#[test]
+fn generator_commands_that_send_protobuf_create_what_they_say() {
+    let Some(versions) = kubectls(&["1.27", "1.33"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    for (minor, kubectl) in &versions {
+        let ns = format!("g{}", minor.replace('.', "-"));
+        c.ok(&["create", "namespace", &ns]);
+        let o = run(
+            &c,
+            kubectl,
+            &[
+                "create",
+                "deployment",
+                "web",
+                "-n",
+                &ns,
+                "--image=python:3.12",
+                "--port=8080",
+                "--replicas=2",
+                "--",
+                "sleep",
+                "1000",
+            ],
+            None,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success(),
+            "kubectl {minor} create deployment: {err}"
+        );
+        let deployment: serde_json::Value =
+            serde_json::from_str(&c.ok(&["get", "deploy", "web", "-n", &ns, "-o", "json"]))
+                .expect("json");
+        let spec = &deployment["spec"];
+        assert_eq!(spec["replicas"], 2, "kubectl {minor}: {spec}");
+        assert_eq!(spec["selector"]["matchLabels"]["app"], "web", "{spec}");
+        let container = &spec["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "python:3.12", "{spec}");
+        assert_eq!(
+            container["command"],
+            serde_json::json!(["sleep", "1000"]),
+            "{spec}"
+        );
+        assert_eq!(container["ports"][0]["containerPort"], 8080, "{spec}");
+        c.ok(&[
+            "rollout",
+            "status",
+            "deploy/web",
+            "-n",
+            &ns,
+            "--timeout=30s",
+        ]);
+
+        let o = run(
+            &c,
+            kubectl,
+            &[
+                "run",
+                "one",
+                "-n",
+                &ns,
+                "--image=busybox",
+                "--env=A=b",
+                "--labels=x=y",
+                "--",
+                "sleep",
+                "100",
+            ],
+            None,
+        );
+        assert!(
+            o.status.success(),
+            "kubectl {minor} run: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let pod: serde_json::Value =
+            serde_json::from_str(&c.ok(&["get", "pod", "one", "-n", &ns, "-o", "json"]))
+                .expect("json");
+        assert_eq!(
+            pod["metadata"]["labels"]["x"], "y",
+            "kubectl {minor}: {pod}"
+        );
+        let container = &pod["spec"]["containers"][0];
+        assert_eq!(
+            container["args"],
+            serde_json::json!(["sleep", "100"]),
+            "{pod}"
+        );
+        assert_eq!(
+            container["env"],
+            serde_json::json!([{"name": "A", "value": "b"}]),
+            "{pod}"
+        );
+
+        let o = run(
+            &c,
+            kubectl,
+            &[
+                "expose",
+                "deployment",
+                "web",
+                "-n",
+                &ns,
+                "--port=80",
+                "--target-port=8080",
+            ],
+            None,
+        );
+        assert!(
+            o.status.success(),
+            "kubectl {minor} expose: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let ports = c.ok(&[
+            "get",
+            "svc",
+            "web",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.selector.app}",
+        ]);
+        assert_eq!(ports, "80 8080 web", "kubectl {minor}");
+    }
+}

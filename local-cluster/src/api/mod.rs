@@ -2,6 +2,7 @@
 //! query, body limits) and routing to discovery, the resource handlers,
 //! watches and logs. Every failure leaves as a Kubernetes `Status`.
 
+pub mod access;
 pub mod handlers;
 pub mod logs;
 pub mod message;
@@ -241,6 +242,25 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
     {
         let (ns, name) = (ns.to_string(), name.to_string());
         return portforward::serve(shared, req, &ns, &name).await;
+    }
+    if let [
+        "apis",
+        "authorization.k8s.io",
+        "v1",
+        kind @ ("selfsubjectaccessreviews" | "selfsubjectrulesreviews"),
+    ] = parts.as_slice()
+        && req.method() == Method::POST
+    {
+        let kind = kind.to_string();
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = message::read_body(req.into_body()).await?;
+        let review = message::parse_json(&body, &content_type)?;
+        return access::review(&kind, review).map(|review| json_response(201, &review));
     }
     let (group, rest) = match parts.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),
