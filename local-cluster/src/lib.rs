@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod kubelet;
 mod lingering;
+mod node_ports;
 mod openapi;
 mod patch;
 mod pod_security;

@@ -634,3 +634,84 @@ spec:
         );
     }
 }
+
+#[test]
+fn node_ports_are_allocated_in_range_unique_and_checked() {
+    let c = TestCluster::start();
+    let node_port = |name: &str| -> i64 {
+        c.ok(&[
+            "get",
+            "svc",
+            name,
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ])
+        .parse()
+        .unwrap_or(0)
+    };
+    c.ok(&["create", "service", "nodeport", "a", "--tcp=80:8080"]);
+    c.ok(&["create", "service", "nodeport", "b", "--tcp=80:8080"]);
+    let (a, b) = (node_port("a"), node_port("b"));
+    assert!(
+        (30000..=32767).contains(&a) && (30000..=32767).contains(&b),
+        "{a} {b}"
+    );
+    assert_ne!(a, b);
+    // A requested port is honoured; a taken or out-of-range one is refused
+    // in the API server's words.
+    c.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "c",
+        "--tcp=80:8080",
+        "--node-port=30080",
+    ]);
+    assert_eq!(node_port("c"), 30080);
+    let out = c.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "d",
+        "--tcp=80:8080",
+        "--node-port=30080",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"Service "d" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"#),
+        "{err}"
+    );
+    let out = c.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "d",
+        "--tcp=80:8080",
+        "--node-port=80",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767"),
+        "{err}"
+    );
+    // An update keeps the node port; becoming a ClusterIP Service releases it.
+    c.ok(&["label", "svc", "a", "x=y"]);
+    assert_eq!(node_port("a"), a);
+    c.ok(&[
+        "patch",
+        "svc",
+        "c",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert_eq!(node_port("c"), 0);
+    c.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "d",
+        "--tcp=80:8080",
+        "--node-port=30080",
+    ]);
+    assert_eq!(node_port("d"), 30080);
+}

@@ -268,6 +268,15 @@ fn drop_empty_metadata(obj: &mut Value) {
     }
 }
 
+/// The node-port allocation lock, for a write to a Service.
+fn node_port_allocation(rt: &ResourceType) -> Option<std::sync::MutexGuard<'static, ()>> {
+    (rt.plural == "services").then(|| {
+        crate::node_ports::ALLOCATION
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    })
+}
+
 /// Creates an object through the API path: defaulting, validation, store.
 pub fn create(
     shared: &Shared,
@@ -314,6 +323,12 @@ pub fn create(
     drop_empty_metadata(&mut obj);
     validate::check_shape(rt, &obj)?;
     defaults::apply(rt, &mut obj, &shared.store);
+    // Held until the Service is stored.
+    let _allocation = node_port_allocation(rt);
+    if std::ptr::eq(rt, resources::services()) {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        crate::node_ports::allocate(&shared.store, ns, &name, &mut obj, None)?;
+    }
     validate::validate(rt, &obj, None)?;
     if std::ptr::eq(rt, resources::pods()) {
         crate::pod_security::admit(&shared.store, ns, &obj)?;
@@ -346,6 +361,8 @@ fn update(
             "the name of the object ({given}) does not match the name on the URL ({name})"
         )));
     }
+    // Held until the Service is stored.
+    let _allocation = node_port_allocation(rt);
     let old = shared.store.get(rt, ns, name)?;
     match sub {
         Some("status") => {}
@@ -370,6 +387,9 @@ fn update(
                 && obj["spec"].get("clusterIP").is_none()
             {
                 obj["spec"]["clusterIP"] = old["spec"]["clusterIP"].clone();
+            }
+            if rt.plural == "services" {
+                crate::node_ports::allocate(&shared.store, ns, name, &mut obj, Some(&old))?;
             }
             validate::validate(rt, &obj, Some(&old))?;
         }
