@@ -54,6 +54,21 @@ pub struct Cli {
     #[arg(long)]
     pub local: bool,
 
+    /// Play FILE as a demo: each command appears as if typed and runs when
+    /// Enter is pressed (s skips it, q quits); comments are narration; a
+    /// failing command offers r (retry), s (skip) or q (quit).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "script_and_args"])]
+    pub demo: Option<String>,
+
+    /// How fast a demo's commands are typed, in characters a second (0: at
+    /// once).
+    #[arg(long, value_name = "CHARS", default_value_t = 30, requires = "demo")]
+    pub demo_speed: u32,
+
+    /// Run a demo straight through, without waiting for Enter.
+    #[arg(long, requires = "demo")]
+    pub demo_no_wait: bool,
+
     /// A script to run, then its arguments ($1…). Everything after the
     /// script's name is an argument of the script, not of kubesh.
     #[arg(

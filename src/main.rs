@@ -134,8 +134,34 @@ fn announce(running: &local::Running) {
     }
 }
 
+/// `--demo FILE`: plays the script to an audience.
+fn play_demo(shell: &mut Shell, demo: &str, cli: &Cli) -> i32 {
+    let text = match script_file::read(demo) {
+        Ok(text) => text,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return status::STATUS_NOT_FOUND;
+        }
+    };
+    let Ok(text) = String::from_utf8(text) else {
+        report!("kubesh: {demo}: is not UTF-8 text; save it as UTF-8");
+        return status::STATUS_USAGE;
+    };
+    shell.name = demo.to_string();
+    shell.interactive = true;
+    let options = repl::demo::Options {
+        speed: cli.demo_speed,
+        wait: !cli.demo_no_wait,
+        color: terminal::colors(&std::io::stdout()),
+    };
+    repl::demo::play(shell, demo, &text, &options)
+}
+
 /// Runs the shell in the mode the command line asks for.
 fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>) -> i32 {
+    if let Some(demo) = &cli.demo {
+        return play_demo(shell, demo, &cli);
+    }
     let mut words = cli
         .script_and_args
         .into_iter()

@@ -1,6 +1,7 @@
 //! What the terminal kubesh writes to can do: redraw a line in place
 //! (a terminal whose `TERM` is not `dumb`), show colours (and `NO_COLOR`
-//! is not set), and how wide it is.
+//! is not set), and how wide it is; and reading one line from stdin
+//! without taking more of it.
 
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
@@ -42,6 +43,63 @@ pub fn columns(stream: &impl AsRawFd) -> Option<usize> {
         (0, 0) => Some(80),
         (0, columns) => Some(usize::from(columns)),
         _ => None,
+    }
+}
+
+/// Why no line was read.
+#[derive(Debug, thiserror::Error)]
+pub enum NoLine {
+    #[error("end of input")]
+    End,
+    #[error("interrupted")]
+    Stopped,
+    #[error("cannot read standard input: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+/// Reads one line from stdin (without its line break) one byte at a time,
+/// so that what follows it stays for whoever reads next; gives up when
+/// `stop` says so (checked every 50 ms: Ctrl-C). A last line without a
+/// line break counts.
+pub fn read_line(stop: impl Fn() -> bool) -> Result<Vec<u8>, NoLine> {
+    let mut line = Vec::new();
+    loop {
+        if stop() {
+            return Err(NoLine::Stopped);
+        }
+        let mut poll = libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll, 1, 50) };
+        if ready <= 0 {
+            continue; // a timeout, or EINTR (Ctrl-C): check `stop` again
+        }
+        if poll.revents & libc::POLLNVAL != 0 {
+            return Err(NoLine::End);
+        }
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into `byte`, which lives for the call.
+        let read = unsafe { libc::read(libc::STDIN_FILENO, (&raw mut byte).cast(), 1) };
+        match read {
+            0 if line.is_empty() => return Err(NoLine::End),
+            0 => return Ok(line),
+            1 if byte == b'\n' => {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            1 => line.push(byte),
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(NoLine::Io(error));
+                }
+            }
+        }
     }
 }
 

@@ -536,3 +536,34 @@ fn runtimes_lists_the_forms_each_runtime_also_runs() {
             .and(contains("  also runs     sh -c CODE\n")),
     );
 }
+
+#[test]
+fn read_takes_a_line_of_stdin_into_variables_and_pause_goes_on_without_a_terminal() {
+    let sandbox = Sandbox::new();
+    let script = sandbox.write(
+        "greet.kubesh",
+        "read -p 'name? ' NAME\nread FIRST REST\npause 'Look at this'\n\
+         echo \"hello $NAME; $FIRST / $REST\"\nset +e\nread LAST\necho \"end of input: $?\"\n",
+    );
+    let mut command = sandbox.command();
+    command.arg(&script);
+    assert_cmd::Command::from_std(command)
+        .write_stdin("Ada Lovelace\none two three\n")
+        .assert()
+        .success()
+        .stdout("hello Ada Lovelace; one / two three\nend of input: 1\n")
+        .stderr(contains("name? ").and(contains("Look at this")));
+}
+
+#[test]
+fn read_refuses_when_the_script_itself_is_stdin() {
+    let sandbox = Sandbox::new();
+    assert_cmd::Command::from_std(sandbox.command())
+        .write_stdin("read NAME\necho not reached\n")
+        .assert()
+        .failure()
+        .stdout("")
+        .stderr(contains(
+            "read: standard input is the script kubesh is running",
+        ));
+}

@@ -23,9 +23,11 @@ mod literally;
 mod logs;
 mod ls;
 mod ns;
+mod pause;
 mod plugin;
 mod ps;
 mod pwd;
+mod read;
 mod runtimes;
 mod scale;
 mod set;
@@ -117,6 +119,10 @@ pub const BUILTINS: &[Builtin] = &[
         run: ns::run,
     },
     Builtin {
+        name: "pause",
+        run: pause::run,
+    },
+    Builtin {
         name: "plugin",
         run: plugin::run,
     },
@@ -127,6 +133,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "pwd",
         run: pwd::run,
+    },
+    Builtin {
+        name: "read",
+        run: read::run,
     },
     Builtin {
         name: "runtimes",

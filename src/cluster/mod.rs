@@ -45,6 +45,15 @@ impl ClusterTarget {
         Ok(config.contexts.into_iter().map(|c| c.name).collect())
     }
 
+    /// The prompt's plain text: `[env@context::namespace]$ `.
+    pub fn prompt(&self) -> String {
+        let context = self.context.as_deref().unwrap_or("no-context");
+        match &self.environment {
+            Some(env) => format!("[{env}@{context}::{}]$ ", self.namespace),
+            None => format!("[{context}::{}]$ ", self.namespace),
+        }
+    }
+
     /// The value of the environment label for this shell's launches.
     pub fn environment_label(&self) -> String {
         self.environment

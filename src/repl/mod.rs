@@ -2,6 +2,7 @@
 //! history, completion and Ctrl-C / Ctrl-D handling.
 
 mod complete;
+pub mod demo;
 mod helper;
 mod paste;
 mod plain;

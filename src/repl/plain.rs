@@ -138,12 +138,12 @@ fn read_stdin(buffer: &mut [u8]) -> std::io::Result<usize> {
 
 /// The terminal's echo and line editing off (and Ctrl-C read as a byte)
 /// while a prompt waits; the settings before are put back when dropped.
-struct Quiet {
+pub(super) struct Quiet {
     before: libc::termios,
 }
 
 impl Quiet {
-    fn start() -> std::io::Result<Quiet> {
+    pub(super) fn start() -> std::io::Result<Quiet> {
         // SAFETY: an all-zero termios is a valid value for tcgetattr to fill.
         let mut before: libc::termios = unsafe { std::mem::zeroed() };
         // SAFETY: tcgetattr fills the termios passed, which lives for the call.

@@ -37,11 +37,7 @@ use crate::cluster::ClusterTarget;
 
 /// The prompt's plain text.
 pub fn text(target: &ClusterTarget) -> String {
-    let context = target.context.as_deref().unwrap_or("no-context");
-    match &target.environment {
-        Some(env) => format!("[{env}@{context}::{}]$ ", target.namespace),
-        None => format!("[{context}::{}]$ ", target.namespace),
-    }
+    target.prompt()
 }
 
 /// The prompt's text with colours: environment magenta, context cyan,

@@ -134,7 +134,12 @@ impl Shell {
             for assignment in &command.assignments {
                 let value = syntax::expand_word(&assignment.value, self);
                 if self.xtrace {
-                    report!("+ {}={}", assignment.name, quote(&value));
+                    report!(
+                        "{}{}={}",
+                        self.target.prompt(),
+                        assignment.name,
+                        quote(&value)
+                    );
                 }
                 self.vars.set(&assignment.name, value);
             }
@@ -151,7 +156,9 @@ impl Shell {
                 .map(|(n, v)| format!("{n}={}", quote(v)))
                 .chain(args.iter().map(|a| quote(a)))
                 .collect();
-            report!("+ {}", shown.join(" "));
+            // As the command would be typed at the prompt: a recorded
+            // script reads as a session.
+            report!("{}{}", self.target.prompt(), shown.join(" "));
         }
         self.last_command = args.clone();
         let started = std::time::Instant::now();
