@@ -110,6 +110,11 @@ impl Default for Requests {
 pub struct Dependencies {
     pub files: Vec<String>,
     pub install: Vec<String>,
+    /// Variables the program gets when the step ran, by which it finds
+    /// what the step installed (`RUBYOPT=-rbundler/setup`); not the
+    /// step's own.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -396,6 +396,16 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
         });
     }
     let mut env = runtime_env;
+    if let (Some(_), Some(dependencies)) =
+        (&spec.dependency_file, &spec.program.runtime.dependencies)
+    {
+        env.extend(
+            dependencies
+                .env
+                .iter()
+                .map(|(name, value)| env_var(name, value)),
+        );
+    }
     if spec.background {
         env.push(env_var("PORT", &spec.port.to_string()));
     }
@@ -720,6 +730,28 @@ pub(crate) mod tests {
             .map(|c| c.name.as_str())
             .collect();
         assert_eq!(inits, ["unpack", "dependencies"]);
+
+        // Ruby's gems are loaded through Bundler by the program, not by
+        // the step that installs them.
+        let mut ruby = spec.clone();
+        ruby.program.runtime = Runtimes::load(None).0.by_command("ruby").unwrap().clone();
+        ruby.dependency_file = Some("Gemfile".into());
+        let ruby_pod = super::pod(&ruby);
+        let ruby_spec = ruby_pod.spec.as_ref().unwrap();
+        let names = |container: &Container| -> Vec<String> {
+            container
+                .env
+                .iter()
+                .flatten()
+                .map(|e| e.name.clone())
+                .collect()
+        };
+        let main = names(&ruby_spec.containers[0]);
+        assert!(main.contains(&"RUBYOPT".to_string()), "{main:?}");
+        assert!(main.contains(&"BUNDLE_GEMFILE".to_string()), "{main:?}");
+        let step = names(&ruby_spec.init_containers.as_ref().unwrap()[1]);
+        assert!(!step.contains(&"RUBYOPT".to_string()), "{step:?}");
+        assert!(step.contains(&"BUNDLE_PATH".to_string()), "{step:?}");
         let service = service(&spec, None);
         let port = &service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
         assert_eq!(
