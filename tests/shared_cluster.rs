@@ -178,7 +178,6 @@ fn status_stop_and_start_from_any_terminal() {
 /// What the cluster keeps across a stop and a start: the program comes
 /// back, as on a node that rebooted.
 #[test]
-#[ignore = "needs the local cluster's persistent store (issue 15, items 1 and 2)"]
 fn stop_then_start_brings_a_background_program_back() {
     let sandbox = Sandbox::new();
     let _cluster = SharedCluster::guard(&sandbox);
