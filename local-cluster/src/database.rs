@@ -53,13 +53,17 @@ pub enum DatabaseError {
         holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
     )]
     InUse { dir: PathBuf, holder: Option<i32> },
-    #[error("cannot lock the state directory {dir}")]
+    #[error(
+        "cannot take the lock of the state directory {dir} (a local cluster writes there: make it writable, or start with another state directory)"
+    )]
     Lock {
         dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot create the local cluster's store {path}")]
+    #[error(
+        "cannot create the local cluster's store {path} (a local cluster writes there: make the state directory writable, or start with another one)"
+    )]
     Create {
         path: PathBuf,
         #[source]
