@@ -234,6 +234,11 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
             }
         }
         "secrets" => {
+            // As the API server: an empty type (what a protobuf body with
+            // no type decodes to) is Opaque too.
+            if obj["type"] == "" {
+                obj["type"] = json!("Opaque");
+            }
             set_default(obj, "type", json!("Opaque"));
             // stringData is write-only: merged into data as base64.
             if let Some(string_data) = obj.get("stringData").and_then(Value::as_object).cloned() {

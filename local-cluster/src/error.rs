@@ -120,6 +120,10 @@ impl ApiError {
                     "FieldValueNotSupported"
                 } else if text.starts_with("Too long") {
                     "FieldValueTooLong"
+                } else if text.starts_with("Not found") {
+                    "FieldValueNotFound"
+                } else if text.starts_with("Duplicate value") {
+                    "FieldValueDuplicate"
                 } else {
                     "FieldValueInvalid"
                 };

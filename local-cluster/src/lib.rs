@@ -14,6 +14,7 @@ mod discovery;
 mod egress;
 mod error;
 mod events;
+mod fields;
 mod kubelet;
 mod lingering;
 mod node_ports;

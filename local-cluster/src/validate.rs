@@ -44,7 +44,20 @@ pub fn is_dns1035_label(name: &str) -> bool {
 
 type Causes = Vec<(String, String)>;
 
-fn check_name(rt: &ResourceType, name: &str, causes: &mut Causes) {
+/// What is wrong with a name of the given rule, as the API server's
+/// validation functions say it (each a separate cause).
+fn name_errors(name: &str, max: usize, ok: bool, msg: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if name.len() > max {
+        errors.push(format!("must be no more than {max} characters"));
+    }
+    if !ok {
+        errors.push(msg.to_string());
+    }
+    errors
+}
+
+fn check_name(rt: &ResourceType, name: &str, field: &str, causes: &mut Causes) {
     if name.is_empty() {
         causes.push((
             "metadata.name".into(),
@@ -52,57 +65,223 @@ fn check_name(rt: &ResourceType, name: &str, causes: &mut Causes) {
         ));
         return;
     }
-    let (ok, msg, max) = match rt.plural {
-        "namespaces" => (is_dns1123_label(name), DNS1123_LABEL_MSG, 63),
-        "services" => (is_dns1035_label(name), DNS1035_LABEL_MSG, 63),
-        _ => (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_MSG, 253),
+    // A generateName prefix may end with '-' (the suffix follows).
+    let judged = if field == "metadata.generateName" {
+        format!("{}a", name.strip_suffix('-').unwrap_or(name))
+    } else {
+        name.to_string()
     };
-    if !ok {
-        if name.len() > max {
+    let errors = match rt.plural {
+        "namespaces" => {
+            let ok = is_dns1123_label(&judged);
+            let msg = if !ok && is_dns1123_subdomain(&judged) && judged.len() <= 63 {
+                "must not contain dots"
+            } else {
+                DNS1123_LABEL_MSG
+            };
+            name_errors(
+                &judged,
+                63,
+                ok || judged.len() > 63 && label_chars(&judged),
+                msg,
+            )
+        }
+        "services" => name_errors(
+            &judged,
+            63,
+            is_dns1035_label(&judged) || judged.len() > 63 && dns1035_chars(&judged),
+            DNS1035_LABEL_MSG,
+        ),
+        _ => name_errors(
+            &judged,
+            253,
+            is_dns1123_subdomain(&judged) || judged.len() > 253 && subdomain_chars(&judged),
+            DNS1123_SUBDOMAIN_MSG,
+        ),
+    };
+    for error in errors {
+        causes.push((field.into(), format!("Invalid value: \"{name}\": {error}")));
+    }
+}
+
+/// A label's characters, whatever its length.
+fn label_chars(name: &str) -> bool {
+    is_dns1123_label(&name[..name.len().min(63)])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-')
+}
+
+fn dns1035_chars(name: &str) -> bool {
+    label_chars(name) && name.as_bytes()[0].is_ascii_lowercase()
+}
+
+fn subdomain_chars(name: &str) -> bool {
+    is_dns1123_subdomain(&name[..name.len().min(253)])
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+const LABEL_KEY_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
+fn is_label_name(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b))
+}
+
+/// What is wrong with a label key (a qualified name), in the API
+/// server's words.
+fn label_key_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let parts: Vec<&str> = key.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errors.push("prefix part must be non-empty".to_string());
+            } else {
+                for error in name_errors(
+                    prefix,
+                    253,
+                    is_dns1123_subdomain(prefix),
+                    DNS1123_SUBDOMAIN_MSG,
+                ) {
+                    errors.push(format!("prefix part {error}"));
+                }
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a valid label key {LABEL_KEY_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        errors.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errors.push("name part must be no more than 63 characters".to_string());
+    }
+    if !is_label_name(name) {
+        errors.push(format!("name part {LABEL_KEY_MSG}"));
+    }
+    errors
+}
+
+fn check_labels_at(labels: &Value, field: &str, causes: &mut Causes) {
+    let Some(labels) = labels.as_object() else {
+        return;
+    };
+    for (key, value) in labels {
+        for error in label_key_errors(key) {
+            causes.push((field.into(), format!("Invalid value: \"{key}\": {error}")));
+        }
+        let value = value.as_str().unwrap_or_default();
+        if value.len() > 63 {
             causes.push((
-                "metadata.name".into(),
-                format!("Invalid value: \"{name}\": must be no more than {max} characters"),
+                field.into(),
+                format!("Invalid value: \"{value}\": must be no more than 63 characters"),
             ));
-        } else {
+        }
+        if !value.is_empty() && !is_label_name(value) {
             causes.push((
-                "metadata.name".into(),
-                format!("Invalid value: \"{name}\": {msg}"),
+                field.into(),
+                format!("Invalid value: \"{value}\": {LABEL_VALUE_MSG}"),
             ));
         }
     }
 }
 
 fn check_labels(obj: &Value, causes: &mut Causes) {
-    if let Some(labels) = obj["metadata"]["labels"].as_object() {
-        for (key, value) in labels {
-            let Some(value) = value.as_str() else {
+    check_labels_at(&obj["metadata"]["labels"], "metadata.labels", causes);
+}
+
+/// `IsValidPortName`: an IANA service name.
+fn port_name_errors(name: &str) -> Vec<&'static str> {
+    let mut errors = Vec::new();
+    if name.len() > 15 {
+        errors.push("must be no more than 15 characters");
+    }
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        errors.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        errors.push("must contain at least one letter (a-z)");
+    }
+    if name.contains("--") {
+        errors.push("must not contain consecutive hyphens");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        errors.push("must not begin or end with a hyphen");
+    }
+    errors
+}
+
+const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
+
+fn check_container_ports(container: &Value, path: &str, causes: &mut Causes) {
+    let mut names = Vec::new();
+    for (i, port) in container["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}.ports[{i}]");
+        match port["containerPort"].as_i64() {
+            None | Some(0) => causes.push((format!("{at}.containerPort"), "Required value".into())),
+            Some(number) if !(1..=65535).contains(&number) => causes.push((
+                format!("{at}.containerPort"),
+                format!("Invalid value: {number}: {PORT_RANGE}"),
+            )),
+            Some(_) => {}
+        }
+        if let Some(number) = port["hostPort"].as_i64()
+            && number != 0
+            && !(1..=65535).contains(&number)
+        {
+            causes.push((
+                format!("{at}.hostPort"),
+                format!("Invalid value: {number}: {PORT_RANGE}"),
+            ));
+        }
+        if let Some(protocol) = port["protocol"].as_str()
+            && !["SCTP", "TCP", "UDP"].contains(&protocol)
+        {
+            causes.push((
+                format!("{at}.protocol"),
+                format!("Unsupported value: \"{protocol}\": supported values: \"SCTP\", \"TCP\", \"UDP\""),
+            ));
+        }
+        if let Some(name) = port["name"].as_str().filter(|n| !n.is_empty()) {
+            for error in port_name_errors(name) {
                 causes.push((
-                    format!("metadata.labels.{key}"),
-                    "Invalid value: label values must be strings".into(),
+                    format!("{at}.name"),
+                    format!("Invalid value: \"{name}\": {error}"),
                 ));
-                continue;
-            };
-            let name = key.rsplit('/').next().unwrap_or(key);
-            let key_ok = !name.is_empty()
-                && name.len() <= 63
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                && name.as_bytes()[0].is_ascii_alphanumeric()
-                && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
-            if !key_ok {
-                causes.push(("metadata.labels".into(), format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
             }
-            let val_ok = value.is_empty()
-                || (value.len() <= 63
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    && value.as_bytes()[0].is_ascii_alphanumeric()
-                    && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric());
-            if !val_ok {
-                causes.push(("metadata.labels".into(), format!("Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            if names.contains(&name) {
+                causes.push((format!("{at}.name"), format!("Duplicate value: \"{name}\"")));
             }
+            names.push(name);
         }
     }
 }
@@ -112,6 +291,25 @@ fn check_containers(spec: &Value, path: &str, causes: &mut Causes) {
     if containers.is_none_or(|c| c.is_empty()) {
         causes.push((format!("{path}.containers"), "Required value".into()));
     }
+    let mut volumes = Vec::new();
+    for (i, volume) in spec["volumes"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("{path}.volumes[{i}].name");
+        match volume["name"].as_str() {
+            None | Some("") => causes.push((at, "Required value".into())),
+            Some(name) => {
+                if !is_dns1123_label(name) {
+                    for error in name_errors(name, 63, label_chars(name), DNS1123_LABEL_MSG) {
+                        causes.push((at.clone(), format!("Invalid value: \"{name}\": {error}")));
+                    }
+                }
+                if volumes.contains(&name) {
+                    causes.push((at, format!("Duplicate value: \"{name}\"")));
+                }
+                volumes.push(name);
+            }
+        }
+    }
+    let mut names = Vec::new();
     for field in ["initContainers", "containers"] {
         for (i, container) in spec[field].as_array().into_iter().flatten().enumerate() {
             let field_path = format!("{path}.{field}[{i}]");
@@ -119,14 +317,58 @@ fn check_containers(spec: &Value, path: &str, causes: &mut Causes) {
                 None | Some("") => {
                     causes.push((format!("{field_path}.name"), "Required value".into()))
                 }
-                Some(name) if !is_dns1123_label(name) => causes.push((
-                    format!("{field_path}.name"),
-                    format!("Invalid value: \"{name}\": {DNS1123_LABEL_MSG}"),
-                )),
-                _ => {}
+                Some(name) => {
+                    if !is_dns1123_label(name) {
+                        for error in name_errors(name, 63, label_chars(name), DNS1123_LABEL_MSG) {
+                            causes.push((
+                                format!("{field_path}.name"),
+                                format!("Invalid value: \"{name}\": {error}"),
+                            ));
+                        }
+                    }
+                    if names.contains(&name) {
+                        causes.push((
+                            format!("{field_path}.name"),
+                            format!("Duplicate value: \"{name}\""),
+                        ));
+                    }
+                    names.push(name);
+                }
             }
             if container["image"].as_str().is_none_or(|s| s.is_empty()) {
                 causes.push((format!("{field_path}.image"), "Required value".into()));
+            }
+            check_container_ports(container, &field_path, causes);
+            for (j, var) in container["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if var["name"].as_str().is_none_or(str::is_empty) {
+                    causes.push((
+                        format!("{field_path}.env[{j}].name"),
+                        "Required value".into(),
+                    ));
+                }
+            }
+            for (j, mount) in container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let at = format!("{field_path}.volumeMounts[{j}]");
+                match mount["name"].as_str() {
+                    None | Some("") => causes.push((format!("{at}.name"), "Required value".into())),
+                    Some(name) if !volumes.contains(&name) => {
+                        causes.push((format!("{at}.name"), format!("Not found: \"{name}\"")))
+                    }
+                    Some(_) => {}
+                }
+                if mount["mountPath"].as_str().is_none_or(str::is_empty) {
+                    causes.push((format!("{at}.mountPath"), "Required value".into()));
+                }
             }
         }
     }
@@ -169,14 +411,19 @@ fn check_deploymentish(obj: &Value, causes: &mut Causes) {
             format!("Invalid value: {replicas}: must be greater than or equal to 0"),
         ));
     }
+    check_labels_at(
+        &spec["template"]["metadata"]["labels"],
+        "spec.template.metadata.labels",
+        causes,
+    );
     check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
 }
 
 /// The keys and the size of a ConfigMap's or Secret's data, as the API
-/// server measures it: keys and values in bytes, the `encoded` fields
-/// (a ConfigMap's `binaryData`, a Secret's `data`) once decoded from base64,
-/// at most 1 MiB in all.
-fn check_data_size(obj: &Value, encoded: &[&str], causes: &mut Causes) {
+/// server measures it: the values in bytes, the `encoded` fields (a
+/// ConfigMap's `binaryData`, a Secret's `data`) once decoded from base64,
+/// at most 1 MiB in all; `size_field` is where a Too long is said.
+fn check_data_size(obj: &Value, encoded: &[&str], size_field: &str, causes: &mut Causes) {
     let mut total = 0usize;
     for field in ["data", "binaryData", "stringData"] {
         if let Some(entries) = obj[field].as_object() {
@@ -187,27 +434,49 @@ fn check_data_size(obj: &Value, encoded: &[&str], causes: &mut Causes) {
                 } else {
                     text.len()
                 };
-                total += key.len() + size;
+                total += size;
+                let at = format!("{field}[{key}]");
+                if key.len() > 253 {
+                    causes.push((
+                        at.clone(),
+                        format!("Invalid value: \"{key}\": must be no more than 253 characters"),
+                    ));
+                }
                 if key.is_empty()
-                    || key.len() > 253
                     || !key
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
                 {
-                    causes.push((format!("{field}[{key}]"), format!("Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")));
+                    causes.push((at.clone(), format!("Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")));
+                }
+                match key.as_str() {
+                    "." => {
+                        causes.push((at.clone(), "Invalid value: \".\": must not be '.'".into()))
+                    }
+                    ".." => {
+                        causes.push((at.clone(), "Invalid value: \"..\": must not be '..'".into()))
+                    }
+                    other if other.starts_with("..") => causes.push((
+                        at.clone(),
+                        format!("Invalid value: \"{key}\": must not start with '..'"),
+                    )),
+                    _ => {}
+                }
+                if field == "binaryData" && obj["data"].get(key).is_some() {
+                    causes.push((
+                        at.clone(),
+                        format!("Invalid value: \"{key}\": duplicate of key present in data"),
+                    ));
                 }
                 if !value.is_string() {
-                    causes.push((
-                        format!("{field}[{key}]"),
-                        "Invalid value: must be a string".into(),
-                    ));
+                    causes.push((at, "Invalid value: must be a string".into()));
                 }
             }
         }
     }
     if total > 1024 * 1024 {
         causes.push((
-            "[]".into(),
+            size_field.into(),
             "Too long: must have at most 1048576 bytes".into(),
         ));
     }
@@ -371,7 +640,7 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
         if name.is_empty() {
             match obj["metadata"]["generateName"].as_str() {
                 Some(prefix) if !prefix.is_empty() => {
-                    check_name(rt, &format!("{prefix}a"), &mut causes)
+                    check_name(rt, prefix, "metadata.generateName", &mut causes)
                 }
                 _ => causes.push((
                     "metadata.name".into(),
@@ -379,15 +648,15 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
                 )),
             }
         } else {
-            check_name(rt, name, &mut causes);
+            check_name(rt, name, "metadata.name", &mut causes);
         }
     }
     check_labels(obj, &mut causes);
     match rt.plural {
         "pods" => check_containers(&obj["spec"], "spec", &mut causes),
         "deployments" | "replicasets" => check_deploymentish(obj, &mut causes),
-        "configmaps" => check_data_size(obj, &["binaryData"], &mut causes),
-        "secrets" => check_data_size(obj, &["data"], &mut causes),
+        "configmaps" => check_data_size(obj, &["binaryData"], "", &mut causes),
+        "secrets" => check_data_size(obj, &["data"], "data", &mut causes),
         "services" => {
             let external = obj["spec"]["type"] == "ExternalName";
             let ports = obj["spec"]["ports"].as_array();
@@ -403,6 +672,24 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
                         format!("Invalid value: {number}: must be between 1 and 65535, inclusive"),
                     )),
                     None => causes.push((format!("spec.ports[{i}].port"), "Required value".into())),
+                }
+                match &port["targetPort"] {
+                    Value::Number(number) => match number.as_i64() {
+                        Some(1..=65535) => {}
+                        _ => causes.push((
+                            format!("spec.ports[{i}].targetPort"),
+                            format!("Invalid value: {number}: {PORT_RANGE}"),
+                        )),
+                    },
+                    Value::String(name) => {
+                        for error in port_name_errors(name) {
+                            causes.push((
+                                format!("spec.ports[{i}].targetPort"),
+                                format!("Invalid value: \"{name}\": {error}"),
+                            ));
+                        }
+                    }
+                    _ => {}
                 }
                 if ports.is_some_and(|a| a.len() > 1)
                     && port["name"].as_str().is_none_or(|s| s.is_empty())
@@ -447,6 +734,52 @@ fn strip_images(spec: &Value) -> Value {
     stripped
 }
 
+/// A label selector as Go prints it (`%#v`), which is how the API server
+/// shows one in an error.
+fn go_selector(selector: &Value) -> String {
+    let strings = |values: &Value| -> String {
+        match values.as_array() {
+            None => "[]string(nil)".into(),
+            Some(items) => format!(
+                "[]string{{{}}}",
+                items
+                    .iter()
+                    .map(|v| format!("{:?}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    let labels = match selector["matchLabels"].as_object() {
+        None => "map[string]string(nil)".to_string(),
+        Some(labels) => format!(
+            "map[string]string{{{}}}",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let expressions = match selector["matchExpressions"].as_array() {
+        None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
+        Some(items) => format!(
+            "[]v1.LabelSelectorRequirement{{{}}}",
+            items
+                .iter()
+                .map(|e| format!(
+                    "v1.LabelSelectorRequirement{{Key:{:?}, Operator:{:?}, Values:{}}}",
+                    e["key"].as_str().unwrap_or_default(),
+                    e["operator"].as_str().unwrap_or_default(),
+                    strings(&e["values"])
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{expressions}}}")
+}
+
 #[allow(clippy::collapsible_match)]
 fn check_immutable(rt: &ResourceType, new: &Value, old: &Value, causes: &mut Causes) {
     match rt.plural {
@@ -461,29 +794,48 @@ fn check_immutable(rt: &ResourceType, new: &Value, old: &Value, causes: &mut Cau
                     "spec.selector".into(),
                     format!(
                         "Invalid value: {}: field is immutable",
-                        new["spec"]["selector"]
+                        go_selector(&new["spec"]["selector"])
                     ),
                 ));
             }
         }
         "services" => {
             let (new_ip, old_ip) = (&new["spec"]["clusterIP"], &old["spec"]["clusterIP"]);
-            if !new_ip.is_null() && new_ip != "" && new_ip != old_ip {
+            if old["spec"]["type"] != "ExternalName"
+                && new["spec"]["type"] != "ExternalName"
+                && !new_ip.is_null()
+                && new_ip != ""
+                && new_ip != old_ip
+            {
                 causes.push((
                     "spec.clusterIPs[0]".into(),
-                    "Invalid value: field is immutable".into(),
+                    format!(
+                        "Invalid value: []string{{{:?}}}: may not change once set",
+                        new_ip.as_str().unwrap_or_default()
+                    ),
                 ));
             }
         }
         "configmaps" | "secrets" => {
-            if old["immutable"] == true
-                && (new["data"] != old["data"]
-                    || new["binaryData"] != old["binaryData"]
-                    || new["immutable"] != true)
-            {
+            if old["immutable"] == true {
+                const HELD: &str = "Forbidden: field is immutable when `immutable` is set";
+                if new["immutable"] != true {
+                    causes.push(("immutable".into(), HELD.into()));
+                }
+                if new["data"] != old["data"] {
+                    causes.push(("data".into(), HELD.into()));
+                }
+                if rt.plural == "configmaps" && new["binaryData"] != old["binaryData"] {
+                    causes.push(("binaryData".into(), HELD.into()));
+                }
+            }
+            if rt.plural == "secrets" && new["type"] != old["type"] {
                 causes.push((
-                    "data".into(),
-                    "Forbidden: field is immutable when `immutable` is set".into(),
+                    "type".into(),
+                    format!(
+                        "Invalid value: {:?}: field is immutable",
+                        new["type"].as_str().unwrap_or_default()
+                    ),
                 ));
             }
         }
@@ -522,11 +874,11 @@ mod tests {
         let chunk = "A".repeat(900 * 1024 / 3 * 4);
         let config_map = serde_json::json!({"binaryData": {"bundle.tgz": chunk}});
         let mut causes = Vec::new();
-        check_data_size(&config_map, &["binaryData"], &mut causes);
+        check_data_size(&config_map, &["binaryData"], "", &mut causes);
         assert!(causes.is_empty(), "{causes:?}");
         // As text (a Secret's stringData, a ConfigMap's data), it is too long.
         let config_map = serde_json::json!({"data": {"bundle.txt": chunk}});
-        check_data_size(&config_map, &["binaryData"], &mut causes);
+        check_data_size(&config_map, &["binaryData"], "", &mut causes);
         assert_eq!(causes.len(), 1);
     }
 }

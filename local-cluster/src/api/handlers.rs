@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::DeleteOptions;
-use crate::{defaults, patch, table, validate};
+use crate::{defaults, fields, patch, table, validate};
 
 pub async fn dispatch(
     shared: Arc<Shared>,
@@ -67,17 +67,33 @@ pub async fn dispatch(
         (&Method::POST, None, None) => {
             let body = read_body(req.into_body()).await?;
             let obj = parse_json(&body, &ct)?;
-            create(&shared, rt, &ns, obj, &query).map(|o| json_response(201, &o))
+            let mut warnings = Vec::new();
+            create(&shared, rt, &ns, obj, &query, &mut warnings)
+                .map(|o| with_warnings(json_response(201, &o), &warnings))
         }
         (&Method::PUT, Some(name), sub) => {
             let body = read_body(req.into_body()).await?;
             let obj = parse_json(&body, &ct)?;
-            update(&shared, rt, &ns, name, sub, obj, &query).map(|o| json_response(200, &o))
+            let mut warnings = Vec::new();
+            update(&shared, rt, &ns, name, sub, obj, &query, &mut warnings)
+                .map(|o| with_warnings(json_response(200, &o), &warnings))
         }
         (&Method::PATCH, Some(name), sub) => {
             let body = read_body(req.into_body()).await?;
             let patch_doc = parse_json(&body, &ct)?;
-            patch_object(&shared, rt, &ns, name, sub, &ct, patch_doc, &query)
+            let mut warnings = Vec::new();
+            patch_object(
+                &shared,
+                rt,
+                &ns,
+                name,
+                sub,
+                &ct,
+                patch_doc,
+                &query,
+                &mut warnings,
+            )
+            .map(|response| with_warnings(response, &warnings))
         }
         (&Method::DELETE, Some(name), None) => {
             let body = read_body(req.into_body()).await?;
@@ -95,6 +111,51 @@ pub async fn dispatch(
             rt.qualified()
         ))),
     }
+}
+
+/// Adds a `Warning` header for each warning, as the API server does.
+fn with_warnings(mut response: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for warning in warnings {
+        if let Ok(value) = http::HeaderValue::from_str(warning) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+/// Unknown fields, as `fieldValidation` says: refused (Strict, with
+/// `refusal` giving the words around the API server's list), or dropped
+/// with a warning each (Warn) or silently (Ignore).
+fn unknown_fields(
+    rt: &ResourceType,
+    obj: &mut Value,
+    query: &Query,
+    warnings: &mut Vec<String>,
+    refusal: impl FnOnce(String) -> String,
+) -> ApiResult<()> {
+    let directive = fields::Directive::of(query.get("fieldValidation").map(String::as_str))?;
+    let unknown = fields::unknown(rt, obj);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    match directive {
+        fields::Directive::Strict => {
+            return Err(ApiError::bad_request(refusal(format!(
+                "strict decoding error: {}",
+                fields::describe(&unknown)
+            ))));
+        }
+        fields::Directive::Warn => warnings.extend(unknown.iter().map(fields::warning)),
+        fields::Directive::Ignore => {}
+    }
+    fields::remove(obj, &unknown);
+    Ok(())
+}
+
+/// How the API server refuses a body it cannot decode.
+fn cannot_handle(rt: &ResourceType) -> impl FnOnce(String) -> String {
+    let (kind, version) = (rt.kind, rt.version);
+    move |why| format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {why}")
 }
 
 fn is_dry_run(query: &Query) -> bool {
@@ -284,8 +345,10 @@ pub fn create(
     ns: &str,
     mut obj: Value,
     query: &Query,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Value> {
     check_type(rt, &obj)?;
+    unknown_fields(rt, &mut obj, query, warnings, cannot_handle(rt))?;
     check_namespace(rt, ns, &mut obj)?;
     if rt.namespaced {
         match shared.store.try_get(resources::namespaces(), "", ns) {
@@ -340,6 +403,7 @@ pub fn create(
     shared.store.create(rt, ns, obj)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn update(
     shared: &Shared,
     rt: &'static ResourceType,
@@ -348,11 +412,13 @@ fn update(
     sub: Option<&str>,
     mut obj: Value,
     query: &Query,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Value> {
     if sub == Some("scale") {
         return update_scale(shared, rt, ns, name, &obj);
     }
     check_type(rt, &obj)?;
+    unknown_fields(rt, &mut obj, query, warnings, cannot_handle(rt))?;
     check_namespace(rt, ns, &mut obj)?;
     if let Some(given) = obj["metadata"]["name"].as_str()
         && given != name
@@ -476,6 +542,7 @@ fn patch_object(
     ct: &str,
     patch_doc: Value,
     query: &Query,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Response<Body>> {
     let media = ct.split(';').next().unwrap_or("").trim();
     let kind = match media {
@@ -495,7 +562,8 @@ fn patch_object(
                 let mut obj = patch_doc.clone();
                 check_type(rt, &obj)?;
                 obj["metadata"]["name"] = json!(name);
-                return create(shared, rt, ns, obj, query).map(|o| json_response(201, &o));
+                return create(shared, rt, ns, obj, query, warnings)
+                    .map(|o| json_response(201, &o));
             }
             Err(e) => return Err(e),
         };
@@ -529,9 +597,16 @@ fn patch_object(
         if !explicit_rv {
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         }
-        match update(shared, rt, ns, name, sub, new, query) {
+        // The patched object is decoded as a body is; a patch's refusal
+        // has no words around the list.
+        let mut found = Vec::new();
+        unknown_fields(rt, &mut new, query, &mut found, |why| why)?;
+        match update(shared, rt, ns, name, sub, new, query, &mut Vec::new()) {
             Err(e) if e.reason == "Conflict" && !explicit_rv => continue,
-            result => return result.map(|o| json_response(200, &o)),
+            result => {
+                warnings.extend(found);
+                return result.map(|o| json_response(200, &o));
+            }
         }
     }
     Err(ApiError::conflict(&rt.qualified(), name))
