@@ -217,8 +217,18 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
             }
         }
         "namespaces" => {
+            // Every namespace has the `kubernetes` finalizer, which the
+            // namespace controller removes once its content is gone.
             if !obj["spec"].is_object() {
-                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+                obj["spec"] = json!({});
+            }
+            if !obj["spec"]["finalizers"].is_array() {
+                obj["spec"]["finalizers"] = json!([]);
+            }
+            if let Some(list) = obj["spec"]["finalizers"].as_array_mut()
+                && !list.iter().any(|f| f == "kubernetes")
+            {
+                list.push(json!("kubernetes"));
             }
             if obj["status"].is_null() {
                 obj["status"] = json!({"phase": "Active"});

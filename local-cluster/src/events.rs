@@ -36,6 +36,10 @@ pub fn record_field(
         .filter(|s| !s.is_empty())
         .unwrap_or("default");
     let name = meta["name"].as_str().unwrap_or("");
+    // Nothing new in a namespace being terminated, events included.
+    if crate::namespace_lifecycle::admit(store, resources::events(), ns, name).is_err() {
+        return;
+    }
     let api_version = obj["apiVersion"].as_str().unwrap_or("v1");
     let mut involved = json!({
         "kind": kind,

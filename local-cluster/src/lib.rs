@@ -17,6 +17,7 @@ mod events;
 mod fields;
 mod kubelet;
 mod lingering;
+mod namespace_lifecycle;
 mod node_ports;
 mod openapi;
 mod patch;

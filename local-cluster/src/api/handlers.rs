@@ -350,31 +350,8 @@ pub fn create(
     check_type(rt, &obj)?;
     unknown_fields(rt, &mut obj, query, warnings, cannot_handle(rt))?;
     check_namespace(rt, ns, &mut obj)?;
-    if rt.namespaced {
-        match shared.store.try_get(resources::namespaces(), "", ns) {
-            None => return Err(ApiError::not_found("namespaces", ns)),
-            Some(namespace)
-                if namespace["metadata"]
-                    .get("deletionTimestamp")
-                    .is_some_and(|v| !v.is_null()) =>
-            {
-                let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-                let mut error = ApiError::new(
-                    403,
-                    "Forbidden",
-                    format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        rt.qualified()
-                    ),
-                );
-                error.details = Some(
-                    json!({"name": name, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
-                );
-                return Err(error);
-            }
-            _ => {}
-        }
-    }
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    crate::namespace_lifecycle::admit(&shared.store, rt, ns, &name)?;
     if obj["metadata"].is_null() {
         obj["metadata"] = json!({});
     }
@@ -447,7 +424,11 @@ fn update(
             drop_empty_metadata(&mut obj);
             validate::check_shape(rt, &obj)?;
             defaults::apply(rt, &mut obj, &shared.store);
-            // Fields the server owns are carried over before validation.
+            // Fields the server owns are carried over before validation:
+            // a namespace's finalizers change only through `finalize`.
+            if rt.plural == "namespaces" {
+                obj["spec"]["finalizers"] = old["spec"]["finalizers"].clone();
+            }
             if rt.plural == "services"
                 && obj["spec"]["clusterIP"] != old["spec"]["clusterIP"]
                 && obj["spec"].get("clusterIP").is_none()

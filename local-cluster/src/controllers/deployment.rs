@@ -173,7 +173,14 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
             },
         });
         crate::defaults::apply(resources::replicasets(), &mut rs, &shared.store);
-        match shared.store.create(resources::replicasets(), ns, rs) {
+        let created = crate::namespace_lifecycle::admit(
+            &shared.store,
+            resources::replicasets(),
+            ns,
+            &rs_name,
+        )
+        .and_then(|()| shared.store.create(resources::replicasets(), ns, rs));
+        match created {
             Ok(created) => {
                 if initial > 0 {
                     events::record(

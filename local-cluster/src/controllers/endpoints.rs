@@ -101,7 +101,16 @@ pub fn reconcile(shared: &Shared, ns: &str) {
                 if ep["metadata"]["labels"].is_null() {
                     ep["metadata"]["labels"] = json!({});
                 }
-                let _ = shared.store.create(resources::endpoints(), ns, ep);
+                if crate::namespace_lifecycle::admit(
+                    &shared.store,
+                    resources::endpoints(),
+                    ns,
+                    &name,
+                )
+                .is_ok()
+                {
+                    let _ = shared.store.create(resources::endpoints(), ns, ep);
+                }
             }
         }
     }

@@ -82,9 +82,11 @@ pub fn reconcile(shared: &Shared, ns: &str, name: &str) {
             let mut pod =
                 json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]});
             crate::defaults::apply(resources::pods(), &mut pod, &shared.store);
-            let created = crate::pod_security::admit(&shared.store, ns, &pod)
-                .and_then(|()| crate::quota::admit(&shared.store, ns, &pod))
-                .and_then(|()| shared.store.create(resources::pods(), ns, pod));
+            let created =
+                crate::namespace_lifecycle::admit(&shared.store, resources::pods(), ns, "")
+                    .and_then(|()| crate::pod_security::admit(&shared.store, ns, &pod))
+                    .and_then(|()| crate::quota::admit(&shared.store, ns, &pod))
+                    .and_then(|()| shared.store.create(resources::pods(), ns, pod));
             match created {
                 Ok(created) => events::record(
                     &shared.store,
