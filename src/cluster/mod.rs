@@ -32,6 +32,9 @@ pub struct ClusterTarget {
     /// A kubeconfig file to use instead of kubectl's default lookup (the
     /// local cluster's).
     pub kubeconfig: Option<PathBuf>,
+    /// No kubeconfig, but kubesh runs in a pod: the cluster is the pod's,
+    /// reached with its service account.
+    pub in_cluster: bool,
 }
 
 impl ClusterTarget {
@@ -47,7 +50,11 @@ impl ClusterTarget {
 
     /// The prompt's plain text: `[env@context::namespace]$ `.
     pub fn prompt(&self) -> String {
-        let context = self.context.as_deref().unwrap_or("no-context");
+        let context = match (&self.context, self.in_cluster) {
+            (Some(context), _) => context.as_str(),
+            (None, true) => "in-cluster",
+            (None, false) => "no-context",
+        };
         match &self.environment {
             Some(env) => format!("[{env}@{context}::{}]$ ", self.namespace),
             None => format!("[{context}::{}]$ ", self.namespace),
@@ -63,9 +70,21 @@ impl ClusterTarget {
 
     /// Reads the kubeconfig as kubectl does (`KUBECONFIG`, else
     /// `~/.kube/config`); flags override the current context and its
-    /// namespace.
+    /// namespace. Without a kubeconfig, inside a pod, the pod's service
+    /// account and namespace (as kubectl and the client libraries do).
     pub fn from_kubeconfig(context: Option<&str>, namespace: Option<&str>) -> ClusterTarget {
-        Self::from_read(Kubeconfig::read(), context, namespace)
+        let read = Kubeconfig::read();
+        if read.is_err()
+            && context.is_none()
+            && let Ok(config) = kube::Config::incluster()
+        {
+            return ClusterTarget {
+                namespace: namespace.unwrap_or(&config.default_namespace).to_string(),
+                in_cluster: true,
+                ..ClusterTarget::default()
+            };
+        }
+        Self::from_read(read, context, namespace)
     }
 
     /// Reads one kubeconfig file, which kubesh then uses for everything.
@@ -93,6 +112,7 @@ impl ClusterTarget {
                 environment: None,
                 problem: Some(kubeconfig_problem(&error)),
                 kubeconfig: None,
+                in_cluster: false,
             },
         }
     }
@@ -128,6 +148,7 @@ impl ClusterTarget {
             environment: None,
             problem,
             kubeconfig: None,
+            in_cluster: false,
         }
     }
 }
@@ -149,10 +170,22 @@ fn kubeconfig_problem(error: &kube::config::KubeconfigError) -> String {
         cause = current.source();
     }
     if missing {
-        "no kubeconfig (KUBECONFIG or ~/.kube/config); `kubesh --local` starts a local cluster"
-            .to_string()
+        missing_kubeconfig(std::env::var("KUBECONFIG").ok().as_deref())
     } else {
         format!("the kubeconfig cannot be used: {error}")
+    }
+}
+
+/// No kubeconfig where `KUBECONFIG` (or, unset, kubectl's default) says:
+/// one sentence, which says what runs a cluster here.
+fn missing_kubeconfig(kubeconfig: Option<&str>) -> String {
+    const LOCAL: &str = "`kubesh --local` runs a cluster on this machine";
+    match kubeconfig.filter(|paths| !paths.is_empty()) {
+        Some(paths) => format!("KUBECONFIG names {paths}, which does not exist; {LOCAL}"),
+        None => format!(
+            "no kubeconfig (KUBECONFIG is not set, ~/.kube/config does not exist) and no \
+             pod's service account; {LOCAL}"
+        ),
     }
 }
 
@@ -194,5 +227,30 @@ users:
         let target = ClusterTarget::from_config(&config, Some("nope"), Some("x"));
         assert_eq!(target.namespace, "x");
         assert!(target.problem.unwrap().contains("nope"));
+    }
+
+    #[test]
+    fn a_missing_kubeconfig_is_one_sentence_naming_the_local_cluster() {
+        let unset = missing_kubeconfig(None);
+        assert!(
+            unset.contains("`kubesh --local` runs a cluster on this machine"),
+            "{unset}"
+        );
+        assert_eq!(unset.matches(". ").count(), 0, "{unset}");
+        let named = missing_kubeconfig(Some("/etc/kubernetes/admin.conf"));
+        assert!(
+            named.contains("KUBECONFIG names /etc/kubernetes/admin.conf, which does not exist"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn in_a_pod_without_a_kubeconfig_the_prompt_says_in_cluster() {
+        let target = ClusterTarget {
+            namespace: "team-a".into(),
+            in_cluster: true,
+            ..ClusterTarget::default()
+        };
+        assert_eq!(target.prompt(), "[in-cluster::team-a]$ ");
     }
 }
