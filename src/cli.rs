@@ -96,8 +96,9 @@ pub enum Command {
         /// Where to write the kubeconfig (default: kubesh's data directory).
         #[arg(long, value_name = "FILE")]
         kubeconfig: Option<PathBuf>,
-        /// Where the cluster keeps its objects and its pods their
-        /// directories (default: kubesh's data directory).
+        /// Where the cluster keeps its objects, CA, token and port, and its
+        /// pods their directories; started again on it, it brings them back
+        /// (default: your local cluster's, in kubesh's data directory).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
     },
