@@ -209,7 +209,6 @@ fn stop_then_start_brings_a_background_program_back() {
 }
 
 #[test]
-#[ignore = "fails since the persistent store landed: after kill -9 of the recorded pid, status still finds a cluster running (uptime 0 s) where it must report none; to be found and fixed"]
 fn a_crashed_cluster_is_started_again_by_the_next_kubesh() {
     let sandbox = Sandbox::new();
     let cluster = SharedCluster::guard(&sandbox);

@@ -156,15 +156,57 @@ pub fn running(state: &Path) -> Result<Option<Record>, LocalError> {
     // Locked: a cluster runs. Its record is written just after it locks,
     // so a reader may come in between; that lasts microseconds.
     let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    let record = loop {
         if let Some(record) = read_record(&mut file) {
-            return Ok(Some(record));
+            break record;
         }
         if Instant::now() > deadline {
             return Err(LocalError::Unrecorded { path });
         }
         std::thread::sleep(Duration::from_millis(5));
+    };
+    if process_runs(record.pid) {
+        return Ok(Some(record));
     }
+    // The process has ended (killed, crashed) but is still letting go of
+    // its files: its other threads are ending. The lock goes with them.
+    let deadline = Instant::now() + ENDING_WAIT;
+    loop {
+        match file.try_lock_shared() {
+            Ok(()) => return Ok(None),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(LocalError::Ending {
+                    pid: record.pid,
+                    path,
+                    waited: ENDING_WAIT,
+                });
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(LocalError::Unwritable {
+                    dir: state.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// How long a cluster whose process has ended may take to let go of its
+/// lock.
+const ENDING_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether process `pid` runs: one that has ended and waits for its
+/// parent to collect it (a zombie) does not.
+pub fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // After the command name in parentheses: the state letter.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| !matches!(state, "Z" | "X"))
+    })
 }
 
 fn read_record(file: &mut File) -> Option<Record> {

@@ -222,7 +222,7 @@ pub fn stop(state: &Path) -> Result<Option<Record>, LocalError> {
         }
     }
     let began = Instant::now();
-    while claim::running(state)?.is_some() || process_runs(record.pid) {
+    while claim::running(state)?.is_some() || claim::process_runs(record.pid) {
         if began.elapsed() > STOP_WAIT {
             return Err(LocalError::StillRunning {
                 pid: record.pid,
@@ -232,15 +232,4 @@ pub fn stop(state: &Path) -> Result<Option<Record>, LocalError> {
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(Some(record))
-}
-
-/// Whether process `pid` runs: one that has ended and waits for its
-/// parent to collect it does not.
-fn process_runs(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // After the command name in parentheses: the state letter.
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| !matches!(state, "Z" | "X"))
-    })
 }

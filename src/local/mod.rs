@@ -95,6 +95,17 @@ pub enum LocalError {
     )]
     Unrecorded { path: PathBuf },
     #[error(
+        "the local cluster (pid {pid}) has ended, but {} is still locked {} s later, by a process it left behind; end that process (`fuser {}` names it)",
+        .path.display(),
+        .waited.as_secs(),
+        .path.display()
+    )]
+    Ending {
+        pid: u32,
+        path: PathBuf,
+        waited: Duration,
+    },
+    #[error(
         "another kubesh is still starting or stopping the local cluster after {} s; try again, or see its log {}",
         .waited.as_secs(),
         .log.display()
