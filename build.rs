@@ -1,5 +1,7 @@
 //! Embeds the builtin pages (`builtins/*.md`) and the runtimes
-//! (`runtimes/*.toml`) into the binary as `(name, text)` tables.
+//! (`runtimes/*.toml`) into the binary as `(name, text)` tables, and
+//! records what `--version` says of the build: the commit it was built
+//! from and whether it is the static build.
 
 use std::env;
 use std::fmt::Write as _;
@@ -10,6 +12,58 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     embed("builtins", "md", &out_dir.join("builtin_pages.rs"));
     embed("runtimes", "toml", &out_dir.join("runtime_files.rs"));
+    record_build();
+}
+
+/// `KUBESH_COMMIT`: the commit checked out (`KUBESH_COMMIT` in the build's
+/// environment wins, for a build from a source archive), or `unknown`.
+/// `KUBESH_BUILD`: `static build` when the C library is linked in
+/// (`-C target-feature=+crt-static`, as `scripts/build-static.sh` builds),
+/// `dynamically linked` otherwise, and whether the TLS roots are built in
+/// (feature `bundled-roots`).
+fn record_build() {
+    println!("cargo::rerun-if-env-changed=KUBESH_COMMIT");
+    let commit = match env::var("KUBESH_COMMIT") {
+        Ok(commit) if !commit.is_empty() => commit,
+        _ => git_commit().unwrap_or_else(|| "unknown".to_string()),
+    };
+    println!("cargo::rustc-env=KUBESH_COMMIT={commit}");
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let mut build = if features.split(',').any(|f| f == "crt-static") {
+        "static build".to_string()
+    } else {
+        "dynamically linked".to_string()
+    };
+    if env::var_os("CARGO_FEATURE_BUNDLED_ROOTS").is_some() {
+        build.push_str(", built-in TLS roots");
+    }
+    println!("cargo::rustc-env=KUBESH_BUILD={build}");
+}
+
+/// The commit of the checkout (12 hex digits), and the files whose change
+/// means another commit: HEAD, the branch it names, the packed refs.
+fn git_commit() -> Option<String> {
+    let git = |args: &[&str]| -> Option<String> {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(env::var_os("CARGO_MANIFEST_DIR")?)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(output.stdout).ok()?;
+        output.status.success().then(|| text.trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        // A missing file would make cargo run this script on every build.
+        if let Some(path) = git(&["rev-parse", "--path-format=absolute", "--git-path", &name])
+            && Path::new(&path).exists()
+        {
+            println!("cargo::rerun-if-changed={path}");
+        }
+    }
+    Some(commit)
 }
 
 fn embed(dir: &str, extension: &str, destination: &Path) {

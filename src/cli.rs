@@ -6,6 +6,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// What `--version` says after `kubesh`: the version, the commit built
+/// and the kind of build (recorded by `build.rs`), as in
+/// `0.1.0 (commit 1a2b3c4d5e6f, static build, built-in TLS roots)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KUBESH_COMMIT"),
+    ", ",
+    env!("KUBESH_BUILD"),
+    ")"
+);
+
 /// A shell whose processes run on Kubernetes.
 ///
 /// Without a script, kubesh reads commands from the terminal (or from
@@ -13,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "kubesh",
-    version,
+    version = VERSION,
     about,
     long_about,
     args_conflicts_with_subcommands = true

@@ -5,7 +5,7 @@ use crate::shell::Shell;
 
 pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Outcome {
     at_most(args, 0, "version")?;
-    writeln!(streams.out, "kubesh {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(streams.out, "kubesh {}", crate::cli::VERSION)?;
     let server = match shell.connect() {
         Ok(connection) => match connection.block_on(connection.client.apiserver_version()) {
             Ok(info) => format!("server {} at {}", info.git_version, connection.server),

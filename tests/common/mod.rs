@@ -92,6 +92,11 @@ impl LocalCluster {
         LocalCluster::start_with(sandbox, Command::new(kubesh_binary()))
     }
 
+    /// A local cluster run by another build of kubesh (the static one).
+    pub fn start_binary(sandbox: &Sandbox, binary: &Path) -> LocalCluster {
+        LocalCluster::start_with(sandbox, Command::new(binary))
+    }
+
     /// A local cluster whose pods run directly on this machine, as where
     /// the kernel refuses namespaces: they share its network.
     pub fn start_without_sandboxes(sandbox: &Sandbox) -> LocalCluster {
