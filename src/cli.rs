@@ -114,6 +114,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
     },
+    /// The guided tour at the prompt: eight steps from a first program in
+    /// a pod to hot reload and `kill`, each checked; goes on where it was
+    /// left.
+    Tour {
+        /// Take it on kubesh's local cluster.
+        #[arg(long)]
+        local: bool,
+    },
 }
 
 /// What to do with your local cluster.

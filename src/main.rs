@@ -28,6 +28,7 @@ mod shell;
 mod status;
 mod syntax;
 mod terminal;
+mod tour;
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     ExitCode::from((status & 0xff) as u8)
 }
 
-fn run(cli: Cli) -> i32 {
+fn run(mut cli: Cli) -> i32 {
     if let Some(cli::Command::LocalCluster {
         action,
         port,
@@ -59,6 +60,10 @@ fn run(cli: Cli) -> i32 {
             Some(action) => local::commands::run(&action),
             None => local::commands::foreground(port, kubeconfig, state),
         };
+    }
+    let tour = matches!(cli.subcommand, Some(cli::Command::Tour { .. }));
+    if let Some(cli::Command::Tour { local: true }) = cli.subcommand {
+        cli.local = true;
     }
     // The user's local cluster: found running, or started detached; it
     // outlives this session.
@@ -106,7 +111,10 @@ fn run(cli: Cli) -> i32 {
         shell.vars.set("HOTRELOAD", "true".to_string());
     }
     let gc = cli.gc.clone();
-    let status = run_shell(&mut shell, cli, dirs);
+    let status = run_shell(&mut shell, cli, dirs, tour);
+    if let Some(mut guide) = shell.guide.take() {
+        guide.leave(&mut shell);
+    }
     shell.clean_up(gc.as_deref());
     status
 }
@@ -158,7 +166,12 @@ fn play_demo(shell: &mut Shell, demo: &str, cli: &Cli) -> i32 {
 }
 
 /// Runs the shell in the mode the command line asks for.
-fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>) -> i32 {
+fn run_shell(
+    shell: &mut Shell,
+    cli: Cli,
+    dirs: Option<directories::ProjectDirs>,
+    tour: bool,
+) -> i32 {
     if let Some(demo) = &cli.demo {
         return play_demo(shell, demo, &cli);
     }
@@ -187,6 +200,10 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
         return shell.run_script(&script, &mut text.as_slice());
     }
     let stdin = std::io::stdin();
+    if tour && !stdin.is_terminal() {
+        report!("kubesh: tour: the tour is typed at a terminal; run `kubesh tour` in one");
+        return status::STATUS_USAGE;
+    }
     if !stdin.is_terminal() {
         // The script is stdin: its programs read nothing from it.
         shell.stdin_is_script = true;
@@ -198,5 +215,9 @@ fn run_shell(shell: &mut Shell, cli: Cli, dirs: Option<directories::ProjectDirs>
     let color = terminal::colors(&std::io::stdout());
     let history = dirs.map(|d| d.data_dir().join("history"));
     shell.interactive = true;
+    if tour && let Err(error) = tour::start(shell, tour::Start::Resume) {
+        report!("kubesh: tour: {error}");
+        return 1;
+    }
     repl::run(shell, history, color)
 }

@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["launch"],
     &["reload"],
     &["shell"],
+    &["tour"],
     &["builtins"],
     &["repl"],
 ];

@@ -33,6 +33,7 @@ mod scale;
 mod set;
 mod sleep;
 mod source;
+mod tour;
 mod unset;
 mod unwatch;
 mod version;
@@ -157,6 +158,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "source",
         run: source::run,
+    },
+    Builtin {
+        name: "tour",
+        run: tour::run,
     },
     Builtin {
         name: "unset",

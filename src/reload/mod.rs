@@ -15,8 +15,8 @@ mod rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,9 @@ use loops::{LOOP_RELOADS, Loops};
 #[derive(Default)]
 pub struct Reloads {
     watching: BTreeMap<String, Watch>,
+    /// How many reloads each dproc has had in this session (the cluster
+    /// holds the new code after each).
+    done: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 struct Watch {
@@ -47,6 +50,13 @@ impl Watch {
 }
 
 impl Reloads {
+    /// How many reloads `name` has had in this session.
+    pub fn reloaded(&self, name: &str) -> u64 {
+        self.done
+            .lock()
+            .map_or(0, |done| done.get(name).copied().unwrap_or(0))
+    }
+
     pub fn is_watching(&self, name: &str) -> bool {
         self.watching.get(name).is_some_and(Watch::active)
     }
@@ -71,6 +81,7 @@ impl Reloads {
         let saves = Saves::watch(&files.root, &files.file)?;
         let name = spec.name.clone();
         let stopping = Arc::clone(&stop);
+        let done = Arc::clone(&self.done);
         let thread = std::thread::Builder::new()
             .name(format!("reload-{name}"))
             .spawn(move || {
@@ -81,6 +92,7 @@ impl Reloads {
                     runtime,
                     printer,
                     running: digests,
+                    done,
                 };
                 reloader.run(&saves, &stopping);
             })
@@ -136,6 +148,8 @@ struct Reloader {
     printer: Printer,
     /// The files of the bundle in the cluster now, to tell what changed.
     running: Digests,
+    /// The count of reloads done, shared with [`Reloads`].
+    done: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 /// Each file of a bundle with its SHA-256.
@@ -316,6 +330,9 @@ impl Reloader {
         // good save brings the program back.
         self.spec = spec;
         self.running = bundle.digests;
+        if let Ok(mut done) = self.done.lock() {
+            *done.entry(name).or_default() += 1;
+        }
         let files = diff.changed.into_iter().chain(diff.deleted).collect();
         Some(Done { files, ended })
     }

@@ -6,6 +6,7 @@ pub mod builtin;
 mod dispatch;
 pub mod jobs;
 mod launching;
+pub mod record;
 mod script;
 pub mod vars;
 
@@ -21,6 +22,7 @@ use crate::runtimes::Runtimes;
 use crate::status::STATUS_USAGE;
 use crate::syntax::{self, Command, Lookup, quote};
 use builtin::Builtin;
+use record::{Guide, Ran, Record};
 use vars::Variables;
 
 /// Everything the shell remembers between commands.
@@ -78,6 +80,10 @@ pub struct Shell {
     pub requests: RequestLog,
     /// The API server connection, opened on first use.
     connection: Option<Connection>,
+    /// What ran in this session and how it ended.
+    pub record: Record,
+    /// What follows the lines typed at the prompt (the tour), if anything.
+    pub guide: Option<Box<dyn Guide>>,
     /// How deep `source` calls are nested.
     source_depth: usize,
 }
@@ -117,6 +123,8 @@ impl Shell {
             dry_run: false,
             requests: RequestLog::default(),
             connection: None,
+            record: Record::default(),
+            guide: None,
             source_depth: 0,
         }
     }
@@ -162,14 +170,21 @@ impl Shell {
         }
         self.last_command = args.clone();
         let started = std::time::Instant::now();
+        let launched_before = self.launched.len();
         let status = dispatch::dispatch(
             self,
             Invocation {
-                args,
+                args: args.clone(),
                 prefixes,
                 background: command.background,
             },
         );
+        self.record.push(Ran {
+            args,
+            background: command.background,
+            status,
+            launched: self.launched.get(launched_before).map(|l| l.name.clone()),
+        });
         if self.debug {
             report!(
                 "debug: status {status} after {:.1} ms",

@@ -36,7 +36,7 @@ impl Shell {
     /// line runs, whatever the status of the previous one, until Ctrl-C:
     /// returns whether Ctrl-C stopped it.
     pub fn run_interactive_line(&mut self, line: &str) -> bool {
-        match parse_line(line) {
+        let interrupted = match parse_line(line) {
             Ok(commands) => {
                 self.run_commands(&commands, None).is_err() && self.exit_requested.is_none()
             }
@@ -45,7 +45,14 @@ impl Shell {
                 self.last_status = STATUS_USAGE;
                 false
             }
+        };
+        if let Some(mut guide) = self.guide.take()
+            && guide.after_line(self)
+            && self.guide.is_none()
+        {
+            self.guide = Some(guide);
         }
+        interrupted
     }
 
     /// Runs a whole script (file, stdin, `-c`), stopping at the first
