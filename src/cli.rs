@@ -69,7 +69,12 @@ pub struct Cli {
     /// Play FILE as a demo: each command appears as if typed and runs when
     /// Enter is pressed (s skips it, q quits); comments are narration; a
     /// failing command offers r (retry), s (skip) or q (quit).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "script_and_args"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_hint = clap::ValueHint::FilePath,
+        conflicts_with_all = ["command", "script_and_args"]
+    )]
     pub demo: Option<String>,
 
     /// How fast a demo's commands are typed, in characters a second (0: at
@@ -85,6 +90,7 @@ pub struct Cli {
     /// script's name is an argument of the script, not of kubesh.
     #[arg(
         value_name = "SCRIPT [ARGS]",
+        value_hint = clap::ValueHint::FilePath,
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_parser = clap::value_parser!(OsString)
@@ -94,6 +100,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print a completion script for SHELL, e.g.
+    /// `kubesh completions bash > /etc/bash_completion.d/kubesh`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print kubesh's manual page (roff): `kubesh man | man -l -`.
+    Man,
     /// kubesh's local cluster. `start`, `stop`, `status` and `reset` manage
     /// your local cluster, the one every `kubesh --local` shares; with only
     /// options, a cluster runs in the foreground until Ctrl-C (for kubectl

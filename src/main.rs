@@ -18,6 +18,7 @@ mod interrupt;
 mod labels;
 mod launch;
 mod local;
+mod manual;
 mod pages;
 mod printer;
 mod reload;
@@ -49,6 +50,22 @@ fn main() -> ExitCode {
 }
 
 fn run(mut cli: Cli) -> i32 {
+    let written = match &cli.subcommand {
+        Some(cli::Command::Completions { shell }) => {
+            Some(manual::completions(*shell, &mut std::io::stdout()))
+        }
+        Some(cli::Command::Man) => Some(manual::man_page(&mut std::io::stdout())),
+        _ => None,
+    };
+    if let Some(written) = written {
+        return match written {
+            Ok(()) => 0,
+            Err(error) => {
+                report!("kubesh: cannot write to stdout: {error}");
+                1
+            }
+        };
+    }
     if let Some(cli::Command::LocalCluster {
         action,
         port,

@@ -75,26 +75,26 @@ fn parse(name: &'static str, text: &'static str) -> Page {
     }
 }
 
+/// The first sentence of a page's description.
+pub fn summary(text: &str) -> String {
+    text.split("\n\n")
+        .map(str::trim)
+        .find(|paragraph| {
+            !paragraph.is_empty() && !paragraph.starts_with('#') && !paragraph.starts_with("- ")
+        })
+        .map(|paragraph| {
+            let joined = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+            match joined.find(". ") {
+                Some(end) => joined[..=end].to_string(),
+                None => joined,
+            }
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The first sentence of a page's description.
-    fn summary(text: &str) -> String {
-        text.split("\n\n")
-            .map(str::trim)
-            .find(|paragraph| {
-                !paragraph.is_empty() && !paragraph.starts_with('#') && !paragraph.starts_with("- ")
-            })
-            .map(|paragraph| {
-                let joined = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
-                match joined.find(". ") {
-                    Some(end) => joined[..=end].to_string(),
-                    None => joined,
-                }
-            })
-            .unwrap_or_default()
-    }
 
     #[test]
     fn every_page_is_well_formed() {

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "status",
         "terminal",
     ],
-    &["syntax"],
+    &["syntax", "manual"],
     &["cluster"],
     &["local"],
     &["launch"],
