@@ -6,6 +6,24 @@ use serde_json::{Value, json};
 use crate::resources;
 use crate::store::{Store, now, now_micro};
 
+/// Nanoseconds since the epoch, never the same twice: an event's name is
+/// its object's name and this in hex, as client-go names events, so the
+/// events of an object list in the order they happened, even within one
+/// second.
+fn unique_nanos() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = u64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// Records an event about `obj` (any stored object).
 pub fn record(
     store: &Store,
@@ -72,11 +90,10 @@ pub fn record_field(
         });
         return;
     }
-    let suffix: String = format!("{:x}", rand::random::<u64>());
     let ev = json!({
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": format!("{name}.{}", &suffix[..suffix.len().min(16)]), "namespace": ns},
+        "metadata": {"name": format!("{name}.{:x}", unique_nanos()), "namespace": ns},
         "involvedObject": involved,
         "reason": reason,
         "message": message,

@@ -314,7 +314,7 @@ fn a_command_missing_on_this_machine_is_named_with_where_commands_come_from() {
     let message = wait_for("the container's message", T, || {
         let message = c.jsonpath(
             &["pod", "missing"],
-            "{.status.containerStatuses[0].state.waiting.message}",
+            "{.status.containerStatuses[0].state.terminated.message}",
         );
         (!message.is_empty()).then_some(message)
     });

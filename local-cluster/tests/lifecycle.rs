@@ -167,3 +167,216 @@ spec:
             .success()
     );
 }
+
+const T: Duration = Duration::from_secs(30);
+
+fn pod_json(c: &TestCluster, name: &str) -> Value {
+    json(c, &["get", "pod", name, "-o", "json"])
+}
+
+/// The reasons and messages of the events about `name`, as `kubectl get
+/// events` lists them.
+fn events(c: &TestCluster, name: &str) -> Vec<(String, String)> {
+    let list = json(
+        c,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+            "-o",
+            "json",
+        ],
+    );
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn graceful_deletion_sends_sigterm_once_then_sigkill_after_the_grace_period() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: term}
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "trap 'echo TERM' TERM; echo up; while true; do sleep 0.1; done"]
+"#,
+    );
+    c.ok(&["wait", "--for=condition=Ready", "pod/term", "--timeout=30s"]);
+    // Followed from before the deletion until the container ends.
+    let follower = std::process::Command::new("kubectl")
+        .args(["logs", "-f", "term"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl logs -f");
+    wait_for("the follower to print the first line", T, || {
+        c.ok(&["logs", "term"]).contains("up").then_some(())
+    });
+    let started = std::time::Instant::now();
+    c.ok(&["delete", "pod", "term", "--timeout=30s"]);
+    let out = follower.wait_with_output().expect("logs");
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(logs.matches("TERM").count(), 1, "{logs}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the program was killed before its grace period ended"
+    );
+}
+
+#[test]
+fn a_crashing_container_restarts_at_once_then_backs_off() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  containers: [{name: main, image: busybox, command: ["sh", "-c", "echo run; exit 3"]}]
+"#,
+    );
+    // The first restart follows the crash at once (the kubelet backs off
+    // from the second).
+    wait_for(
+        "the first restart, without back-off",
+        Duration::from_secs(5),
+        || {
+            (pod_json(&c, "crash")["status"]["containerStatuses"][0]["restartCount"] == 1)
+                .then_some(())
+        },
+    );
+    let status = wait_for("the second crash", T, || {
+        let status = pod_json(&c, "crash")["status"]["containerStatuses"][0].clone();
+        (status["state"]["waiting"]["reason"] == "CrashLoopBackOff").then_some(status)
+    });
+    let message = status["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("back-off 10s restarting failed container=main pod=crash_default("),
+        "{message}"
+    );
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 3);
+    let message = wait_for("the third crash", T, || {
+        let status = pod_json(&c, "crash")["status"]["containerStatuses"][0].clone();
+        let message = status["state"]["waiting"]["message"].as_str()?.to_string();
+        message.starts_with("back-off 20s").then_some(message)
+    });
+    assert!(message.contains("container=main"), "{message}");
+}
+
+#[test]
+fn a_command_that_cannot_start_is_a_start_error_with_exit_code_128() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: nocmd}
+spec:
+  restartPolicy: Never
+  containers: [{name: main, image: busybox, command: ["no-such-command-here"]}]
+"#,
+    );
+    let status = wait_for("the pod to fail", T, || {
+        let pod = pod_json(&c, "nocmd");
+        (pod["status"]["phase"] == "Failed")
+            .then_some(pod["status"]["containerStatuses"][0].clone())
+    });
+    let terminated = &status["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 128);
+    assert_eq!(terminated["reason"], "StartError");
+    assert!(
+        terminated["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .starts_with("exec: \"no-such-command-here\": executable file not found in $PATH")),
+        "{terminated}"
+    );
+    let listed = c.ok(&["get", "pod", "nocmd"]);
+    assert!(listed.contains("StartError"), "{listed}");
+    let reasons: Vec<String> = events(&c, "nocmd").into_iter().map(|(r, _)| r).collect();
+    assert!(reasons.contains(&"Failed".to_string()), "{reasons:?}");
+    assert!(!reasons.contains(&"Started".to_string()), "{reasons:?}");
+}
+
+#[test]
+fn a_changed_image_restarts_the_container_and_a_liveness_kill_says_so_once() {
+    let c = TestCluster::start();
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: "busybox:1.36", command: ["sleep", "1000"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sick}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: marks, emptyDir: {}}]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "1000"]
+    volumeMounts: [{name: marks, mountPath: /marks}]
+    # Fails once: the kill leaves a mark the next run's probe finds.
+    livenessProbe:
+      exec: {command: ["sh", "-c", "test -e /marks/killed || { touch /marks/killed; exit 1; }"]}
+      periodSeconds: 1
+      failureThreshold: 1
+"#,
+    );
+    c.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]);
+    // Events of one second list in the order they happened.
+    let reasons: Vec<String> = events(&c, "web").into_iter().map(|(r, _)| r).collect();
+    assert_eq!(reasons, ["Scheduled", "Pulled", "Created", "Started"]);
+
+    c.ok(&["set", "image", "pod/web", "main=busybox:1.37"]);
+    let status = wait_for("the container to run the new image", T, || {
+        let status = pod_json(&c, "web")["status"]["containerStatuses"][0].clone();
+        (status["restartCount"] == 1 && status["state"]["running"].is_object()).then_some(status)
+    });
+    assert_eq!(status["image"], "busybox:1.37");
+    assert!(
+        events(&c, "web").contains(&(
+            "Killing".to_string(),
+            "Container main definition changed, will be restarted".to_string()
+        )),
+        "{:?}",
+        events(&c, "web")
+    );
+
+    wait_for("the liveness kill and the run after it", T, || {
+        let status = pod_json(&c, "sick")["status"]["containerStatuses"][0].clone();
+        (status["restartCount"] == 1 && status["ready"] == true).then_some(())
+    });
+    let killing: Vec<String> = events(&c, "sick")
+        .into_iter()
+        .filter(|(reason, _)| reason == "Killing")
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(
+        killing,
+        ["Container main failed liveness probe, will be restarted"]
+    );
+}

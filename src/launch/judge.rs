@@ -4,7 +4,7 @@
 //! cannot be scheduled), and the last lines that explain a failure. Used
 //! by the launch, by `scale` and by the rollout path of hot reload.
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 use kube::api::{Api, LogParams};
 
 use crate::cluster::listening::Listener;
@@ -153,7 +153,8 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
     };
     if !background {
         if let Some(terminated) = main.state.as_ref().and_then(|s| s.terminated.as_ref()) {
-            return Progress::Ended(terminated.exit_code);
+            // A program that never started did not end with a status.
+            return cannot_start(terminated).unwrap_or(Progress::Ended(terminated.exit_code));
         }
         if main
             .state
@@ -202,9 +203,36 @@ fn waiting_phase(container: &ContainerStatus) -> Option<String> {
     })
 }
 
+/// A process that could not start (`StartError`, exit code 128, as the
+/// kubelet reports it; `ContainerCannotRun` from Docker): the runtime's
+/// message says why.
+fn cannot_start(terminated: &ContainerStateTerminated) -> Option<Progress> {
+    let reason = terminated.reason.clone().unwrap_or_default();
+    (reason == "StartError" || reason == "ContainerCannotRun").then(|| Progress::Failed {
+        reason: format!(
+            "the container cannot start ({reason}): {}",
+            terminated.message.clone().unwrap_or_default()
+        ),
+        logs: None,
+    })
+}
+
 fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress> {
     let image = &container.image;
     let state = container.state.as_ref()?;
+    // Ended without starting, or waiting to try again after that.
+    let last = container
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref());
+    let start_failure = match (&state.terminated, &state.waiting) {
+        (Some(terminated), _) => cannot_start(terminated),
+        (None, Some(_)) => last.and_then(cannot_start),
+        (None, None) => None,
+    };
+    if start_failure.is_some() {
+        return start_failure;
+    }
     if let Some(waiting) = &state.waiting {
         let reason = waiting.reason.clone().unwrap_or_default();
         let message = waiting.message.clone().unwrap_or_default();
@@ -275,6 +303,9 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
 }
 
 /// The last lines a container printed, as an indented block (or nothing).
+/// The run asked for first, then the other: a crashed container restarts
+/// at once, so the run that ended may be the previous one by the time its
+/// lines are read, and the new run may have printed nothing yet.
 pub async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -> String {
     let params = LogParams {
         container: Some(container.to_string()),
@@ -283,12 +314,12 @@ pub async fn last_lines(pods: &Api<Pod>, pod: &str, container: &str, previous: b
         ..LogParams::default()
     };
     let mut text = pods.logs(pod, &params).await.unwrap_or_default();
-    if text.trim().is_empty() && previous {
+    if text.trim().is_empty() {
         text = pods
             .logs(
                 pod,
                 &LogParams {
-                    previous: false,
+                    previous: !previous,
                     ..params
                 },
             )
@@ -355,6 +386,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_said_with_the_runtime_s_words() {
+        let message = "exec: \"node\": executable file not found in $PATH";
+        let failed =
+            serde_json::json!({"exitCode": 128, "reason": "StartError", "message": message});
+        for status in [
+            serde_json::json!({"state": {"terminated": failed}}),
+            serde_json::json!({"restartCount": 1, "lastState": {"terminated": failed},
+                               "state": {"waiting": {"reason": "CrashLoopBackOff"}}}),
+        ] {
+            for background in [true, false] {
+                match assess(&pod(main_status(status.clone())), background) {
+                    Progress::Failed { reason, logs: None } => assert_eq!(
+                        reason,
+                        format!("the container cannot start (StartError): {message}")
+                    ),
+                    _ => panic!("not refused"),
+                }
+            }
+        }
     }
 
     fn listener(address: &str, port: u16) -> Listener {

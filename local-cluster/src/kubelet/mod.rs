@@ -52,6 +52,8 @@ pub struct PodHandle {
     pub stdin: Mutex<HashMap<String, tokio::sync::mpsc::Sender<bytes::Bytes>>>,
     /// Some(grace seconds) once the pod must stop.
     pub stop: watch::Sender<Option<i64>>,
+    /// The pod's spec as it is now (images may change in place).
+    pub spec: watch::Sender<Value>,
     /// Set when every process of the pod is gone.
     pub finished: watch::Sender<bool>,
     /// Counts containers that ended (their logs whole), so that a log
@@ -409,7 +411,16 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         }
         return;
     }
-    if existing.is_some() {
+    if let Some(handle) = existing {
+        // A container's image may change in place: its supervisor sees it.
+        let spec = &pod["spec"];
+        handle.spec.send_if_modified(|known| {
+            let changed = known != spec;
+            if changed {
+                *known = spec.clone();
+            }
+            changed
+        });
         return;
     }
     let phase = pod["status"]["phase"].as_str().unwrap_or("");
@@ -454,6 +465,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
     }
     let dir = kubelet.root.join("pods").join(format!("{ns}_{name}_{uid}"));
     let (stop, _) = watch::channel(None);
+    let (spec, _) = watch::channel(pod["spec"].clone());
     let (finished, _) = watch::channel(false);
     let (ended, _) = watch::channel(0);
     let handle = Arc::new(PodHandle {
@@ -467,6 +479,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         logs: Mutex::new(HashMap::new()),
         stdin: Mutex::new(HashMap::new()),
         stop,
+        spec,
         finished,
         ended,
     });

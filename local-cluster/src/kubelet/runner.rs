@@ -1,8 +1,9 @@
 //! Running one pod: volumes, init containers in order, then every container
-//! under a supervisor with restartPolicy and back-off (10 s doubling to
-//! 5 min), probes, logs (CRI format, one file per run, written by
-//! [`log_writer`]), status reporting, and termination (SIGTERM to the
-//! process group, grace period, SIGKILL).
+//! under a supervisor with restartPolicy and the kubelet's back-off (the
+//! first restart at once, then 10 s doubling to 5 min), probes, logs (CRI
+//! format, one file per run, written by [`log_writer`]), status reporting,
+//! a container restarted when its image changes, and termination (SIGTERM
+//! once, the grace period, SIGKILL).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -785,6 +786,33 @@ struct Exit {
     code: i32,
     signal: Option<i32>,
     killed_by_probe: bool,
+    /// The container's image changed in the pod's spec: the new image,
+    /// to run at once whatever the restart policy.
+    redefined: Option<String>,
+}
+
+/// The image of container `name` in a pod spec.
+fn image_in(spec: &Value, name: &str) -> Option<String> {
+    spec["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)?["image"]
+        .as_str()
+        .map(String::from)
+}
+
+/// Waits until the pod's spec gives container `name` another image than
+/// `image`, and returns it.
+async fn image_change(spec: &mut watch::Receiver<Value>, name: &str, image: &str) -> String {
+    loop {
+        let now = image_in(&spec.borrow_and_update(), name);
+        if let Some(now) = now.filter(|now| now != image) {
+            return now;
+        }
+        if spec.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 async fn wait_child(child: &mut Child) -> (i32, Option<i32>) {
@@ -896,17 +924,27 @@ async fn run_once(
     };
     let mut stop = pod.stop.clone();
     let mut killed_by_probe = false;
+    let mut redefined = None;
+    let mut spec = pod.handle.spec.subscribe();
+    let image = container["image"].as_str().unwrap_or("").to_string();
+    let pod_grace = pod.spec["terminationGracePeriodSeconds"]
+        .as_i64()
+        .unwrap_or(30);
     let (code, signal) = tokio::select! {
         exited = wait_child(&mut spawned.child) => exited,
         _ = wait_stop(&mut stop) => {
             let grace = pod.stopping().unwrap_or(0);
-            terminate(pod, &name, &mut spawned, grace).await
+            let why = format!("Stopping container {name}");
+            terminate(pod, &name, &mut spawned, grace, &why).await
         }
-        Some(reason) = kill_rx.recv() => {
+        Some(why) = kill_rx.recv() => {
             killed_by_probe = true;
-            pod.event("Normal", "Killing", &reason, Some(&name));
-            let grace = pod.spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-            terminate(pod, &name, &mut spawned, grace).await
+            terminate(pod, &name, &mut spawned, pod_grace, &why).await
+        }
+        new_image = image_change(&mut spec, &name, &image), if !init => {
+            redefined = Some(new_image);
+            let why = format!("Container {name} definition changed, will be restarted");
+            terminate(pod, &name, &mut spawned, pod_grace, &why).await
         }
     };
     if let Some(task) = probe_task {
@@ -952,6 +990,7 @@ async fn run_once(
         code,
         signal,
         killed_by_probe,
+        redefined,
     })
 }
 
@@ -1003,14 +1042,16 @@ fn in_use_message(pod: &Pod, log: &Path) -> Option<String> {
 /// the grace period, then SIGKILL. In a sandbox the program is PID 1 of its
 /// own PID namespace and, as in any container, ignores SIGTERM unless it
 /// handles it.
-async fn terminate(pod: &Pod, name: &str, spawned: &mut Spawned, grace: i64) -> (i32, Option<i32>) {
+/// `why` is the `Killing` event's message, said once.
+async fn terminate(
+    pod: &Pod,
+    name: &str,
+    spawned: &mut Spawned,
+    grace: i64,
+    why: &str,
+) -> (i32, Option<i32>) {
     if grace > 0 {
-        pod.event(
-            "Normal",
-            "Killing",
-            &format!("Stopping container {name}"),
-            Some(name),
-        );
+        pod.event("Normal", "Killing", why, Some(name));
         // The process between the kubelet and the program passes it on.
         signal_one(spawned.pid, libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
@@ -1214,9 +1255,15 @@ async fn wait_stop(stop: &mut watch::Receiver<Option<i64>>) {
     let _ = stop.wait_for(|s| s.is_some()).await.map(|_| ());
 }
 
-fn backoff(restarts: u32) -> Duration {
-    let delay = BACKOFF_START.saturating_mul(1u32 << restarts.min(6));
-    delay.min(BACKOFF_MAX)
+/// The wait before a restart after `streak` crashes in a row, as the
+/// kubelet's back-off: none for the first, then 10 s doubling to 5 min.
+fn backoff(streak: u32) -> Duration {
+    match streak {
+        0 => Duration::ZERO,
+        n => BACKOFF_START
+            .saturating_mul(1u32 << (n - 1).min(6))
+            .min(BACKOFF_MAX),
+    }
 }
 
 /// Sleeps unless the pod stops first; true if it stopped.
@@ -1230,13 +1277,13 @@ async fn sleep_or_stop(pod: &Pod, duration: Duration) -> bool {
 
 /// Supervises one container: runs, restarts with back-off, reports.
 /// Returns the last exit code.
-async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i32 {
+async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, mut container: Value) -> i32 {
     let name = container["name"].as_str().unwrap_or("").to_string();
     let policy = pod.spec["restartPolicy"]
         .as_str()
         .unwrap_or("Always")
         .to_string();
-    let image = container["image"].as_str().unwrap_or("").to_string();
+    let mut image = container["image"].as_str().unwrap_or("").to_string();
     // Counted on from before a restart of the cluster (see `reboot`).
     let mut restarts: i64 = {
         let st = pod.st();
@@ -1289,10 +1336,24 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
             }
             Err(not_started) => {
                 let (reason, msg) = (not_started.reason(), not_started.message());
-                pod.set_container(init, idx, |status| {
-                    status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
-                });
                 pod.event("Warning", "Failed", &format!("Error: {msg}"), Some(&name));
+                if let NotStarted::Run(_) = not_started {
+                    // As the kubelet reports a process that could not
+                    // start: terminated, StartError, exit code 128.
+                    let finished = now();
+                    pod.set_container(init, idx, |status| {
+                        status["state"] = json!({"terminated": {
+                            "exitCode": 128, "reason": "StartError", "message": msg,
+                            "startedAt": "1970-01-01T00:00:00Z", "finishedAt": finished,
+                        }});
+                        status["ready"] = json!(false);
+                        status["started"] = json!(false);
+                    });
+                } else {
+                    pod.set_container(init, idx, |status| {
+                        status["state"] = json!({"waiting": {"reason": reason, "message": msg}})
+                    });
+                }
                 if matches!(not_started, NotStarted::Config(_)) {
                     if sleep_or_stop(&pod, Duration::from_secs(2)).await {
                         return 137;
@@ -1303,11 +1364,27 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
                     code: 128,
                     signal: None,
                     killed_by_probe: false,
+                    redefined: None,
                 }
             }
         };
         if pod.stopping().is_some() {
             return exit.code;
+        }
+        if let Some(new_image) = exit.redefined {
+            // A new definition runs at once, whatever the policy, with no
+            // back-off (the kubelet keys back-off by definition).
+            image = new_image.clone();
+            container["image"] = json!(new_image);
+            restarts += 1;
+            crash_streak = 0;
+            announced = false;
+            pod.set_container(init, idx, |status| {
+                status["lastState"] = json!({"terminated": status["state"]["terminated"].clone()});
+                status["image"] = json!(new_image);
+                status["restartCount"] = json!(restarts);
+            });
+            continue;
         }
         let restart = match policy.as_str() {
             "Never" => false,
@@ -1323,28 +1400,35 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, container: Value) -> i
         }
         let delay = backoff(crash_streak);
         crash_streak += 1;
-        let msg = format!(
-            "back-off {}s restarting failed container={name} pod={}_{}({})",
-            delay.as_secs(),
-            pod.handle.name,
-            pod.handle.namespace,
-            pod.handle.uid
-        );
-        pod.set_container(init, idx, |status| {
-            status["lastState"] = json!({"terminated": status["state"]["terminated"].clone()});
-            status["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}});
-        });
-        pod.event(
-            "Warning",
-            "BackOff",
-            &format!(
-                "Back-off restarting failed container {name} in pod {}_{}({})",
-                pod.handle.name, pod.handle.namespace, pod.handle.uid
-            ),
-            Some(&name),
-        );
-        if sleep_or_stop(&pod, delay).await {
-            return exit.code;
+        if delay.is_zero() {
+            pod.set_container(init, idx, |status| {
+                status["lastState"] = json!({"terminated": status["state"]["terminated"].clone()});
+            });
+        } else {
+            let msg = format!(
+                "back-off {}s restarting failed container={name} pod={}_{}({})",
+                delay.as_secs(),
+                pod.handle.name,
+                pod.handle.namespace,
+                pod.handle.uid
+            );
+            pod.set_container(init, idx, |status| {
+                status["lastState"] = json!({"terminated": status["state"]["terminated"].clone()});
+                status["state"] =
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}});
+            });
+            pod.event(
+                "Warning",
+                "BackOff",
+                &format!(
+                    "Back-off restarting failed container {name} in pod {}_{}({})",
+                    pod.handle.name, pod.handle.namespace, pod.handle.uid
+                ),
+                Some(&name),
+            );
+            if sleep_or_stop(&pod, delay).await {
+                return exit.code;
+            }
         }
         restarts += 1;
         pod.set_container(init, idx, |status| status["restartCount"] = json!(restarts));
