@@ -103,6 +103,48 @@ pub fn pod_spec(spec: &mut Value) {
     }
 }
 
+/// A Job's defaults, and the selector and pod labels the API server
+/// generates from its uid (unless `manualSelector`): the pods get
+/// `batch.kubernetes.io/controller-uid` and `batch.kubernetes.io/job-name`
+/// (and the older `controller-uid` and `job-name`), the selector matches
+/// the first.
+fn job_defaults(obj: &mut Value) {
+    let name = obj["metadata"]["name"].clone();
+    let uid = obj["metadata"]["uid"].clone();
+    let spec = &mut obj["spec"];
+    if spec.get("completions").is_none_or(Value::is_null)
+        && spec.get("parallelism").is_none_or(Value::is_null)
+    {
+        spec["completions"] = json!(1);
+    }
+    set_default(spec, "parallelism", json!(1));
+    set_default(spec, "backoffLimit", json!(6));
+    set_default(spec, "completionMode", json!("NonIndexed"));
+    set_default(spec, "suspend", json!(false));
+    set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+    if spec["manualSelector"] == true || !uid.is_string() {
+        return;
+    }
+    if spec["selector"].is_null() {
+        spec["selector"] =
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid.clone()}});
+    }
+    if !spec["template"].is_object() {
+        return;
+    }
+    if !spec["template"]["metadata"].is_object() {
+        spec["template"]["metadata"] = json!({});
+    }
+    if !spec["template"]["metadata"]["labels"].is_object() {
+        spec["template"]["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut spec["template"]["metadata"]["labels"];
+    set_default(labels, "batch.kubernetes.io/controller-uid", uid.clone());
+    set_default(labels, "batch.kubernetes.io/job-name", name.clone());
+    set_default(labels, "controller-uid", uid);
+    set_default(labels, "job-name", name);
+}
+
 fn template_defaults(obj: &mut Value) {
     if let Some(spec) = at(obj, &["spec", "template", "spec"]) {
         pod_spec(spec);
@@ -166,6 +208,16 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, store: &Store) {
                     }
                 }
             }
+            template_defaults(obj);
+            if obj["status"].is_null() {
+                obj["status"] = json!({});
+            }
+        }
+        "jobs" => {
+            if !obj["spec"].is_object() {
+                return;
+            }
+            job_defaults(obj);
             template_defaults(obj);
             if obj["status"].is_null() {
                 obj["status"] = json!({});

@@ -1,10 +1,11 @@
 //! API discovery documents: `/version`, the legacy `/api`, `/apis`,
-//! `/api/v1`, `/apis/apps/v1` and the aggregated discovery format
+//! `/api/v1`, `/apis/GROUP/v1` (apps, batch, authorization.k8s.io) and
+//! the aggregated discovery format
 //! (`apidiscovery.k8s.io/v2`) that current kubectl asks for.
 
 use serde_json::{Value, json};
 
-use crate::resources::{RESOURCES, ResourceType};
+use crate::resources::{GROUPS, RESOURCES, REVIEWS, ResourceType};
 
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -43,11 +44,12 @@ fn group_entry(group: &str) -> Value {
 }
 
 pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group_entry("apps")]})
+    let groups: Vec<Value> = GROUPS.iter().map(|group| group_entry(group)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 pub fn api_group(group: &str) -> Option<Value> {
-    (group == "apps").then(|| {
+    GROUPS.contains(&group).then(|| {
         let mut entry = group_entry(group);
         entry["kind"] = json!("APIGroup");
         entry["apiVersion"] = json!("v1");
@@ -56,12 +58,15 @@ pub fn api_group(group: &str) -> Option<Value> {
 }
 
 fn of_group(group: &str) -> impl Iterator<Item = &'static ResourceType> + '_ {
-    RESOURCES.iter().filter(move |r| r.group == group)
+    RESOURCES
+        .iter()
+        .chain(REVIEWS)
+        .filter(move |r| r.group == group)
 }
 
 /// The legacy `APIResourceList` of a group version.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    if version != "v1" || !(group.is_empty() || group == "apps") {
+    if version != "v1" || !(group.is_empty() || GROUPS.contains(&group)) {
         return None;
     }
     let mut resources = Vec::new();
@@ -145,7 +150,7 @@ pub fn aggregated(core: bool, api_version: &str) -> Value {
     let items = if core {
         vec![aggregated_group("")]
     } else {
-        vec![aggregated_group("apps")]
+        GROUPS.iter().map(|group| aggregated_group(group)).collect()
     };
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items})
 }

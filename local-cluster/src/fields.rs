@@ -76,7 +76,7 @@ impl fmt::Display for FieldPath {
 /// The fields of `obj` that its kind does not have, in the order of the
 /// object's keys.
 pub fn unknown(rt: &ResourceType, obj: &Value) -> Vec<FieldPath> {
-    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core};
+    use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
     match rt.plural {
         "pods" => walk::<core::Pod>(obj),
         "services" => walk::<core::Service>(obj),
@@ -89,6 +89,7 @@ pub fn unknown(rt: &ResourceType, obj: &Value) -> Vec<FieldPath> {
         "nodes" => walk::<core::Node>(obj),
         "deployments" => walk::<apps::Deployment>(obj),
         "replicasets" => walk::<apps::ReplicaSet>(obj),
+        "jobs" => walk::<batch::Job>(obj),
         _ => Vec::new(),
     }
 }

@@ -1,9 +1,9 @@
 //! Just enough of the Kubernetes protobuf encoding to accept the bodies
 //! kubectl sends as protobuf: its generator commands (`kubectl create
-//! namespace|configmap|secret|quota|deployment|service`, `kubectl run`,
+//! namespace|configmap|secret|quota|deployment|job|service`, `kubectl run`,
 //! `kubectl expose`) and `kubectl auth can-i`. The `k8s\0` envelope,
 //! ObjectMeta, Namespace, ConfigMap, Secret and ResourceQuota by hand;
-//! Deployment, Pod, Service and the self-reviews field by field from
+//! Deployment, Job, Pod, Service and the self-reviews field by field from
 //! [`types`]. Other kinds, and a field of a type [`types`] does not list,
 //! get 415 with what was not understood: the body is never stored with
 //! part of it missing.

@@ -188,7 +188,51 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[("status", "Node", STATUS_VERBS)],
         has_status: true,
     },
+    ResourceType {
+        group: "batch",
+        version: "v1",
+        plural: "jobs",
+        singular: "job",
+        kind: "Job",
+        namespaced: true,
+        short_names: &[],
+        categories: &["all"],
+        subresources: &[("status", "Job", STATUS_VERBS)],
+        has_status: true,
+    },
 ];
+
+/// The self-reviews of `authorization.k8s.io` (`kubectl auth can-i`):
+/// listed in discovery, answered by the API without being stored.
+pub static REVIEWS: &[ResourceType] = &[
+    ResourceType {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+        kind: "SelfSubjectAccessReview",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        has_status: true,
+    },
+    ResourceType {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectrulesreviews",
+        singular: "selfsubjectrulesreview",
+        kind: "SelfSubjectRulesReview",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        has_status: true,
+    },
+];
+
+/// The API groups served besides the core group, in discovery's order.
+pub const GROUPS: &[&str] = &["apps", "batch", "authorization.k8s.io"];
 
 impl ResourceType {
     pub fn api_version(&self) -> String {
@@ -204,6 +248,7 @@ impl ResourceType {
         match self.plural {
             "deployments" => "deployments.apps",
             "replicasets" => "replicasets.apps",
+            "jobs" => "jobs.batch",
             p => p,
         }
     }
@@ -217,10 +262,10 @@ impl ResourceType {
     }
 
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.plural == "namespaces" {
-            VERBS_NS
-        } else {
-            VERBS
+        match self.plural {
+            "namespaces" => VERBS_NS,
+            "selfsubjectaccessreviews" | "selfsubjectrulesreviews" => &["create"],
+            _ => VERBS,
         }
     }
 }
@@ -271,4 +316,7 @@ pub fn resourcequotas() -> &'static ResourceType {
 }
 pub fn nodes() -> &'static ResourceType {
     &RESOURCES[10]
+}
+pub fn jobs() -> &'static ResourceType {
+    &RESOURCES[11]
 }

@@ -142,7 +142,7 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 }
 
 fn has_generation(rt: &ResourceType) -> bool {
-    matches!(rt.plural, "deployments" | "replicasets")
+    matches!(rt.plural, "deployments" | "replicasets" | "jobs")
 }
 
 impl Default for Store {
@@ -397,7 +397,15 @@ impl Store {
         } else {
             meta.remove("namespace");
         }
-        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        // A uid the API path gave already (a Job's selector is made from
+        // it) is kept.
+        if meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        }
         meta.insert("creationTimestamp".into(), json!(now()));
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");

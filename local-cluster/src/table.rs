@@ -143,7 +143,43 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             wide("Images"),
             wide("Selector"),
         ],
+        "jobs" => vec![
+            column("Name"),
+            column("Status"),
+            column("Completions"),
+            column("Duration"),
+            column("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
+        ],
         _ => vec![column("Name"), column("Age")],
+    }
+}
+
+/// A Job's status as `kubectl get jobs` shows it.
+fn job_status(obj: &Value) -> &'static str {
+    let holds = |kind: &str| {
+        obj["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == kind && c["status"] == "True")
+    };
+    if holds("Complete") {
+        "Complete"
+    } else if holds("Failed") {
+        "Failed"
+    } else if !obj["metadata"]["deletionTimestamp"].is_null() {
+        "Terminating"
+    } else if holds("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else if holds("FailureTarget") {
+        "FailureTarget"
+    } else if holds("Suspended") {
+        "Suspended"
+    } else {
+        "Running"
     }
 }
 
@@ -502,6 +538,34 @@ fn row_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
                 json!(spec["replicas"].as_i64().unwrap_or(0)),
                 json!(status["replicas"].as_i64().unwrap_or(0)),
                 json!(status["readyReplicas"].as_i64().unwrap_or(0)),
+                json!(age_s),
+                json!(containers),
+                json!(images),
+                json!(selector_string(&spec["selector"])),
+            ]
+        }
+        "jobs" => {
+            let (containers, images) = containers_images(&spec["template"]["spec"]);
+            let succeeded = status["succeeded"].as_i64().unwrap_or(0);
+            let completions = match (spec["completions"].as_i64(), spec["parallelism"].as_i64()) {
+                (Some(completions), _) => format!("{succeeded}/{completions}"),
+                (None, Some(parallelism)) if parallelism > 1 => {
+                    format!("{succeeded}/1 of {parallelism}")
+                }
+                (None, _) => format!("{succeeded}/1"),
+            };
+            let started = status["startTime"].as_str().and_then(parse_time);
+            let ended = status["completionTime"].as_str().and_then(parse_time);
+            let duration = match (started, ended) {
+                (Some(start), Some(end)) => human_duration(end - start),
+                (Some(start), None) => human_duration(epoch_now() - start),
+                (None, _) => String::new(),
+            };
+            vec![
+                name,
+                json!(job_status(obj)),
+                json!(completions),
+                json!(duration),
                 json!(age_s),
                 json!(containers),
                 json!(images),

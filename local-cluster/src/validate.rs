@@ -419,6 +419,78 @@ fn check_deploymentish(obj: &Value, causes: &mut Causes) {
     check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
 }
 
+/// A Job's spec: counts not negative, a selector that matches the
+/// template's labels, and a restart policy a Job can finish with.
+fn check_job(obj: &Value, causes: &mut Causes) {
+    let spec = &obj["spec"];
+    for field in [
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+    ] {
+        if let Some(count) = spec.get(field).filter(|v| !v.is_null())
+            && count.as_i64().is_none_or(|count| count < 0)
+        {
+            causes.push((
+                format!("spec.{field}"),
+                format!("Invalid value: {count}: must be greater than or equal to 0"),
+            ));
+        }
+    }
+    if let Some(deadline) = spec.get("activeDeadlineSeconds").filter(|v| !v.is_null())
+        && deadline.as_i64().is_none_or(|seconds| seconds <= 0)
+    {
+        causes.push((
+            "spec.activeDeadlineSeconds".into(),
+            format!("Invalid value: {deadline}: must be greater than 0"),
+        ));
+    }
+    if spec["selector"].is_null() {
+        causes.push(("spec.selector".into(), "Required value".into()));
+    } else if !LabelSelector::from_object(&spec["selector"])
+        .matches(&spec["template"]["metadata"]["labels"])
+    {
+        causes.push((
+            "spec.template.metadata.labels".into(),
+            format!(
+                "Invalid value: {}: `selector` does not match template `labels`",
+                spec["template"]["metadata"]["labels"]
+            ),
+        ));
+    }
+    let policy = spec["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or_default();
+    if policy != "OnFailure" && policy != "Never" {
+        causes.push((
+            "spec.template.spec.restartPolicy".into(),
+            format!("Unsupported value: \"{policy}\": supported values: \"OnFailure\", \"Never\""),
+        ));
+    }
+    match spec["completionMode"].as_str() {
+        None | Some("NonIndexed") => {}
+        Some("Indexed") => causes.push((
+            "spec.completionMode".into(),
+            "Forbidden: Indexed Jobs are not run by the local cluster: use NonIndexed, with \
+             the index passed in each Job's own arguments"
+                .into(),
+        )),
+        Some(other) => causes.push((
+            "spec.completionMode".into(),
+            format!(
+                "Unsupported value: \"{other}\": supported values: \"NonIndexed\", \"Indexed\""
+            ),
+        )),
+    }
+    check_labels_at(
+        &spec["template"]["metadata"]["labels"],
+        "spec.template.metadata.labels",
+        causes,
+    );
+    check_containers(&spec["template"]["spec"], "spec.template.spec", causes);
+}
+
 /// The keys and the size of a ConfigMap's or Secret's data, as the API
 /// server measures it: the values in bytes, the `encoded` fields (a
 /// ConfigMap's `binaryData`, a Secret's `data`) once decoded from base64,
@@ -595,7 +667,7 @@ pub fn check_shape(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     )?;
     match rt.plural {
         "pods" => check_pod_spec_shape(&obj["spec"], "spec"),
-        "deployments" | "replicasets" => {
+        "deployments" | "replicasets" | "jobs" => {
             check_fields(obj, "", &[("spec", Obj)])?;
             check_fields(
                 &obj["spec"],
@@ -655,6 +727,7 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> ApiResul
     match rt.plural {
         "pods" => check_containers(&obj["spec"], "spec", &mut causes),
         "deployments" | "replicasets" => check_deploymentish(obj, &mut causes),
+        "jobs" => check_job(obj, &mut causes),
         "configmaps" => check_data_size(obj, &["binaryData"], "", &mut causes),
         "secrets" => check_data_size(obj, &["data"], "data", &mut causes),
         "services" => {
@@ -795,6 +868,32 @@ fn check_immutable(rt: &ResourceType, new: &Value, old: &Value, causes: &mut Cau
                     format!(
                         "Invalid value: {}: field is immutable",
                         go_selector(&new["spec"]["selector"])
+                    ),
+                ));
+            }
+        }
+        "jobs" => {
+            if new["spec"]["selector"] != old["spec"]["selector"] {
+                causes.push((
+                    "spec.selector".into(),
+                    format!(
+                        "Invalid value: {}: field is immutable",
+                        go_selector(&new["spec"]["selector"])
+                    ),
+                ));
+            }
+            if new["spec"]["template"] != old["spec"]["template"] {
+                causes.push((
+                    "spec.template".into(),
+                    "Invalid value: the pod template: field is immutable".into(),
+                ));
+            }
+            if new["spec"]["completions"] != old["spec"]["completions"] {
+                causes.push((
+                    "spec.completions".into(),
+                    format!(
+                        "Invalid value: {}: field is immutable",
+                        new["spec"]["completions"]
                     ),
                 ));
             }

@@ -1,7 +1,8 @@
 //! The paths where kubectl versions differ, with the versions at both ends
 //! of each difference: exec and attach over SPDY (1.29 and older) and
 //! WebSocket (1.30 and newer); port-forward over SPDY (1.30 and older) and
-//! SPDY tunnelled in a WebSocket (1.31 and newer).
+//! SPDY tunnelled in a WebSocket (1.31 and newer); and the paths each
+//! version takes its own way (protobuf bodies, OpenAPI, Jobs).
 //!
 //! The versioned binaries are found as `kubectl.1.NN` (or `kubectl-1.NN`)
 //! on PATH or beside the `kubectl` on PATH; a machine without them skips
@@ -649,5 +650,49 @@ fn generator_commands_that_send_protobuf_create_what_they_say() {
             "jsonpath={.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.selector.app}",
         ]);
         assert_eq!(ports, "80 8080 web", "kubectl {minor}");
+    }
+}
+
+#[test]
+fn a_job_is_created_waited_for_and_read_by_kubectl_at_both_ends() {
+    let Some(versions) = kubectls(&["1.27", "1.33"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    for (minor, kubectl) in &versions {
+        let job = format!("job-{}", minor.replace('.', "-"));
+        let steps: [&[&str]; 3] = [
+            &[
+                "create",
+                "job",
+                &job,
+                "--image=busybox",
+                "--",
+                "sh",
+                "-c",
+                "echo done",
+            ],
+            &[
+                "wait",
+                "--for=condition=complete",
+                &format!("job/{job}"),
+                "--timeout=60s",
+            ],
+            &["logs", &format!("job/{job}")],
+        ];
+        let mut out = String::new();
+        for args in steps {
+            let o = run(&c, kubectl, args, None);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "kubectl {minor} {}: {err}", args[0]);
+            out = String::from_utf8_lossy(&o.stdout).into_owned();
+        }
+        assert_eq!(out, "done\n", "kubectl {minor} logs job/{job}");
+        let o = run(&c, kubectl, &["delete", "job", &job], None);
+        assert!(
+            o.status.success(),
+            "kubectl {minor} delete: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }

@@ -362,6 +362,10 @@ pub fn create(
     }
     drop_empty_metadata(&mut obj);
     validate::check_shape(rt, &obj)?;
+    if std::ptr::eq(rt, resources::jobs()) {
+        // The selector and pod labels a Job gets are made from its uid.
+        obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    }
     defaults::apply(rt, &mut obj, &shared.store);
     // Held until the Service is stored.
     let _allocation = node_port_allocation(rt);

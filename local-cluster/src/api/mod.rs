@@ -265,6 +265,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> ApiResult<Respons
     let (group, rest) = match parts.as_slice() {
         ["api", "v1", ..] => ("", &segs[2..]),
         ["apis", "apps", "v1", ..] => ("apps", &segs[3..]),
+        ["apis", "batch", "v1", ..] => ("batch", &segs[3..]),
         _ => return Err(ApiError::path_not_found()),
     };
     let target = parse_target(group, rest)?;

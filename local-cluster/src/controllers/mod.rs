@@ -5,6 +5,7 @@
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
+pub mod job;
 pub mod namespace;
 pub mod replicaset;
 
@@ -23,6 +24,7 @@ use crate::store::{Event, EventType};
 enum Work {
     Deployment(String, String),
     ReplicaSet(String, String),
+    Job(String, String),
     Endpoints(String),
 }
 
@@ -73,11 +75,18 @@ fn classify(ev: &Event, work: &mut BTreeSet<Work>) {
             }
             work.insert(Work::ReplicaSet(ns, name));
         }
+        "jobs.batch" => {
+            work.insert(Work::Job(ns, name));
+        }
         "pods" => {
-            if let Some((kind, owner, _)) = controller_of(&ev.obj)
-                && kind == "ReplicaSet"
-            {
-                work.insert(Work::ReplicaSet(ns.clone(), owner));
+            match controller_of(&ev.obj) {
+                Some((kind, owner, _)) if kind == "ReplicaSet" => {
+                    work.insert(Work::ReplicaSet(ns.clone(), owner));
+                }
+                Some((kind, owner, _)) if kind == "Job" => {
+                    work.insert(Work::Job(ns.clone(), owner));
+                }
+                _ => {}
             }
             work.insert(Work::Endpoints(ns));
         }
@@ -138,7 +147,11 @@ pub async fn run(shared: Arc<Shared>) {
             }
         }
         if resync {
-            for rt in [resources::deployments(), resources::replicasets()] {
+            for rt in [
+                resources::deployments(),
+                resources::replicasets(),
+                resources::jobs(),
+            ] {
                 let (items, _) = shared.store.list(rt, None);
                 for object in items {
                     let ns = object["metadata"]["namespace"]
@@ -149,10 +162,10 @@ pub async fn run(shared: Arc<Shared>) {
                         .as_str()
                         .unwrap_or("")
                         .to_string();
-                    work.insert(if rt.plural == "deployments" {
-                        Work::Deployment(ns, name)
-                    } else {
-                        Work::ReplicaSet(ns, name)
+                    work.insert(match rt.plural {
+                        "deployments" => Work::Deployment(ns, name),
+                        "jobs" => Work::Job(ns, name),
+                        _ => Work::ReplicaSet(ns, name),
                     });
                 }
             }
@@ -169,6 +182,7 @@ pub async fn run(shared: Arc<Shared>) {
         for item in &work {
             match item {
                 Work::Deployment(ns, name) => deployment::reconcile(&shared, ns, name),
+                Work::Job(ns, name) => job::reconcile(&shared, ns, name),
                 Work::Endpoints(ns) => endpoints::reconcile(&shared, ns),
                 Work::ReplicaSet(..) => {}
             }

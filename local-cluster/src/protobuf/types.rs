@@ -1,7 +1,7 @@
 //! The protobuf field numbers of the kinds whose protobuf bodies are
 //! decoded field by field: (number, JSON name, how to read it). Taken from
 //! the `protobuf:` tags of the Kubernetes API's Go types (k8s.io/api core,
-//! apps and authorization v1); fields of types not listed here are not
+//! apps, batch and authorization v1); fields of types not listed here are not
 //! decoded, and a body that has one is refused, never stored without it.
 
 use super::Kind;
@@ -13,6 +13,27 @@ pub fn fields(message: &str) -> Option<&'static [(u64, &'static str, Kind)]> {
             (1, "metadata", Kind::Meta),
             (2, "spec", Kind::Msg("DeploymentSpec")),
             (3, "status", Kind::Ignored),
+        ],
+        "Job" => &[
+            (1, "metadata", Kind::Meta),
+            (2, "spec", Kind::Msg("JobSpec")),
+            (3, "status", Kind::Ignored),
+        ],
+        "JobSpec" => &[
+            (1, "parallelism", Kind::IntPtr),
+            (2, "completions", Kind::IntPtr),
+            (3, "activeDeadlineSeconds", Kind::IntPtr),
+            (4, "selector", Kind::Selector),
+            (5, "manualSelector", Kind::BoolPtr),
+            (6, "template", Kind::Msg("PodTemplateSpec")),
+            (7, "backoffLimit", Kind::IntPtr),
+            (8, "ttlSecondsAfterFinished", Kind::IntPtr),
+            (9, "completionMode", Kind::StrPtr),
+            (10, "suspend", Kind::BoolPtr),
+            (12, "backoffLimitPerIndex", Kind::IntPtr),
+            (13, "maxFailedIndexes", Kind::IntPtr),
+            (14, "podReplacementPolicy", Kind::StrPtr),
+            (15, "managedBy", Kind::StrPtr),
         ],
         "DeploymentSpec" => &[
             (1, "replicas", Kind::IntPtr),
