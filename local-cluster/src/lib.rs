@@ -114,6 +114,7 @@ impl LocalCluster {
         let token = identity.token.clone();
         let tls = tls::from_identity(&identity)?;
         let exec_protocols = api::streams::protocols_from_env()?;
+        let pull_time = kubelet::pull_time_from_env()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Arc<Shared>>>();
         let thread = std::thread::Builder::new()
@@ -148,7 +149,7 @@ impl LocalCluster {
                             return;
                         }
                     };
-                    let kubelet = kubelet::Kubelet::new(state_dir.clone());
+                    let kubelet = kubelet::Kubelet::new(state_dir.clone(), pull_time);
                     if kubelet.node().is_some() {
                         store.use_service_range();
                     }
@@ -235,13 +236,24 @@ impl LocalCluster {
     /// What the local cluster emulates of an older API server, if
     /// anything (one line).
     pub fn emulation(&self) -> Option<String> {
-        (self.shared.exec_protocols == api::streams::PROTOCOLS_BEFORE_1_30).then(|| {
-            format!(
+        let mut said = Vec::new();
+        if self.shared.exec_protocols == api::streams::PROTOCOLS_BEFORE_1_30 {
+            said.push(format!(
                 "exec and attach over WebSocket speak only v4.channel.k8s.io, as an API server \
                  before Kubernetes 1.30 ({}=v4)",
                 api::streams::PROTOCOLS_VARIABLE
-            )
-        })
+            ));
+        }
+        let pull_time = self.shared.kubelet.pull_time;
+        if !pull_time.is_zero() {
+            said.push(format!(
+                "a first pull of an image takes {} s, as on a real node ({}); nothing is \
+                 downloaded",
+                pull_time.as_secs_f64(),
+                kubelet::PULL_VARIABLE
+            ));
+        }
+        (!said.is_empty()).then(|| said.join("; "))
     }
 
     /// How pods are isolated here (one line).

@@ -349,7 +349,10 @@ spec:
     c.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]);
     // Events of one second list in the order they happened.
     let reasons: Vec<String> = events(&c, "web").into_iter().map(|(r, _)| r).collect();
-    assert_eq!(reasons, ["Scheduled", "Pulled", "Created", "Started"]);
+    assert_eq!(
+        reasons,
+        ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    );
 
     c.ok(&["set", "image", "pod/web", "main=busybox:1.37"]);
     let status = wait_for("the container to run the new image", T, || {
@@ -378,5 +381,115 @@ spec:
     assert_eq!(
         killing,
         ["Container main failed liveness probe, will be restarted"]
+    );
+}
+
+/// The image events of `pod`, in the order they were recorded: (reason,
+/// fieldPath, message).
+fn image_events(c: &TestCluster, pod: &str) -> Vec<(String, String, String)> {
+    let events = json(c, &["get", "events", "-o", "json"]);
+    let mut found: Vec<(u64, (String, String, String))> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["name"] == pod)
+        .filter(|e| e["reason"] == "Pulling" || e["reason"] == "Pulled")
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            let order = text(&e["metadata"]["resourceVersion"]).parse().unwrap_or(0);
+            (
+                order,
+                (
+                    text(&e["reason"]),
+                    text(&e["involvedObject"]["fieldPath"]),
+                    text(&e["message"]),
+                ),
+            )
+        })
+        .collect();
+    found.sort_by_key(|(order, _)| *order);
+    found.into_iter().map(|(_, event)| event).collect()
+}
+
+#[test]
+fn images_are_pulled_as_a_kubelet_pulls_them() {
+    let c = TestCluster::start();
+    // A tagged image (pull policy IfNotPresent): pulled once for the
+    // node, then present; `latest` (Always): pulled for every container.
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: first}
+spec:
+  restartPolicy: Never
+  initContainers: [{name: unpack, image: "registry.example/app:1.0", command: ["true"]}]
+  containers: [{name: main, image: "registry.example/app:1.0", command: ["true"]}]
+"#,
+    );
+    let done = |pod: &str| {
+        wait_for("the pod to end", Duration::from_secs(30), || {
+            (c.jsonpath(&["pod", pod], "{.status.phase}") == "Succeeded").then_some(())
+        })
+    };
+    done("first");
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: second}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: "registry.example/app:1.0", command: ["true"]}
+  - {name: tool, image: "registry.example/tool", command: ["true"]}
+"#,
+    );
+    done("second");
+    let first = image_events(&c, "first");
+    assert_eq!(first.len(), 3, "{first:#?}");
+    assert_eq!(
+        (
+            first[0].0.as_str(),
+            first[0].1.as_str(),
+            first[0].2.as_str()
+        ),
+        (
+            "Pulling",
+            "spec.initContainers{unpack}",
+            "Pulling image \"registry.example/app:1.0\""
+        )
+    );
+    assert_eq!(first[1].0, "Pulled");
+    assert_eq!(first[1].1, "spec.initContainers{unpack}");
+    let pulled = first[1].2.as_str();
+    assert!(
+        pulled.starts_with("Successfully pulled image \"registry.example/app:1.0\" in ")
+            && pulled.contains(" including waiting). Image size: ")
+            && pulled.ends_with(" bytes."),
+        "{pulled}"
+    );
+    assert_eq!(
+        first[2],
+        (
+            "Pulled".to_string(),
+            "spec.containers{main}".to_string(),
+            "Container image \"registry.example/app:1.0\" already present on machine".to_string()
+        )
+    );
+    let second = image_events(&c, "second");
+    let mut reasons: Vec<(&str, &str)> = second
+        .iter()
+        .map(|(reason, path, _)| (reason.as_str(), path.as_str()))
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        [
+            ("Pulled", "spec.containers{main}"),
+            ("Pulled", "spec.containers{tool}"),
+            ("Pulling", "spec.containers{tool}"),
+        ],
+        "{second:#?}"
     );
 }

@@ -19,10 +19,11 @@ pub mod service_names;
 pub mod stdin;
 pub mod volumes;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
@@ -158,6 +159,35 @@ pub struct Kubelet {
     /// Declared container ports held by running containers (only where
     /// pods share this machine's network).
     ports: Mutex<HashMap<ports::PortKey, ports::Holder>>,
+    /// The images "pulled" so far: a container of one of them whose pull
+    /// policy is `IfNotPresent` finds it present, as on a real node.
+    images: Mutex<HashSet<String>>,
+    /// How long a pull takes ([`PULL_VARIABLE`]).
+    pub pull_time: Duration,
+}
+
+/// The variable that makes a first pull of an image take as long as a real
+/// node's would, in seconds (`KUBESH_LOCAL_PULL_SECONDS=3`): nothing is
+/// downloaded, the kubelet waits between `Pulling` and `Pulled`. Unset, 0.
+pub const PULL_VARIABLE: &str = "KUBESH_LOCAL_PULL_SECONDS";
+
+/// How long a pull takes, as [`PULL_VARIABLE`] says.
+pub fn pull_time_from_env() -> anyhow::Result<Duration> {
+    let Ok(value) = std::env::var(PULL_VARIABLE) else {
+        return Ok(Duration::ZERO);
+    };
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| (0.0..=600.0).contains(seconds))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{PULL_VARIABLE}={value}: give the seconds a first pull of an image takes, \
+                 from 0 to 600 (`2.5`)"
+            )
+        })
 }
 
 /// The variable that turns the sandbox off (`KUBESH_LOCAL_SANDBOX=off`).
@@ -189,7 +219,7 @@ impl Kubelet {
     /// Pods live under `STATE/run-PID/pods`, so clusters sharing a state
     /// directory do not touch each other's pods; directories of servers
     /// that are gone are removed.
-    pub fn new(state_dir: PathBuf) -> Kubelet {
+    pub fn new(state_dir: PathBuf, pull_time: Duration) -> Kubelet {
         for entry in std::fs::read_dir(&state_dir)
             .into_iter()
             .flatten()
@@ -224,7 +254,25 @@ impl Kubelet {
             isolation,
             pods: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),
+            images: Mutex::new(HashSet::new()),
+            pull_time,
         }
+    }
+
+    /// Whether the node has `image` (it has been "pulled" before).
+    pub fn has_image(&self, image: &str) -> bool {
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(image)
+    }
+
+    /// Records `image` as on the node from now on.
+    pub fn add_image(&self, image: &str) {
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(image.to_string());
     }
 
     /// The node, when pods run in sandboxes.

@@ -71,7 +71,16 @@ impl Pod {
     }
 
     fn event(&self, type_: &str, reason: &str, msg: &str, container: Option<&str>) {
-        let fp = container.map(|c| format!("spec.containers{{{c}}}"));
+        // An init container's events name it as such, as the kubelet's do.
+        let is_init = |c: &str| {
+            self.spec["initContainers"]
+                .as_array()
+                .is_some_and(|inits| inits.iter().any(|i| i["name"] == c))
+        };
+        let fp = container.map(|c| match is_init(c) {
+            true => format!("spec.initContainers{{{c}}}"),
+            false => format!("spec.containers{{{c}}}"),
+        });
         events::record_field(
             &self.shared.store,
             &self.obj,
@@ -82,6 +91,35 @@ impl Pod {
             "kubelet",
             fp.as_deref(),
         );
+    }
+
+    /// The kubelet's image step for `container`, in its events' words:
+    /// `Pulling` then `Pulled` where the pull policy asks for a pull or
+    /// the node has not had the image yet, else `Pulled`, already present.
+    /// Nothing is downloaded: the command runs from this machine.
+    /// It takes [`Kubelet::pull_time`](super::Kubelet); false if the pod
+    /// stopped meanwhile.
+    async fn pull(&self, container: &str, image: &str, policy: &str) -> bool {
+        let kubelet = &self.shared.kubelet;
+        if policy == "Never" || (policy == "IfNotPresent" && kubelet.has_image(image)) {
+            let message = format!("Container image \"{image}\" already present on machine");
+            self.event("Normal", "Pulled", &message, Some(container));
+            return true;
+        }
+        let began = Instant::now();
+        let message = format!("Pulling image \"{image}\"");
+        self.event("Normal", "Pulling", &message, Some(container));
+        if !kubelet.pull_time.is_zero() && sleep_or_stop(self, kubelet.pull_time).await {
+            return false;
+        }
+        kubelet.add_image(image);
+        let took = go_duration(began.elapsed());
+        let message = format!(
+            "Successfully pulled image \"{image}\" in {took} ({took} including waiting). \
+             Image size: 0 bytes."
+        );
+        self.event("Normal", "Pulled", &message, Some(container));
+        true
     }
 
     /// The pod cannot be placed (see `Status::unschedulable`).
@@ -1251,6 +1289,30 @@ async fn exec_probe(pod: &Pod, container: &Value, probe: &Value) -> Result<(), S
     }
 }
 
+/// A duration as Go prints a `time.Duration` truncated to milliseconds,
+/// as the kubelet's messages show one: `0s`, `12ms`, `1.5s`, `2m3.004s`.
+fn go_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".to_string();
+    }
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let minutes = millis / 60_000;
+    let seconds = (millis % 60_000) / 1000;
+    let fraction = format!("{:03}", millis % 1000);
+    let fraction = fraction.trim_end_matches('0');
+    let seconds = match fraction {
+        "" => format!("{seconds}s"),
+        _ => format!("{seconds}.{fraction}s"),
+    };
+    match minutes {
+        0 => seconds,
+        _ => format!("{minutes}m{seconds}"),
+    }
+}
+
 async fn wait_stop(stop: &mut watch::Receiver<Option<i64>>) {
     let _ = stop.wait_for(|s| s.is_some()).await.map(|_| ());
 }
@@ -1301,12 +1363,12 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, mut container: Value) 
         }
         if !announced {
             announced = true;
-            pod.event(
-                "Normal",
-                "Pulled",
-                &format!("Container image \"{image}\" recorded, not pulled: the command runs from this machine"),
-                Some(&name),
-            );
+            let policy = container["imagePullPolicy"]
+                .as_str()
+                .unwrap_or("IfNotPresent");
+            if !pod.pull(&name, &image, policy).await {
+                return 137;
+            }
             pod.event(
                 "Normal",
                 "Created",
@@ -1619,4 +1681,20 @@ async fn finish(pod: &Pod) {
     pod.shared
         .store
         .remove(resources::pods(), &pod.handle.namespace, &pod.handle.name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_kubelet_s_messages_print_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(go_duration(Duration::from_micros(300)), "0s");
+        assert_eq!(go_duration(ms(12)), "12ms");
+        assert_eq!(go_duration(ms(1500)), "1.5s");
+        assert_eq!(go_duration(ms(15_981)), "15.981s");
+        assert_eq!(go_duration(ms(123_004)), "2m3.004s");
+        assert_eq!(go_duration(ms(60_000)), "1m0s");
+    }
 }
