@@ -165,7 +165,7 @@ fn a_binary_needing_a_library_the_images_lack_is_refused_before_anything_is_crea
         .stdout("")
         .stderr(contains(
             "kubesh: ./bin/tool: needs libgreet.so.1, which the images kubesh runs binaries in \
-             lack (debian:12-slim, debian:13-slim): link it statically",
+             lack (buildpack-deps:bookworm-curl, buildpack-deps:trixie-curl): link it statically",
         ))
         .stderr(contains(
             "or run it in an image that has it: `BINARY_IMAGE=IMAGE ./bin/tool`",
@@ -221,4 +221,25 @@ fn a_static_binary_runs_in_an_image_with_a_shell_and_a_ca_bundle() {
         .assert()
         .success()
         .stdout(contains("image: alpine:3.21"));
+}
+
+#[test]
+fn a_glibc_binary_runs_in_an_image_with_a_shell_and_a_ca_bundle() {
+    let sandbox = Sandbox::new();
+    compile(&sandbox, "fetch", HELLO_C, &[]);
+    // debian:12-slim has no CA bundle: a glibc Go or Rust binary could
+    // verify no server. buildpack-deps' curl image is Debian 12 with
+    // ca-certificates, at /etc/ssl/certs/ca-certificates.crt.
+    let output = bounded(sandbox.command(), &["--dry-run", "-c", "./fetch &"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    // (trixie-curl where this machine's glibc is newer than 2.36)
+    assert_eq!(
+        yaml.matches("image: buildpack-deps:").count(),
+        2,
+        "the unpack step and the program in:\n{yaml}"
+    );
+    assert!(!yaml.contains("slim"), "{yaml}");
 }

@@ -622,6 +622,94 @@ fn dry_run_prints_the_objects_without_a_cluster() {
 }
 
 #[test]
+fn a_launch_shows_the_image_its_pod_pulls() {
+    use rexpect::session::spawn_command;
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start_pulling_for(&sandbox, 3);
+    sandbox.write("web.py", WEB_PY);
+    sandbox.write("hello.py", "print('hello from a pod')\n");
+    let mut command = cluster.kubesh(&sandbox);
+    // A terminal that cannot redraw: each new progress line once, plainly.
+    command.env("TERM", "dumb").args([
+        "-c",
+        "python web.py &\nPYTHON_IMAGE=python:3.13-slim python hello.py\nkill web",
+    ]);
+    let mut session = spawn_command(command, Some(120_000)).expect("kubesh in a pty");
+    session.exp_string("web: pulling python:3.12-slim").unwrap();
+    session.exp_string("  web  ready in ").unwrap();
+    // The node has python:3.12-slim now; 3.13 is pulled for the job.
+    session
+        .exp_regex(r"hello-[a-z0-9]+: pulling python:3\.13-slim")
+        .unwrap();
+    session.exp_string("hello from a pod").unwrap();
+    session.exp_string("killed web").unwrap();
+    session.exp_eof().unwrap();
+    let events = cluster.kubectl_stdout(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Pulling",
+        "-o",
+        "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+    ]);
+    let mut pulled: Vec<&str> = events.lines().collect();
+    pulled.sort_unstable();
+    assert_eq!(
+        pulled,
+        [
+            "Pulling image \"python:3.12-slim\"",
+            "Pulling image \"python:3.13-slim\""
+        ],
+        "one pull per image: the unpack step uses the program's"
+    );
+}
+
+#[test]
+fn the_bundle_is_unpacked_in_the_program_s_image_unless_unpack_image_names_another() {
+    let sandbox = Sandbox::new();
+    sandbox.write("web.py", "print(1)\n");
+    let dry_run = |line: &str| {
+        let output = sandbox
+            .command()
+            .args(["--dry-run", "-c", line])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // One image for the node to pull: the unpack step and the program.
+    let yaml = dry_run("python web.py &");
+    assert_eq!(
+        yaml.matches("image: python:3.12-slim\n").count(),
+        2,
+        "the unpack step and the program in:\n{yaml}"
+    );
+    assert!(!yaml.contains("busybox"), "{yaml}");
+    let yaml = dry_run("PYTHON_IMAGE=python:3.13-slim python web.py");
+    assert_eq!(
+        yaml.matches("image: python:3.13-slim\n").count(),
+        2,
+        "{yaml}"
+    );
+    // An image without tar (a distroless one, say): another unpacks.
+    let yaml = dry_run("UNPACK_IMAGE=busybox:1.37 python web.py &");
+    assert_eq!(yaml.matches("image: busybox:1.37\n").count(), 1, "{yaml}");
+    assert_eq!(
+        yaml.matches("image: python:3.12-slim\n").count(),
+        1,
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("UNPACK_IMAGE"),
+        "a setting, not a variable: {yaml}"
+    );
+}
+
+#[test]
 fn a_program_typed_on_the_line_is_shown_by_dry_run_without_config_maps_or_unpacking() {
     let sandbox = Sandbox::new();
     sandbox.write("service.py", "print(1)\n");

@@ -20,6 +20,14 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
             None => writeln!(out, "  {:<8} {}", runtime.name, runtime.image)?,
         }
     }
+    match shell
+        .vars
+        .get("UNPACK_IMAGE")
+        .filter(|image| !image.trim().is_empty())
+    {
+        Some(image) => writeln!(out, "unpacking files: {image} (UNPACK_IMAGE)")?,
+        None => writeln!(out, "unpacking files: the program's image (UNPACK_IMAGE)")?,
+    }
     let namespace = shell.target.namespace.clone();
     let listed = shell
         .connect()

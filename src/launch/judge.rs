@@ -238,9 +238,13 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
         let message = waiting.message.clone().unwrap_or_default();
         match reason.as_str() {
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+                let setting = match container.name.as_str() {
+                    "unpack" => "<RUNTIME>_IMAGE, or for the unpack step alone UNPACK_IMAGE",
+                    _ => "<RUNTIME>_IMAGE",
+                };
                 return Some(Progress::Failed {
                     reason: format!(
-                        "the image {image} cannot be pulled ({reason}): {message}; set another with <RUNTIME>_IMAGE"
+                        "the image {image} cannot be pulled ({reason}): {message}; set another with {setting}"
                     ),
                     logs: None,
                 });
@@ -274,13 +278,18 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
         && terminated.exit_code != 0
         && (init || container.restart_count == 0)
     {
-        let what = match container.name.as_str() {
-            "dependencies" => "installing dependencies failed".to_string(),
-            "unpack" => "unpacking the program failed".to_string(),
-            _ => "the program exited".to_string(),
+        let code = terminated.exit_code;
+        let reason = match container.name.as_str() {
+            "dependencies" => format!("installing dependencies failed with status {code}"),
+            // An image of the user's may lack what unpacking needs.
+            "unpack" => format!(
+                "unpacking the program failed with status {code} (it runs `sh`, `tar` and \
+                 `gzip` in {image}; UNPACK_IMAGE=busybox:1.37 unpacks in an image that has them)"
+            ),
+            _ => format!("the program exited with status {code}"),
         };
         return Some(Progress::Failed {
-            reason: format!("{what} with status {}", terminated.exit_code),
+            reason,
             logs: Some((container.name.clone(), false)),
         });
     }

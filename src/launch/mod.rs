@@ -18,6 +18,7 @@ pub mod objects;
 pub mod plan;
 pub mod profile;
 pub mod program;
+pub mod pulls;
 pub mod rerun;
 pub mod saves;
 mod spinner;

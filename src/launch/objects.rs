@@ -34,8 +34,6 @@ pub const RUN_DIR: &str = "/kubesh/run";
 /// The supervisor, `sh -c`'s script: the program is its arguments.
 const SUPERVISOR: &str = include_str!("supervise.sh");
 const BUNDLE_DIR: &str = "/kubesh/bundle";
-/// The image of the init container that unpacks the bundle.
-pub const UNPACK_IMAGE: &str = "busybox:1.37";
 /// The key of a bundle piece in its ConfigMap.
 const BUNDLE_KEY: &str = "bundle.tgz";
 /// The home directory of a program under the restricted profile: an
@@ -138,6 +136,10 @@ pub struct Spec {
     pub profile: Profile,
     /// What the program's containers ask the scheduler for.
     pub requests: Requests,
+    /// The image of the init container that unpacks the bundle: the
+    /// program's own (every runtime's has `sh`, `tar` and `gzip`), so a
+    /// node pulls one image per program, unless `UNPACK_IMAGE` names one.
+    pub unpack_image: String,
 }
 
 impl Spec {
@@ -350,7 +352,7 @@ fn pod_spec(spec: &Spec, restart_policy: &str) -> PodSpec {
     if spec.has_bundle() {
         init_containers.push(Container {
             name: "unpack".to_string(),
-            image: Some(UNPACK_IMAGE.to_string()),
+            image: Some(spec.unpack_image.clone()),
             // A fixed script: no user text ever reaches this shell.
             command: Some(vec![
                 "sh".to_string(),
@@ -666,6 +668,7 @@ pub(crate) mod tests {
                 cpu: Some("100m".into()),
                 memory: Some("128Mi".into()),
             },
+            unpack_image: "node:22-slim".into(),
         }
     }
 
@@ -730,6 +733,17 @@ pub(crate) mod tests {
             .map(|c| c.name.as_str())
             .collect();
         assert_eq!(inits, ["unpack", "dependencies"]);
+        let images: Vec<&str> = pod
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&pod.containers)
+            .filter_map(|c| c.image.as_deref())
+            .collect();
+        assert_eq!(
+            images, ["node:22-slim"; 3],
+            "one image to pull: the program's unpacks its bundle too"
+        );
 
         // Ruby's gems are loaded through Bundler by the program, not by
         // the step that installs them.

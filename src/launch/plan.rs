@@ -38,6 +38,9 @@ pub struct Settings {
     /// `CPU_REQUEST`, `MEMORY_REQUEST`: a quantity, or `none`.
     pub cpu_request: Option<String>,
     pub memory_request: Option<String>,
+    /// `UNPACK_IMAGE`: the image that unpacks the bundle; unset (or
+    /// empty), the program's.
+    pub unpack_image: Option<String>,
 }
 
 impl Settings {
@@ -178,6 +181,11 @@ pub fn plan(
             .find(|f| bundle.files.contains_key(f.as_str()))
             .cloned()
     });
+    let unpack_image = settings
+        .unpack_image
+        .clone()
+        .filter(|image| !image.trim().is_empty())
+        .unwrap_or_else(|| program.image.clone());
     let dproc_id = names::new_dproc_id(&name);
     let name = if background {
         name
@@ -207,6 +215,7 @@ pub fn plan(
         keep_pod: settings.keep_pod,
         profile,
         requests,
+        unpack_image,
     };
     Ok((spec, bundle))
 }

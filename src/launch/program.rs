@@ -791,14 +791,23 @@ mod tests {
             .find_map(|r| r.elf_images.clone())
             .expect("the binary runtime");
         let image = |needs| glibc_image("./tool", &images, needs, &[]);
-        assert_eq!(image(None).as_deref(), Ok("debian:12-slim"));
-        assert_eq!(image(Some((2, 34))).as_deref(), Ok("debian:12-slim"));
-        assert_eq!(image(Some((2, 36))).as_deref(), Ok("debian:12-slim"));
-        assert_eq!(image(Some((2, 39))).as_deref(), Ok("debian:13-slim"));
+        assert_eq!(image(None).as_deref(), Ok("buildpack-deps:bookworm-curl"));
+        assert_eq!(
+            image(Some((2, 34))).as_deref(),
+            Ok("buildpack-deps:bookworm-curl")
+        );
+        assert_eq!(
+            image(Some((2, 36))).as_deref(),
+            Ok("buildpack-deps:bookworm-curl")
+        );
+        assert_eq!(
+            image(Some((2, 39))).as_deref(),
+            Ok("buildpack-deps:trixie-curl")
+        );
         let refused = image(Some((2, 45))).unwrap_err().to_string();
         assert!(
             refused.starts_with(
-                "./tool: needs glibc 2.45, newer than any image kubesh runs binaries in (debian:13-slim has 2.41)"
+                "./tool: needs glibc 2.45, newer than any image kubesh runs binaries in (buildpack-deps:trixie-curl has 2.41)"
             ),
             "{refused}"
         );
@@ -816,24 +825,33 @@ mod tests {
             glibc_image("./tool", &images, needs, &needed)
         };
         let cpp = ["libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6"];
-        assert_eq!(image(Some((2, 34)), &cpp).as_deref(), Ok("debian:12-slim"));
+        assert_eq!(
+            image(Some((2, 34)), &cpp).as_deref(),
+            Ok("buildpack-deps:bookworm-curl")
+        );
         // The loader is the glibc's, whatever the architecture names it.
         let loader = ["libc.so.6", "ld-linux-aarch64.so.1"];
         assert_eq!(
             image(Some((2, 17)), &loader).as_deref(),
-            Ok("debian:12-slim")
+            Ok("buildpack-deps:bookworm-curl")
         );
-        // OpenSSL 3 is in Debian 13's slim image, not in 12's.
+        // OpenSSL 3 is in both: the CA bundle's package needs it.
         let tls = ["libssl.so.3", "libcrypto.so.3", "libc.so.6"];
-        assert_eq!(image(Some((2, 34)), &tls).as_deref(), Ok("debian:13-slim"));
-        assert_eq!(image(None, &tls).as_deref(), Ok("debian:13-slim"));
+        assert_eq!(
+            image(Some((2, 34)), &tls).as_deref(),
+            Ok("buildpack-deps:bookworm-curl")
+        );
+        assert_eq!(
+            image(Some((2, 39)), &tls).as_deref(),
+            Ok("buildpack-deps:trixie-curl")
+        );
         let refused = image(Some((2, 34)), &["libpq.so.5", "libc.so.6", "libssl.so.3"])
             .unwrap_err()
             .to_string();
         assert_eq!(
             refused,
             "./tool: needs libpq.so.5, which the images kubesh runs binaries in lack \
-             (debian:12-slim, debian:13-slim): link it statically (Go: `CGO_ENABLED=0 go \
+             (buildpack-deps:bookworm-curl, buildpack-deps:trixie-curl): link it statically (Go: `CGO_ENABLED=0 go \
              build`; Rust: `--target x86_64-unknown-linux-musl`), or run it in an image that \
              has it: `BINARY_IMAGE=IMAGE ./tool`"
         );
@@ -842,7 +860,7 @@ mod tests {
             .to_string();
         assert!(
             refused.starts_with(
-                "./tool: needs libgnutls.so.30, which the images kubesh runs binaries in lack (debian:13-slim)"
+                "./tool: needs libgnutls.so.30, which the images kubesh runs binaries in lack (buildpack-deps:trixie-curl)"
             ),
             "{refused}"
         );
@@ -894,7 +912,7 @@ mod tests {
         assert_eq!(resolve_one(&tool).unwrap().unwrap().runtime.name, "python");
         let binary = resolve_one(&me).unwrap().unwrap();
         assert_eq!(binary.runtime.name, "binary");
-        assert_eq!(binary.image, "debian:12-slim");
+        assert_eq!(binary.image, "buildpack-deps:bookworm-curl");
         assert_eq!(
             binary.command[0],
             format!("./{}", binary.files.unwrap().relative)

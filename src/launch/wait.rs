@@ -24,6 +24,7 @@ use super::judge::{
     shares_node_network, unschedulable_failure,
 };
 use super::objects::Spec;
+use super::pulls::{self, Pulls};
 use super::spinner::Spinner;
 use crate::cluster::connection::{ClusterError, Connection};
 use crate::cluster::listening::listening;
@@ -255,10 +256,21 @@ async fn wait_ready(
     // What the last look found, while it is worth saying.
     let mut found = "";
     let mut listing = true;
+    // The images the pods pull, from their events (a Deployment's pods are
+    // named NAME-HASH-XXXXX).
+    let mut pull_events = pulls::events(connection, replicas.namespace);
+    let mut pulls = Pulls::default();
+    let mut pulls_open = true;
+    let prefix = format!("{name}-");
+    let ours = |pod: &str| {
+        pod.strip_prefix(&prefix)
+            .is_some_and(|rest| rest.split('-').count() == 2)
+    };
     // Judged again each second too: an unready program is looked at with
     // nothing new from the watch.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
+        let mut ticked = false;
         let event = tokio::select! {
             event = events.next() => match event {
                 Some(event) => Some(event),
@@ -268,9 +280,20 @@ async fn wait_ready(
                     });
                 }
             },
-            _ = tick.tick() => None,
+            _ = tick.tick() => {
+                ticked = true;
+                None
+            }
+            pull = pull_events.next(), if pulls_open => {
+                match pull {
+                    Some(pull) => {
+                        pulls.note(&pull, ours);
+                    }
+                    None => pulls_open = false,
+                }
+                None
+            }
         };
-        let ticked = event.is_none();
         if let Some(event) = event {
             // A broken watch starts again (listing anew), within a bound.
             let event = match event {
@@ -425,12 +448,19 @@ async fn wait_ready(
             found = "";
         }
         let listen_port = launching.as_ref().map(|spec| spec.listen_port);
+        let pulling = seen
+            .iter()
+            .filter(|(_, p)| matches!(p, Progress::Phase(_)))
+            .find_map(|(pod, _)| pulls.pulling(pod));
         let message = match wanted {
             0 => format!("{name}: {} pod(s) stopping", seen.len()),
             1 => seen
-                .values()
-                .find_map(|p| match p {
-                    Progress::Phase(phase) => Some(phase.clone()),
+                .iter()
+                .find_map(|(pod, p)| match p {
+                    Progress::Phase(phase) => Some(match pulls.pulling(pod) {
+                        Some(image) => format!("pulling {image}"),
+                        None => phase.clone(),
+                    }),
                     Progress::Unschedulable(message) => {
                         Some(format!("waiting for a node to take the pod: {message}"))
                     }
@@ -448,7 +478,10 @@ async fn wait_ready(
                     || format!("{name}: starting"),
                     |phase| format!("{name}: {phase}"),
                 ),
-            _ => format!("{name}: {ready}/{wanted} ready"),
+            _ => match pulling {
+                Some(image) => format!("{name}: {ready}/{wanted} ready, pulling {image}"),
+                None => format!("{name}: {ready}/{wanted} ready"),
+            },
         };
         spinner.set_message(message);
     }
@@ -538,10 +571,33 @@ async fn run_foreground(
     let mut started = false;
     // Once no node takes the pod: when the wait for one gives up, and why.
     let mut unplaced: Option<(tokio::time::Instant, String)> = None;
+    // The image its containers pull, from its events, until it runs.
+    let mut pull_events = pulls::events(connection, &spec.namespace);
+    let mut pulls = Pulls::default();
+    let mut pulls_open = true;
+    // What the pod is doing while it is on its way, said again with a pull.
+    let mut phase: Option<String> = None;
     loop {
-        let next = match &unplaced {
-            Some((deadline, _)) => tokio::time::timeout_at(*deadline, events.next()).await,
-            None => Ok(events.next().await),
+        let next = tokio::select! {
+            next = async {
+                match &unplaced {
+                    Some((deadline, _)) => tokio::time::timeout_at(*deadline, events.next()).await,
+                    None => Ok(events.next().await),
+                }
+            } => next,
+            pull = pull_events.next(), if pulls_open && !started => {
+                match pull {
+                    Some(pull) => {
+                        if pulls.note(&pull, |pod| pod == spec.name)
+                            && let Some(phase) = &phase
+                        {
+                            spinner.set_message(on_its_way(&spec.name, phase, &pulls));
+                        }
+                    }
+                    None => pulls_open = false,
+                }
+                continue;
+            }
         };
         let event = match next {
             Ok(Some(event)) => event,
@@ -586,9 +642,13 @@ async fn run_foreground(
         if !matches!(progress, Progress::Unschedulable(_)) {
             unplaced = None;
         }
+        phase = match &progress {
+            Progress::Phase(now) => Some(now.clone()),
+            _ => None,
+        };
         match progress {
-            Progress::Phase(phase) => {
-                spinner.set_message(format!("{}: {phase}", spec.name));
+            Progress::Phase(now) => {
+                spinner.set_message(on_its_way(&spec.name, &now, &pulls));
             }
             Progress::Unschedulable(message) => {
                 spinner.set_message(format!(
@@ -645,6 +705,15 @@ async fn run_foreground(
     Err(LaunchError::WatchEnded {
         name: spec.name.clone(),
     })
+}
+
+/// What a foreground pod on its way is doing: pulling an image, as its
+/// events say, or `phase`, as its status says.
+fn on_its_way(name: &str, phase: &str, pulls: &Pulls) -> String {
+    match pulls.pulling(name) {
+        Some(image) => format!("{name}: pulling {image}"),
+        None => format!("{name}: {phase}"),
+    }
 }
 
 /// Copies the program's output (stdout and stderr, as the cluster

@@ -218,6 +218,7 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
         namespace_restricted: None,
         cpu_request: setting(shell, invocation, "CPU_REQUEST"),
         memory_request: setting(shell, invocation, "MEMORY_REQUEST"),
+        unpack_image: setting(shell, invocation, "UNPACK_IMAGE"),
     };
     // A foreground program runs again on changes until Ctrl-C: at the
     // prompt whenever hot reload is on, in a script only when asked for on

@@ -113,6 +113,15 @@ impl LocalCluster {
         LocalCluster::start_with(sandbox, command)
     }
 
+    /// A local cluster whose first pull of each image takes `seconds`, as
+    /// a real node's does (nothing is downloaded).
+    #[allow(dead_code)]
+    pub fn start_pulling_for(sandbox: &Sandbox, seconds: u32) -> LocalCluster {
+        let mut command = Command::new(kubesh_binary());
+        command.env("KUBESH_LOCAL_PULL_SECONDS", seconds.to_string());
+        LocalCluster::start_with(sandbox, command)
+    }
+
     fn start_with(sandbox: &Sandbox, mut command: Command) -> LocalCluster {
         use std::io::BufRead;
         let kubeconfig = sandbox.path("cluster/kubeconfig");
