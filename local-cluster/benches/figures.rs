@@ -761,6 +761,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     let mut server = Command::new(env!("CARGO_BIN_EXE_local-cluster"))
+        // Its pods run their commands from this machine (no registry here).
+        .env("KUBESH_LOCAL_IMAGES", "host")
         .args([
             "--kubeconfig",
             kubeconfig.to_str().unwrap_or(""),

@@ -56,7 +56,12 @@ pub struct Options {
     /// again and its kubeconfig still works. Not given, objects are kept
     /// in memory only and pods get directories in kubesh's data directory.
     pub state_dir: Option<PathBuf>,
+    /// Whether pods run in their images (through a Docker engine) or run
+    /// their commands from this machine; see [`ImagesSetting::from_env`].
+    pub images: ImagesSetting,
 }
+
+pub use kubelet::images::{IMAGES_VARIABLE, ImagesSetting};
 
 /// State shared by the server, the controllers and the kubelet.
 pub(crate) struct Shared {
@@ -82,7 +87,8 @@ pub struct LocalCluster {
     shared: Arc<Shared>,
 }
 
-/// The one-line honest label shown when the local cluster starts.
+/// The one-line honest label shown when the local cluster starts, for
+/// pods that run their commands from this machine.
 pub fn notice() -> String {
     "local cluster: programs run as processes on this machine, with its files and tools; \
      images are recorded, not pulled"
@@ -115,6 +121,7 @@ impl LocalCluster {
         let tls = tls::from_identity(&identity)?;
         let exec_protocols = api::streams::protocols_from_env()?;
         let pull_time = kubelet::pull_time_from_env()?;
+        let images = opts.images;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Arc<Shared>>>();
         let thread = std::thread::Builder::new()
@@ -149,7 +156,7 @@ impl LocalCluster {
                             return;
                         }
                     };
-                    let kubelet = kubelet::Kubelet::new(state_dir.clone(), pull_time);
+                    let kubelet = kubelet::Kubelet::new(state_dir.clone(), pull_time, images).await;
                     if kubelet.node().is_some() {
                         store.use_service_range();
                     }
@@ -230,7 +237,23 @@ impl LocalCluster {
     }
 
     pub fn notice(&self) -> String {
-        notice()
+        match self.shared.kubelet.engine() {
+            Some(_) => "local cluster: programs run as processes on this machine, each in its \
+                        image's files"
+                .to_string(),
+            None => notice(),
+        }
+    }
+
+    /// Where pods' files come from (one line): their images, through the
+    /// Docker engine, or this machine, and why.
+    pub fn images_mode(&self) -> String {
+        self.shared.kubelet.images_mode()
+    }
+
+    /// Whether pods run in their images (through a Docker engine).
+    pub fn runs_images(&self) -> bool {
+        self.shared.kubelet.engine().is_some()
     }
 
     /// What the local cluster emulates of an older API server, if
@@ -343,6 +366,7 @@ pub fn run_standalone(opts: Options) -> anyhow::Result<()> {
     let cluster = LocalCluster::start(opts)?;
     println!("{}", cluster.notice());
     println!("{}", cluster.isolation_mechanism());
+    println!("{}", cluster.images_mode());
     if let Some(emulation) = cluster.emulation() {
         println!("{emulation}");
     }

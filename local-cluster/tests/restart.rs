@@ -32,6 +32,8 @@ enum Started {
 
 fn start(state: &Path, kubeconfig: &Path) -> Started {
     let mut child = Command::new(env!("CARGO_BIN_EXE_local-cluster"))
+        // Its pods run their commands from this machine (no registry here).
+        .env("KUBESH_LOCAL_IMAGES", "host")
         .arg("--state")
         .arg(state)
         .arg("--kubeconfig")

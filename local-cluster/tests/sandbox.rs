@@ -221,6 +221,8 @@ fn nothing_outlives_a_killed_server_when(sandbox_off: bool) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_local-cluster"));
+    // Its pods run their commands from this machine (no registry here).
+    command.env("KUBESH_LOCAL_IMAGES", "host");
     if sandbox_off {
         command.env("KUBESH_LOCAL_SANDBOX", "off");
     } else {

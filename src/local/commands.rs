@@ -220,10 +220,18 @@ pub fn foreground(
             return 1;
         }
     };
+    let images = match local_cluster::ImagesSetting::from_env() {
+        Ok(images) => images,
+        Err(error) => {
+            report!("kubesh: local-cluster: {error}");
+            return 1;
+        }
+    };
     let options = local_cluster::Options {
         port,
         kubeconfig: Some(kubeconfig),
         state_dir: Some(state),
+        images,
     };
     let status = match local_cluster::run_standalone(options) {
         Ok(()) => 0,

@@ -68,6 +68,10 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.path("data"))
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("KUBECONFIG", self.path("kubeconfig"))
+            // The tests' programs run in stock runtime images no registry
+            // here serves: local clusters run their commands from this
+            // machine (tests of images ask for the engine themselves).
+            .env("KUBESH_LOCAL_IMAGES", "host")
             .env_remove("NO_COLOR");
     }
 
@@ -122,8 +126,24 @@ impl LocalCluster {
         LocalCluster::start_with(sandbox, command)
     }
 
+    /// A local cluster whose pods run in their images, through the
+    /// Docker engine (the caller has checked that one answers).
+    pub fn start_with_images(sandbox: &Sandbox) -> LocalCluster {
+        let mut command = Command::new(kubesh_binary());
+        command.env("KUBESH_LOCAL_IMAGES", "engine");
+        LocalCluster::start_with(sandbox, command)
+    }
+
     fn start_with(sandbox: &Sandbox, mut command: Command) -> LocalCluster {
         use std::io::BufRead;
+        if !command
+            .get_envs()
+            .any(|(name, _)| name == "KUBESH_LOCAL_IMAGES")
+        {
+            // The tests' programs run in stock runtime images that no
+            // registry here serves: their commands run from this machine.
+            command.env("KUBESH_LOCAL_IMAGES", "host");
+        }
         let kubeconfig = sandbox.path("cluster/kubeconfig");
         let mut child = command
             .args(["local-cluster", "--kubeconfig"])

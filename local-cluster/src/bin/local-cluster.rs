@@ -5,6 +5,13 @@ use std::path::PathBuf;
 
 fn main() {
     let mut opts = local_cluster::Options::default();
+    match local_cluster::ImagesSetting::from_env() {
+        Ok(images) => opts.images = images,
+        Err(e) => {
+            eprintln!("local-cluster: {e}");
+            std::process::exit(2);
+        }
+    }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| match args.next() {

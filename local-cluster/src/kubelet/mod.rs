@@ -5,6 +5,7 @@
 //! its sandbox, the process ids and the log files of every container.
 
 pub mod env;
+pub mod images;
 pub mod log_writer;
 pub mod mount_view;
 pub mod network;
@@ -49,6 +50,8 @@ pub struct PodHandle {
     pub sandbox: Mutex<Option<Arc<PodSandbox>>>,
     /// Container name → log file of each run, oldest first.
     pub logs: Mutex<HashMap<String, Vec<PathBuf>>>,
+    /// Container name → the image it runs in (engine mode).
+    pub images: Mutex<HashMap<String, Arc<images::Image>>>,
     /// Container name → the stdin of its running process (`stdin: true`).
     pub stdin: Mutex<HashMap<String, tokio::sync::mpsc::Sender<bytes::Bytes>>>,
     /// Some(grace seconds) once the pod must stop.
@@ -104,6 +107,15 @@ impl PodHandle {
             .copied()
     }
 
+    /// The image a container runs in (engine mode), once obtained.
+    pub fn image_of(&self, container: &str) -> Option<Arc<images::Image>> {
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container)
+            .cloned()
+    }
+
     pub fn log_files(&self, container: &str) -> Vec<PathBuf> {
         self.logs
             .lock()
@@ -152,9 +164,18 @@ pub enum Isolation {
     Direct(String),
 }
 
+/// Where pods' files come from.
+pub enum ImageMode {
+    /// Their images, through the Docker engine.
+    Engine(Arc<images::Engine>),
+    /// This machine's (why).
+    Host(String),
+}
+
 pub struct Kubelet {
     pub root: PathBuf,
     pub isolation: Isolation,
+    pub image_mode: ImageMode,
     pods: Mutex<HashMap<String, Arc<PodHandle>>>,
     /// Declared container ports held by running containers (only where
     /// pods share this machine's network).
@@ -215,11 +236,47 @@ fn make_node() -> Result<Node, String> {
     })
 }
 
+/// Chooses where pods' files come from: their images where the setting
+/// allows it, pods have sandboxes and a Docker engine answers.
+async fn image_mode(
+    isolation: &Isolation,
+    setting: images::ImagesSetting,
+    cache: PathBuf,
+) -> ImageMode {
+    use images::ImagesSetting;
+    let variable = images::IMAGES_VARIABLE;
+    if setting == ImagesSetting::Host {
+        return ImageMode::Host(format!("{variable}=host is set"));
+    }
+    if let Isolation::Direct(_) = isolation {
+        let asked = match setting {
+            ImagesSetting::Engine => format!(" ({variable}=engine is set)"),
+            _ => String::new(),
+        };
+        return ImageMode::Host(format!(
+            "pods have no sandbox of their own here, and an image's files need one{asked}"
+        ));
+    }
+    match images::connect().await {
+        Ok(docker) => ImageMode::Engine(Arc::new(images::Engine::new(docker, cache))),
+        Err(why) if setting == ImagesSetting::Engine => {
+            ImageMode::Host(format!("{variable}=engine is set but {why}"))
+        }
+        Err(why) => ImageMode::Host(format!(
+            "{why}; start one (or set DOCKER_HOST) to run pods in their images"
+        )),
+    }
+}
+
 impl Kubelet {
     /// Pods live under `STATE/run-PID/pods`, so clusters sharing a state
     /// directory do not touch each other's pods; directories of servers
     /// that are gone are removed.
-    pub fn new(state_dir: PathBuf, pull_time: Duration) -> Kubelet {
+    pub async fn new(
+        state_dir: PathBuf,
+        pull_time: Duration,
+        setting: images::ImagesSetting,
+    ) -> Kubelet {
         for entry in std::fs::read_dir(&state_dir)
             .into_iter()
             .flatten()
@@ -243,6 +300,7 @@ impl Kubelet {
             Ok(node) => Isolation::Sandbox(Arc::new(node)),
             Err(why) => Isolation::Direct(why),
         };
+        let image_mode = image_mode(&isolation, setting, state_dir.join("images")).await;
         let root = state_dir.join(format!("run-{}", std::process::id()));
         // Pods' volumes (secrets among them) are for this user only.
         if std::fs::create_dir_all(&root).is_ok() {
@@ -252,6 +310,7 @@ impl Kubelet {
         Kubelet {
             root,
             isolation,
+            image_mode,
             pods: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),
             images: Mutex::new(HashSet::new()),
@@ -280,6 +339,31 @@ impl Kubelet {
         match &self.isolation {
             Isolation::Sandbox(node) => Some(node),
             Isolation::Direct(_) => None,
+        }
+    }
+
+    /// The Docker engine pods' images come from, in engine mode.
+    pub fn engine(&self) -> Option<&Arc<images::Engine>> {
+        match &self.image_mode {
+            ImageMode::Engine(engine) => Some(engine),
+            ImageMode::Host(_) => None,
+        }
+    }
+
+    /// One line on where pods' files come from (for the start-up output).
+    pub fn images_mode(&self) -> String {
+        match &self.image_mode {
+            ImageMode::Engine(engine) => format!(
+                "images: pods run in their images' files, obtained through the Docker engine at \
+                 {} (pulled if it can, unpacked once per image); {}=host runs their commands \
+                 from this machine instead",
+                engine.address(),
+                images::IMAGES_VARIABLE
+            ),
+            ImageMode::Host(why) => format!(
+                "images: recorded, not pulled: pods run their commands from this machine's PATH, \
+                 because {why}"
+            ),
         }
     }
 
@@ -525,6 +609,7 @@ fn observe(shared: &Arc<Shared>, kind: EventType, pod: &Value) {
         programs: Mutex::new(HashMap::new()),
         sandbox: Mutex::new(None),
         logs: Mutex::new(HashMap::new()),
+        images: Mutex::new(HashMap::new()),
         stdin: Mutex::new(HashMap::new()),
         stop,
         spec,

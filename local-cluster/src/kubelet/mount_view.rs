@@ -7,6 +7,13 @@
 //! binds of its entries, so nothing is ever created on this machine's own
 //! file system.
 //!
+//! A container that runs in its image gets the image's files instead:
+//! an overlay whose lower layer is the image's unpacked root file system
+//! and whose upper layer is the container's own (so what it writes is its
+//! own, as in any container), with `/dev`, `/proc` and `/sys` of this
+//! machine, the volumes and the pod's files bound in (see
+//! [`MountPlan::in_image`]).
+//!
 //! The plan is computed before the fork (it reads this machine's
 //! directories and allocates); [`MountPlan::apply`] runs between fork and
 //! exec and makes system calls only.
@@ -33,11 +40,22 @@ enum Op {
     },
     /// A tmpfs made read-only once filled.
     ReadOnly(CString),
+    /// A mount made read-only (its own flags; the file system's stay).
+    ReadOnlyMount(CString),
+}
+
+/// What the view's root is.
+enum Root {
+    /// A fresh tmpfs (this machine's entries are bound into it).
+    Tmpfs,
+    /// An overlay of an image's files (`lowerdir=…,upperdir=…,workdir=…`).
+    Overlay(CString),
 }
 
 /// The steps that build one container's view, in order.
 pub struct MountPlan {
     root: CString,
+    base: Root,
     ops: Vec<Op>,
 }
 
@@ -209,8 +227,99 @@ impl MountPlan {
         }
         MountPlan {
             root: cstr(root),
+            base: Root::Tmpfs,
             ops: builder.ops,
         }
+    }
+
+    /// The plan for a container that runs in an image: `rootfs` (the
+    /// image's unpacked files) under an overlay whose upper layer and work
+    /// directory are made in `layer` (empty, the container's own),
+    /// mounted at `root`; then this machine's `/dev`, `/proc` (until the
+    /// container's own is mounted on top) and `/sys` (read-only), the
+    /// `mounts`, the `files` and `workdir`, each path resolved in the
+    /// image as it would be inside it.
+    pub fn in_image(
+        root: &Path,
+        rootfs: &Path,
+        layer: &Path,
+        mounts: &[Mount],
+        workdir: &Path,
+        files: &[(PathBuf, &str)],
+        read_only_root: bool,
+    ) -> io::Result<Self> {
+        let upper = layer.join("upper");
+        let work = layer.join("work");
+        std::fs::create_dir_all(&upper)?;
+        std::fs::create_dir_all(&work)?;
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            rootfs.display(),
+            upper.display(),
+            work.display()
+        );
+        let options = CString::new(options)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+        let mut ops = Vec::new();
+        // Where `path` of the image is in the view, its missing parts made
+        // (in the container's own layer).
+        let ensure = |ops: &mut Vec<Op>, path: &Path, dir: bool| -> CString {
+            let resolved = super::images::resolve_in(rootfs, path);
+            let rel = resolved.strip_prefix(rootfs).unwrap_or(Path::new(""));
+            let mut existing = rootfs.to_path_buf();
+            let mut view = root.to_path_buf();
+            let parts: Vec<_> = rel.components().collect();
+            for (i, part) in parts.iter().enumerate() {
+                existing.push(part);
+                view.push(part);
+                if existing.symlink_metadata().is_ok() {
+                    continue;
+                }
+                ops.push(if i + 1 == parts.len() && !dir {
+                    Op::File(cstr(&view))
+                } else {
+                    Op::Dir(cstr(&view))
+                });
+            }
+            cstr(&view)
+        };
+        for (path, read_only) in [("/dev", false), ("/proc", false), ("/sys", true)] {
+            let dst = ensure(&mut ops, Path::new(path), true);
+            ops.push(Op::Bind {
+                src: cstr(Path::new(path)),
+                dst,
+                read_only,
+            });
+        }
+        for mount in mounts {
+            let target = PathBuf::from(mount.target.trim_end_matches('/'));
+            if target.as_os_str().is_empty() || target == Path::new("/") {
+                continue;
+            }
+            let dst = ensure(&mut ops, &target, mount.host.is_dir());
+            ops.push(Op::Bind {
+                src: cstr(&mount.host),
+                dst,
+                read_only: mount.read_only,
+            });
+        }
+        for (src, dst) in files {
+            let dst = ensure(&mut ops, Path::new(dst), false);
+            ops.push(Op::Bind {
+                src: cstr(src),
+                dst,
+                read_only: true,
+            });
+        }
+        ensure(&mut ops, workdir, true);
+        if read_only_root {
+            ops.push(Op::ReadOnlyMount(cstr(root)));
+        }
+        Ok(MountPlan {
+            root: cstr(root),
+            base: Root::Overlay(options),
+            ops,
+        })
     }
 
     /// Builds the view and makes it the root.
@@ -232,14 +341,23 @@ impl MountPlan {
             {
                 return fail();
             }
-            if libc::mount(
-                c"tmpfs".as_ptr(),
-                self.root.as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV,
-                c"mode=0755".as_ptr().cast(),
-            ) != 0
-            {
+            let base = match &self.base {
+                Root::Tmpfs => libc::mount(
+                    c"tmpfs".as_ptr(),
+                    self.root.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    c"mode=0755".as_ptr().cast(),
+                ),
+                Root::Overlay(options) => libc::mount(
+                    c"overlay".as_ptr(),
+                    self.root.as_ptr(),
+                    c"overlay".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                ),
+            };
+            if base != 0 {
                 return fail();
             }
             for op in &self.ops {
@@ -287,6 +405,13 @@ impl MountPlan {
                         path.as_ptr(),
                         std::ptr::null(),
                         libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                        std::ptr::null(),
+                    ),
+                    Op::ReadOnlyMount(path) => libc::mount(
+                        std::ptr::null(),
+                        path.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
                         std::ptr::null(),
                     ),
                 };

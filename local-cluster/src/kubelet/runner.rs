@@ -323,6 +323,9 @@ struct Ctx {
     capabilities: u64,
     /// Its root file system is read-only.
     read_only_root: bool,
+    /// The image whose files it runs in (engine mode), and the directory
+    /// of its own writable layer.
+    image: Option<(Arc<super::images::Image>, PathBuf)>,
 }
 
 fn base_env(pod_name: &str) -> Vec<(String, String)> {
@@ -460,13 +463,31 @@ fn build_command(
                             files.push((resolv, "/etc/resolv.conf"));
                         }
                     }
-                    sandbox::JoinHow::Container(MountPlan::new(
-                        &root,
-                        &ctx.mounts,
-                        Path::new(&ctx.workdir),
-                        &files,
-                        ctx.read_only_root,
-                    ))
+                    let plan = match &ctx.image {
+                        Some((image, layer)) => MountPlan::in_image(
+                            &root,
+                            &image.rootfs,
+                            layer,
+                            &ctx.mounts,
+                            Path::new(&ctx.workdir),
+                            &files,
+                            ctx.read_only_root,
+                        )
+                        .map_err(|e| {
+                            format!(
+                                "cannot make the container's layer in {}: {e}",
+                                layer.display()
+                            )
+                        })?,
+                        None => MountPlan::new(
+                            &root,
+                            &ctx.mounts,
+                            Path::new(&ctx.workdir),
+                            &files,
+                            ctx.read_only_root,
+                        ),
+                    };
+                    sandbox::JoinHow::Container(plan)
                 }
                 Entry::Exec { program } => {
                     let open = |ns: &str| {
@@ -546,7 +567,21 @@ fn build_command(
 /// Why a container's command did not start: for a command that is not
 /// on PATH, the container runtime's words, then what differs here (the
 /// command comes from this machine, not from the image).
-fn not_started(command: &str, error: &std::io::Error) -> String {
+fn not_started(command: &str, error: &std::io::Error, in_image: bool) -> String {
+    if in_image {
+        return if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "exec: \"{command}\": {}",
+                if command.contains('/') {
+                    "no such file or directory"
+                } else {
+                    "executable file not found in $PATH"
+                }
+            )
+        } else {
+            format!("cannot start {command}: {error}")
+        };
+    }
     if error.kind() == std::io::ErrorKind::NotFound && !command.contains('/') {
         format!(
             "exec: \"{command}\": executable file not found in $PATH: the local cluster runs \
@@ -573,7 +608,7 @@ fn spawn_logged(
     }
     let (mut child, program) = prepared
         .spawn()
-        .map_err(|error| not_started(&ctx.argv[0], &error))?;
+        .map_err(|error| not_started(&ctx.argv[0], &error, ctx.image.is_some()))?;
     let pid = child.id().unwrap_or(0);
     let log_done = log_writer::start(&mut child, log);
     Ok(Spawned {
@@ -754,12 +789,42 @@ fn ctx_for(
             .filter_map(|s| s.as_str().map(|s| env::expand(s, &vars)))
             .collect()
     };
-    argv.extend(strs(&container["command"]));
-    argv.extend(strs(&container["args"]));
-    if argv.is_empty() {
-        return Err(NotStarted::Create(
-            "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
-        ));
+    let name = container["name"].as_str().unwrap_or("");
+    let image = handle.image_of(name);
+    match &image {
+        // As the kubelet: `command` replaces the image's entrypoint (and
+        // its cmd), `args` replaces its cmd.
+        Some(image) => {
+            let has = |key: &str| container[key].as_array().is_some_and(|a| !a.is_empty());
+            match (has("command"), has("args")) {
+                (true, _) => argv.extend(strs(&container["command"])),
+                (false, _) => argv.extend(image.entrypoint.iter().cloned()),
+            }
+            match (has("command"), has("args")) {
+                (_, true) => argv.extend(strs(&container["args"])),
+                (false, false) => argv.extend(image.cmd.iter().cloned()),
+                (true, false) => {}
+            }
+            if argv.is_empty() {
+                return Err(NotStarted::Create(
+                    "no command specified: the image has no entrypoint or command, and the \
+                     container gives none"
+                        .into(),
+                ));
+            }
+        }
+        None => {
+            argv.extend(strs(&container["command"]));
+            argv.extend(strs(&container["args"]));
+            if argv.is_empty() {
+                return Err(NotStarted::Create(
+                    "no command specified: the local cluster cannot read an image's entrypoint; give the container a command".into(),
+                ));
+            }
+        }
+    }
+    if let Some(image) = image {
+        return image_ctx(shared, obj, handle, container, argv, vars, image);
     }
     let mut vars = vars;
     if shared.kubelet.node().is_none() {
@@ -816,6 +881,83 @@ fn ctx_for(
         run_as_refused,
         capabilities: super::security::capabilities(container),
         read_only_root: super::security::read_only_root(container),
+        image: None,
+    })
+}
+
+/// A container's settings where it runs in `image`: the image's
+/// environment under the pod's, its working directory and user unless the
+/// container sets its own, as the kubelet does.
+fn image_ctx(
+    shared: &Shared,
+    obj: &Value,
+    handle: &PodHandle,
+    container: &Value,
+    argv: Vec<String>,
+    vars: Vec<(String, String)>,
+    image: Arc<super::images::Image>,
+) -> Result<Ctx, NotStarted> {
+    let name = container["name"].as_str().unwrap_or("");
+    let setting = |key: &str| -> Option<u32> {
+        container["securityContext"][key]
+            .as_u64()
+            .or_else(|| obj["spec"]["securityContext"][key].as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let user = match setting("runAsUser") {
+        Some(uid) => uid.to_string(),
+        None => image.user.clone(),
+    };
+    let (uid, gid, home) =
+        super::images::image_user(&image.rootfs, &user).map_err(NotStarted::Create)?;
+    let gid = setting("runAsGroup").unwrap_or(gid);
+    let every_id = shared.kubelet.node().is_some_and(|node| node.every_id);
+    let (run_as, run_as_refused) = if every_id {
+        (Some((uid, gid)), None)
+    } else if uid != 0 || gid != 0 {
+        (
+            None,
+            Some(format!(
+                "the user {uid}:{gid} of container {name} is not applied: the cluster's user \
+                 namespace maps only the user that runs it (it runs as root of that namespace \
+                 when the cluster runs as root); the container runs as root of the namespace"
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    let mut env_all = vec![
+        (
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ),
+        ("HOSTNAME".to_string(), handle.name.clone()),
+        (
+            "HOME".to_string(),
+            if home.is_empty() { "/".into() } else { home },
+        ),
+    ];
+    env_all.extend(image.env.iter().cloned());
+    env_all.extend(env::service_env(&shared.store, obj));
+    env_all.extend(vars);
+    let workdir = container["workingDir"]
+        .as_str()
+        .filter(|s| s.starts_with('/'))
+        .map(String::from)
+        .or_else(|| Some(image.workdir.clone()).filter(|w| w.starts_with('/')))
+        .unwrap_or_else(|| "/".to_string());
+    Ok(Ctx {
+        argv,
+        env: env_all,
+        mounts: volumes::mounts(container, &handle.dir),
+        workdir,
+        stdin: container["stdin"].as_bool().unwrap_or(false),
+        hosts: write_hosts(shared, obj, &handle.dir),
+        run_as,
+        run_as_refused,
+        capabilities: super::security::capabilities(container),
+        read_only_root: super::security::read_only_root(container),
+        image: Some((image, handle.dir.join("layers").join(name))),
     })
 }
 
@@ -900,6 +1042,10 @@ async fn run_once(
     if sandbox.is_none() {
         let _ = std::fs::create_dir_all(&ctx.workdir);
     }
+    // Each run starts from the image's files, as a new container does.
+    if let Some((_, layer)) = &ctx.image {
+        let _ = std::fs::remove_dir_all(layer);
+    }
     let log = log_dir.join(format!("{restart}.log"));
     let mut spawned =
         spawn_logged(&pod.handle, sandbox.as_deref(), &ctx, &log).map_err(NotStarted::Run)?;
@@ -940,6 +1086,9 @@ async fn run_once(
     pod.set_container(init, idx, |status| {
         status["state"] = json!({"running": {"startedAt": started_at}});
         status["containerID"] = json!(cid);
+        if let Some((image, _)) = &ctx.image {
+            status["imageID"] = json!(image.id);
+        }
         status["started"] = json!(!init && !has_startup);
         status["ready"] = json!(!init && !has_readiness && !has_startup);
     });
@@ -1361,14 +1510,25 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, mut container: Value) 
         if pod.stopping().is_some() {
             return 137;
         }
-        if !announced {
-            announced = true;
+        if let Some(engine) = pod.shared.kubelet.engine().cloned() {
+            let Some(obtained) = obtain_image(&pod, &engine, init, idx, &container).await else {
+                return 137;
+            };
+            pod.handle
+                .images
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.clone(), obtained);
+        } else if !announced {
             let policy = container["imagePullPolicy"]
                 .as_str()
                 .unwrap_or("IfNotPresent");
             if !pod.pull(&name, &image, policy).await {
                 return 137;
             }
+        }
+        if !announced {
+            announced = true;
             pod.event(
                 "Normal",
                 "Created",
@@ -1494,6 +1654,107 @@ async fn supervise(pod: Arc<Pod>, init: bool, idx: usize, mut container: Value) 
         }
         restarts += 1;
         pod.set_container(init, idx, |status| status["restartCount"] = json!(restarts));
+    }
+}
+
+/// A container's image through the engine, as the kubelet gets it: as its
+/// `imagePullPolicy` says, with `ErrImagePull` (the engine's message),
+/// then `ImagePullBackOff` and a retry after a back-off (10 s doubling to
+/// 5 min) while it cannot be had. None once the pod is stopping.
+async fn obtain_image(
+    pod: &Arc<Pod>,
+    engine: &super::images::Engine,
+    init: bool,
+    idx: usize,
+    container: &Value,
+) -> Option<Arc<super::images::Image>> {
+    use super::images::{ImageError, Obtained};
+    let name = container["name"].as_str().unwrap_or("").to_string();
+    let reference = container["image"].as_str().unwrap_or("").to_string();
+    let policy = container["imagePullPolicy"]
+        .as_str()
+        .unwrap_or("IfNotPresent")
+        .to_string();
+    let mut failures = 0;
+    loop {
+        if pod.stopping().is_some() {
+            return None;
+        }
+        let (reason, message) = match engine.image(&reference, &policy).await {
+            Ok((image, Obtained::AlreadyPresent)) => {
+                pod.event(
+                    "Normal",
+                    "Pulled",
+                    &format!("Container image \"{reference}\" already present on machine"),
+                    Some(&name),
+                );
+                return Some(image);
+            }
+            Ok((image, Obtained::Pulled(took))) => {
+                pod.event(
+                    "Normal",
+                    "Pulling",
+                    &format!("Pulling image \"{reference}\""),
+                    Some(&name),
+                );
+                pod.event(
+                    "Normal",
+                    "Pulled",
+                    &format!(
+                        "Successfully pulled image \"{reference}\" in {:.3}s",
+                        took.as_secs_f64()
+                    ),
+                    Some(&name),
+                );
+                return Some(image);
+            }
+            Err(ImageError::NeverPull(message)) => {
+                pod.event("Warning", "ErrImageNeverPull", &message, Some(&name));
+                ("ErrImageNeverPull", message)
+            }
+            Err(ImageError::Pull(message) | ImageError::Unpack(message)) => {
+                pod.event(
+                    "Normal",
+                    "Pulling",
+                    &format!("Pulling image \"{reference}\""),
+                    Some(&name),
+                );
+                pod.event(
+                    "Warning",
+                    "Failed",
+                    &format!("Failed to pull image \"{reference}\": {message}"),
+                    Some(&name),
+                );
+                pod.event("Warning", "Failed", "Error: ErrImagePull", Some(&name));
+                ("ErrImagePull", message)
+            }
+        };
+        pod.set_container(init, idx, |status| {
+            status["state"] = json!({"waiting": {"reason": reason, "message": message}})
+        });
+        // The next sync finds the image in back-off.
+        if sleep_or_stop(pod, Duration::from_secs(1)).await {
+            return None;
+        }
+        if reason == "ErrImagePull" {
+            let said = format!("Back-off pulling image \"{reference}\": ErrImagePull: {message}");
+            pod.set_container(init, idx, |status| {
+                status["state"] =
+                    json!({"waiting": {"reason": "ImagePullBackOff", "message": said}})
+            });
+            pod.event(
+                "Normal",
+                "BackOff",
+                &format!("Back-off pulling image \"{reference}\""),
+                Some(&name),
+            );
+            pod.event("Warning", "Failed", "Error: ImagePullBackOff", Some(&name));
+        }
+        // Image pulls back off from the first failure: 10 s doubling to 5 min.
+        if sleep_or_stop(pod, backoff(failures + 1)).await {
+            return None;
+        }
+        failures += 1;
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use local_cluster::{LocalCluster, Options};
+use local_cluster::{ImagesSetting, LocalCluster, Options};
 
 pub struct TestCluster {
     pub cluster: LocalCluster,
@@ -14,12 +14,19 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
+    /// A cluster whose pods run their commands from this machine (the
+    /// tests' images are not pulled from anywhere).
     pub fn start() -> TestCluster {
+        TestCluster::start_with(ImagesSetting::Host)
+    }
+
+    pub fn start_with(images: ImagesSetting) -> TestCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster = LocalCluster::start(Options {
             port: 0,
             kubeconfig: Some(dir.path().join("kubeconfig")),
             state_dir: Some(dir.path().join("state")),
+            images,
         })
         .expect("local cluster starts");
         TestCluster { cluster, dir }
@@ -262,4 +269,84 @@ impl TestCluster {
         let out = self.kubectl(&args);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// The test base image, built from scratch with this machine's static
+/// busybox through the Docker engine (no registry is reachable here):
+/// its tag, or why the image tests cannot run (they print it and skip).
+pub fn busybox_image() -> Result<String, String> {
+    let tag = "kubesh-test/busybox:1".to_string();
+    let answers = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !answers {
+        return Err(
+            "no Docker engine answers (`docker version` failed); scripts/start-docker-engine.sh starts one"
+                .into(),
+        );
+    }
+    let busybox = PathBuf::from("/bin/busybox");
+    let elf = std::fs::read(&busybox).map_err(|e| format!("no {}: {e}", busybox.display()))?;
+    if has_interpreter(&elf) {
+        return Err(format!(
+            "{} is not statically linked (install busybox-static)",
+            busybox.display()
+        ));
+    }
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = context.path();
+    std::fs::copy(&busybox, dir.join("busybox")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("rootfs/etc")).map_err(|e| e.to_string())?;
+    for (file, text) in [
+        ("os-release", "NAME=\"kubesh test image\"\nID=kubesh-test\n"),
+        (
+            "passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        ),
+        ("group", "root:x:0:\napp:x:1000:\n"),
+    ] {
+        std::fs::write(dir.join("rootfs/etc").join(file), text).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY rootfs/ /\n",
+    )
+    .map_err(|e| e.to_string())?;
+    build_image(dir, &tag)?;
+    Ok(tag)
+}
+
+/// Builds the context `dir` into `tag` with the docker CLI.
+pub fn build_image(dir: &std::path::Path, tag: &str) -> Result<(), String> {
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("docker build: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "docker build of {tag} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Whether an ELF file names a program interpreter (is dynamically linked).
+fn has_interpreter(elf: &[u8]) -> bool {
+    let read = |at: usize, len: usize| -> u64 {
+        elf.get(at..at + len).map_or(0, |b| {
+            b.iter()
+                .rev()
+                .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
+        })
+    };
+    let (phoff, phentsize, phnum) = (
+        read(0x20, 8) as usize,
+        read(0x36, 2) as usize,
+        read(0x38, 2) as usize,
+    );
+    (0..phnum).any(|i| read(phoff + i * phentsize, 4) == 3)
 }
