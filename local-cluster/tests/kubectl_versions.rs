@@ -696,3 +696,34 @@ fn a_job_is_created_waited_for_and_read_by_kubectl_at_both_ends() {
         );
     }
 }
+
+#[test]
+fn explain_reads_the_fields_of_the_served_kinds_with_kubectl_at_both_ends() {
+    let Some(versions) = kubectls(&["1.27", "1.33"]) else {
+        return;
+    };
+    let c = TestCluster::start();
+    for (minor, kubectl) in &versions {
+        let o = run(&c, kubectl, &["explain", "pod.spec.containers"], None);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "kubectl {minor} explain: {err}");
+        assert!(
+            out.contains("FIELD: containers <[]Container>")
+                && out.contains("List of containers belonging to the pod.")
+                && out.contains("command\t<[]string>")
+                && out.contains("livenessProbe\t<Probe>"),
+            "kubectl {minor} explain pod.spec.containers:\n{out}"
+        );
+        let o = run(&c, kubectl, &["explain", "job.spec.backoffLimit"], None);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("GROUP:      batch")
+                && out.contains("FIELD: backoffLimit <integer>")
+                && out.contains("Specifies the number of retries before marking this job failed."),
+            "kubectl {minor} explain job.spec.backoffLimit:\n{out}"
+        );
+    }
+}
