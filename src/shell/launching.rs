@@ -29,6 +29,7 @@ const SETTINGS: &[&str] = &[
     "POD_SECURITY",
     "CPU_REQUEST",
     "MEMORY_REQUEST",
+    "BUILD",
 ];
 
 /// The program an invocation names, if it names one: a runtime's command
@@ -90,13 +91,62 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             launch::profile::namespace_restricted(connection, &request.settings.namespace);
     }
     let planning = Instant::now();
-    let (spec, bundle) = match request.plan() {
+    let (mut spec, bundle) = match request.plan() {
         Ok(planned) => planned,
         Err(error) => {
             report!("kubesh: {error}");
             return STATUS_USAGE;
         }
     };
+    // A Dockerfile: the program runs in the image built from it.
+    let build_setting = setting(shell, invocation, "BUILD");
+    let build = match launch::image::wanted(&request.program, build_setting.as_deref(), &bundle) {
+        Ok(build) => build,
+        Err(error) => {
+            report!("kubesh: {error}");
+            return STATUS_USAGE;
+        }
+    };
+    if let Some(build) = &build {
+        // The unpack step runs in the program's image unless UNPACK_IMAGE
+        // names another.
+        if request
+            .settings
+            .unpack_image
+            .as_deref()
+            .is_none_or(|image| image.trim().is_empty())
+        {
+            spec.unpack_image = build.tag.clone();
+        }
+        spec.program.image = build.tag.clone();
+        request.program.image = build.tag.clone();
+        if !shell.dry_run {
+            let built = match shell.connect() {
+                Ok(connection) => connection.block_on(launch::image::build(
+                    request.program.shown(),
+                    build,
+                    &bundle,
+                )),
+                Err(error) => {
+                    report!("kubesh: {}: {error}", invocation.args[0]);
+                    return 1;
+                }
+            };
+            match built {
+                Ok(launch::image::Built::Now(took)) => report!(
+                    "kubesh: built {} from {} in {:.1} s",
+                    build.tag,
+                    build.dockerfile,
+                    took.as_secs_f64()
+                ),
+                Ok(launch::image::Built::AlreadyThere) => {}
+                Err(error) => {
+                    report!("kubesh: {error}");
+                    return 1;
+                }
+            }
+        }
+    }
     if shell.debug {
         report!(
             "debug: {} planned in {:.1} ms: {} file(s), bundle {} in {} ConfigMap(s)",
@@ -126,6 +176,12 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
         );
     }
     if shell.dry_run {
+        if let Some(build) = &build {
+            println!(
+                "# {}: image {} would be built from {} through the Docker engine",
+                spec.name, build.tag, build.dockerfile
+            );
+        }
         return print_objects(&spec, &bundle, &request.settings);
     }
     // Known before it starts: a launch that fails or is interrupted may
