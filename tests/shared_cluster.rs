@@ -264,6 +264,50 @@ fn reset_asks_before_deleting_anything() {
         .code(3);
 }
 
+/// What the kubesh before the store left in its data directory: its
+/// objects were in memory only, so the state held the lock's record, the
+/// pods' directories of its last run and beside it that run's kubeconfig.
+#[test]
+fn a_state_directory_from_before_the_store_is_taken_over() {
+    let sandbox = Sandbox::new();
+    let cluster = SharedCluster::guard(&sandbox);
+    let state = cluster.dir().join("state");
+    let old_run = state.join("run-999999999");
+    std::fs::create_dir_all(old_run.join("pods/8d2c/volumes/data")).expect("old pod directories");
+    std::fs::write(
+        state.join("server.lock"),
+        format!(
+            "pid 999999999\nstarted 1700000000\nkubeconfig {}\n",
+            cluster.kubeconfig().display()
+        ),
+    )
+    .expect("the old lock's record");
+    let old_kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesh-local\n  cluster: {server: 'https://127.0.0.1:1'}\n";
+    std::fs::write(cluster.kubeconfig(), old_kubeconfig).expect("the old kubeconfig");
+    bounded(sandbox.command(), &["--local", "-c", "echo ok"])
+        .assert()
+        .success()
+        .stdout("ok\n")
+        .stderr(contains("kubesh: started the local cluster at"));
+    // The old run's pod directories are gone, a store is kept from now on,
+    // and the kubeconfig is the new cluster's.
+    assert!(!old_run.exists(), "{} is removed", old_run.display());
+    assert!(state.join("store.db").exists());
+    let kubeconfig = std::fs::read_to_string(cluster.kubeconfig()).expect("the kubeconfig");
+    assert_ne!(kubeconfig, old_kubeconfig);
+    let namespaces = cluster
+        .kubectl()
+        .args(["get", "namespace", "default", "-o", "name"])
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&namespaces.stdout).trim(),
+        "namespace/default",
+        "{}",
+        String::from_utf8_lossy(&namespaces.stderr)
+    );
+}
+
 #[test]
 fn a_data_directory_that_cannot_be_written_is_named() {
     let sandbox = Sandbox::new();

@@ -565,4 +565,63 @@ mod tests {
         let error = Database::open(other.path()).err().unwrap();
         assert!(matches!(error, DatabaseError::Newer { found: 99, .. }));
     }
+
+    #[test]
+    fn a_full_disk_is_said_and_the_store_keeps_what_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let cms = resources::configmaps();
+        let small = json!({"metadata": {"name": "a"}, "data": {"k": "v"}});
+        {
+            let (mut db, _) = Database::open(dir.path()).unwrap();
+            db.write(cms.key(), "default", "a", Some(&small), 2)
+                .unwrap();
+            // Not one page more than the store has: as a disk with no room
+            // left, SQLite answers SQLITE_FULL.
+            let pages: i64 = db
+                .conn
+                .query_row("PRAGMA page_count", [], |row| row.get(0))
+                .unwrap();
+            db.conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap();
+            let big = json!({"metadata": {"name": "b"}, "data": {"k": "x".repeat(1 << 20)}});
+            let error = db
+                .write(cms.key(), "default", "b", Some(&big), 3)
+                .err()
+                .unwrap();
+            let message = error.to_string();
+            assert!(
+                message.contains("store.db")
+                    && message.contains("the disk is full; free some space and try again")
+                    && message.ends_with("nothing was changed"),
+                "{message}"
+            );
+        }
+        let (_db, loaded) = Database::open(dir.path()).unwrap();
+        assert_eq!(loaded.rv, 2);
+        assert_eq!(loaded.objects.len(), 1);
+        assert_eq!(loaded.objects[0].3, small);
+    }
+
+    #[test]
+    fn a_store_of_an_older_format_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE meta (key, value); INSERT INTO meta VALUES ('format', 'kubesh-local-cluster'), ('version', 0);")
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let error = Database::open(dir.path()).err().unwrap();
+        assert!(matches!(error, DatabaseError::Older { found: 0, .. }));
+        let message = error.to_string();
+        assert!(
+            message.contains("store.db") && message.contains("move the state directory away"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
 }

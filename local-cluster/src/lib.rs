@@ -107,9 +107,17 @@ impl LocalCluster {
             Some(path) => path,
             None => auth::data_dir()?.join("state"),
         };
-        std::fs::create_dir_all(&state_dir).with_context(|| {
-            format!("cannot create the state directory {}", state_dir.display())
-        })?;
+        // For this user only: the store keeps the CA's key and the token.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&state_dir)
+                .with_context(|| {
+                    format!("cannot create the state directory {}", state_dir.display())
+                })?;
+        }
         let state_dir = state_dir.canonicalize().unwrap_or(state_dir);
         let (store, identity, listener) = if persistent {
             open_state(&state_dir, opts.port)?

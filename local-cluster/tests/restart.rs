@@ -257,6 +257,21 @@ fn objects_pods_and_the_kubeconfig_survive_sigkill() {
         std::fs::read_to_string(&kubeconfig).expect("kubeconfig"),
         kubeconfig_before
     );
+    // Still for this user only, as are the store (which keeps the CA's
+    // key and the token) and the state directory.
+    for (path, mode) in [
+        (kubeconfig.clone(), 0o600),
+        (state.join("store.db"), 0o600),
+        (state.clone(), 0o700),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let found = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(found, mode, "{}: {found:o}", path.display());
+    }
     // Every object is there, as it was.
     let settings_after = json(&saved, &["configmap", "settings"]);
     assert_eq!(settings_after["data"], settings["data"]);
