@@ -121,10 +121,11 @@ impl Claim {
             started: SystemTime::now(),
             kubeconfig: std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf()),
         };
+        // Not synced to disk: the record means something only while this
+        // process runs and holds the lock.
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(record.text().as_bytes()))
-            .and_then(|()| file.sync_all())
             .map_err(unwritable)?;
         Ok(Claim { _file: file })
     }
