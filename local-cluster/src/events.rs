@@ -1,10 +1,16 @@
 //! Recording core/v1 Events for the notable steps (Scheduled, Started,
-//! Killing, BackOff, ScalingReplicaSet, ...), aggregating repeats by count.
+//! Killing, BackOff, ScalingReplicaSet, ...), aggregating repeats by count;
+//! and their expiry, an hour after they last happened, as the API server's
+//! `--event-ttl`.
 
 use serde_json::{Value, json};
 
 use crate::resources;
-use crate::store::{Store, now, now_micro};
+use crate::store::{Store, now, now_micro, parse_time};
+
+/// How long an event is kept after it last happened (the API server's
+/// default `--event-ttl`).
+pub const TTL_SECONDS: i64 = 3600;
 
 /// Nanoseconds since the epoch, never the same twice: an event's name is
 /// its object's name and this in hex, as client-go names events, so the
@@ -108,4 +114,97 @@ pub fn record_field(
     });
     let _ = now_micro;
     let _ = store.create(resources::events(), ns, ev);
+}
+
+/// Removes the events that last happened more than [`TTL_SECONDS`] before
+/// `now` (seconds since the epoch); how many.
+pub fn expire(store: &Store, now: i64) -> usize {
+    let (events, _) = store.list_shared(resources::events(), None);
+    let mut removed = 0;
+    for event in events {
+        // The newest of its times: a repeat or a series moves it on.
+        let last = [
+            &event["lastTimestamp"],
+            &event["eventTime"],
+            &event["series"]["lastObservedTime"],
+            &event["metadata"]["creationTimestamp"],
+        ]
+        .iter()
+        .filter_map(|time| time.as_str().and_then(parse_time))
+        .max();
+        if last.is_some_and(|last| now - last > TTL_SECONDS) {
+            let meta = &event["metadata"];
+            let (ns, name) = (
+                meta["namespace"].as_str().unwrap_or(""),
+                meta["name"].as_str().unwrap_or(""),
+            );
+            if store.remove(resources::events(), ns, name).is_some() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_goes_an_hour_after_it_last_happened() {
+        let store = Store::new();
+        store
+            .create(
+                resources::namespaces(),
+                "",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+            )
+            .unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default", "uid": "u1"}});
+        record(
+            &store,
+            &pod,
+            "Pod",
+            "Normal",
+            "Started",
+            "Started container main",
+            "kubelet",
+        );
+        record(
+            &store,
+            &pod,
+            "Pod",
+            "Normal",
+            "Pulled",
+            "Container image recorded",
+            "kubelet",
+        );
+        let now = jiff::Timestamp::now().as_second();
+        assert_eq!(expire(&store, now), 0);
+        assert_eq!(expire(&store, now + TTL_SECONDS - 5), 0);
+        // The second one happens again later: only the first expires.
+        let (events, _) = store.list(resources::events(), Some("default"));
+        let pulled = events
+            .iter()
+            .find(|e| e["reason"] == "Pulled")
+            .and_then(|e| e["metadata"]["name"].as_str())
+            .unwrap()
+            .to_string();
+        let later = jiff::Timestamp::from_second(now + 1800)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        store
+            .modify(resources::events(), "default", &pulled, |event| {
+                event["lastTimestamp"] = json!(later);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(expire(&store, now + TTL_SECONDS + 5), 1);
+        let (left, _) = store.list(resources::events(), Some("default"));
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["reason"], "Pulled");
+        assert_eq!(expire(&store, now + 1800 + TTL_SECONDS + 5), 1);
+        assert!(store.list(resources::events(), None).0.is_empty());
+    }
 }

@@ -110,6 +110,8 @@ fn release_memory() {
 pub async fn run(shared: Arc<Shared>) {
     let mut rx = shared.store.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_expiry = std::time::Instant::now();
+    crate::events::expire(&shared.store, jiff::Timestamp::now().as_second());
     loop {
         let mut work = BTreeSet::new();
         let mut events: Vec<Arc<Event>> = Vec::new();
@@ -171,6 +173,11 @@ pub async fn run(shared: Arc<Shared>) {
             }
             gc::resync(&shared);
             namespace::resync(&shared);
+            // Events an hour old go, looked for once a minute.
+            if last_expiry.elapsed() >= Duration::from_secs(60) {
+                last_expiry = std::time::Instant::now();
+                crate::events::expire(&shared.store, jiff::Timestamp::now().as_second());
+            }
             release_memory();
         }
         // Replica sets first, so deployments see fresh status.
