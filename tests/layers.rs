@@ -3,7 +3,9 @@
 //! top-level modules import each other in a cycle; in `local-cluster/src`,
 //! no top-level modules import each other in a cycle. Read from the source
 //! text: every `crate::NAME` path and every `super::` path that climbs to
-//! the crate root counts, in `use` lines and in code alike.
+//! the crate root counts, in `use` lines and in code alike. Between the
+//! crates of the workspace, read from their manifests: the local cluster
+//! never depends on kubesh, the engine crate on neither.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -53,6 +55,39 @@ fn the_local_cluster_s_modules_form_no_cycle() {
     assert!(
         problems.is_empty(),
         "the modules of local-cluster/src import each other in a cycle:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_crates_depend_downwards_only() {
+    // kubesh → local-cluster → kubesh-engine, and kubesh → kubesh-engine:
+    // the local cluster never depends on kubesh, the engine crate on
+    // neither.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let forbidden: &[(&str, &[&str])] = &[
+        ("local-cluster", &["kubesh"]),
+        ("engine", &["kubesh", "local-cluster"]),
+    ];
+    let mut problems = Vec::new();
+    for (dir, never) in forbidden {
+        let manifest = root.join(dir).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).expect("the crate's manifest");
+        let table: toml::Table = toml::from_str(&text).expect("a manifest is TOML");
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            let Some(dependencies) = table.get(section).and_then(|t| t.as_table()) else {
+                continue;
+            };
+            for name in dependencies.keys() {
+                if never.contains(&name.as_str()) {
+                    problems.push(format!("{dir}/Cargo.toml: [{section}] names `{name}`"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "a crate depends on one above it (see docs/architecture.md):\n{}",
         problems.join("\n")
     );
 }

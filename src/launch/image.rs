@@ -4,6 +4,7 @@
 //! cache, tagged by content so that the same inputs never build twice.
 
 use futures_util::StreamExt;
+use kubesh_engine::{ConnectError, engine_address, engine_message};
 use sha2::{Digest, Sha256};
 
 use super::bundle::Bundle;
@@ -89,35 +90,6 @@ pub fn wanted(
     }))
 }
 
-/// Where the engine is: `DOCKER_HOST`, or the default socket.
-pub fn engine_address() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host,
-        _ => "unix:///var/run/docker.sock".to_string(),
-    }
-}
-
-/// The engine's own words for a failed request.
-fn engine_message(error: &bollard::errors::Error) -> String {
-    use bollard::errors::Error;
-    match error {
-        Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        Error::DockerStreamError { error } => error.trim().to_string(),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                let said = inner.to_string();
-                if !text.contains(&said) {
-                    text = format!("{text}: {said}");
-                }
-                source = inner.source();
-            }
-            text
-        }
-    }
-}
-
 /// What a build came to.
 pub enum Built {
     /// The engine had the image of these inputs already.
@@ -133,37 +105,22 @@ pub enum Built {
 /// No engine answers, it refuses, or the build fails (with the failing
 /// step and its output in full).
 pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Built, BuildError> {
+    let docker = kubesh_engine::connect().await.map_err(|e| match e {
+        // An engine that is there but refuses (the socket's permissions)
+        // is named with its own words; otherwise there is none.
+        ConnectError::Refused { address, reason } => BuildError::Refused {
+            address,
+            tag: build.tag.clone(),
+            message: reason,
+        },
+        other => BuildError::NoEngine {
+            program: program.to_string(),
+            dockerfile: build.dockerfile.clone(),
+            address: other.address().to_string(),
+            reason: other.reason(),
+        },
+    })?;
     let address = engine_address();
-    // An engine that is there but refuses (the socket's permissions) is
-    // named with its own words; otherwise there is none.
-    let no_engine = |reason: String| {
-        if reason.to_lowercase().contains("permission denied") {
-            BuildError::Refused {
-                address: address.clone(),
-                tag: build.tag.clone(),
-                message: reason,
-            }
-        } else {
-            BuildError::NoEngine {
-                program: program.to_string(),
-                dockerfile: build.dockerfile.clone(),
-                address: address.clone(),
-                reason,
-            }
-        }
-    };
-    let docker =
-        bollard::Docker::connect_with_defaults().map_err(|e| no_engine(engine_message(&e)))?;
-    let docker = match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        docker.negotiate_version(),
-    )
-    .await
-    {
-        Ok(Ok(docker)) => docker,
-        Ok(Err(e)) => return Err(no_engine(engine_message(&e))),
-        Err(_) => return Err(no_engine("it did not answer within 5 s".into())),
-    };
     if docker.inspect_image(&build.tag).await.is_ok() {
         return Ok(Built::AlreadyThere);
     }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::Docker;
 use futures_util::StreamExt;
+use kubesh_engine::{Docker, engine_address, engine_message};
 
 /// The variable that chooses how pods get their files.
 pub const IMAGES_VARIABLE: &str = "KUBESH_LOCAL_IMAGES";
@@ -53,48 +53,12 @@ impl ImagesSetting {
     }
 }
 
-/// Where a Docker client connects: `DOCKER_HOST`, or the default socket.
-pub fn engine_address() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host,
-        _ => "unix:///var/run/docker.sock".to_string(),
-    }
-}
-
-/// The engine's own words for a failed request.
-pub fn engine_message(error: &bollard::errors::Error) -> String {
-    use bollard::errors::Error;
-    match error {
-        Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        Error::DockerStreamError { error } => error.trim().to_string(),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                let said = inner.to_string();
-                if !text.contains(&said) {
-                    text = format!("{text}: {said}");
-                }
-                source = inner.source();
-            }
-            text
-        }
-    }
-}
-
 /// A connection to the engine, checked: `Err` says why there is none.
 ///
 /// # Errors
 /// No engine answers at [`engine_address`], as one sentence.
 pub async fn connect() -> Result<Docker, String> {
-    let address = engine_address();
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| format!("no Docker engine at {address} ({})", engine_message(&e)))?;
-    let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
-        .await
-        .map_err(|_| format!("the Docker engine at {address} did not answer within 5 s"))?
-        .map_err(|e| format!("no Docker engine at {address} ({})", engine_message(&e)))?;
-    Ok(docker)
+    kubesh_engine::connect().await.map_err(|e| e.to_string())
 }
 
 /// An image ready to run: its unpacked root file system and its config.
