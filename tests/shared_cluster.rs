@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Sandbox, SharedCluster, bounded};
 use predicates::prelude::*;
 use predicates::str::contains;
+use rexpect::session::spawn_command;
 
 const WEB: &str = "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n  def do_GET(s):\n    s.send_response(200); s.end_headers(); s.wfile.write(b'still here')\nhttp.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n";
 
@@ -342,4 +343,63 @@ fn a_second_cluster_on_the_same_state_is_refused() {
         .stderr(contains(format!(
             "is in use by another local cluster (pid {pid}); stop it first"
         )));
+}
+
+/// A session at the prompt while the cluster stops and starts again: the
+/// cluster keeps its address, CA and token, so the same session reaches it
+/// again with no `cx`, and its background program answers.
+#[test]
+fn a_session_at_the_prompt_reaches_the_cluster_again_after_stop_and_start() {
+    const PROMPT: &str = "[kubesh-local::default]$ ";
+    let sandbox = Sandbox::new();
+    let _cluster = SharedCluster::guard(&sandbox);
+    sandbox.write("web.py", WEB);
+    let mut command = sandbox.command();
+    command
+        .arg("--local")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(60_000)).expect("kubesh starts in a pty");
+    session.exp_string(PROMPT).expect("the first prompt");
+    session.send_line("python web.py &").unwrap();
+    session.exp_string("ready in").unwrap();
+    session.exp_string(PROMPT).unwrap();
+
+    bounded(sandbox.command(), &["local-cluster", "stop"])
+        .assert()
+        .success();
+    bounded(sandbox.command(), &["local-cluster", "start"])
+        .assert()
+        .success();
+
+    // The same session, with no `cx`: asked until the pod, started again
+    // after the server, answers.
+    // (The marker is printed from a variable, so the line as typed never
+    // matches it.)
+    session.send_line("m=attempt").unwrap();
+    session.exp_string(PROMPT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        session
+            .send_line(&format!("curl web:8080/; echo $m-{attempt}."))
+            .unwrap();
+        let said = session.exp_string(&format!("attempt-{attempt}.")).unwrap();
+        session.exp_string(PROMPT).unwrap();
+        if said.contains("still here") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session reaches web again after a restart; last: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    session.send_line("ps").unwrap();
+    let listed = session.exp_string(PROMPT).unwrap();
+    assert!(listed.contains("web"), "{listed}");
+    assert!(!listed.contains("cx"), "{listed}");
+    session.send_line("exit").unwrap();
+    session.exp_eof().unwrap();
 }

@@ -31,7 +31,17 @@ enum Started {
 }
 
 fn start(state: &Path, kubeconfig: &Path) -> Started {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_local-cluster"))
+    start_as(
+        Command::new(env!("CARGO_BIN_EXE_local-cluster")),
+        state,
+        kubeconfig,
+    )
+}
+
+/// Starts the server by `command` (the server's binary, or a command that
+/// runs it).
+fn start_as(mut command: Command, state: &Path, kubeconfig: &Path) -> Started {
+    let mut child = command
         // Its pods run their commands from this machine (no registry here).
         .env("KUBESH_LOCAL_IMAGES", "host")
         .arg("--state")
@@ -391,5 +401,168 @@ fn a_state_directory_of_another_format_is_refused() {
     assert_eq!(
         std::fs::read_to_string(state.join("store.db")).expect("file"),
         "a file of something else\n"
+    );
+}
+
+/// A state directory on a small file system of its own: a tmpfs mounted in
+/// a mount namespace that only this test's processes enter, so the disk a
+/// server writes to can be filled, made read-only and grown again as a
+/// user's disk is, without touching this machine's mounts.
+struct SmallDisk {
+    /// The process that holds the mount namespace (it ends when its stdin
+    /// closes, and the tmpfs with it).
+    holder: Child,
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// A tmpfs of `size` at `dir`; or why this process cannot mount one
+    /// (not root, no `unshare`).
+    fn new(dir: &Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=\"$1\",mode=0700 kubesh-test \"$2\" && echo mounted && exec cat >/dev/null")
+            .args(["sh", size])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("unshare cannot run: {e}"))?;
+        let mut line = String::new();
+        let stdout = holder.stdout.take().expect("stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        if line.trim() != "mounted" {
+            let _ = holder.kill();
+            let out = holder.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "this process cannot mount a tmpfs in a mount namespace of its own: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallDisk {
+            holder,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `program`, run in the namespace where the tmpfs is mounted.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg("--target")
+            .arg(self.holder.id().to_string())
+            .args(["--mount", "--"])
+            .arg(program);
+        command
+    }
+
+    /// Mounts the tmpfs again with `options` (`ro`, `rw,size=…`).
+    fn remount(&self, options: &str) {
+        let out = self
+            .command("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "remount {options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// The server on a state directory of `disk`.
+fn start_on(disk: &SmallDisk, kubeconfig: &Path) -> Started {
+    start_as(
+        disk.command(env!("CARGO_BIN_EXE_local-cluster")),
+        &disk.dir,
+        kubeconfig,
+    )
+}
+
+#[test]
+fn a_full_or_read_only_disk_is_named_and_the_store_stays_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = match SmallDisk::new(&dir.path().join("state"), "4m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped: a full disk cannot be made here: {why}");
+            return;
+        }
+    };
+    let kubeconfig = dir.path().join("kubeconfig");
+    let Started::Serving(server) = start_on(&disk, &kubeconfig) else {
+        panic!("the server did not start on an empty tmpfs");
+    };
+    // Fill the disk with ConfigMaps of 256 KiB until one is refused.
+    let data = dir.path().join("data");
+    std::fs::write(&data, "x".repeat(256 * 1024)).expect("data file");
+    let from_file = format!("--from-file=data={}", data.display());
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        assert!(
+            acknowledged.len() < 40,
+            "40 ConfigMaps of 256 KiB were all stored on a disk of 4 MiB"
+        );
+        let name = format!("fill-{}", acknowledged.len());
+        let out = kubectl(&kubeconfig, &["create", "configmap", &name, &from_file]);
+        if !out.status.success() {
+            break (name, String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        acknowledged.push(name);
+    };
+    let (refused_name, message) = refusal;
+    assert!(
+        message.contains("cannot write the local cluster's store")
+            && message.contains("the disk is full; free some space and try again")
+            && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing could be stored: {message}"
+    );
+    // The server goes on answering, and the refused object is not there.
+    ok(&kubeconfig, &["get", "configmap", &acknowledged[0]]);
+    let missing = kubectl(&kubeconfig, &["get", "configmap", &refused_name]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    server.kill();
+
+    // Read-only: the next start says so and what to do, and writes nothing.
+    disk.remount("ro");
+    let Started::Refused(why) = start_on(&disk, &kubeconfig) else {
+        panic!("a server started on a read-only state directory");
+    };
+    assert!(why.contains("make it writable"), "{why}");
+
+    // Given room again, every acknowledged write is there, whole.
+    disk.remount("rw,size=16m");
+    let Started::Serving(_server) = start_on(&disk, &kubeconfig) else {
+        panic!("the server did not start again once the disk had room");
+    };
+    let stored = std::fs::read_to_string(&data).expect("data file");
+    for name in &acknowledged {
+        let object = json(&kubeconfig, &["configmap", name]);
+        assert!(object["data"]["data"] == stored.as_str(), "{name} changed");
+    }
+    let missing = kubectl(&kubeconfig, &["get", "configmap", &refused_name]);
+    assert!(!missing.status.success(), "{refused_name} was stored");
+    ok(
+        &kubeconfig,
+        &["create", "configmap", "after", "--from-literal=a=b"],
     );
 }
