@@ -8,10 +8,13 @@ and the host-mode pods is what a cache hit costs.
 
 Needs a Docker engine, a static busybox (/bin/busybox, Debian's
 busybox-static), the official Python client (pip install kubernetes) and
-the standalone server:
+the standalone server (a release build for figures):
 
-    cargo build -p local-cluster --bin local-cluster
-    scripts/bench-images.py [TARGET_DIR]
+    cargo build --release -p local-cluster --bin local-cluster
+    scripts/bench-images.py SERVER [BEFORE]
+
+where SERVER (and BEFORE, a build to compare with in the same run) is a
+`local-cluster` binary.
 """
 
 import os
@@ -24,8 +27,6 @@ import time
 
 from kubernetes import client, config, watch
 
-TARGET = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CARGO_TARGET_DIR", "target")
-SERVER = os.path.join(TARGET, "debug", "local-cluster")
 LATER = 10
 
 
@@ -45,11 +46,11 @@ def build_image(tag):
         subprocess.run(["docker", "build", "-q", "-t", tag, context], check=True, capture_output=True)
 
 
-def start(mode, workdir):
-    kubeconfig = os.path.join(workdir, f"{mode}.kubeconfig")
+def start(server, mode, workdir, label):
+    kubeconfig = os.path.join(workdir, f"{label}.kubeconfig")
     env = dict(os.environ, KUBESH_LOCAL_IMAGES=mode)
     proc = subprocess.Popen(
-        [SERVER, "--kubeconfig", kubeconfig, "--state", os.path.join(workdir, mode)],
+        [server, "--kubeconfig", kubeconfig, "--state", os.path.join(workdir, label)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -86,8 +87,8 @@ def create_to_running(api, name, image):
     raise RuntimeError(f"{name} did not run")
 
 
-def measure(mode, workdir, image):
-    proc, kubeconfig, images_line = start(mode, workdir)
+def measure(server, mode, workdir, image, label):
+    proc, kubeconfig, images_line = start(server, mode, workdir, label)
     try:
         api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
         first = create_to_running(api, "first", image)
@@ -99,14 +100,21 @@ def measure(mode, workdir, image):
 
 
 def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    server = sys.argv[1]
+    runs = [("engine", server, "engine")]
+    if len(sys.argv) == 3:
+        runs.append(("engine, the build before", sys.argv[2], "engine"))
+    runs.append(("host", server, "host"))
     image = "kubesh-bench/busybox-data:1"
     began = time.monotonic()
     build_image(image)
     print(f"image {image}: busybox and 20 MiB of files (built in {time.monotonic() - began:.1f} s)")
     with tempfile.TemporaryDirectory() as workdir:
-        for mode in ["engine", "host"]:
-            line, first, later = measure(mode, workdir, image)
-            print(f"== {mode}: {line}")
+        for number, (label, binary, mode) in enumerate(runs):
+            line, first, later = measure(binary, mode, workdir, image, f"run-{number}")
+            print(f"== {label}: {line}")
             print(f"  first pod of the image: create -> Running {first:.0f} ms")
             print(
                 f"  {LATER} later pods: create -> Running median {statistics.median(later):.0f} ms, "

@@ -242,19 +242,27 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(work.join("rootfs"))
             .map_err(|e| unpack_error("making the directory", &e))?;
-        let tarball = work.join("rootfs.tar");
-        let exported = self.export(id, &tarball).await;
-        let result = match exported {
-            Ok(()) => {
-                let (tarball2, target) = (tarball.clone(), work.join("rootfs"));
-                tokio::task::spawn_blocking(move || unpack(&tarball2, &target))
-                    .await
-                    .map_err(|e| unpack_error("unpacking", &e))
-                    .and_then(|r| r.map_err(|e| unpack_error("unpacking", &e)))
-            }
-            Err(message) => Err(ImageError::Pull(message)),
+        // The export is unpacked as it arrives: no tarball is written, and
+        // the engine's writing and the unpacking overlap.
+        let (chunks, received) = tokio::sync::mpsc::channel(64);
+        let target = work.join("rootfs");
+        let unpacking = tokio::task::spawn_blocking(move || {
+            unpack(
+                Chunks {
+                    received,
+                    current: bytes::Bytes::new(),
+                },
+                &target,
+            )
+        });
+        let exported = self.export(id, chunks).await;
+        let unpacked = unpacking.await;
+        let result = match (exported, unpacked) {
+            (Err(message), _) => Err(ImageError::Pull(message)),
+            (Ok(()), Err(e)) => Err(unpack_error("unpacking", &e)),
+            (Ok(()), Ok(Err(e))) => Err(unpack_error("unpacking", &e)),
+            (Ok(()), Ok(Ok(()))) => Ok(()),
         };
-        let _ = std::fs::remove_file(&tarball);
         if let Err(error) = result {
             let _ = std::fs::remove_dir_all(&work);
             return Err(error);
@@ -267,9 +275,14 @@ impl Engine {
         Ok(rootfs)
     }
 
-    /// Writes image `id`'s flattened file system (a tar) to `to`.
-    async fn export(&self, id: &str, to: &Path) -> Result<(), String> {
-        use tokio::io::AsyncWriteExt;
+    /// Sends image `id`'s flattened file system (a tar), chunk by chunk, to
+    /// `to`. A receiver that stops early (the unpacking failed) ends the
+    /// export without an error of its own: the unpacking says why.
+    async fn export(
+        &self,
+        id: &str,
+        to: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), String> {
         let body = bollard::models::ContainerCreateBody {
             image: Some(id.to_string()),
             // Never started: only there to be exported.
@@ -282,22 +295,18 @@ impl Engine {
             .create_container(None, body)
             .await
             .map_err(|e| engine_message(&e))?;
-        let written = async {
-            let mut file = tokio::fs::File::create(to)
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+        let sent = async {
             let mut stream = self.docker.export_container(&created.id);
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| engine_message(&e))?;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+                if to.send(chunk).await.is_err() {
+                    break;
+                }
             }
-            file.flush()
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", to.display()))
+            Ok(())
         }
         .await;
+        drop(to);
         let remove = bollard::query_parameters::RemoveContainerOptions {
             force: true,
             ..Default::default()
@@ -306,16 +315,36 @@ impl Engine {
             .docker
             .remove_container(&created.id, Some(remove))
             .await;
-        written
+        sent
+    }
+}
+
+/// The chunks of an export, read as one stream by the unpacking (on a
+/// blocking thread) as the engine sends them.
+struct Chunks {
+    received: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.received.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
     }
 }
 
 /// Unpacks a container export into `target`, owners kept where this
 /// process may set them; device nodes are left out (the container's
 /// `/dev` is bound from this machine).
-fn unpack(tarball: &Path, target: &Path) -> std::io::Result<()> {
-    let file = std::fs::File::open(tarball)?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+fn unpack(export: impl std::io::Read, target: &Path) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(export);
     archive.set_preserve_permissions(true);
     // SAFETY: geteuid has no side effects.
     archive.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
