@@ -169,3 +169,81 @@ fn a_program_with_a_dockerfile_runs_in_the_image_built_from_it_once() {
         ))
         .stderr(contains("first line\nsecond line\n"));
 }
+
+#[test]
+fn build_args_reach_the_build_and_make_their_own_tag() {
+    let base = match base_image() {
+        Ok(base) => base,
+        Err(why) => {
+            println!("skipped build_args_reach_the_build_and_make_their_own_tag: {why}");
+            return;
+        }
+    };
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start_with_images(&sandbox);
+    sandbox.write("app/app.sh", "echo \"greeting: $(cat /greeting)\"\n");
+    sandbox.write(
+        "app/Dockerfile",
+        format!("FROM {base}\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\n"),
+    );
+    let dry_run = |args: &str| {
+        let out = cluster
+            .kubesh(&sandbox)
+            .env("BUILD_ARGS", args)
+            .args(["--dry-run", "-c", "bash app/app.sh"])
+            .output()
+            .expect("kubesh runs");
+        let out = String::from_utf8_lossy(&out.stdout).to_string();
+        out.lines()
+            .find(|line| line.contains("would be built"))
+            .unwrap_or_else(|| panic!("--dry-run shows the build: {out}"))
+            .to_string()
+    };
+    let plain = dry_run("");
+    let with_args = dry_run("GREETING='hello there'");
+    assert!(
+        with_args.ends_with("with the build arguments GREETING='hello there'"),
+        "{with_args}"
+    );
+    let tag_of = |line: &str| {
+        line.split_whitespace()
+            .find(|word| word.starts_with("kubesh-build/"))
+            .expect("a tag")
+            .to_string()
+    };
+    assert_ne!(tag_of(&plain), tag_of(&with_args), "another tag");
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &tag_of(&with_args)])
+        .output();
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            "BUILD_ARGS=\"GREETING='hello there'\" bash app/app.sh",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("greeting: hello there\n"));
+    // A word that is not KEY=VALUE: one sentence, nothing built or made.
+    let refused = cluster
+        .kubesh(&sandbox)
+        .args(["-c", "BUILD_ARGS='GREETING hello' bash app/app.sh"])
+        .output()
+        .expect("kubesh runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("BUILD_ARGS: `GREETING` is not KEY=VALUE"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("built"), "{stderr}");
+    let left = cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-o",
+        "name",
+        "-l",
+        "app.kubernetes.io/managed-by=kubesh",
+    ]);
+    assert_eq!(left, "", "nothing is created");
+}

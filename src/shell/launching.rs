@@ -30,6 +30,7 @@ const SETTINGS: &[&str] = &[
     "CPU_REQUEST",
     "MEMORY_REQUEST",
     "BUILD",
+    "BUILD_ARGS",
 ];
 
 /// The program an invocation names, if it names one: a runtime's command
@@ -100,7 +101,13 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
     };
     // A Dockerfile: the program runs in the image built from it.
     let build_setting = setting(shell, invocation, "BUILD");
-    let build = match launch::image::wanted(&request.program, build_setting.as_deref(), &bundle) {
+    let build_args = setting(shell, invocation, "BUILD_ARGS");
+    let build = match launch::image::wanted(
+        &request.program,
+        build_setting.as_deref(),
+        build_args.as_deref(),
+        &bundle,
+    ) {
         Ok(build) => build,
         Err(error) => {
             report!("kubesh: {error}");
@@ -177,8 +184,12 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
     }
     if shell.dry_run {
         if let Some(build) = &build {
+            let args = match build.shown_args() {
+                args if args.is_empty() => String::new(),
+                args => format!(", with the build arguments {args}"),
+            };
             println!(
-                "# {}: image {} would be built from {} through the Docker engine",
+                "# {}: image {} would be built from {} through the Docker engine{args}",
                 spec.name, build.tag, build.dockerfile
             );
         }
