@@ -186,6 +186,10 @@ fn an_image_the_engine_cannot_get_is_err_image_pull_then_image_pull_back_off() {
             && events.contains("127.0.0.1:1"),
         "the engine's message names what failed: {events}"
     );
+    assert!(
+        events.contains("start the cluster with KUBESH_LOCAL_IMAGES=host"),
+        "the way out is named: {events}"
+    );
     let waiting = c.ok(&[
         "get", "pod", "missing", "-o",
         "jsonpath={.status.containerStatuses[0].state.waiting.reason}: {.status.containerStatuses[0].state.waiting.message}",

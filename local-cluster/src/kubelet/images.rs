@@ -206,7 +206,14 @@ impl Engine {
         };
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(step) = stream.next().await {
-            step.map_err(|e| ImageError::Pull(engine_message(&e)))?;
+            step.map_err(|e| {
+                ImageError::Pull(format!(
+                    "{} (this local cluster gets images through the Docker engine; where the \
+                     engine cannot pull, start the cluster with {IMAGES_VARIABLE}=host to run \
+                     pods' commands from this machine)",
+                    engine_message(&e)
+                ))
+            })?;
         }
         Ok(())
     }
