@@ -1,7 +1,9 @@
 //! The architectures of the cluster's nodes, from the `kubernetes.io/arch`
 //! label every kubelet sets: what a binary must be built for, and what its
-//! pods are pinned to. Listing nodes is a cluster-wide permission a user
-//! of one namespace often lacks; then the architectures are not known.
+//! pods are pinned to; and each node's name and container runtime, which
+//! tell where a built image must be delivered. Listing nodes is a
+//! cluster-wide permission a user of one namespace often lacks; then
+//! neither is known.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +11,45 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
 use super::connection::{ClusterError, explain, status_code};
+
+/// What a node says of itself that tells where its images come from: its
+/// name and its container runtime (`containerd://1.7.13`, `docker://27.1.1`,
+/// the local cluster's `kubesh-local://…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub name: String,
+    pub runtime: String,
+}
+
+/// The cluster's nodes, each with its runtime. `Ok(None)` when listing
+/// nodes is forbidden.
+///
+/// # Errors
+/// The list failed for another reason (the connection, the API server).
+pub async fn facts(
+    client: &kube::Client,
+    server: &str,
+) -> Result<Option<Vec<NodeFacts>>, ClusterError> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    match nodes.list(&ListParams::default()).await {
+        Ok(list) => Ok(Some(list.items.iter().map(facts_of).collect())),
+        Err(error) if status_code(&error) == Some(403) => Ok(None),
+        Err(error) => Err(explain(server, error)),
+    }
+}
+
+/// A node's name and runtime, as its status says them.
+fn facts_of(node: &Node) -> NodeFacts {
+    NodeFacts {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        runtime: node
+            .status
+            .as_ref()
+            .and_then(|status| status.node_info.as_ref())
+            .map(|info| info.container_runtime_version.clone())
+            .unwrap_or_default(),
+    }
+}
 
 /// The label a kubelet sets to its node's architecture (`amd64`, `arm64`).
 pub const ARCH_LABEL: &str = "kubernetes.io/arch";

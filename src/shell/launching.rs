@@ -31,6 +31,7 @@ const SETTINGS: &[&str] = &[
     "MEMORY_REQUEST",
     "BUILD",
     "BUILD_ARGS",
+    launch::delivery::REGISTRY,
 ];
 
 /// The program an invocation names, if it names one: a runtime's command
@@ -114,7 +115,17 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             return STATUS_USAGE;
         }
     };
+    // Where the image goes: the registry KUBESH_REGISTRY names, else the
+    // cluster's nodes as they are found.
+    let registry = setting(shell, invocation, launch::delivery::REGISTRY);
     if let Some(build) = &build {
+        let image = match launch::delivery::reference(&build.tag, registry.as_deref()) {
+            Ok(image) => image,
+            Err(error) => {
+                report!("kubesh: {error}");
+                return STATUS_USAGE;
+            }
+        };
         // The unpack step runs in the program's image unless UNPACK_IMAGE
         // names another.
         if request
@@ -123,10 +134,10 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             .as_deref()
             .is_none_or(|image| image.trim().is_empty())
         {
-            spec.unpack_image = build.tag.clone();
+            spec.unpack_image = image.clone();
         }
-        spec.program.image = build.tag.clone();
-        request.program.image = build.tag.clone();
+        spec.program.image = image.clone();
+        request.program.image = image;
         if !shell.dry_run {
             let built = match shell.connect() {
                 Ok(connection) => connection.block_on(launch::image::build(
@@ -151,6 +162,9 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
                     report!("kubesh: {error}");
                     return 1;
                 }
+            }
+            if let Err(status) = deliver(shell, &build.tag, registry.as_deref()) {
+                return status;
             }
         }
     }
@@ -191,6 +205,11 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             println!(
                 "# {}: image {} would be built from {} through the Docker engine{args}",
                 spec.name, build.tag, build.dockerfile
+            );
+            println!(
+                "# {}: {}",
+                spec.name,
+                launch::delivery::dry_run_note(&build.tag, registry.as_deref())
             );
         }
         return print_objects(&spec, &bundle, &request.settings);
@@ -247,6 +266,46 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
                 );
             }
             1
+        }
+    }
+}
+
+/// Delivers the built image `tag` to the cluster (pushed to `registry`
+/// when set), saying what was done; `Err` holds the exit status when it
+/// cannot be, nothing having been created.
+fn deliver(shell: &mut Shell, tag: &str, registry: Option<&str>) -> Result<(), i32> {
+    let cluster = match &shell.target.context {
+        Some(context) => format!("the cluster of context {context}"),
+        None => "the cluster kubesh runs in".to_string(),
+    };
+    let interrupt = shell.interrupt.clone();
+    let connection = shell.connect().map_err(|error| {
+        report!("kubesh: {error}");
+        1
+    })?;
+    let delivery = launch::delivery::deliver(
+        &connection.client,
+        &connection.server,
+        &cluster,
+        tag,
+        registry,
+    );
+    let delivered = match connection.until_interrupted(&interrupt, delivery) {
+        Ok(delivered) => delivered,
+        Err(_) => Err(launch::delivery::DeliveryError::Interrupted(
+            tag.to_string(),
+        )),
+    };
+    match delivered {
+        Ok(delivered) => {
+            if let Some(line) = delivered.said(tag) {
+                report!("kubesh: {line}");
+            }
+            Ok(())
+        }
+        Err(error) => {
+            report!("kubesh: {error}");
+            Err(1)
         }
     }
 }
