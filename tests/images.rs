@@ -6,7 +6,10 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use assert_cmd::assert::OutputAssertExt;
 use common::images::base_image;
@@ -201,4 +204,270 @@ fn build_args_reach_the_build_and_make_their_own_tag() {
         "app.kubernetes.io/managed-by=kubesh",
     ]);
     assert_eq!(left, "", "nothing is created");
+}
+
+/// A kubesh session that launched a program in the background with hot
+/// reload on and stays, its output (stdout and stderr, where the reload
+/// lines go) collected as it comes.
+struct Session {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Session {
+    fn start(cluster: &LocalCluster, sandbox: &Sandbox, launch: &str) -> Session {
+        let mut child = cluster
+            .kubesh(sandbox)
+            .args(["--watch", "-c", &format!("{launch} & sleep 600")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubesh starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let into = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut text = into.lock().expect("output");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
+        Session { child, output }
+    }
+
+    /// Waits until kubesh has printed a line with all of `texts`, after
+    /// the first `skip` such lines; returns that line.
+    fn wait_for_line(&self, texts: &[&str], skip: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let output = self.output.lock().expect("output").clone();
+            let found = output
+                .lines()
+                .filter(|line| texts.iter().all(|text| line.contains(text)))
+                .nth(skip);
+            if let Some(line) = found {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubesh printed no line with {texts:?} (after {skip}) in {within:?}:\n{output}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().expect("output").clone()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The page `curl app/` prints in a new kubesh session, once it has all
+/// of `texts`; fails after `within`.
+fn wait_for_page(
+    cluster: &LocalCluster,
+    sandbox: &Sandbox,
+    texts: &[&str],
+    within: Duration,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = cluster
+            .kubesh(sandbox)
+            .args(["-c", "curl app/"])
+            .output()
+            .expect("kubesh runs");
+        let page = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && texts.iter().all(|text| page.contains(text)) {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`curl app/` did not show {texts:?} in {within:?}; last: {page}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The images of the running containers of the dproc `app`, sorted.
+fn running_images(cluster: &LocalCluster) -> String {
+    cluster.kubectl_stdout(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=app",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}",
+    ])
+}
+
+const SERVE: &str = "mkdir -p www\n{ echo \"page: PAGE\"; echo \"image: $(cat /image-version)\"; echo \"greeting: $(cat /greeting)\"; cat /etc/os-release; } > www/index.html\nexec httpd -f -p \"$PORT\" -h www\n";
+
+fn dockerfile(base: &str, version: &str) -> String {
+    format!(
+        "FROM {base}\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\nRUN echo {version} > /image-version\nCOPY . /src/\n"
+    )
+}
+
+#[test]
+fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerfile_edit() {
+    let name =
+        "a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerfile_edit";
+    let base = match base_image() {
+        Ok(base) => base,
+        Err(why) => {
+            println!("skipped {name}: {why}");
+            return;
+        }
+    };
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start_with_images(&sandbox);
+    let launch = "BUILD_ARGS=GREETING=hello-arg bash app/app.sh";
+    // The images of the files as they will be, built by an earlier run of
+    // this test, would not be built again.
+    for version in ["two", "one"] {
+        sandbox.write("app/app.sh", SERVE.replace("PAGE", version));
+        sandbox.write("app/Dockerfile", dockerfile(base, version));
+        let dry = cluster
+            .kubesh(&sandbox)
+            .args(["--dry-run", "-c", &format!("{launch} &")])
+            .output()
+            .expect("kubesh runs");
+        let dry = String::from_utf8_lossy(&dry.stdout).to_string();
+        let tag = dry
+            .split_whitespace()
+            .find(|word| word.starts_with("kubesh-build/app:"))
+            .unwrap_or_else(|| panic!("--dry-run shows the image: {dry}"));
+        let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+    }
+    let session = Session::start(&cluster, &sandbox, launch);
+    let built = session.wait_for_line(&["built kubesh-build/app:"], 0, Duration::from_secs(120));
+    let first_tag = built
+        .split_whitespace()
+        .find(|word| word.starts_with("kubesh-build/app:"))
+        .expect("the tag")
+        .to_string();
+    session.wait_for_line(&["ready in"], 0, Duration::from_secs(120));
+
+    // It answers `curl`, from its image: the image's os-release, not this
+    // machine's, and the build argument.
+    let page = wait_for_page(
+        &cluster,
+        &sandbox,
+        &["page: one", "image: one", "greeting: hello-arg"],
+        Duration::from_secs(60),
+    );
+    assert!(page.contains("ID=kubesh-test"), "{page}");
+    let host_id = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("ID="))
+        .unwrap_or("ID=none")
+        .to_string();
+    assert!(
+        !page.lines().any(|line| line == host_id),
+        "the host's {host_id} shows: {page}"
+    );
+    assert_eq!(running_images(&cluster), first_tag);
+
+    // A source edit (reached only through `COPY . /src/`) reloads live.
+    sandbox.write("app/app.sh", SERVE.replace("PAGE", "two"));
+    let reload = session.wait_for_line(&["↻ app", "1 file"], 0, Duration::from_secs(60));
+    assert!(reload.contains("(live)"), "{reload}");
+    wait_for_page(
+        &cluster,
+        &sandbox,
+        &["page: two", "image: one"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(running_images(&cluster), first_tag, "the same image");
+
+    // A Dockerfile edit rebuilds and rolls out.
+    sandbox.write("app/Dockerfile", dockerfile(base, "two"));
+    let reload = session.wait_for_line(&["↻ app", "rolled out"], 0, Duration::from_secs(180));
+    assert!(
+        reload.contains("(Dockerfile changed)") && reload.contains("rebuilt kubesh-build/app:"),
+        "{reload}"
+    );
+    let second_tag = reload
+        .split_whitespace()
+        .find(|word| word.starts_with("kubesh-build/app:"))
+        .expect("the new tag")
+        .to_string();
+    assert_ne!(second_tag, first_tag);
+    session.wait_for_line(
+        &["↻ app", "building kubesh-build/app:"],
+        0,
+        Duration::from_secs(1),
+    );
+    wait_for_page(
+        &cluster,
+        &sandbox,
+        &["page: two", "image: two", "greeting: hello-arg"],
+        Duration::from_secs(60),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_images(&cluster) != second_tag {
+        assert!(
+            Instant::now() < deadline,
+            "the pods run {}, not {second_tag}",
+            running_images(&cluster)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A Dockerfile that fails to build: said in full, the pods go on.
+    sandbox.write(
+        "app/Dockerfile",
+        format!("FROM {base}\nRUN echo broken step output; exit 4\n"),
+    );
+    let failed = session.wait_for_line(&["↻ app", "not rebuilt"], 0, Duration::from_secs(120));
+    assert!(
+        failed.contains("(Dockerfile changed); the pods go on running the old image: building Dockerfile failed at Step 2/2"),
+        "{failed}"
+    );
+    assert!(
+        session.output().contains("broken step output\n"),
+        "{}",
+        session.output()
+    );
+    wait_for_page(&cluster, &sandbox, &["image: two"], Duration::from_secs(10));
+    assert_eq!(running_images(&cluster), second_tag);
+    drop(session);
+
+    // The same files launched again are not built again.
+    sandbox.write("app/Dockerfile", dockerfile(base, "two"));
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "kill app"])
+        .assert()
+        .success();
+    let again = cluster
+        .kubesh(&sandbox)
+        .args(["-c", &format!("{launch} &")])
+        .output()
+        .expect("kubesh runs");
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{said}");
+    assert!(!said.contains("built"), "not built again: {said}");
+    assert_eq!(running_images(&cluster), second_tag);
+    wait_for_page(
+        &cluster,
+        &sandbox,
+        &["page: two", "image: two"],
+        Duration::from_secs(30),
+    );
 }

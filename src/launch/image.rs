@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::bundle::Bundle;
 use super::program::Program;
 use super::spinner::Spinner;
+use crate::printer::Printer;
 
 /// An image to build for a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,19 @@ pub struct Build {
     pub args: BTreeMap<String, String>,
     /// The image's tag: its repository and a hash of what it is built from.
     pub tag: String,
+}
+
+/// What a save needs to build a dproc's image again and deliver it as
+/// its launch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuild {
+    pub build: Build,
+    /// `KUBESH_REGISTRY` as the launch had it.
+    pub registry: Option<String>,
+    /// The cluster, as messages name it ("the cluster of context X").
+    pub cluster: String,
+    /// The API server's address, for messages.
+    pub server: String,
 }
 
 /// Why the image of a program cannot be built.
@@ -171,6 +185,17 @@ impl Build {
     }
 }
 
+/// Where a build's progress goes.
+pub enum Progress {
+    /// The updating line on stderr, the step it is at (a launch, which
+    /// holds the terminal).
+    Line,
+    /// One line through a printer as the build starts (a rebuild on a
+    /// save, while the prompt may be waiting: a line redrawn in place
+    /// would be drawn over it).
+    Printed(Printer),
+}
+
 /// What a build came to.
 pub enum Built {
     /// The engine had the image of these inputs already.
@@ -185,7 +210,12 @@ pub enum Built {
 /// # Errors
 /// No engine answers, it refuses, or the build fails (with the failing
 /// step and its output in full).
-pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Built, BuildError> {
+pub async fn build(
+    program: &str,
+    build: &Build,
+    bundle: &Bundle,
+    progress: Progress,
+) -> Result<Built, BuildError> {
     let docker = kubesh_engine::connect().await.map_err(|e| match e {
         // An engine that is there but refuses (the socket's permissions)
         // is named with its own words; otherwise there is none.
@@ -206,7 +236,24 @@ pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Buil
         return Ok(Built::AlreadyThere);
     }
     let began = std::time::Instant::now();
-    let spinner = Spinner::new(&format!("building {} ({})", build.tag, build.dockerfile));
+    let starting = format!("building {} ({})", build.tag, build.dockerfile);
+    let spinner = match progress {
+        Progress::Line => Some(Spinner::new(&starting)),
+        Progress::Printed(printer) => {
+            printer(starting);
+            None
+        }
+    };
+    let say = |step: String| {
+        if let Some(spinner) = &spinner {
+            spinner.set_message(step);
+        }
+    };
+    let finish = || {
+        if let Some(spinner) = &spinner {
+            spinner.finish_and_clear();
+        }
+    };
     let options = bollard::query_parameters::BuildImageOptions {
         dockerfile: build.dockerfile.clone(),
         t: Some(build.tag.clone()),
@@ -240,7 +287,7 @@ pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Buil
                         if line.starts_with("Step ") {
                             step = Some(line.to_string());
                             output.clear();
-                            spinner.set_message(format!("building {}: {line}", build.tag));
+                            say(format!("building {}: {line}", build.tag));
                         } else if !line.trim().is_empty() {
                             output.push_str(line);
                             output.push('\n');
@@ -253,7 +300,7 @@ pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Buil
                 break Err(error);
             }
             Err(other) => {
-                spinner.finish_and_clear();
+                finish();
                 return Err(BuildError::Refused {
                     address,
                     tag: build.tag.clone(),
@@ -262,7 +309,7 @@ pub async fn build(program: &str, build: &Build, bundle: &Bundle) -> Result<Buil
             }
         }
     };
-    spinner.finish_and_clear();
+    finish();
     match result {
         Ok(()) => Ok(Built::Now(began.elapsed())),
         Err(_) => Err(BuildError::Failed {

@@ -3,8 +3,9 @@
 //! (`plan`, with the security profile the namespace needs: `profile`),
 //! the objects that run it (`objects`), creating them
 //! (`create`), judging their pods (`judge`) and waiting for them
-//! (`wait`); the image of a program that brings a Dockerfile (`image`)
-//! and its delivery to the cluster (`delivery`);
+//! (`wait`); the image of a program that brings a Dockerfile (`image`,
+//! with the saves that need it built again: `dockerfile`) and its
+//! delivery to the cluster (`delivery`);
 //! a foreground program run again on every save (`rerun`, with
 //! `saves`). It knows nothing of the shell: [`start`] is handed a
 //! connection, an interrupt and a [`Request`], and returns what happened.
@@ -13,6 +14,7 @@ pub mod bundle;
 mod create;
 pub mod credentials;
 pub mod delivery;
+pub mod dockerfile;
 pub mod executable;
 pub mod image;
 pub mod input;

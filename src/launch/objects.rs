@@ -140,6 +140,9 @@ pub struct Spec {
     /// program's own (every runtime's has `sh`, `tar` and `gzip`), so a
     /// node pulls one image per program, unless `UNPACK_IMAGE` names one.
     pub unpack_image: String,
+    /// How the image the program runs in was built from its Dockerfile
+    /// and delivered, if it brings one: done again when a save needs it.
+    pub build: Option<super::image::Rebuild>,
 }
 
 impl Spec {
@@ -669,6 +672,7 @@ pub(crate) mod tests {
                 memory: Some("128Mi".into()),
             },
             unpack_image: "node:22-slim".into(),
+            build: None,
         }
     }
 

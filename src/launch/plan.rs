@@ -216,6 +216,7 @@ pub fn plan(
         profile,
         requests,
         unpack_image,
+        build: None,
     };
     Ok((spec, bundle))
 }

@@ -4,13 +4,16 @@
 //! its supervisor; where that cannot be done — dependencies changed, no
 //! shell in the image, exec refused, no pod running — the rollout path
 //! ([`rollout`]) changes the pod template's content hash and Kubernetes
-//! replaces the pods. Either way the ConfigMaps hold the new bundle, so a
-//! pod started later runs it too. One line per reload says what changed,
+//! replaces the pods. For a dproc running the image built from its
+//! Dockerfile, a save the image depends on takes the rebuild path
+//! ([`rebuild`]): the image is built again and rolled out. Either way the
+//! ConfigMaps hold the new bundle, so a pod started later runs it too. One line per reload says what changed,
 //! how long it took and which path was taken. A file that changes right
 //! after every reload ([`loops`]) stops the watch, with a word on why.
 
 mod live;
 mod loops;
+mod rebuild;
 mod rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::launch::bundle::{self, Limits};
+use crate::launch::image;
 use crate::launch::objects::Spec;
 use crate::launch::program::Files;
 use crate::launch::saves::{Change, Saves, WatchError, being_written};
@@ -223,13 +227,21 @@ impl Reloader {
     /// Starts the live update in the running pods when `change` touches a
     /// file of the bundle in the cluster: a file an ignore rule keeps out
     /// (a log written all the time) costs no exec. A new file is prepared
-    /// for after the save, as the bundle shows it is one.
+    /// for after the save, as the bundle shows it is one; a file the
+    /// dproc's image is built from is not, as the image is built again.
     fn prepare_for(&self, change: &Change) -> Option<Preparing> {
-        let shipped = |path: &PathBuf| {
-            path.strip_prefix(&self.files.root)
-                .is_ok_and(|inside| self.running.contains_key(&*inside.to_string_lossy()))
-        };
-        if change.paths.iter().any(shipped) {
+        let inside: Vec<String> = change
+            .paths
+            .iter()
+            .filter_map(|path: &PathBuf| path.strip_prefix(&self.files.root).ok())
+            .map(|inside| inside.to_string_lossy().into_owned())
+            .collect();
+        let shipped = inside.iter().any(|name| self.running.contains_key(name));
+        let rebuilds = self.spec.build.as_ref().is_some_and(|rebuild| {
+            let names = inside.iter().map(String::as_str);
+            rebuild::needed_by(&rebuild.build, &self.files.root, &self.running, names).is_some()
+        });
+        if shipped && !rebuilds {
             self.prepare()
         } else {
             None
@@ -269,10 +281,23 @@ impl Reloader {
         let chunks = bundle.chunks().count();
         let live_path = self.live_path(&diff, chunks);
         spec.chunks = chunks;
+        let rebuilding = rebuild::wanted(&spec, &self.files.root, &bundle, &diff);
+        if let Some((_, rebuild)) = &rebuilding {
+            spec = rebuild::retagged(spec, rebuild.clone());
+        }
         let client = &self.client;
         let target = live::Target::of(&self.spec);
+        let printer = &self.printer;
         let outcome = self.runtime.block_on(async {
             let work = async {
+                if let Some((because, rebuild)) = rebuilding {
+                    let outcome = rebuild::rebuild(client, &spec, &rebuild, &bundle, printer).await;
+                    return Reloaded::Rebuilt {
+                        because,
+                        tag: rebuild.build.tag,
+                        outcome,
+                    };
+                }
                 let fallback = match live_path {
                     Ok(()) => {
                         let prepared = async {
@@ -307,19 +332,29 @@ impl Reloader {
         let outcome = outcome?;
         // Before the line: whatever reacts to it comes after.
         let ended = Instant::now();
-        let ms = ended.duration_since(started).as_millis();
+        let took = ended.duration_since(started);
         let files = match diff.len() {
             1 => "1 file".to_string(),
             n => format!("{n} files"),
         };
-        (self.printer)(format!(
-            "↻ {name}  {files}  {ms} ms  {}",
-            outcome.describe()
-        ));
+        let line = match &outcome {
+            // The time is part of the sentence.
+            Reloaded::Rebuilt { .. } => format!("↻ {name}  {files}  {}", outcome.describe(took)),
+            _ => format!(
+                "↻ {name}  {files}  {} ms  {}",
+                took.as_millis(),
+                outcome.describe(took)
+            ),
+        };
+        (self.printer)(line);
         if matches!(
             outcome,
             Reloaded::Rollout {
                 outcome: Err(rollout::RolloutError::NotStored(_)),
+                ..
+            } | Reloaded::Rebuilt {
+                outcome: Err(rebuild::RebuildError::Build(_)
+                    | rebuild::RebuildError::Rollout(rollout::RolloutError::NotStored(_))),
                 ..
             }
         ) {
@@ -377,12 +412,42 @@ enum Reloaded {
         reason: live::NoLivePath,
         outcome: Result<(), rollout::RolloutError>,
     },
+    /// The image built again (`because` that file changed) as `tag`, and
+    /// rolled out.
+    Rebuilt {
+        because: String,
+        tag: String,
+        outcome: Result<image::Built, rebuild::RebuildError>,
+    },
 }
 
 impl Reloaded {
-    /// The end of the reload line: the path, and what went wrong if anything.
-    fn describe(&self) -> String {
+    /// The end of the reload line: the path, and what went wrong if
+    /// anything; `took` is the whole reload's time.
+    fn describe(&self, took: Duration) -> String {
+        let seconds = took.as_secs_f64();
         match self {
+            Reloaded::Rebuilt {
+                because,
+                tag,
+                outcome,
+            } => match outcome {
+                Ok(image::Built::Now(_)) => {
+                    format!("rebuilt {tag} and rolled out in {seconds:.1} s ({because} changed)")
+                }
+                Ok(image::Built::AlreadyThere) => {
+                    format!("rolled out {tag}, built before, in {seconds:.1} s ({because} changed)")
+                }
+                Err(error @ rebuild::RebuildError::Build(_)) => {
+                    format!("not rebuilt ({because} changed); {error}")
+                }
+                Err(error @ rebuild::RebuildError::Delivery(_)) => {
+                    format!("built {tag} ({because} changed), not delivered; {error}")
+                }
+                Err(error @ rebuild::RebuildError::Rollout(_)) => {
+                    format!("built {tag} ({because} changed), not rolled out: {error}")
+                }
+            },
             Reloaded::Live(Live::Updated { pods, waiting }) => {
                 let pods = if *pods > 1 {
                     format!(", {pods} pods")

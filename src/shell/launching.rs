@@ -138,12 +138,23 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
         }
         spec.program.image = image.clone();
         request.program.image = image;
+        spec.build = Some(launch::image::Rebuild {
+            build: build.clone(),
+            registry: registry.clone(),
+            cluster: cluster_name(shell),
+            server: shell
+                .connection
+                .as_ref()
+                .map(|connection| connection.server.clone())
+                .unwrap_or_default(),
+        });
         if !shell.dry_run {
             let built = match shell.connect() {
                 Ok(connection) => connection.block_on(launch::image::build(
                     request.program.shown(),
                     build,
                     &bundle,
+                    launch::image::Progress::Line,
                 )),
                 Err(error) => {
                     report!("kubesh: {}: {error}", invocation.args[0]);
@@ -274,10 +285,7 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
 /// when set), saying what was done; `Err` holds the exit status when it
 /// cannot be, nothing having been created.
 fn deliver(shell: &mut Shell, tag: &str, registry: Option<&str>) -> Result<(), i32> {
-    let cluster = match &shell.target.context {
-        Some(context) => format!("the cluster of context {context}"),
-        None => "the cluster kubesh runs in".to_string(),
-    };
+    let cluster = cluster_name(shell);
     let interrupt = shell.interrupt.clone();
     let connection = shell.connect().map_err(|error| {
         report!("kubesh: {error}");
@@ -307,6 +315,14 @@ fn deliver(shell: &mut Shell, tag: &str, registry: Option<&str>) -> Result<(), i
             report!("kubesh: {error}");
             Err(1)
         }
+    }
+}
+
+/// The cluster of the current context, as messages name it.
+fn cluster_name(shell: &Shell) -> String {
+    match &shell.target.context {
+        Some(context) => format!("the cluster of context {context}"),
+        None => "the cluster kubesh runs in".to_string(),
     }
 }
 
