@@ -314,18 +314,18 @@ fn running_images(cluster: &LocalCluster) -> String {
     ])
 }
 
-const SERVE: &str = "mkdir -p www\n{ echo \"page: PAGE\"; echo \"image: $(cat /image-version)\"; echo \"greeting: $(cat /greeting)\"; cat /etc/os-release; } > www/index.html\nexec httpd -f -p \"$PORT\" -h www\n";
+const SERVE: &str = "mkdir -p www\n{ echo \"page: PAGE\"; echo \"image: $(cat /image-version)\"; echo \"greeting: $(cat /greeting)\"; echo \"note: $(cat /note)\"; cat /etc/os-release; } > www/index.html\nexec httpd -f -p \"$PORT\" -h www\n";
 
 fn dockerfile(base: &str, version: &str) -> String {
     format!(
-        "FROM {base}\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\nRUN echo {version} > /image-version\nCOPY . /src/\n"
+        "FROM {base}\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\nRUN echo {version} > /image-version\nCOPY note.txt /note\nCOPY . /src/\n"
     )
 }
 
 #[test]
-fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerfile_edit() {
+fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_an_edit_to_its_image() {
     let name =
-        "a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerfile_edit";
+        "a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_an_edit_to_its_image";
     let base = match base_image() {
         Ok(base) => base,
         Err(why) => {
@@ -338,9 +338,14 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerf
     let launch = "BUILD_ARGS=GREETING=hello-arg bash app/app.sh";
     // The images of the files as they will be, built by an earlier run of
     // this test, would not be built again.
-    for version in ["two", "one"] {
-        sandbox.write("app/app.sh", SERVE.replace("PAGE", version));
+    for (page, version, note) in [
+        ("two", "two", "second"),
+        ("two", "two", "first"),
+        ("one", "one", "first"),
+    ] {
+        sandbox.write("app/app.sh", SERVE.replace("PAGE", page));
         sandbox.write("app/Dockerfile", dockerfile(base, version));
+        sandbox.write("app/note.txt", format!("{note}\n"));
         let dry = cluster
             .kubesh(&sandbox)
             .args(["--dry-run", "-c", &format!("{launch} &")])
@@ -367,7 +372,12 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerf
     let page = wait_for_page(
         &cluster,
         &sandbox,
-        &["page: one", "image: one", "greeting: hello-arg"],
+        &[
+            "page: one",
+            "image: one",
+            "greeting: hello-arg",
+            "note: first",
+        ],
         Duration::from_secs(60),
     );
     assert!(page.contains("ID=kubesh-test"), "{page}");
@@ -429,6 +439,35 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerf
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // A file the Dockerfile copies by name rebuilds too.
+    sandbox.write("app/note.txt", "second\n");
+    let reload = session.wait_for_line(&["↻ app", "rolled out"], 1, Duration::from_secs(180));
+    assert!(
+        reload.contains("(note.txt changed)") && reload.contains("rebuilt kubesh-build/app:"),
+        "{reload}"
+    );
+    let third_tag = reload
+        .split_whitespace()
+        .find(|word| word.starts_with("kubesh-build/app:"))
+        .expect("the new tag")
+        .to_string();
+    assert_ne!(third_tag, second_tag);
+    wait_for_page(
+        &cluster,
+        &sandbox,
+        &["page: two", "image: two", "note: second"],
+        Duration::from_secs(60),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_images(&cluster) != third_tag {
+        assert!(
+            Instant::now() < deadline,
+            "the pods run {}, not {third_tag}",
+            running_images(&cluster)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // A Dockerfile that fails to build: said in full, the pods go on.
     sandbox.write(
         "app/Dockerfile",
@@ -445,7 +484,7 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerf
         session.output()
     );
     wait_for_page(&cluster, &sandbox, &["image: two"], Duration::from_secs(10));
-    assert_eq!(running_images(&cluster), second_tag);
+    assert_eq!(running_images(&cluster), third_tag);
     drop(session);
 
     // The same files launched again are not built again.
@@ -463,7 +502,7 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_a_dockerf
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{said}");
     assert!(!said.contains("built"), "not built again: {said}");
-    assert_eq!(running_images(&cluster), second_tag);
+    assert_eq!(running_images(&cluster), third_tag);
     wait_for_page(
         &cluster,
         &sandbox,
