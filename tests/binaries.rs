@@ -243,3 +243,122 @@ fn a_glibc_binary_runs_in_an_image_with_a_shell_and_a_ca_bundle() {
     );
     assert!(!yaml.contains("slim"), "{yaml}");
 }
+
+/// An image with this machine's glibc (its `libc.so.6` and loader) and a
+/// static busybox, built on the local Docker engine; or why it cannot be.
+fn image_with_this_machines_glibc() -> Result<&'static str, String> {
+    let answers = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !answers {
+        return Err("no Docker engine answers (`docker version` failed)".into());
+    }
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = context.path();
+    let libc = std::path::Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+    let loader = std::path::Path::new("/lib64/ld-linux-x86-64.so.2");
+    if !libc.exists() || !loader.exists() || !std::path::Path::new("/bin/busybox").exists() {
+        return Err("needs x86_64 glibc at /lib/x86_64-linux-gnu and a static /bin/busybox".into());
+    }
+    for (from, to) in [
+        (libc, "libc.so.6"),
+        (loader, "ld-linux-x86-64.so.2"),
+        (std::path::Path::new("/bin/busybox"), "busybox"),
+    ] {
+        std::fs::copy(from, dir.join(to)).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         COPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nCOPY ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let tag = "kubesh-test/this-glibc:1";
+    let built = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !built.status.success() {
+        return Err(format!(
+            "docker build failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        ));
+    }
+    Ok(tag)
+}
+
+/// A glibc binary that needs a newer glibc than its image has fails on the
+/// local cluster as on a node (the image's own loader refuses it), and
+/// kubesh says why and what to do. (The binary is this machine's build of
+/// a C program whose glibc version need is raised to 2.99, which no glibc
+/// has.)
+#[test]
+fn a_binary_needing_a_newer_glibc_than_its_image_fails_as_on_a_node_and_kubesh_says_why() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the test image is made for x86_64");
+        return;
+    }
+    let image = match image_with_this_machines_glibc() {
+        Ok(image) => image,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sandbox = Sandbox::new();
+    compile(&sandbox, "hello", HELLO_C, &[]);
+    let path = sandbox.work().join("hello");
+    let mut elf = std::fs::read(&path).unwrap();
+    let needed = b"GLIBC_2.34\0";
+    let at = elf
+        .windows(needed.len())
+        .position(|w| w == needed)
+        .expect("the binary needs GLIBC_2.34 (__libc_start_main)");
+    elf[at..at + needed.len()].copy_from_slice(b"GLIBC_2.99\0");
+    std::fs::write(&path, elf).unwrap();
+
+    let cluster = LocalCluster::start_with_images(&sandbox);
+    let output = bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", &format!("BINARY_IMAGE={image} ./hello")],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_ne!(output.status.code(), Some(0), "{stdout}{stderr}");
+    // The image's loader said it, as on a node.
+    assert!(
+        format!("{stdout}{stderr}").contains("version `GLIBC_2.99' not found"),
+        "{stdout}{stderr}"
+    );
+    // And kubesh explains it; a program that has ended has no input to
+    // be told about.
+    assert!(
+        stderr.contains(&format!(
+            "kubesh: hello needs glibc 2.99, and its image {image} has an older one"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("what you type cannot reach"), "{stderr}");
+
+    // In the background, the crash is reported with the loader's words and
+    // the same explanation.
+    let output = bounded(
+        cluster.kubesh(&sandbox),
+        &["-c", &format!("BINARY_IMAGE={image} ./hello &")],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("version `GLIBC_2.99' not found")
+            && stderr.contains(&format!(
+                "\nhello needs glibc 2.99, and its image {image} has an older one"
+            )),
+        "{stderr}"
+    );
+}

@@ -392,7 +392,12 @@ async fn wait_ready(
                     logs: Some((container, previous)),
                 }) => {
                     let tail = last_lines(&pods, &pod_name, &container, previous).await;
-                    format!("{reason}{tail}")
+                    let why = launching
+                        .as_deref()
+                        .and_then(|spec| older_glibc(tail.as_bytes(), spec))
+                        .map(|why| format!("\n{why}"))
+                        .unwrap_or_default();
+                    format!("{reason}{tail}{why}")
                 }
                 Some(Progress::Failed { reason, logs: None }) => reason,
                 Some(Progress::Unschedulable(message)) => unschedulable_failure(&message),
@@ -665,7 +670,7 @@ async fn run_foreground(
                 started = true;
                 spinner.finish_and_clear();
                 let output = stream_output(connection, &pods, &spec.name);
-                match input.take() {
+                let tail = match input.take() {
                     Some(input) => {
                         let feed = async {
                             feed_stdin(&pods, &spec.name, input).await;
@@ -673,16 +678,21 @@ async fn run_foreground(
                         };
                         tokio::select! {
                             streamed = output => streamed?,
-                            () = feed => {}
+                            () = feed => Vec::new(),
                         }
                     }
                     None => output.await?,
-                }
+                };
                 let pod = pods
                     .get(&spec.name)
                     .await
                     .map_err(|e| lost(connection, &spec.name, connection.explain(e)))?;
                 if let Progress::Ended(code) = assess(&pod, false) {
+                    if code != 0
+                        && let Some(why) = older_glibc(&tail, spec)
+                    {
+                        report!("kubesh: {why}");
+                    }
                     return Ok(code);
                 }
             }
@@ -721,17 +731,20 @@ fn on_its_way(name: &str, phase: &str, pulls: &Pulls) -> String {
 /// that breaks, or ends while the program still runs (a connection reset,
 /// an idle timeout on the way), is opened again and what was already
 /// shown is skipped, so nothing is lost or shown twice.
+/// Streams the program's output to stdout until it ends; gives the last
+/// few KiB of it (to explain a failure the output names).
 async fn stream_output(
     connection: &Connection,
     pods: &Api<Pod>,
     name: &str,
-) -> Result<(), LaunchError> {
+) -> Result<Vec<u8>, LaunchError> {
     let params = LogParams {
         follow: true,
         container: Some("main".to_string()),
         ..LogParams::default()
     };
     let mut shown: usize = 0;
+    let mut tail: Vec<u8> = Vec::new();
     let mut broken = Broken::default();
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -778,12 +791,16 @@ async fn stream_output(
             }
             broken.progressed();
             shown += fresh.len();
+            tail.extend_from_slice(fresh);
+            if tail.len() > TAIL_BYTES {
+                tail.drain(..tail.len() - TAIL_BYTES);
+            }
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(fresh);
             let _ = out.flush();
         };
         if ended && main_ended(pods, name).await {
-            return Ok(());
+            return Ok(tail);
         }
         if ended {
             // Ended early, or the program's end is not in its status yet.
@@ -842,6 +859,30 @@ async fn main_ended(pods: &Api<Pod>, name: &str) -> bool {
 }
 
 /// The connection to the cluster broke while a foreground program ran.
+/// How much of a foreground program's last output is kept to explain its
+/// failure.
+const TAIL_BYTES: usize = 4096;
+
+/// What the dynamic loader says when a binary needs a newer glibc than the
+/// image has (`version `GLIBC_2.99' not found (required by ./app)`),
+/// explained: the version it needs, the image, and what to do.
+fn older_glibc(output: &[u8], spec: &Spec) -> Option<String> {
+    let text = String::from_utf8_lossy(output);
+    let version = text.lines().rev().find_map(|line| {
+        let rest = line.split("version `GLIBC_").nth(1)?;
+        let (version, after) = rest.split_once('\'')?;
+        after.starts_with(" not found").then(|| version.to_string())
+    })?;
+    Some(format!(
+        "{} needs glibc {version}, and its image {} has an older one (the loader's words are \
+         above); build it on an older distribution or statically, or run it in an image with \
+         glibc {version} or newer ({}_IMAGE)",
+        spec.program.shown(),
+        spec.program.image,
+        spec.program.runtime.name.to_uppercase()
+    ))
+}
+
 fn lost(connection: &Connection, name: &str, source: ClusterError) -> LaunchError {
     LaunchError::Lost {
         name: name.to_string(),
@@ -861,6 +902,8 @@ async fn feed_stdin(pods: &Api<Pod>, name: &str, mut input: mpsc::Receiver<Vec<u
         .stderr(false);
     let mut attached = match pods.attach(name, &params).await {
         Ok(attached) => attached,
+        // A program that has ended already has nothing to read.
+        Err(_) if main_ended(pods, name).await => return,
         Err(error) => {
             report!(
                 "kubesh: {name}: what you type cannot reach the program ({}); its output still comes, Ctrl-C stops it",
