@@ -127,6 +127,11 @@ pub enum Command {
         /// (default: your local cluster's, in kubesh's data directory).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
+        /// Where images' unpacked files are kept, shared by clusters
+        /// (default: STATE/images; your local cluster's: kubesh's cache
+        /// directory).
+        #[arg(long, value_name = "DIR")]
+        images_cache: Option<PathBuf>,
     },
     /// The guided tour at the prompt: eight steps from a first program in
     /// a pod to hot reload and `kill`, each checked; goes on where it was

@@ -71,11 +71,12 @@ fn run(mut cli: Cli) -> i32 {
         port,
         kubeconfig,
         state,
+        images_cache,
     }) = cli.subcommand
     {
         return match action {
             Some(action) => local::commands::run(&action),
-            None => local::commands::foreground(port, kubeconfig, state),
+            None => local::commands::foreground(port, kubeconfig, state, images_cache),
         };
     }
     let tour = matches!(cli.subcommand, Some(cli::Command::Tour { .. }));

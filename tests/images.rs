@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::assert::OutputAssertExt;
 use common::images::base_image;
-use common::{LocalCluster, Sandbox};
+use common::{LocalCluster, Sandbox, SharedCluster, bounded};
 use predicates::str::contains;
 
 #[test]
@@ -509,4 +509,53 @@ fn a_dockerfile_program_in_the_background_reloads_live_and_rebuilds_on_an_edit_t
         &["page: two", "image: two"],
         Duration::from_secs(30),
     );
+}
+
+/// The user's local cluster keeps the images its pods ran in unpacked in
+/// kubesh's cache directory, not in its state: a cluster started anew
+/// (after `local-cluster reset`) finds them and does not unpack them again.
+#[test]
+fn the_users_cluster_finds_its_unpacked_images_again_after_a_reset() {
+    let base = match base_image() {
+        Ok(base) => base,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sandbox = Sandbox::new();
+    let _cluster = SharedCluster::guard(&sandbox);
+    sandbox.write("hello.sh", "echo hello from the image\n");
+    let run = || {
+        let mut command = sandbox.command();
+        command
+            .env("KUBESH_LOCAL_IMAGES", "engine")
+            .env("SHELL_IMAGE", base);
+        bounded(command, &["--local", "-c", "sh hello.sh"])
+            .assert()
+            .success()
+            .stdout(contains("hello from the image"));
+    };
+    let unpacked = || {
+        use std::os::unix::fs::MetadataExt;
+        let cache = sandbox.path("cache/kubesh/images");
+        let entries: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap_or_else(|e| panic!("{}: {e}", cache.display()))
+            .flatten()
+            .filter(|entry| entry.path().join("rootfs").is_dir())
+            .map(|entry| {
+                let meta = std::fs::metadata(entry.path().join("rootfs")).expect("rootfs");
+                (entry.file_name(), meta.ino())
+            })
+            .collect();
+        entries
+    };
+    run();
+    let before = unpacked();
+    assert_eq!(before.len(), 1, "{before:?}");
+    bounded(sandbox.command(), &["local-cluster", "reset", "--yes"])
+        .assert()
+        .success();
+    run();
+    assert_eq!(unpacked(), before, "the image was unpacked again");
 }

@@ -59,6 +59,11 @@ pub struct Options {
     /// Whether pods run in their images (through a Docker engine) or run
     /// their commands from this machine; see [`ImagesSetting::from_env`].
     pub images: ImagesSetting,
+    /// Where images' unpacked files are kept, a directory per image id
+    /// (default: `STATE/images`). Named by content, so the clusters of one
+    /// user may share it: a new cluster then finds the images an earlier
+    /// one unpacked.
+    pub images_cache: Option<PathBuf>,
 }
 
 pub use kubelet::images::{IMAGES_VARIABLE, ImagesSetting};
@@ -130,6 +135,10 @@ impl LocalCluster {
         let exec_protocols = api::streams::protocols_from_env()?;
         let pull_time = kubelet::pull_time_from_env()?;
         let images = opts.images;
+        let images_cache = opts
+            .images_cache
+            .clone()
+            .unwrap_or_else(|| state_dir.join("images"));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Arc<Shared>>>();
         let thread = std::thread::Builder::new()
@@ -164,7 +173,9 @@ impl LocalCluster {
                             return;
                         }
                     };
-                    let kubelet = kubelet::Kubelet::new(state_dir.clone(), pull_time, images).await;
+                    let kubelet =
+                        kubelet::Kubelet::new(state_dir.clone(), pull_time, images, images_cache)
+                            .await;
                     if kubelet.node().is_some() {
                         store.use_service_range();
                     }

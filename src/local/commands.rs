@@ -191,7 +191,8 @@ fn reset(place: &Place, yes: bool) -> Result<i32, LocalError> {
     Ok(0)
 }
 
-/// `kubesh local-cluster [--port P] [--kubeconfig FILE] [--state DIR]`: a
+/// `kubesh local-cluster [--port P] [--kubeconfig FILE] [--state DIR]
+/// [--images-cache DIR]`: a
 /// cluster in the foreground until Ctrl-C or SIGTERM. Without `--state`,
 /// on the user's state, so that `kubesh --local` uses it too; a second
 /// cluster on the same state is refused.
@@ -199,14 +200,23 @@ pub fn foreground(
     port: u16,
     kubeconfig: Option<std::path::PathBuf>,
     state: Option<std::path::PathBuf>,
+    images_cache: Option<std::path::PathBuf>,
 ) -> i32 {
-    let (kubeconfig, state) = match (kubeconfig, state) {
-        (Some(kubeconfig), Some(state)) => (kubeconfig, state),
+    let (kubeconfig, state, images_cache) = match (kubeconfig, state) {
+        (Some(kubeconfig), Some(state)) => (kubeconfig, state, images_cache),
         (kubeconfig, state) => match Place::user() {
-            Ok(place) => (
-                kubeconfig.unwrap_or_else(|| place.kubeconfig()),
-                state.unwrap_or_else(|| place.state_dir()),
-            ),
+            Ok(place) => {
+                // On the user's state, the user's cache of images.
+                let images_cache = match &state {
+                    None => images_cache.or_else(|| Some(place.images_cache().to_path_buf())),
+                    Some(_) => images_cache,
+                };
+                (
+                    kubeconfig.unwrap_or_else(|| place.kubeconfig()),
+                    state.unwrap_or_else(|| place.state_dir()),
+                    images_cache,
+                )
+            }
             Err(error) => {
                 report!("kubesh: local-cluster: {error}");
                 return 1;
@@ -232,6 +242,7 @@ pub fn foreground(
         kubeconfig: Some(kubeconfig),
         state_dir: Some(state),
         images,
+        images_cache,
     };
     let status = match local_cluster::run_standalone(options) {
         Ok(()) => 0,

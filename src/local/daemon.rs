@@ -59,6 +59,8 @@ pub fn start(place: &Place) -> Result<Running, LocalError> {
         .arg(&state)
         .arg("--kubeconfig")
         .arg(place.kubeconfig())
+        .arg("--images-cache")
+        .arg(place.images_cache())
         .current_dir(place.dir())
         .stdin(Stdio::null())
         .stdout(log)

@@ -25,6 +25,9 @@ pub use claim::{Claim, Record};
 #[derive(Debug, Clone)]
 pub struct Place {
     dir: PathBuf,
+    /// Images' unpacked files: in kubesh's cache directory, so a cluster
+    /// started anew (after `reset`, say) finds them.
+    images_cache: PathBuf,
 }
 
 impl Place {
@@ -33,6 +36,7 @@ impl Place {
         let dirs = directories::ProjectDirs::from("", "", "kubesh").ok_or(LocalError::NoDataDir)?;
         Ok(Place {
             dir: dirs.data_dir().join("local-cluster"),
+            images_cache: dirs.cache_dir().join("images"),
         })
     }
 
@@ -43,6 +47,11 @@ impl Place {
     /// The cluster's state: its store and its pods' directories.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// Where the images its pods run in are kept unpacked.
+    pub fn images_cache(&self) -> &Path {
+        &self.images_cache
     }
 
     /// The kubeconfig it writes (mode 0600), for kubesh and kubectl.

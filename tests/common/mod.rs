@@ -31,7 +31,7 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new() -> Sandbox {
         let dir = tempfile::tempdir().expect("temporary directory");
-        for sub in ["home", "data", "config", "work"] {
+        for sub in ["home", "data", "config", "cache", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("sandbox directory");
         }
         std::fs::write(dir.path().join("kubeconfig"), KUBECONFIG).expect("kubeconfig");
@@ -69,6 +69,7 @@ impl Sandbox {
             .env("HOME", self.path("home"))
             .env("XDG_DATA_HOME", self.path("data"))
             .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
             .env("KUBECONFIG", self.path("kubeconfig"))
             // The tests' programs run in stock runtime images no registry
             // here serves: local clusters run their commands from this

@@ -1,5 +1,5 @@
 //! Standalone local cluster for development and tests:
-//! `local-cluster [--port P] [--kubeconfig FILE] [--state DIR]`.
+//! `local-cluster [--port P] [--kubeconfig FILE] [--state DIR] [--images-cache DIR]`.
 
 use std::path::PathBuf;
 
@@ -31,8 +31,11 @@ fn main() {
             },
             "--kubeconfig" => opts.kubeconfig = Some(PathBuf::from(value("--kubeconfig"))),
             "--state" => opts.state_dir = Some(PathBuf::from(value("--state"))),
+            "--images-cache" => opts.images_cache = Some(PathBuf::from(value("--images-cache"))),
             "-h" | "--help" => {
-                println!("usage: local-cluster [--port P] [--kubeconfig FILE] [--state DIR]");
+                println!(
+                    "usage: local-cluster [--port P] [--kubeconfig FILE] [--state DIR] [--images-cache DIR]"
+                );
                 return;
             }
             other => {

@@ -274,11 +274,15 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&work);
             return Err(error);
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&work, &dir).map_err(|e| {
+        // Another cluster sharing the cache may have put the same image in
+        // place meanwhile: its files are these files, and its pods may be
+        // using them, so they stay and this copy goes.
+        if let Err(e) = std::fs::rename(&work, &dir) {
             let _ = std::fs::remove_dir_all(&work);
-            unpack_error("moving it into place", &e)
-        })?;
+            if !rootfs.is_dir() {
+                return Err(unpack_error("moving it into place", &e));
+            }
+        }
         Ok(rootfs)
     }
 

@@ -276,6 +276,7 @@ impl Kubelet {
         state_dir: PathBuf,
         pull_time: Duration,
         setting: images::ImagesSetting,
+        images_cache: PathBuf,
     ) -> Kubelet {
         for entry in std::fs::read_dir(&state_dir)
             .into_iter()
@@ -300,7 +301,7 @@ impl Kubelet {
             Ok(node) => Isolation::Sandbox(Arc::new(node)),
             Err(why) => Isolation::Direct(why),
         };
-        let image_mode = image_mode(&isolation, setting, state_dir.join("images")).await;
+        let image_mode = image_mode(&isolation, setting, images_cache).await;
         let root = state_dir.join(format!("run-{}", std::process::id()));
         // Pods' volumes (secrets among them) are for this user only.
         if std::fs::create_dir_all(&root).is_ok() {

@@ -27,6 +27,7 @@ impl TestCluster {
             kubeconfig: Some(dir.path().join("kubeconfig")),
             state_dir: Some(dir.path().join("state")),
             images,
+            images_cache: None,
         })
         .expect("local cluster starts");
         TestCluster { cluster, dir }
