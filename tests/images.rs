@@ -559,3 +559,101 @@ fn the_users_cluster_finds_its_unpacked_images_again_after_a_reset() {
     run();
     assert_eq!(unpacked(), before, "the image was unpacked again");
 }
+
+#[test]
+fn img_lists_the_image_built_for_a_background_program_with_its_dproc() {
+    let name = "img_lists_the_image_built_for_a_background_program_with_its_dproc";
+    let base = match base_image() {
+        Ok(base) => base,
+        Err(why) => {
+            println!("skipped {name}: {why}");
+            return;
+        }
+    };
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start_with_images(&sandbox);
+    sandbox.write(
+        "shop/shop.sh",
+        "mkdir -p www\necho shop > www/index.html\nexec httpd -f -p \"$PORT\" -h www\n",
+    );
+    sandbox.write("shop/Dockerfile", format!("FROM {base}\n"));
+    let dry = cluster
+        .kubesh(&sandbox)
+        .args(["--dry-run", "-c", "bash shop/shop.sh &"])
+        .output()
+        .expect("kubesh runs");
+    let dry = String::from_utf8_lossy(&dry.stdout).to_string();
+    let tag = dry
+        .split_whitespace()
+        .find(|word| word.starts_with("kubesh-build/shop:"))
+        .unwrap_or_else(|| panic!("--dry-run shows the image: {dry}"))
+        .to_string();
+    cluster
+        .kubesh(&sandbox)
+        .args(["-c", "bash shop/shop.sh &"])
+        .assert()
+        .success();
+
+    let listed = cluster
+        .kubesh(&sandbox)
+        .args(["-c", "img"])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&listed.get_output().stdout).to_string();
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["IMAGE", "SIZE", "BUILT", "DPROCS"], "{out}");
+    let row = out
+        .lines()
+        .find(|line| line.starts_with(&format!("{tag} ")))
+        .unwrap_or_else(|| panic!("img lists {tag}: {out}"));
+    assert!(row.ends_with("  shop"), "its dproc: {row}");
+    assert!(row.contains(" ago "), "when it was built: {row}");
+
+    // Without the cluster, the images are still listed, and one line says
+    // why their dprocs are not.
+    let listed = cluster
+        .kubesh(&sandbox)
+        .env("KUBECONFIG", sandbox.path("no-kubeconfig"))
+        .args(["-c", "img"])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&listed.get_output().stdout).to_string();
+    let err = String::from_utf8_lossy(&listed.get_output().stderr).to_string();
+    let row = out
+        .lines()
+        .find(|line| line.starts_with(&format!("{tag} ")))
+        .unwrap_or_else(|| panic!("img lists {tag}: {out}"));
+    assert!(row.ends_with("  ?"), "{row}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("dprocs of namespace default could not be looked up")
+            && err.contains("no-kubeconfig"),
+        "{err}"
+    );
+}
+
+#[test]
+fn img_without_an_engine_says_so_in_one_sentence() {
+    let sandbox = Sandbox::new();
+    let socket = sandbox.path("no-engine.sock");
+    let output = sandbox
+        .command()
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .args(["-c", "set +e; img; echo status=$?"])
+        .output()
+        .expect("kubesh runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stdout, "status=1\n", "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    assert!(
+        stderr.contains(&format!("no Docker engine at unix://{}", socket.display()))
+            && stderr.contains("start Docker"),
+        "{stderr}"
+    );
+}

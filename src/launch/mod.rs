@@ -10,6 +10,7 @@
 //! `saves`). It knows nothing of the shell: [`start`] is handed a
 //! connection, an interrupt and a [`Request`], and returns what happened.
 
+pub mod built;
 pub mod bundle;
 mod create;
 pub mod credentials;

@@ -32,6 +32,9 @@ pub enum Failure {
     /// A launch, or the wait for its pods, failed (status 1).
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// The images kubesh built could not be listed (status 1).
+    #[error(transparent)]
+    Images(#[from] crate::launch::built::ListError),
     /// A cluster request about one dproc failed.
     #[error("{name}: {source}")]
     About {
