@@ -3,8 +3,10 @@
 //! explicitly as `COPY`/`ADD` sources from the build context (a path or a
 //! glob). Files reached only through a directory source (`COPY . .`,
 //! `COPY src/ /app/`) do not: they are among the program's files, which
-//! hot reload writes into the running container anyway. Pure functions
-//! over the Dockerfile's text.
+//! hot reload writes into the running container anyway; nor do files a
+//! `COPY` only places in the program's directory (`/app`, where hot reload
+//! writes them too) with no `RUN` step after it to use them. Pure
+//! functions over the Dockerfile's text.
 
 use std::collections::BTreeMap;
 
@@ -69,16 +71,24 @@ fn has_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
-/// The context sources of every `COPY` and `ADD` of a Dockerfile, as
-/// written: not those of `COPY --from=` (another stage or image), nor
-/// URLs, here-documents or paths made of build variables (`$NAME`), whose
-/// files cannot be known from the text.
+/// The context sources of the `COPY`s and `ADD`s of a Dockerfile whose
+/// files the image depends on, as written: not those of `COPY --from=`
+/// (another stage or image), nor URLs, here-documents or paths made of
+/// build variables (`$NAME`), whose files cannot be known from the text;
+/// nor those of a `COPY` into the program's directory with no `RUN` after
+/// it, whose files hot reload writes there itself.
 pub fn context_sources(dockerfile: &str) -> Vec<String> {
     let mut sources = Vec::new();
-    for instruction in instructions(dockerfile) {
-        let Some((keyword, rest)) = split_word(&instruction) else {
+    let instructions = instructions(dockerfile);
+    let mut workdir = String::from("/");
+    for (index, instruction) in instructions.iter().enumerate() {
+        let Some((keyword, rest)) = split_word(instruction) else {
             continue;
         };
+        if keyword.eq_ignore_ascii_case("workdir") {
+            workdir = absolute(&workdir, rest.trim());
+            continue;
+        }
         if !keyword.eq_ignore_ascii_case("copy") && !keyword.eq_ignore_ascii_case("add") {
             continue;
         }
@@ -99,9 +109,15 @@ pub fn context_sources(dockerfile: &str) -> Vec<String> {
             // Not a JSON array: the shell form, as the engine reads it.
             _ => rest.split_whitespace().map(str::to_string).collect(),
         };
-        let Some((_destination, named)) = words.split_last() else {
+        let Some((destination, named)) = words.split_last() else {
             continue;
         };
+        let run_after = instructions[index + 1..].iter().any(|later| {
+            split_word(later).is_some_and(|(word, _)| word.eq_ignore_ascii_case("run"))
+        });
+        if !run_after && in_program_directory(&absolute(&workdir, destination)) {
+            continue;
+        }
         sources.extend(
             named
                 .iter()
@@ -115,6 +131,26 @@ pub fn context_sources(dockerfile: &str) -> Vec<String> {
         );
     }
     sources
+}
+
+/// `path` as an absolute path, relative ones taken from `workdir`.
+fn absolute(workdir: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{path}", workdir.trim_end_matches('/'))
+    }
+}
+
+/// Whether `path` (absolute; no build variables in it) is in the
+/// directory where the program's files are unpacked and hot reload writes.
+fn in_program_directory(path: &str) -> bool {
+    if path.contains('$') {
+        return false;
+    }
+    let cleaned = clean(path).unwrap_or_default();
+    let app = super::objects::APP_DIR.trim_start_matches('/');
+    cleaned == app || cleaned.starts_with(&format!("{app}/"))
 }
 
 /// The first word of `text` and what follows it, leading blanks skipped.
@@ -313,6 +349,21 @@ mod tests {
     }
 
     #[test]
+    fn a_file_only_placed_in_the_program_directory_reloads_live() {
+        // Placed in /app with nothing run after it: hot reload writes it.
+        assert!(!rebuilds("FROM x\nCOPY app.py /app/app.py\n", "app.py"));
+        assert!(!rebuilds("FROM x\nWORKDIR /app\nCOPY app.py .\n", "app.py"));
+        // Used by a step after it, or placed elsewhere: built again.
+        assert!(rebuilds(
+            "FROM x\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n",
+            "requirements.txt"
+        ));
+        assert!(rebuilds("FROM x\nCOPY app.py /srv/app.py\n", "app.py"));
+        assert!(rebuilds("FROM x\nCOPY app.py /application/\n", "app.py"));
+        assert!(rebuilds("FROM x\nCOPY app.py $HOME/\n", "app.py"));
+    }
+
+    #[test]
     fn the_dockerfile_and_its_ignore_file_rebuild() {
         assert!(rebuilds("FROM x\n", "Dockerfile"));
         assert!(rebuilds("FROM x\n", ".dockerignore"));
@@ -335,13 +386,13 @@ mod tests {
             assert!(!rebuilds(dockerfile, live), "{live}");
         }
         // Paths as the engine cleans them.
-        assert!(rebuilds("COPY ./app.py /app/\n", "app.py"));
-        assert!(rebuilds("COPY /src/../app.py /app/\n", "app.py"));
-        assert!(!rebuilds("COPY ../app.py /app/\n", "app.py"));
+        assert!(rebuilds("COPY ./app.py /srv/\n", "app.py"));
+        assert!(rebuilds("COPY /src/../app.py /srv/\n", "app.py"));
+        assert!(!rebuilds("COPY ../app.py /srv/\n", "app.py"));
         // A file deleted since is named still.
         assert!(rebuilds("COPY gone.txt /\n", "gone.txt"));
         // Several sources, the last word is the destination.
-        let two = "COPY app.py data.json /app/\n";
+        let two = "COPY app.py data.json /srv/\n";
         assert!(rebuilds(two, "data.json"));
         assert!(rebuilds(two, "app.py"));
         assert!(!rebuilds("COPY src/main.py app.py\n", "app.py"));
@@ -349,47 +400,47 @@ mod tests {
 
     #[test]
     fn globs_name_the_files_they_match_not_those_below_a_matched_directory() {
-        let dockerfile = "COPY data.* *.txt /app/\nCOPY s[rt]*/ /x/\n";
+        let dockerfile = "COPY data.* *.txt /srv/\nCOPY s[rt]*/ /x/\n";
         assert!(rebuilds(dockerfile, "data.json"));
         assert!(rebuilds(dockerfile, "data.csv"));
         assert!(rebuilds(dockerfile, "requirements.txt"));
         assert!(!rebuilds(dockerfile, "app.py"));
         assert!(!rebuilds(dockerfile, "src/main.py"));
         assert!(!rebuilds(dockerfile, "static/a.css"));
-        assert!(rebuilds("COPY src/*.py /app/\n", "src/util.py"));
-        assert!(rebuilds("COPY app.p? /app/\n", "app.py"));
-        assert!(!rebuilds("COPY [!a]pp.py /app/\n", "app.py"));
-        assert!(rebuilds("COPY [a-c]pp.py /app/\n", "app.py"));
+        assert!(rebuilds("COPY src/*.py /srv/\n", "src/util.py"));
+        assert!(rebuilds("COPY app.p? /srv/\n", "app.py"));
+        assert!(!rebuilds("COPY [!a]pp.py /srv/\n", "app.py"));
+        assert!(rebuilds("COPY [a-c]pp.py /srv/\n", "app.py"));
     }
 
     #[test]
     fn flags_are_skipped_and_other_stages_and_images_are_not_the_context() {
         assert!(rebuilds(
-            "COPY --chown=app:app --chmod=644 requirements.txt /app/\n",
+            "COPY --chown=app:app --chmod=644 requirements.txt /srv/\n",
             "requirements.txt"
         ));
-        assert!(rebuilds("ADD --link app.py /app/\n", "app.py"));
-        assert!(!rebuilds("COPY --from=build app.py /app/\n", "app.py"));
+        assert!(rebuilds("ADD --link app.py /srv/\n", "app.py"));
+        assert!(!rebuilds("COPY --from=build app.py /srv/\n", "app.py"));
         assert!(!rebuilds("COPY --from=nginx:1 /etc/nginx.conf /x\n", "x"));
         assert!(!rebuilds(
-            "ADD https://example.com/app.py /app/\n",
+            "ADD https://example.com/app.py /srv/\n",
             "app.py"
         ));
-        assert!(!rebuilds("ARG F=app.py\nCOPY $F /app/\n", "app.py"));
+        assert!(!rebuilds("ARG F=app.py\nCOPY $F /srv/\n", "app.py"));
         // Other instructions name no sources.
         assert!(!rebuilds("RUN cat app.py\nCMD app.py x\n", "app.py"));
         // Keywords in any case.
-        assert!(rebuilds("copy app.py /app/\n", "app.py"));
+        assert!(rebuilds("copy app.py /srv/\n", "app.py"));
     }
 
     #[test]
     fn the_json_array_form_keeps_spaces_in_names() {
         assert!(rebuilds(
-            "COPY [\"my file.txt\", \"data.json\", \"/app/\"]\n",
+            "COPY [\"my file.txt\", \"data.json\", \"/srv/\"]\n",
             "my file.txt"
         ));
         assert!(rebuilds(
-            "COPY --chown=1000 [\"data.json\", \"/app/\"]\n",
+            "COPY --chown=1000 [\"data.json\", \"/srv/\"]\n",
             "data.json"
         ));
         assert!(!rebuilds("COPY [\"data.json\"]\n", "data.json"));
@@ -397,7 +448,7 @@ mod tests {
 
     #[test]
     fn continued_lines_join_and_comments_go() {
-        let dockerfile = "FROM x\n# COPY app.py /app/\nCOPY \\\n  # a comment inside\n\n  requirements.txt \\\n  /app/\nRUN echo \\\n  COPY data.json /\n";
+        let dockerfile = "FROM x\n# COPY app.py /srv/\nCOPY \\\n  # a comment inside\n\n  requirements.txt \\\n  /srv/\nRUN echo \\\n  COPY data.json /\n";
         assert!(rebuilds(dockerfile, "requirements.txt"));
         assert!(!rebuilds(dockerfile, "app.py"));
         assert!(!rebuilds(dockerfile, "data.json"));
@@ -405,7 +456,7 @@ mod tests {
         let backtick = "# escape=`\nFROM x\nCOPY `\n  app.py C:\\app\\\n";
         assert!(rebuilds(backtick, "app.py"));
         // A directive below an instruction is a comment.
-        let late = "FROM x\n# escape=`\nCOPY data.json \\\n  /app/\n";
+        let late = "FROM x\n# escape=`\nCOPY data.json \\\n  /srv/\n";
         assert!(rebuilds(late, "data.json"));
     }
 
