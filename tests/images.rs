@@ -561,8 +561,9 @@ fn the_users_cluster_finds_its_unpacked_images_again_after_a_reset() {
 }
 
 #[test]
-fn img_lists_the_image_built_for_a_background_program_with_its_dproc() {
-    let name = "img_lists_the_image_built_for_a_background_program_with_its_dproc";
+fn img_lists_the_image_built_for_a_background_program_with_its_dproc_and_prunes_the_others() {
+    let name =
+        "img_lists_the_image_built_for_a_background_program_with_its_dproc_and_prunes_the_others";
     let base = match base_image() {
         Ok(base) => base,
         Err(why) => {
@@ -635,6 +636,37 @@ fn img_lists_the_image_built_for_a_background_program_with_its_dproc() {
             && err.contains("no-kubeconfig"),
         "{err}"
     );
+
+    // `img prune shop` removes shop's images that no dproc runs, and keeps
+    // the one its Deployment runs; without the cluster, nothing.
+    let unused = "kubesh-build/shop:0000000000000000";
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    assert!(docker(&["tag", base, unused]), "docker tag {base} {unused}");
+    cluster
+        .kubesh(&sandbox)
+        .env("KUBECONFIG", sandbox.path("no-kubeconfig"))
+        .args(["-c", "img prune shop"])
+        .assert()
+        .failure()
+        .stderr(contains("so nothing was removed"));
+    assert!(docker(&["image", "inspect", unused]), "{unused} is kept");
+    let pruned = cluster
+        .kubesh(&sandbox)
+        .args(["-c", "img prune shop"])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&pruned.get_output().stdout).to_string();
+    assert_eq!(out, format!("removed {unused}\n"));
+    assert!(
+        !docker(&["image", "inspect", unused]),
+        "{unused} is removed"
+    );
+    assert!(docker(&["image", "inspect", &tag]), "{tag} is kept");
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! `img`: the images kubesh built (programs with a Dockerfile) that the
-//! local Docker engine has, each with its size, its age and the dprocs of
-//! the current namespace that run it.
+//! `img [prune [NAME…]]`: the images kubesh built (programs with a
+//! Dockerfile) that the local Docker engine has, each with its size, its
+//! age and the dprocs of the current namespace that run it; `prune` removes
+//! those no dproc runs.
 
 use std::collections::BTreeSet;
 
-use super::{Outcome, Streams, at_most};
+use super::{Failure, Outcome, Streams};
 use crate::cluster::dprocs::{self, human_age};
 use crate::launch::built::{self, BuiltImage, built_part};
 use crate::pages;
@@ -17,7 +18,16 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         }
         return Ok(0);
     }
-    at_most(args, 0, "img")?;
+    match args.split_first() {
+        None => list(shell, streams),
+        Some((first, names)) if first == "prune" => prune(shell, names, streams),
+        Some((other, _)) => Err(Failure::Usage(format!("{other:?}: {USAGE}"))),
+    }
+}
+
+const USAGE: &str = "usage: img [prune [NAME…]]";
+
+fn list(shell: &mut Shell, streams: &mut Streams<'_>) -> Outcome {
     let images = built::list_now()?;
     if images.is_empty() {
         writeln!(
@@ -52,6 +62,58 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
     };
     write!(streams.out, "{}", table(&images, now, users.as_deref()))?;
     Ok(0)
+}
+
+/// `img prune [NAME…]`: removes the built images (of the programs NAME…
+/// only, when given) that no dproc of any namespace runs, saying which.
+fn prune(shell: &mut Shell, names: &[String], streams: &mut Streams<'_>) -> Outcome {
+    let images = built::list_now()?;
+    let connection = shell.connect().map_err(Failure::ImagesInUse)?;
+    let in_use = dprocs::images_in_use(connection).map_err(Failure::ImagesInUse)?;
+    let unused = unused(&images, &in_use, names);
+    if unused.is_empty() {
+        writeln!(
+            streams.out,
+            "nothing to remove: every image kubesh built{} is run by a dproc",
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", names.join(", "))
+            }
+        )?;
+        return Ok(0);
+    }
+    let mut status = 0;
+    for removal in built::remove_now(&unused)? {
+        match removal.kept {
+            None => writeln!(streams.out, "removed {}", removal.reference)?,
+            Some(why) => {
+                status = 1;
+                writeln!(
+                    streams.err,
+                    "kubesh: img: kept {}: the Docker engine did not remove it ({why})",
+                    removal.reference
+                )?;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// The references among `images` whose `kubesh-build/NAME:HASH` no image
+/// in `in_use` has, with or without a registry; only those of the
+/// programs `names` when any are given.
+fn unused(images: &[BuiltImage], in_use: &BTreeSet<String>, names: &[String]) -> Vec<String> {
+    let used: BTreeSet<&str> = in_use.iter().filter_map(|i| built_part(i)).collect();
+    images
+        .iter()
+        .filter_map(|image| {
+            let part = built_part(&image.reference)?;
+            let name = part.strip_prefix("kubesh-build/")?.split(':').next()?;
+            let wanted = names.is_empty() || names.iter().any(|n| n == name);
+            (wanted && !used.contains(part)).then(|| image.reference.clone())
+        })
+        .collect()
 }
 
 /// The table `img` prints: a header, then one aligned row per image with
@@ -166,6 +228,35 @@ mod tests {
             "IMAGE                      SIZE   BUILT   DPROCS\n\
              kubesh-build/job:99887766  812 B  2h ago  ?\n"
         );
+    }
+
+    #[test]
+    fn prune_takes_the_images_no_dproc_runs_registry_tagged_or_not() {
+        let images = [
+            image("kubesh-build/web:aaaa", 1, 1),
+            image("registry.example/kubesh-build/web:aaaa", 1, 1),
+            image("kubesh-build/web:bbbb", 1, 1),
+            image("registry.example/kubesh-build/web:bbbb", 1, 1),
+            image("kubesh-build/job:cccc", 1, 1),
+        ];
+        let in_use: BTreeSet<String> = [
+            "registry.example/kubesh-build/web:aaaa".to_string(),
+            "python:3.12-slim".to_string(),
+        ]
+        .into();
+        assert_eq!(
+            unused(&images, &in_use, &[]),
+            [
+                "kubesh-build/web:bbbb",
+                "registry.example/kubesh-build/web:bbbb",
+                "kubesh-build/job:cccc"
+            ]
+        );
+        assert_eq!(
+            unused(&images, &in_use, &["job".to_string()]),
+            ["kubesh-build/job:cccc"]
+        );
+        assert!(unused(&images, &in_use, &["other".to_string()]).is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The dprocs in the cluster, found by kubesh's labels: listing them for
-//! `ps`, finding one by name or id, and removing one (only ever objects
-//! kubesh created).
+//! `ps`, finding one by name or id, removing one (only ever objects
+//! kubesh created), and the images they run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -93,6 +93,31 @@ pub fn list(
     }
     dprocs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(dprocs)
+}
+
+/// Every image the dprocs of all namespaces run or are to run: the
+/// containers and init containers of their Deployments' templates and of
+/// their pods (old pods of a rollout included), for `img prune`.
+pub fn images_in_use(connection: &Connection) -> Result<BTreeSet<String>, ClusterError> {
+    let params = ListParams::default().labels(&owned_selector());
+    let deployments: Api<Deployment> = Api::all(connection.client.clone());
+    let pods: Api<Pod> = Api::all(connection.client.clone());
+    let (deployments, pods) = connection
+        .block_on(async { tokio::try_join!(deployments.list(&params), pods.list(&params)) })
+        .map_err(|e| connection.explain(e))?;
+    let specs = deployments
+        .items
+        .iter()
+        .filter_map(|d| d.spec.template.spec.as_ref())
+        .chain(pods.items.iter().filter_map(|p| p.spec.as_ref()));
+    Ok(specs
+        .flat_map(|spec| {
+            spec.containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .filter_map(|c| c.image.clone())
+        })
+        .collect())
 }
 
 /// Why no dproc was found for a name or id.

@@ -71,17 +71,7 @@ pub fn list_now() -> Result<Vec<BuiltImage>, ListError> {
 /// # Errors
 /// No engine answers, it refuses this user, or the listing fails.
 pub async fn list() -> Result<Vec<BuiltImage>, ListError> {
-    let docker = kubesh_engine::connect().await.map_err(|e| match e {
-        ConnectError::Refused { address, reason } => ListError::Refused {
-            address,
-            reason,
-            advice: "add this user to the docker group, or point DOCKER_HOST at an engine it may use",
-        },
-        other => ListError::NoEngine {
-            address: other.address().to_string(),
-            reason: other.reason(),
-        },
-    })?;
+    let docker = connect().await?;
     let summaries = docker
         .list_images(None::<bollard::query_parameters::ListImagesOptions>)
         .await
@@ -109,6 +99,58 @@ pub async fn list() -> Result<Vec<BuiltImage>, ListError> {
             .then_with(|| a.reference.cmp(&b.reference))
     });
     Ok(images)
+}
+
+/// What became of one image `img prune` asked the engine to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub reference: String,
+    /// The engine's words where it kept the image (a container uses it).
+    pub kept: Option<String>,
+}
+
+/// Removes these tags from the engine (an image goes with its last tag),
+/// one after the other, each refusal kept with the engine's words.
+///
+/// # Errors
+/// No engine answers, it refuses this user, or no runtime can be started.
+pub fn remove_now(references: &[String]) -> Result<Vec<Removal>, ListError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ListError::Client)?;
+    runtime.block_on(async {
+        let docker = connect().await?;
+        let mut removals = Vec::new();
+        for reference in references {
+            let removed = docker
+                .remove_image(
+                    reference,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
+            removals.push(Removal {
+                reference: reference.clone(),
+                kept: removed.err().map(|e| engine_message(&e)),
+            });
+        }
+        Ok(removals)
+    })
+}
+
+async fn connect() -> Result<kubesh_engine::Docker, ListError> {
+    kubesh_engine::connect().await.map_err(|e| match e {
+        ConnectError::Refused { address, reason } => ListError::Refused {
+            address,
+            reason,
+            advice: "add this user to the docker group, or point DOCKER_HOST at an engine it may use",
+        },
+        other => ListError::NoEngine {
+            address: other.address().to_string(),
+            reason: other.reason(),
+        },
+    })
 }
 
 #[cfg(test)]

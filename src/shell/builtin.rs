@@ -35,6 +35,9 @@ pub enum Failure {
     /// The images kubesh built could not be listed (status 1).
     #[error(transparent)]
     Images(#[from] crate::launch::built::ListError),
+    /// The images the dprocs run could not be looked up (`img prune`).
+    #[error("the images the dprocs run could not be looked up, so nothing was removed: {0}")]
+    ImagesInUse(#[source] ClusterError),
     /// A cluster request about one dproc failed.
     #[error("{name}: {source}")]
     About {
