@@ -71,6 +71,14 @@ fn prune(shell: &mut Shell, names: &[String], streams: &mut Streams<'_>) -> Outc
     let connection = shell.connect().map_err(Failure::ImagesInUse)?;
     let in_use = dprocs::images_in_use(connection).map_err(Failure::ImagesInUse)?;
     let unused = unused(&images, &in_use, names);
+    if !names.is_empty() && unused.is_empty() && !images.iter().any(|image| named(image, names)) {
+        writeln!(
+            streams.out,
+            "nothing to remove: the Docker engine has no image kubesh built for {}",
+            names.join(", ")
+        )?;
+        return Ok(0);
+    }
     if unused.is_empty() {
         writeln!(
             streams.out,
@@ -103,6 +111,14 @@ fn prune(shell: &mut Shell, names: &[String], streams: &mut Streams<'_>) -> Outc
 /// The references among `images` whose `kubesh-build/NAME:HASH` no image
 /// in `in_use` has, with or without a registry; only those of the
 /// programs `names` when any are given.
+/// Whether `image` was built for one of the programs `names`.
+fn named(image: &BuiltImage, names: &[String]) -> bool {
+    built_part(&image.reference)
+        .and_then(|part| part.strip_prefix("kubesh-build/"))
+        .and_then(|rest| rest.split(':').next())
+        .is_some_and(|name| names.iter().any(|n| n == name))
+}
+
 fn unused(images: &[BuiltImage], in_use: &BTreeSet<String>, names: &[String]) -> Vec<String> {
     let used: BTreeSet<&str> = in_use.iter().filter_map(|i| built_part(i)).collect();
     images

@@ -178,6 +178,15 @@ impl Registry {
                 ));
             }
         }
+        // Docker Hub keeps names of two parts (ACCOUNT/REPOSITORY): the
+        // three of ACCOUNT/kubesh-build/NAME would be refused at the push.
+        if ["docker.io", "index.docker.io", "registry-1.docker.io"].contains(&host.as_str()) {
+            return Err(bad(
+                "it names Docker Hub, whose image names have two parts (ACCOUNT/REPOSITORY), \
+                 too few for kubesh's ACCOUNT/kubesh-build/NAME; name a registry host instead, \
+                 e.g. ghcr.io/ACCOUNT or registry.example.com:5000/team",
+            ));
+        }
         Ok(Registry {
             prefix: prefix.to_string(),
             host,
@@ -455,7 +464,9 @@ impl Delivered {
 /// Delivers the image `tag` (built, on the engine) to the cluster
 /// `client` talks to, named `cluster` in messages ("the cluster of
 /// context X"): pushed to `registry` (the value of `KUBESH_REGISTRY`) when
-/// it is set, else as [`choose`] decides.
+/// it is set, else as [`choose`] decides. With `show_progress`, an
+/// updating line on stderr says how far it has come (a launch, which holds
+/// the terminal); without, nothing is drawn (a rebuild on a save).
 ///
 /// # Errors
 /// See [`DeliveryError`].
@@ -465,12 +476,13 @@ pub async fn deliver(
     cluster: &str,
     tag: &str,
     registry: Option<&str>,
+    show_progress: bool,
 ) -> Result<Delivered, DeliveryError> {
     let address = kubesh_engine::engine_address();
     if let Some(value) = registry {
         let registry = Registry::parse(value)?;
         let docker = kubesh_engine::connect().await?;
-        return push::push(&docker, &address, tag, &registry).await;
+        return push::push(&docker, &address, tag, &registry, show_progress).await;
     }
     let nodes = nodes::facts(client, server)
         .await
@@ -483,7 +495,7 @@ pub async fn deliver(
     let containers = load::containers(&docker, &address).await?;
     match choose(cluster, nodes.as_deref(), &containers, &address)? {
         Target::Engine => Ok(Delivered::AsItIs),
-        Target::Nodes(targets) => load::load(&docker, &address, tag, &targets).await,
+        Target::Nodes(targets) => load::load(&docker, &address, tag, &targets, show_progress).await,
     }
 }
 
@@ -671,11 +683,10 @@ mod tests {
             Registry::parse("localhost/x").expect("host").host,
             "localhost"
         );
-        let hub = Registry::parse("ada").expect("a Docker Hub namespace");
-        assert_eq!(
-            (hub.host.as_str(), hub.prefix.as_str()),
-            ("docker.io", "ada")
-        );
+        for hub in ["ada", "docker.io/ada", "ada/team"] {
+            let said = Registry::parse(hub).expect_err(hub).to_string();
+            assert!(said.contains("names Docker Hub"), "{said}");
+        }
         for bad in [
             "",
             "https://reg.example",

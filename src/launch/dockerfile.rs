@@ -80,13 +80,24 @@ fn has_glob(path: &str) -> bool {
 pub fn context_sources(dockerfile: &str) -> Vec<String> {
     let mut sources = Vec::new();
     let instructions = instructions(dockerfile);
-    let mut workdir = String::from("/");
+    // The stage's working directory, where it is known: a stage starts in
+    // its base image's, which the text does not tell.
+    let mut workdir: Option<String> = None;
     for (index, instruction) in instructions.iter().enumerate() {
         let Some((keyword, rest)) = split_word(instruction) else {
             continue;
         };
+        if keyword.eq_ignore_ascii_case("from") {
+            workdir = None;
+            continue;
+        }
         if keyword.eq_ignore_ascii_case("workdir") {
-            workdir = absolute(&workdir, rest.trim());
+            let path = rest.trim();
+            workdir = match &workdir {
+                _ if path.starts_with('/') => Some(path.to_string()),
+                Some(current) => Some(absolute(current, path)),
+                None => None,
+            };
             continue;
         }
         if !keyword.eq_ignore_ascii_case("copy") && !keyword.eq_ignore_ascii_case("add") {
@@ -115,7 +126,16 @@ pub fn context_sources(dockerfile: &str) -> Vec<String> {
         let run_after = instructions[index + 1..].iter().any(|later| {
             split_word(later).is_some_and(|(word, _)| word.eq_ignore_ascii_case("run"))
         });
-        if !run_after && in_program_directory(&absolute(&workdir, destination)) {
+        // (An ADD may unpack an archive there: it is built again.)
+        let placed = match &workdir {
+            _ if destination.starts_with('/') => Some(destination.to_string()),
+            Some(current) => Some(absolute(current, destination)),
+            None => None,
+        };
+        if keyword.eq_ignore_ascii_case("copy")
+            && !run_after
+            && placed.is_some_and(|path| in_program_directory(&path))
+        {
             continue;
         }
         sources.extend(
@@ -361,6 +381,13 @@ mod tests {
         assert!(rebuilds("FROM x\nCOPY app.py /srv/app.py\n", "app.py"));
         assert!(rebuilds("FROM x\nCOPY app.py /application/\n", "app.py"));
         assert!(rebuilds("FROM x\nCOPY app.py $HOME/\n", "app.py"));
+        // A stage starts in its base image's directory, which is not known.
+        assert!(rebuilds(
+            "FROM x AS b\nWORKDIR /app\nFROM y\nCOPY app.py .\n",
+            "app.py"
+        ));
+        // An ADD may unpack an archive.
+        assert!(rebuilds("FROM x\nADD app.py /app/\n", "app.py"));
     }
 
     #[test]

@@ -44,6 +44,15 @@ impl Spinner {
         Spinner::Redrawn(spinner)
     }
 
+    /// A line that is never shown: for work whose progress is told
+    /// otherwise (through a printer, while the prompt waits).
+    pub fn silent() -> Spinner {
+        Spinner::Plain(Mutex::new(PlainLines {
+            last: None,
+            finished: true,
+        }))
+    }
+
     /// Says `message` from now on.
     pub fn set_message(&self, message: String) {
         match self {

@@ -730,9 +730,8 @@ fn on_its_way(name: &str, phase: &str, pulls: &Pulls) -> String {
 /// interleaves them) to kubesh's stdout until the program ends. A stream
 /// that breaks, or ends while the program still runs (a connection reset,
 /// an idle timeout on the way), is opened again and what was already
-/// shown is skipped, so nothing is lost or shown twice.
-/// Streams the program's output to stdout until it ends; gives the last
-/// few KiB of it (to explain a failure the output names).
+/// shown is skipped, so nothing is lost or shown twice. Gives the last few
+/// KiB of it, to explain a failure the output names.
 async fn stream_output(
     connection: &Connection,
     pods: &Api<Pod>,
@@ -858,7 +857,6 @@ async fn main_ended(pods: &Api<Pod>, name: &str) -> bool {
     }
 }
 
-/// The connection to the cluster broke while a foreground program ran.
 /// How much of a foreground program's last output is kept to explain its
 /// failure.
 const TAIL_BYTES: usize = 4096;
@@ -883,6 +881,7 @@ fn older_glibc(output: &[u8], spec: &Spec) -> Option<String> {
     ))
 }
 
+/// The connection to the cluster broke while a foreground program ran.
 fn lost(connection: &Connection, name: &str, source: ClusterError) -> LaunchError {
     LaunchError::Lost {
         name: name.to_string(),

@@ -354,6 +354,7 @@ impl Reloader {
                 ..
             } | Reloaded::Rebuilt {
                 outcome: Err(rebuild::RebuildError::Build(_)
+                    | rebuild::RebuildError::Delivery(_)
                     | rebuild::RebuildError::Rollout(rollout::RolloutError::NotStored(_))),
                 ..
             }

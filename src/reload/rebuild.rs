@@ -105,6 +105,7 @@ pub async fn rebuild(
         &rebuild.cluster,
         &build.tag,
         rebuild.registry.as_deref(),
+        false,
     )
     .await
     .map_err(RebuildError::Delivery)?;

@@ -117,7 +117,8 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
     };
     // Where the image goes: the registry KUBESH_REGISTRY names, else the
     // cluster's nodes as they are found.
-    let registry = setting(shell, invocation, launch::delivery::REGISTRY);
+    let registry = setting(shell, invocation, launch::delivery::REGISTRY)
+        .filter(|value| !value.trim().is_empty());
     if let Some(build) = &build {
         let image = match launch::delivery::reference(&build.tag, registry.as_deref()) {
             Ok(image) => image,
@@ -297,6 +298,7 @@ fn deliver(shell: &mut Shell, tag: &str, registry: Option<&str>) -> Result<(), i
         &cluster,
         tag,
         registry,
+        true,
     );
     let delivered = match connection.until_interrupted(&interrupt, delivery) {
         Ok(delivered) => delivered,

@@ -233,6 +233,9 @@ pub fn credentials(host: &str) -> Result<Option<DockerCredentials>, DeliveryErro
     }
 }
 
+/// How long a credential helper may take to answer.
+const HELPER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs `docker-credential-HELPER get` for `server`, as the docker CLI
 /// does; `Ok(None)` when it has nothing for the server.
 fn ask_helper(helper: &str, server: &str) -> Result<Option<DockerCredentials>, String> {
@@ -247,6 +250,27 @@ fn ask_helper(helper: &str, server: &str) -> Result<Option<DockerCredentials>, S
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that ends without reading is judged by its status.
         let _ = stdin.write_all(server.as_bytes());
+    }
+    // A helper waiting for a password or a keyring to unlock would hold
+    // the launch for ever: it gets a while, then is stopped.
+    let deadline = std::time::Instant::now() + HELPER_WAIT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} did not answer within {} s (waiting for a password or a \
+                     keyring, perhaps); run `echo {server} | {program} get` to see what it asks",
+                    HELPER_WAIT.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("{program} did not end ({e})")),
+        }
     }
     let output = child
         .wait_with_output()

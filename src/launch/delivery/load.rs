@@ -250,6 +250,7 @@ pub async fn load(
     address: &str,
     tag: &str,
     targets: &[NodeTarget],
+    show_progress: bool,
 ) -> Result<Delivered, DeliveryError> {
     let began = Instant::now();
     let engine = |doing: String, error: &bollard::errors::Error| DeliveryError::Engine {
@@ -257,7 +258,11 @@ pub async fn load(
         doing,
         message: engine_message(error),
     };
-    let spinner = Spinner::new(&format!("loading {tag} into the nodes"));
+    let spinner = if show_progress {
+        Spinner::new(&format!("loading {tag} into the nodes"))
+    } else {
+        Spinner::silent()
+    };
     let mut loaded = Vec::new();
     for target in targets {
         let on = |what: &str| format!("{what} in the {} node {}", target.flavour, target.node);

@@ -25,6 +25,7 @@ pub async fn push(
     address: &str,
     tag: &str,
     registry: &Registry,
+    show_progress: bool,
 ) -> Result<Delivered, DeliveryError> {
     let reference = registry.reference(tag);
     let (repository, version) = reference
@@ -55,7 +56,11 @@ pub async fn push(
         return Ok(Delivered::AlreadyPushed);
     }
     let began = Instant::now();
-    let spinner = Spinner::new(&format!("pushing {reference}"));
+    let spinner = if show_progress {
+        Spinner::new(&format!("pushing {reference}"))
+    } else {
+        Spinner::silent()
+    };
     let options = PushImageOptions {
         tag: Some(version.to_string()),
         ..PushImageOptions::default()
