@@ -185,6 +185,47 @@ fn output_without_a_final_newline_stays_visible_with_a_mark() {
 }
 
 #[test]
+fn clear_clears_the_screen_and_scrollback_and_dash_x_keeps_the_scrollback() {
+    let sandbox = Sandbox::new();
+    let mut session = start(&sandbox);
+    session.send_line("clear; echo cleared").unwrap();
+    // The output follows the escape codes on the cleared screen's first
+    // line; the typed line has other codes after its last word.
+    let before = session.exp_string("cleared\r\n").unwrap();
+    assert!(
+        before.contains("\u{1b}[H\u{1b}[2J\u{1b}[3J"),
+        "the screen and the scrollback cleared: {before:?}"
+    );
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("clear -x; echo kept").unwrap();
+    let before = session.exp_string("kept\r\n").unwrap();
+    assert!(
+        before.contains("\u{1b}[H\u{1b}[2J"),
+        "the screen cleared: {before:?}"
+    );
+    assert!(
+        !before.contains("\u{1b}[3J"),
+        "the scrollback kept: {before:?}"
+    );
+    session.exp_string(PROMPT).unwrap();
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
+fn clear_at_a_dumb_terminal_writes_no_escape_codes() {
+    let sandbox = Sandbox::new();
+    let mut session = start_at_width(&sandbox, sandbox.command(), "dumb", 60);
+    session.exp_string("$ ").unwrap();
+    session.send_line("clear; echo after-clear").unwrap();
+    let before = session.exp_string("\nafter-clear").unwrap();
+    assert!(!before.contains('\u{1b}'), "no escape codes: {before:?}");
+    session.exp_string("$ ").unwrap();
+    session.send_line("exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
+#[test]
 fn a_command_of_this_machine_is_refused_at_once_and_a_long_one_not_echoed() {
     let sandbox = Sandbox::new();
     let mut session = start(&sandbox);

@@ -6,6 +6,7 @@
 
 mod cat;
 mod cd;
+mod clear;
 mod curl;
 mod cx;
 mod debug;
@@ -50,6 +51,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "cd",
         run: cd::run,
+    },
+    Builtin {
+        name: "clear",
+        run: clear::run,
     },
     Builtin {
         name: "curl",

@@ -127,8 +127,9 @@ nothing kubesh did not make.",
 /// Builtins that look around or change the shell's settings: used
 /// without an error, they are no wrong try at any step.
 const LOOKING_AROUND: &[&str] = &[
-    "cat", "cd", "curl", "cx", "debug", "echo", "env", "export", "help", "history", "jobs", "logs",
-    "ls", "ns", "ps", "pwd", "runtimes", "set", "sleep", "unset", "unwatch", "version", "watch",
+    "cat", "cd", "clear", "curl", "cx", "debug", "echo", "env", "export", "help", "history",
+    "jobs", "logs", "ls", "ns", "ps", "pwd", "runtimes", "set", "sleep", "unset", "unwatch",
+    "version", "watch",
 ];
 
 fn neutral(ran: &Ran) -> bool {
