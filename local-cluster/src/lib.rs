@@ -93,11 +93,10 @@ pub struct LocalCluster {
 }
 
 /// The one-line honest label shown when the local cluster starts, for
-/// pods that run their commands from this machine.
+/// pods that run their commands from this machine (the images line that
+/// follows it says why).
 pub fn notice() -> String {
-    "local cluster: programs run as processes on this machine, with its files and tools; \
-     images are recorded, not pulled"
-        .to_string()
+    "local cluster: programs run as processes on this machine, with its files and tools".to_string()
 }
 
 impl LocalCluster {

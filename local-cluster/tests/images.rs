@@ -187,7 +187,10 @@ fn an_image_the_engine_cannot_get_is_err_image_pull_then_image_pull_back_off() {
         "the engine's message names what failed: {events}"
     );
     assert!(
-        events.contains("start the cluster with KUBESH_LOCAL_IMAGES=host"),
+        events.contains(
+            "start the cluster with KUBESH_LOCAL_IMAGES=host to run pods' commands from this \
+             machine: `kubesh local-cluster stop`, then `KUBESH_LOCAL_IMAGES=host kubesh --local`"
+        ),
         "the way out is named: {events}"
     );
     let waiting = c.ok(&[

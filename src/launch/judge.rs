@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod}
 use kube::api::{Api, LogParams};
 
 use crate::cluster::listening::Listener;
+use crate::labels::LABEL_RUNTIME;
 
 /// What a pod tells about the launch.
 pub enum Progress {
@@ -126,8 +127,9 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
     {
         return Progress::Unschedulable(condition.message.clone().unwrap_or_default());
     }
+    let image_setting = image_setting(pod);
     for init in status.init_container_statuses.iter().flatten() {
-        if let Some(failure) = container_failure(init, true) {
+        if let Some(failure) = container_failure(init, true, &image_setting) {
             return failure;
         }
         let done = init
@@ -164,7 +166,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
         {
             return Progress::Ready;
         }
-        return match container_failure(main, false) {
+        return match container_failure(main, false, &image_setting) {
             Some(failure) => failure,
             None => Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into())),
         };
@@ -174,7 +176,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
     if main.ready {
         return Progress::Ready;
     }
-    if let Some(failure) = container_failure(main, false) {
+    if let Some(failure) = container_failure(main, false, &image_setting) {
         return failure;
     }
     if main
@@ -217,7 +219,25 @@ fn cannot_start(terminated: &ContainerStateTerminated) -> Option<Progress> {
     })
 }
 
-fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress> {
+/// The setting that names another image for the pod's runtime
+/// (`PYTHON_IMAGE`), from the runtime label kubesh puts on its pods.
+fn image_setting(pod: &Pod) -> String {
+    match pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(LABEL_RUNTIME))
+    {
+        Some(runtime) => format!("{}_IMAGE", runtime.to_uppercase()),
+        None => "the runtime's image setting (`runtimes` names each runtime)".to_string(),
+    }
+}
+
+fn container_failure(
+    container: &ContainerStatus,
+    init: bool,
+    image_setting: &str,
+) -> Option<Progress> {
     let image = &container.image;
     let state = container.state.as_ref()?;
     // Ended without starting, or waiting to try again after that.
@@ -239,8 +259,10 @@ fn container_failure(container: &ContainerStatus, init: bool) -> Option<Progress
         match reason.as_str() {
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
                 let setting = match container.name.as_str() {
-                    "unpack" => "<RUNTIME>_IMAGE, or for the unpack step alone UNPACK_IMAGE",
-                    _ => "<RUNTIME>_IMAGE",
+                    "unpack" => {
+                        format!("{image_setting}, or for the unpack step alone UNPACK_IMAGE")
+                    }
+                    _ => image_setting.to_string(),
                 };
                 return Some(Progress::Failed {
                     reason: format!(
@@ -373,6 +395,30 @@ mod tests {
             status[key] = value.clone();
         }
         status
+    }
+
+    #[test]
+    fn an_image_that_cannot_be_pulled_names_the_runtime_s_image_setting() {
+        let mut python = pod(main_status(serde_json::json!({
+            "state": {"waiting": {"reason": "ErrImagePull", "message": "no such host"}}
+        })));
+        let failure = |pod: &Pod| match assess(pod, true) {
+            Progress::Failed { reason, .. } => reason,
+            _ => panic!("an image that cannot be pulled is a failure"),
+        };
+        assert!(
+            failure(&python).contains("set another with the runtime's image setting"),
+            "{}",
+            failure(&python)
+        );
+        python.metadata.labels = Some([(LABEL_RUNTIME.to_string(), "python".to_string())].into());
+        let reason = failure(&python);
+        assert!(
+            reason.starts_with(
+                "the image python:3.12-slim cannot be pulled (ErrImagePull): no such host;"
+            ) && reason.ends_with("set another with PYTHON_IMAGE"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -210,7 +210,8 @@ impl Engine {
                 ImageError::Pull(format!(
                     "{} (this local cluster gets images through the Docker engine; where the \
                      engine cannot pull, start the cluster with {IMAGES_VARIABLE}=host to run \
-                     pods' commands from this machine)",
+                     pods' commands from this machine: `kubesh local-cluster stop`, then \
+                     `{IMAGES_VARIABLE}=host kubesh --local`)",
                     engine_message(&e)
                 ))
             })?;
