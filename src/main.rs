@@ -157,6 +157,9 @@ fn announce(running: &local::Running) {
             running.record.pid,
             local::duration_words(running.record.uptime())
         );
+        for unapplied in running.unapplied_settings() {
+            report!("kubesh: warning: {unapplied}");
+        }
     }
 }
 

@@ -176,6 +176,49 @@ fn status_stop_and_start_from_any_terminal() {
         .stdout(contains("the local cluster is already running (pid "));
 }
 
+/// A setting the cluster reads when it starts, asked for once it runs, is
+/// named as not in effect, with how to restart it with the setting; the
+/// same setting again, or none, draws no word.
+#[test]
+fn a_setting_the_running_cluster_did_not_start_with_is_named() {
+    let sandbox = Sandbox::new();
+    let cluster = SharedCluster::guard(&sandbox);
+    // The sandbox's commands run pods' commands from this machine
+    // (KUBESH_LOCAL_IMAGES=host).
+    bounded(sandbox.command(), &["--local", "-c", "echo first"])
+        .assert()
+        .success();
+    let pid = cluster.recorded_pid().expect("a running cluster's pid");
+    bounded(sandbox.command(), &["--local", "-c", "echo same"])
+        .assert()
+        .success()
+        .stdout("same\n")
+        .stderr(contains("not in effect").not());
+    let mut other = sandbox.command();
+    other
+        .env("KUBESH_LOCAL_IMAGES", "engine")
+        .env("KUBESH_LOCAL_SANDBOX", "off");
+    bounded(other, &["--local", "-c", "echo other"])
+        .assert()
+        .success()
+        .stdout("other\n")
+        .stderr(contains(format!(
+            "kubesh: warning: KUBESH_LOCAL_IMAGES=engine is not in effect: the local cluster (pid {pid}) started with KUBESH_LOCAL_IMAGES=host, and reads it only when it starts; `kubesh local-cluster stop`, then `KUBESH_LOCAL_IMAGES=engine kubesh --local` starts it with it"
+        )))
+        .stderr(contains(format!(
+            "kubesh: warning: KUBESH_LOCAL_SANDBOX=off is not in effect: the local cluster (pid {pid}) started without KUBESH_LOCAL_SANDBOX"
+        )));
+    let mut start = sandbox.command();
+    start.env("KUBESH_LOCAL_SANDBOX", "off");
+    bounded(start, &["local-cluster", "start"])
+        .assert()
+        .success()
+        .stdout(contains("the local cluster is already running"))
+        .stderr(contains(
+            "kubesh: local-cluster: warning: KUBESH_LOCAL_SANDBOX=off is not in effect",
+        ));
+}
+
 /// What the cluster keeps across a stop and a start: the program comes
 /// back, as on a node that rebooted.
 #[test]

@@ -1,6 +1,7 @@
 //! A state directory's claim: the running local cluster holds an exclusive
 //! lock on `STATE/server.lock` for as long as it runs, and writes there its
-//! pid, when it started and its kubeconfig. A second cluster on the same
+//! pid, when it started, its kubeconfig and the settings it started with
+//! (the `KUBESH_LOCAL_*` variables). A second cluster on the same
 //! state is refused; the lock goes with the process (even by `kill -9`),
 //! so a file left by a crashed cluster does not count as running.
 
@@ -13,12 +14,60 @@ use super::LocalError;
 
 const FILE: &str = "server.lock";
 
+/// The variables a local cluster reads once, when it starts
+/// (`KUBESH_LOCAL_IMAGES`, `KUBESH_LOCAL_SANDBOX`, …).
+pub const SETTINGS_PREFIX: &str = "KUBESH_LOCAL_";
+
+/// The local cluster's settings in this process's environment, sorted by
+/// name; an empty value counts as unset.
+pub fn settings_from_env() -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, value)| name.starts_with(SETTINGS_PREFIX) && !value.is_empty())
+        .collect();
+    settings.sort();
+    settings
+}
+
+/// A setting asked for now that the running cluster did not start with:
+/// it takes effect only when the cluster starts again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unapplied {
+    pub name: String,
+    pub wanted: String,
+    pub running: Option<String>,
+    pub pid: u32,
+}
+
+impl std::fmt::Display for Unapplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Unapplied {
+            name,
+            wanted,
+            running,
+            pid,
+        } = self;
+        let started = match running {
+            Some(value) => format!("with {name}={value}"),
+            None => format!("without {name}"),
+        };
+        write!(
+            f,
+            "{name}={wanted} is not in effect: the local cluster (pid {pid}) started {started}, \
+             and reads it only when it starts; `kubesh local-cluster stop`, then \
+             `{name}={wanted} kubesh --local` starts it with it"
+        )
+    }
+}
+
 /// What a running cluster wrote in its claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub pid: u32,
     pub started: SystemTime,
     pub kubeconfig: PathBuf,
+    /// The `KUBESH_LOCAL_*` variables it started with.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Record {
@@ -28,17 +77,43 @@ impl Record {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        format!(
+        let mut text = format!(
             "pid {}\nstarted {started}\nkubeconfig {}\n",
             self.pid,
             self.kubeconfig.display()
-        )
+        );
+        for (name, value) in &self.settings {
+            text.push_str(&format!("setting {name}={value}\n"));
+        }
+        text
+    }
+
+    /// The settings of `wanted` (this process's, say) that differ from
+    /// those the cluster started with. A setting unset now is no wish.
+    pub fn unapplied(&self, wanted: &[(String, String)]) -> Vec<Unapplied> {
+        wanted
+            .iter()
+            .filter_map(|(name, value)| {
+                let running = self
+                    .settings
+                    .iter()
+                    .find(|(started, _)| started == name)
+                    .map(|(_, value)| value.clone());
+                (running.as_ref() != Some(value)).then(|| Unapplied {
+                    name: name.clone(),
+                    wanted: value.clone(),
+                    running,
+                    pid: self.pid,
+                })
+            })
+            .collect()
     }
 
     fn parse(text: &str) -> Option<Record> {
         let mut pid = None;
         let mut started = None;
         let mut kubeconfig = None;
+        let mut settings = Vec::new();
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("pid", value)) => pid = value.parse().ok(),
@@ -49,6 +124,11 @@ impl Record {
                         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
                 }
                 Some(("kubeconfig", value)) => kubeconfig = Some(PathBuf::from(value)),
+                Some(("setting", pair)) => {
+                    if let Some((name, value)) = pair.split_once('=') {
+                        settings.push((name.to_string(), value.to_string()));
+                    }
+                }
                 _ => {}
             }
         }
@@ -56,6 +136,7 @@ impl Record {
             pid: pid?,
             started: started?,
             kubeconfig: kubeconfig?,
+            settings,
         })
     }
 
@@ -120,6 +201,7 @@ impl Claim {
             pid: std::process::id(),
             started: SystemTime::now(),
             kubeconfig: std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf()),
+            settings: settings_from_env(),
         };
         // Not synced to disk: the record means something only while this
         // process runs and holds the lock.
@@ -240,9 +322,39 @@ mod tests {
             pid: 42,
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             kubeconfig: PathBuf::from("/home/ada/.local/share/kubesh/local-cluster/kubeconfig"),
+            settings: vec![("KUBESH_LOCAL_IMAGES".to_string(), "host".to_string())],
         };
         assert_eq!(Record::parse(&record.text()), Some(record));
         assert_eq!(Record::parse("pid 42\n"), None);
+    }
+
+    #[test]
+    fn a_setting_asked_for_now_and_not_started_with_is_named() {
+        let setting = |name: &str, value: &str| (name.to_string(), value.to_string());
+        let record = Record {
+            pid: 42,
+            started: SystemTime::UNIX_EPOCH,
+            kubeconfig: PathBuf::from("kubeconfig"),
+            settings: vec![setting("KUBESH_LOCAL_IMAGES", "host")],
+        };
+        assert!(record.unapplied(&[]).is_empty(), "unset now: no wish");
+        assert!(
+            record
+                .unapplied(&[setting("KUBESH_LOCAL_IMAGES", "host")])
+                .is_empty()
+        );
+        let unapplied = record.unapplied(&[
+            setting("KUBESH_LOCAL_IMAGES", "engine"),
+            setting("KUBESH_LOCAL_SANDBOX", "off"),
+        ]);
+        let said: Vec<String> = unapplied.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "KUBESH_LOCAL_IMAGES=engine is not in effect: the local cluster (pid 42) started with KUBESH_LOCAL_IMAGES=host, and reads it only when it starts; `kubesh local-cluster stop`, then `KUBESH_LOCAL_IMAGES=engine kubesh --local` starts it with it",
+                "KUBESH_LOCAL_SANDBOX=off is not in effect: the local cluster (pid 42) started without KUBESH_LOCAL_SANDBOX, and reads it only when it starts; `kubesh local-cluster stop`, then `KUBESH_LOCAL_SANDBOX=off kubesh --local` starts it with it",
+            ]
+        );
     }
 
     #[test]

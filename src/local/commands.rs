@@ -56,6 +56,9 @@ fn start(place: &Place) -> Result<i32, LocalError> {
             running.record.pid,
             super::duration_words(running.record.uptime())
         );
+        for unapplied in running.unapplied_settings() {
+            report!("kubesh: local-cluster: warning: {unapplied}");
+        }
     }
     describe(&mut out, place, &running);
     let _ = writeln!(

@@ -169,6 +169,18 @@ pub struct Running {
     pub started_now: bool,
 }
 
+impl Running {
+    /// The local cluster's settings in this process's environment that the
+    /// running cluster did not start with (nothing when this call started
+    /// it).
+    pub fn unapplied_settings(&self) -> Vec<claim::Unapplied> {
+        if self.started_now {
+            return Vec::new();
+        }
+        self.record.unapplied(&claim::settings_from_env())
+    }
+}
+
 /// The user's local cluster, started if it is not running (or if it
 /// crashed): what `kubesh --local` uses.
 pub fn ensure(place: &Place) -> Result<Running, LocalError> {
