@@ -24,9 +24,19 @@ fn the_bash_completion_names_the_options_and_the_builtins() {
     // After -c, the builtins' names.
     let names = bash
         .lines()
-        .find(|line| line.contains("\"cat cd curl cx "))
+        .find(|line| line.contains("\"cat cd clear curl cx "))
         .unwrap_or_else(|| panic!("the builtins' names in:\n{bash}"));
-    for builtin in ["help", "literally", "logs", "pause", "ps", "read", "watch"] {
+    for builtin in [
+        "clear",
+        "help",
+        "kubectl",
+        "literally",
+        "logs",
+        "pause",
+        "ps",
+        "read",
+        "watch",
+    ] {
         assert!(
             names.contains(&format!(" {builtin} ")) || names.contains(&format!(" {builtin}\"")),
             "{builtin} in {names}"

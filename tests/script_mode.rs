@@ -302,6 +302,62 @@ fn literally_passes_words_to_kubectl_with_context_and_namespace() {
 }
 
 #[test]
+fn kubectl_typed_as_in_any_shell_runs_with_the_shell_s_context_and_namespace_first() {
+    let sandbox = Sandbox::new();
+    let bin = sandbox.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let recorder = bin.join("kubectl");
+    std::fs::write(
+        &recorder,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '<%s>' \"$a\"; done\necho\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The line's own flags come after the shell's, so they win.
+    sandbox
+        .command()
+        .env("PATH", &bin)
+        .args(["-c", "kubectl -n kube-system get pods; kubectl"])
+        .assert()
+        .success()
+        .stdout(
+            "<--context><test-ctx><--namespace><shop><-n><kube-system><get><pods>\n\
+             <--context><test-ctx><--namespace><shop>\n",
+        );
+    sandbox
+        .command()
+        .env("PATH", sandbox.path("home"))
+        .args(["-c", "kubectl get pods"])
+        .assert()
+        .code(127)
+        .stderr(contains(
+            "kubesh: kubectl: kubectl is not installed or not on PATH",
+        ));
+}
+
+#[test]
+fn kubectl_at_the_local_cluster_lists_its_namespaces_and_honours_dash_n() {
+    let sandbox = Sandbox::new();
+    let cluster = common::LocalCluster::start(&sandbox);
+    cluster
+        .kubesh(&sandbox)
+        .args([
+            "-c",
+            "kubectl get namespaces -o name; \
+             kubectl -n kube-public create configmap greeting --from-literal=word=hi; \
+             kubectl -n kube-public get configmap greeting -o name; \
+             kubectl get configmap greeting",
+        ])
+        .assert()
+        .code(1)
+        .stdout(
+            contains("namespace/default\nnamespace/kube-node-lease\n")
+                .and(contains("configmap/greeting created\nconfigmap/greeting\n")),
+        )
+        .stderr(contains("configmaps \"greeting\" not found"));
+}
+
+#[test]
 fn ctrl_c_interrupts_sleep_and_stops_the_script() {
     let sandbox = Sandbox::new();
     let mut child = sandbox

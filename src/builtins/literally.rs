@@ -14,6 +14,18 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
             "usage: literally ARG… (e.g. `literally get pods`, or `` `get pods ``)".into(),
         ));
     }
+    run_kubectl(shell, args, streams, "literally")
+}
+
+/// Runs kubectl with `args` after the shell's kubeconfig, context and
+/// namespace (given first, so that the line's own `-n` or `--context`
+/// wins); `builtin` is the name errors are given under.
+pub fn run_kubectl(
+    shell: &mut Shell,
+    args: &[String],
+    streams: &mut Streams<'_>,
+    builtin: &str,
+) -> Outcome {
     let mut kubectl = Command::new("kubectl");
     if let Some(kubeconfig) = &shell.target.kubeconfig {
         kubectl.arg("--kubeconfig").arg(kubeconfig);
@@ -43,7 +55,7 @@ pub fn run(shell: &mut Shell, args: &[String], streams: &mut Streams<'_>) -> Out
         Err(error) if error.kind() == ErrorKind::NotFound => {
             let _ = writeln!(
                 streams.err,
-                "kubesh: literally: kubectl is not installed or not on PATH; install it \
+                "kubesh: {builtin}: kubectl is not installed or not on PATH; install it \
                  (https://kubernetes.io/docs/tasks/tools/) and try again"
             );
             Ok(STATUS_NOT_FOUND)

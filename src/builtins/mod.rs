@@ -20,6 +20,7 @@ mod history;
 mod img;
 mod jobs;
 mod kill;
+mod kubectl;
 mod literally;
 mod logs;
 mod ls;
@@ -107,6 +108,10 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "kill",
         run: kill::run,
+    },
+    Builtin {
+        name: "kubectl",
+        run: kubectl::run,
     },
     Builtin {
         name: "literally",

@@ -37,6 +37,14 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
             return error.status();
         }
     }
+    if on_this_machine(name) {
+        report!(
+            "kubesh: {name}: a command of this machine, not a builtin or a program kubesh runs \
+             in the cluster; run it in another terminal (`help` lists the builtins, `runtimes` \
+             the programs kubesh runs)"
+        );
+        return STATUS_NOT_FOUND;
+    }
     let hint = match suggestion(shell, name) {
         Some(candidate) => format!(" (did you mean `{candidate}`?)"),
         None => " (`help` lists the builtins)".to_string(),
@@ -46,6 +54,22 @@ pub fn dispatch(shell: &mut Shell, invocation: Invocation) -> i32 {
         shortened(name)
     );
     STATUS_NOT_FOUND
+}
+
+/// Whether `name` (a bare name) is an executable on this machine's PATH:
+/// `vim`, `top`, `git` typed out of habit.
+fn on_this_machine(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if name.is_empty() || name.contains('/') {
+        return false;
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Runs a builtin; `NAME=value` prefixes are exported variables for the
