@@ -66,8 +66,9 @@ pub struct Record {
     pub pid: u32,
     pub started: SystemTime,
     pub kubeconfig: PathBuf,
-    /// The `KUBESH_LOCAL_*` variables it started with.
-    pub settings: Vec<(String, String)>,
+    /// The `KUBESH_LOCAL_*` variables it started with; `None` from a
+    /// kubesh that did not record them.
+    pub settings: Option<Vec<(String, String)>>,
 }
 
 impl Record {
@@ -82,20 +83,26 @@ impl Record {
             self.pid,
             self.kubeconfig.display()
         );
-        for (name, value) in &self.settings {
-            text.push_str(&format!("setting {name}={value}\n"));
+        if let Some(settings) = &self.settings {
+            text.push_str("settings recorded\n");
+            for (name, value) in settings {
+                text.push_str(&format!("setting {name}={value}\n"));
+            }
         }
         text
     }
 
     /// The settings of `wanted` (this process's, say) that differ from
-    /// those the cluster started with. A setting unset now is no wish.
+    /// those the cluster started with. A setting unset now is no wish;
+    /// where the cluster did not record its settings, nothing is known.
     pub fn unapplied(&self, wanted: &[(String, String)]) -> Vec<Unapplied> {
+        let Some(settings) = &self.settings else {
+            return Vec::new();
+        };
         wanted
             .iter()
             .filter_map(|(name, value)| {
-                let running = self
-                    .settings
+                let running = settings
                     .iter()
                     .find(|(started, _)| started == name)
                     .map(|(_, value)| value.clone());
@@ -114,6 +121,7 @@ impl Record {
         let mut started = None;
         let mut kubeconfig = None;
         let mut settings = Vec::new();
+        let mut recorded = false;
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("pid", value)) => pid = value.parse().ok(),
@@ -124,6 +132,7 @@ impl Record {
                         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
                 }
                 Some(("kubeconfig", value)) => kubeconfig = Some(PathBuf::from(value)),
+                Some(("settings", "recorded")) => recorded = true,
                 Some(("setting", pair)) => {
                     if let Some((name, value)) = pair.split_once('=') {
                         settings.push((name.to_string(), value.to_string()));
@@ -136,7 +145,7 @@ impl Record {
             pid: pid?,
             started: started?,
             kubeconfig: kubeconfig?,
-            settings,
+            settings: recorded.then_some(settings),
         })
     }
 
@@ -201,7 +210,7 @@ impl Claim {
             pid: std::process::id(),
             started: SystemTime::now(),
             kubeconfig: std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf()),
-            settings: settings_from_env(),
+            settings: Some(settings_from_env()),
         };
         // Not synced to disk: the record means something only while this
         // process runs and holds the lock.
@@ -322,9 +331,17 @@ mod tests {
             pid: 42,
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             kubeconfig: PathBuf::from("/home/ada/.local/share/kubesh/local-cluster/kubeconfig"),
-            settings: vec![("KUBESH_LOCAL_IMAGES".to_string(), "host".to_string())],
+            settings: Some(vec![(
+                "KUBESH_LOCAL_IMAGES".to_string(),
+                "host".to_string(),
+            )]),
         };
-        assert_eq!(Record::parse(&record.text()), Some(record));
+        assert_eq!(Record::parse(&record.text()), Some(record.clone()));
+        let none = Record {
+            settings: Some(Vec::new()),
+            ..record
+        };
+        assert_eq!(Record::parse(&none.text()), Some(none));
         assert_eq!(Record::parse("pid 42\n"), None);
     }
 
@@ -335,9 +352,19 @@ mod tests {
             pid: 42,
             started: SystemTime::UNIX_EPOCH,
             kubeconfig: PathBuf::from("kubeconfig"),
-            settings: vec![setting("KUBESH_LOCAL_IMAGES", "host")],
+            settings: Some(vec![setting("KUBESH_LOCAL_IMAGES", "host")]),
         };
         assert!(record.unapplied(&[]).is_empty(), "unset now: no wish");
+        let unrecorded = Record {
+            settings: None,
+            ..record.clone()
+        };
+        assert!(
+            unrecorded
+                .unapplied(&[setting("KUBESH_LOCAL_SANDBOX", "off")])
+                .is_empty(),
+            "a cluster of an earlier kubesh: nothing known, nothing said"
+        );
         assert!(
             record
                 .unapplied(&[setting("KUBESH_LOCAL_IMAGES", "host")])
