@@ -232,6 +232,37 @@ fn saving_a_python_service_changes_the_program_in_its_running_pod() {
     wait_for_page(&cluster, "web", port, "save 20\n");
 }
 
+/// As Flask's `app.run()` does: a service that listens on loopback only
+/// fails its launch, stays, and with hot reload on is watched, so that the
+/// saved fix makes it answer without a new launch.
+#[test]
+fn a_service_listening_on_loopback_is_watched_and_a_saved_fix_makes_it_answer() {
+    let sandbox = Sandbox::new();
+    let cluster = LocalCluster::start(&sandbox);
+    let loopback = WEB_PY.replace("PAGE", "unreachable").replace(
+        "((\"\", int(os.environ[\"PORT\"]))",
+        "((\"127.0.0.1\", 5000)",
+    );
+    assert!(loopback.contains("(\"127.0.0.1\", 5000)"), "{loopback}");
+    sandbox.write("app.py", &loopback);
+    let port = free_port();
+    // The failed launch would stop the script; the session stays.
+    let session = Watching::run(
+        &cluster,
+        &sandbox,
+        &format!("set +e; SERVICE_PORT={port} python app.py & sleep 600"),
+    );
+    let said = session.wait_for("; it is watched: a saved fix reloads it", 1);
+    assert!(
+        said.contains("app listens on 127.0.0.1:5000, which only the pod itself reaches"),
+        "{said}"
+    );
+    sandbox.write("app.py", WEB_PY.replace("PAGE", "fixed"));
+    wait_for_page(&cluster, "app", port, "fixed\n");
+    let said = session.wait_for("↻ app  1 file  ", 1);
+    assert!(!said.contains("not watched"), "{said}");
+}
+
 #[test]
 fn an_edit_to_an_imported_module_that_keeps_its_size_is_served() {
     let sandbox = Sandbox::new();

@@ -305,6 +305,62 @@ fn tab_completes_a_context_after_cx() {
         .unwrap();
 }
 
+/// A new user's first Flask app: `app.run()` listens on loopback. The
+/// launch says so and that the dproc stays; `watch` at the prompt, then
+/// the saved fix, and the service answers, with no new launch.
+#[test]
+fn a_service_on_loopback_is_put_right_by_watch_and_a_saved_fix() {
+    let sandbox = Sandbox::new();
+    let cluster = common::LocalCluster::start(&sandbox);
+    let server = |host: &str, port: &str, page: &str| {
+        format!(
+            "import http.server, os\n\
+             class H(http.server.BaseHTTPRequestHandler):\n  \
+             def do_GET(s):\n    s.send_response(200); s.end_headers(); s.wfile.write(b'{page}')\n\
+             http.server.HTTPServer(('{host}', {port}), H).serve_forever()\n"
+        )
+    };
+    sandbox.write("site.py", server("127.0.0.1", "5000", "unreachable"));
+    let mut command = cluster.kubesh(&sandbox);
+    command.env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut session = spawn_command(command, Some(60_000)).unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("python site.py &").unwrap();
+    session
+        .exp_string("site listens on 127.0.0.1:5000, which only the pod itself reaches")
+        .unwrap();
+    session
+        .exp_string("; after `watch site` a saved fix reloads it")
+        .unwrap();
+    session.exp_string("$ ").unwrap();
+    session.send_line("watch site").unwrap();
+    session.exp_string("$ ").unwrap();
+    sandbox.write(
+        "site.py",
+        server("0.0.0.0", "int(os.environ['PORT'])", "fixed page"),
+    );
+    session.exp_string("site  1 file  ").unwrap();
+    // The pod turns ready at its readiness probe's next pass, up to a
+    // period (1 s) after the program listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        session.send_line("curl site:8080/").unwrap();
+        let (_, answer) = session
+            .exp_regex(r"\nfixed page|no endpoints available")
+            .unwrap();
+        if answer.contains("fixed page") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "site did not become ready after the fix"
+        );
+        session.exp_string("$ ").unwrap();
+    }
+    session.send_line("kill site; exit 0").unwrap();
+    session.exp_eof().unwrap();
+}
+
 #[test]
 fn ctrl_c_stops_a_foreground_program_and_deletes_its_pod() {
     let sandbox = Sandbox::new();

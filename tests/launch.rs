@@ -358,7 +358,12 @@ fn a_program_that_listens_elsewhere_than_its_service_is_told_or_followed() {
         .code(1)
         .stderr(
             contains("loopback listens on 127.0.0.1:5000, which only the pod itself reaches")
-                .and(contains("app.run(host=\"0.0.0.0\"")),
+                .and(contains("app.run(host=\"0.0.0.0\""))
+                .and(contains("kubesh: loopback (dp-"))
+                // A script ends before a `watch` could be typed.
+                .and(contains(
+                    ") stays: `ps` shows it, `logs loopback` its output, `kill loopback` removes it\n",
+                )),
         );
     // A loopback port opened first (a debugger's) while the program is
     // still starting is not taken for where it serves.

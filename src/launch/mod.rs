@@ -146,7 +146,7 @@ pub enum LaunchError {
     #[error(
         "{name} listens on {socket}, which only the pod itself reaches: its Service sends to \
          port {port} on the pod's address; make the program listen on 0.0.0.0, port $PORT \
-         ({hint}), then `kill {name}` and launch it again"
+         ({hint})"
     )]
     LoopbackOnly {
         name: String,
@@ -181,13 +181,23 @@ impl LaunchError {
     /// failure (and the message does not already say how to see and
     /// remove them).
     pub fn leaves_dproc(&self) -> bool {
+        self.fixed_by_a_change_of_code()
+            || matches!(
+                self,
+                LaunchError::WatchEnded { .. } | LaunchError::PodsRefused { .. }
+            )
+    }
+
+    /// Whether the program itself is at fault (it crashed, or does not
+    /// listen where its Service sends), so that a change to its code,
+    /// reloaded into the dproc that stays, can put it right.
+    pub fn fixed_by_a_change_of_code(&self) -> bool {
         matches!(
             self,
             LaunchError::PodFailed { .. }
                 | LaunchError::NotListening { .. }
                 | LaunchError::OtherPorts { .. }
-                | LaunchError::WatchEnded { .. }
-                | LaunchError::PodsRefused { .. }
+                | LaunchError::LoopbackOnly { .. }
         )
     }
 }

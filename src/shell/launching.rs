@@ -269,12 +269,15 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             // One rule for every failed launch: what it created stays, to
             // be looked at, and the user is told so.
             if error.leaves_dproc() {
+                let name = &spec.name;
+                let reload = if error.fixed_by_a_change_of_code() && spec.background {
+                    reload_a_fix(shell, &spec, &bundle, watch)
+                } else {
+                    String::new()
+                };
                 report!(
-                    "kubesh: {} ({}) stays: `ps` shows it, `logs {}` its output, `kill {}` removes it",
-                    spec.name,
+                    "kubesh: {name} ({}) stays: `ps` shows it, `logs {name}` its output, `kill {name}` removes it{reload}",
                     spec.dproc_id,
-                    spec.name,
-                    spec.name
                 );
             }
             1
@@ -382,6 +385,36 @@ fn request(shell: &Shell, invocation: &Invocation, program: Program) -> Request 
 }
 
 /// What follows a background dproc becoming ready: its variables in the
+/// After a background launch that failed for a fault of the program's
+/// own: its dproc can be hot-reloaded, and is when hot reload is on, so
+/// that a saved fix reaches it without a new launch. What the line that
+/// says the dproc stays adds about it.
+fn reload_a_fix(
+    shell: &mut Shell,
+    spec: &objects::Spec,
+    bundle: &bundle::Bundle,
+    watch: bool,
+) -> String {
+    // A program without files of its own has nothing to watch.
+    if spec.program.files.is_none() {
+        return String::new();
+    }
+    shell
+        .watchable
+        .insert(spec.name.clone(), (spec.clone(), bundle.digests.clone()));
+    if !watch {
+        // At the prompt, `watch` is there to type; a script ends first.
+        return match shell.interactive {
+            true => format!("; after `watch {}` a saved fix reloads it", spec.name),
+            false => String::new(),
+        };
+    }
+    match shell.watch(&spec.name) {
+        Ok(()) => "; it is watched: a saved fix reloads it".to_string(),
+        Err(error) => format!("; it is not watched: {error}"),
+    }
+}
+
 /// cluster env, hot reload if asked for, and the line saying where it is.
 fn after_ready(
     shell: &mut Shell,
