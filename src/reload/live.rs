@@ -28,6 +28,11 @@ const UPDATE_SCRIPT: &str = include_str!("update.sh");
 /// starting it may take; beyond this something is stuck.
 const UPDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a pod that was not ready before the update (a launch that
+/// failed, being put right) may take to turn ready once its program
+/// listens: its readiness probe passes at its next period (1 s).
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The line the supervisor prints when it restarts the program.
 const RESTART_MARK: &str = "kubesh: restarting the program with the new files";
 
@@ -72,8 +77,14 @@ impl Diff {
 #[derive(Debug)]
 pub enum Live {
     /// Every running pod runs the new files; `waiting` lists the pods whose
-    /// program was not listening on its port yet when kubesh stopped waiting.
-    Updated { pods: usize, waiting: Vec<String> },
+    /// program was not listening on its port yet when kubesh stopped waiting,
+    /// `unready` those not ready before the update that were still not
+    /// after [`READY_WAIT`].
+    Updated {
+        pods: usize,
+        waiting: Vec<String>,
+        unready: Vec<String>,
+    },
     /// The new code exited in `pod`; the supervisor waits for the next save.
     Exited {
         pod: String,
@@ -87,6 +98,8 @@ pub enum Live {
 /// connections cost the reload no time.
 pub struct Prepared {
     pods: Vec<(String, Result<exec::Started, NoLivePath>)>,
+    /// The pods that were not ready when listed.
+    unready: Vec<String>,
 }
 
 /// Where an update goes: the dproc's pods and the port its program
@@ -113,9 +126,15 @@ impl Target {
 /// when no pod can be had.
 pub async fn prepare(client: kube::Client, target: Target) -> Result<Prepared, NoLivePath> {
     let pods = running_pods(&client, &target).await?;
+    let unready = pods
+        .iter()
+        .filter(|(_, ready)| !ready)
+        .map(|(pod, _)| pod.clone())
+        .collect();
+    let pods = pods.into_iter().map(|(pod, _)| pod);
     let command = update_command(target.port);
     let (client, target, command) = (&client, &target, &command);
-    let starts = pods.into_iter().map(|pod| async move {
+    let starts = pods.map(|pod| async move {
         let start = exec::start(client, &target.namespace, &pod, "main", command.clone());
         let started = match tokio::time::timeout(UPDATE_TIMEOUT, start).await {
             Ok(started) => started.map_err(NoLivePath::Exec),
@@ -125,6 +144,7 @@ pub async fn prepare(client: kube::Client, target: Target) -> Result<Prepared, N
     });
     Ok(Prepared {
         pods: futures_util::future::join_all(starts).await,
+        unready,
     })
 }
 
@@ -149,6 +169,7 @@ pub async fn update(
             return Err(NoLivePath::NoPod);
         }
         let input = &input;
+        let unready = prepared.unready;
         let runs = prepared.pods.into_iter().map(|(pod, started)| async move {
             let result = match started {
                 Ok(started) => tokio::time::timeout(
@@ -162,11 +183,11 @@ pub async fn update(
             };
             (pod, result)
         });
-        Ok(futures_util::future::join_all(runs).await)
+        Ok((futures_util::future::join_all(runs).await, unready))
     };
     let (stored, ran) = tokio::join!(store, run);
     stored.map_err(NoLivePath::NotStored)?;
-    let results = ran?;
+    let (results, unready) = ran?;
     let pods = results.len();
     let mut waiting = Vec::new();
     let mut exited = None;
@@ -198,7 +219,56 @@ pub async fn update(
         let lines = last_lines(client, &spec.namespace, &pod).await;
         return Ok(Live::Exited { pod, status, lines });
     }
-    Ok(Live::Updated { pods, waiting })
+    // A pod that was not ready serves once its probe has passed: the
+    // reload is done when it does (or it is named).
+    let unready = match waiting.is_empty() && !unready.is_empty() {
+        true => still_unready(client, &spec.namespace, unready).await,
+        false => Vec::new(),
+    };
+    Ok(Live::Updated {
+        pods,
+        waiting,
+        unready,
+    })
+}
+
+/// Those of `pods` that have not turned ready within [`READY_WAIT`] (a pod
+/// that is gone no longer counts).
+async fn still_unready(
+    client: &kube::Client,
+    namespace: &str,
+    mut pods: Vec<String>,
+) -> Vec<String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    loop {
+        let mut left = Vec::new();
+        for name in pods {
+            match api.get_opt(&name).await {
+                Ok(Some(pod)) if !is_ready(&pod) => left.push(name),
+                Ok(_) => {}
+                // Not known: named, rather than taken for ready.
+                Err(_) => left.push(name),
+            }
+        }
+        if left.is_empty() || tokio::time::Instant::now() >= deadline {
+            return left;
+        }
+        pods = left;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the pod's `Ready` condition is true.
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
 }
 
 /// What the update reads on its stdin (see `update.sh`): the header line,
@@ -248,7 +318,11 @@ fn update_command(port: u16) -> Vec<String> {
 }
 
 /// The dproc's pods whose program runs now (not starting, not going away).
-async fn running_pods(client: &kube::Client, target: &Target) -> Result<Vec<String>, NoLivePath> {
+/// The dproc's pods whose program runs, each with whether it is ready.
+async fn running_pods(
+    client: &kube::Client,
+    target: &Target,
+) -> Result<Vec<(String, bool)>, NoLivePath> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &target.namespace);
     let params = ListParams::default().labels(&format!("{LABEL_DPROC}={}", target.dproc_id));
     let list = pods
@@ -267,7 +341,10 @@ async fn running_pods(client: &kube::Client, target: &Target) -> Result<Vec<Stri
                 .and_then(|c| c.state.as_ref())
                 .is_some_and(|s| s.running.is_some())
         })
-        .filter_map(|pod| pod.metadata.name)
+        .filter_map(|pod| {
+            let ready = is_ready(&pod);
+            Some((pod.metadata.name?, ready))
+        })
         .collect())
 }
 

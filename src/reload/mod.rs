@@ -449,19 +449,28 @@ impl Reloaded {
                     format!("built {tag} ({because} changed), not rolled out: {error}")
                 }
             },
-            Reloaded::Live(Live::Updated { pods, waiting }) => {
+            Reloaded::Live(Live::Updated {
+                pods,
+                waiting,
+                unready,
+            }) => {
                 let pods = if *pods > 1 {
                     format!(", {pods} pods")
                 } else {
                     String::new()
                 };
-                if waiting.is_empty() {
-                    format!("(live{pods})")
-                } else {
+                if !waiting.is_empty() {
                     format!(
                         "(live{pods}); not listening on its port yet in {}",
                         waiting.join(", ")
                     )
+                } else if !unready.is_empty() {
+                    format!(
+                        "(live{pods}); not ready yet in {} (`ps` shows when it is)",
+                        unready.join(", ")
+                    )
+                } else {
+                    format!("(live{pods})")
                 }
             }
             Reloaded::Live(Live::Exited { pod, status, lines }) => {
