@@ -83,6 +83,8 @@ pub fn bootstrap(shared: &Shared) {
         crate::defaults::apply(resources::namespaces(), &mut obj, &shared.store);
         let _ = shared.store.create(resources::namespaces(), "", obj);
     }
+    // Every namespace's CA ConfigMap is there before the first request.
+    crate::controllers::root_ca::resync(shared);
     let port: u16 = shared
         .addr
         .rsplit(':')

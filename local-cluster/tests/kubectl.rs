@@ -25,6 +25,76 @@ fn get_namespaces() {
     }
 }
 
+/// As kube-controller-manager's root CA publisher does: every namespace
+/// holds `kube-root-ca.crt` with the cluster's CA, made again when deleted
+/// and put back when changed; a namespace being deleted still empties.
+#[test]
+fn every_namespace_holds_the_cluster_s_ca_in_kube_root_ca_crt() {
+    let c = TestCluster::start();
+    let kubeconfig = std::fs::read_to_string(c.kubeconfig()).expect("the kubeconfig");
+    let encoded = kubeconfig
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("certificate-authority-data: "))
+        .expect("the kubeconfig's CA");
+    let decoded = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(encoded.trim().as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("base64 runs");
+    let ca = String::from_utf8(decoded.stdout).expect("a PEM certificate");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let held = |ns: &str| {
+        c.kubectl(&[
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ])
+    };
+    let held_is_ca = |ns: &str| {
+        let out = held(ns);
+        (out.status.success() && String::from_utf8_lossy(&out.stdout).trim_end() == ca.trim_end())
+            .then_some(())
+    };
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        wait_for(&format!("kube-root-ca.crt in {ns}"), T, || held_is_ca(ns));
+    }
+    c.ok(&["create", "namespace", "fresh"]);
+    wait_for("kube-root-ca.crt in a new namespace", T, || {
+        held_is_ca("fresh")
+    });
+    c.ok(&["delete", "configmap", "kube-root-ca.crt", "-n", "fresh"]);
+    wait_for("kube-root-ca.crt made again", T, || held_is_ca("fresh"));
+    c.ok(&[
+        "patch",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "fresh",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"ca.crt":"changed"}}"#,
+    ]);
+    wait_for("kube-root-ca.crt put back", T, || held_is_ca("fresh"));
+    c.ok(&["delete", "namespace", "fresh", "--timeout=30s"]);
+    let gone = c.kubectl(&["get", "namespace", "fresh"]);
+    assert!(!gone.status.success(), "the namespace is gone");
+}
+
 #[test]
 fn generator_commands() {
     let c = TestCluster::start();

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod job;
 pub mod namespace;
 pub mod replicaset;
+pub mod root_ca;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ enum Work {
     ReplicaSet(String, String),
     Job(String, String),
     Endpoints(String),
+    /// The namespace's `kube-root-ca.crt`.
+    RootCa(String),
 }
 
 /// The controller owner reference of an object, as (kind, name).
@@ -92,6 +95,12 @@ fn classify(ev: &Event, work: &mut BTreeSet<Work>) {
         }
         "services" => {
             work.insert(Work::Endpoints(ns));
+        }
+        "namespaces" => {
+            work.insert(Work::RootCa(name));
+        }
+        "configmaps" if name == root_ca::CONFIG_MAP => {
+            work.insert(Work::RootCa(ns));
         }
         _ => {}
     }
@@ -173,6 +182,7 @@ pub async fn run(shared: Arc<Shared>) {
             }
             gc::resync(&shared);
             namespace::resync(&shared);
+            root_ca::resync(&shared);
             // Events an hour old go, looked for once a minute.
             if last_expiry.elapsed() >= Duration::from_secs(60) {
                 last_expiry = std::time::Instant::now();
@@ -191,6 +201,7 @@ pub async fn run(shared: Arc<Shared>) {
                 Work::Deployment(ns, name) => deployment::reconcile(&shared, ns, name),
                 Work::Job(ns, name) => job::reconcile(&shared, ns, name),
                 Work::Endpoints(ns) => endpoints::reconcile(&shared, ns),
+                Work::RootCa(ns) => root_ca::reconcile(&shared, ns),
                 Work::ReplicaSet(..) => {}
             }
         }
