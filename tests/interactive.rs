@@ -333,7 +333,11 @@ fn a_service_on_loopback_is_put_right_by_watch_and_a_saved_fix() {
         .exp_string("; after `watch site` a saved fix reloads it")
         .unwrap();
     session.exp_string("$ ").unwrap();
-    session.send_line("watch site").unwrap();
+    // The dproc that stays is completed like any other.
+    session.send("watch si\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("watch site").unwrap();
+    session.send_line("").unwrap();
     session.exp_string("$ ").unwrap();
     sandbox.write(
         "site.py",

@@ -22,7 +22,7 @@ pub struct ClusterWords {
 impl ArgumentSource for ClusterWords {
     fn candidates(&self, command: &str, args: &[&str], prefix: &str) -> Option<Vec<String>> {
         let words = match command {
-            "kill" | "logs" => &self.dprocs,
+            "kill" | "logs" | "watch" | "unwatch" => &self.dprocs,
             "scale" | "forward" if args.is_empty() => &self.dprocs,
             "cx" if args.is_empty() => &self.contexts,
             _ => return None,
@@ -345,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn dproc_names_after_kill_logs_scale_and_forward() {
+    fn dproc_names_after_kill_logs_watch_scale_and_forward() {
         let words = ClusterWords {
             dprocs: vec!["stock-gen".into(), "stock-con".into(), "web".into()],
             contexts: vec![],
@@ -371,6 +371,14 @@ mod tests {
             words.candidates("forward", &["web"], ""),
             None,
             "the port is not a name"
+        );
+        assert_eq!(
+            words.candidates("watch", &["web"], "stock-"),
+            Some(vec!["stock-gen".to_string(), "stock-con".to_string()])
+        );
+        assert_eq!(
+            words.candidates("unwatch", &[], "w"),
+            Some(vec!["web".to_string()])
         );
         assert_eq!(words.candidates("echo", &[], "w"), None);
     }

@@ -270,6 +270,10 @@ pub fn launch(shell: &mut Shell, invocation: &Invocation, mut program: Program) 
             // be looked at, and the user is told so.
             if error.leaves_dproc() {
                 let name = &spec.name;
+                // Completed after `kill`, `logs` and `watch` like any other.
+                if !shell.known_dprocs.contains(name) {
+                    shell.known_dprocs.push(name.clone());
+                }
                 let reload = if error.fixed_by_a_change_of_code() && spec.background {
                     reload_a_fix(shell, &spec, &bundle, watch)
                 } else {
