@@ -244,11 +244,12 @@ async fn still_unready(
     loop {
         let mut left = Vec::new();
         for name in pods {
-            match api.get_opt(&name).await {
-                Ok(Some(pod)) if !is_ready(&pod) => left.push(name),
-                Ok(_) => {}
-                // Not known: named, rather than taken for ready.
-                Err(_) => left.push(name),
+            let asked = tokio::time::timeout_at(deadline, api.get_opt(&name)).await;
+            match asked {
+                Ok(Ok(Some(pod))) if !is_ready(&pod) => left.push(name),
+                Ok(Ok(_)) => {}
+                // Not known in time: named, rather than taken for ready.
+                Ok(Err(_)) | Err(_) => left.push(name),
             }
         }
         if left.is_empty() || tokio::time::Instant::now() >= deadline {
