@@ -285,7 +285,8 @@ fn restarts(pod: &Pod) -> i32 {
         .map_or(0, |statuses| statuses.iter().map(|c| c.restart_count).sum())
 }
 
-fn pod_ready(pod: &Pod) -> bool {
+/// Whether the pod's `Ready` condition is true.
+pub fn pod_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

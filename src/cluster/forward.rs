@@ -153,7 +153,7 @@ async fn find_pod(client: &Client, target: &Target) -> Result<Found, kube::Error
             !matches!(phase, Some("Succeeded" | "Failed"))
         })
         .collect();
-    if let Some(ready) = live.iter().find(|p| is_ready(p)) {
+    if let Some(ready) = live.iter().find(|p| super::dprocs::pod_ready(p)) {
         return Ok(Found::Pod(ready.metadata.name.clone().unwrap_or_default()));
     }
     if !live.is_empty() {
@@ -166,13 +166,6 @@ async fn find_pod(client: &Client, target: &Target) -> Result<Found, kube::Error
     } else {
         Found::NotReady
     })
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Forwards one local connection to a ready pod of the dproc.

@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams, LogParams};
 
 use super::rollout;
 use crate::cluster::connection::{ClusterError, explain};
+use crate::cluster::dprocs::pod_ready;
 use crate::cluster::exec::{self, Exit, StdinEnd};
 use crate::labels::LABEL_DPROC;
 use crate::launch::bundle::{self, Bundle};
@@ -246,7 +247,7 @@ async fn still_unready(
         for name in pods {
             let asked = tokio::time::timeout_at(deadline, api.get_opt(&name)).await;
             match asked {
-                Ok(Ok(Some(pod))) if !is_ready(&pod) => left.push(name),
+                Ok(Ok(Some(pod))) if !pod_ready(&pod) => left.push(name),
                 Ok(Ok(_)) => {}
                 // Not known in time: named, rather than taken for ready.
                 Ok(Err(_)) | Err(_) => left.push(name),
@@ -258,18 +259,6 @@ async fn still_unready(
         pods = left;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-}
-
-/// Whether the pod's `Ready` condition is true.
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
 }
 
 /// What the update reads on its stdin (see `update.sh`): the header line,
@@ -343,7 +332,7 @@ async fn running_pods(
                 .is_some_and(|s| s.running.is_some())
         })
         .filter_map(|pod| {
-            let ready = is_ready(&pod);
+            let ready = pod_ready(&pod);
             Some((pod.metadata.name?, ready))
         })
         .collect())
