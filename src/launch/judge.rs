@@ -127,9 +127,9 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
     {
         return Progress::Unschedulable(condition.message.clone().unwrap_or_default());
     }
-    let image_setting = image_setting(pod);
+    let runtime = runtime_of(pod);
     for init in status.init_container_statuses.iter().flatten() {
-        if let Some(failure) = container_failure(init, true, &image_setting) {
+        if let Some(failure) = container_failure(init, true, runtime) {
             return failure;
         }
         let done = init
@@ -166,7 +166,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
         {
             return Progress::Ready;
         }
-        return match container_failure(main, false, &image_setting) {
+        return match container_failure(main, false, runtime) {
             Some(failure) => failure,
             None => Progress::Phase(waiting_phase(main).unwrap_or_else(|| "starting".into())),
         };
@@ -176,7 +176,7 @@ pub fn assess(pod: &Pod, background: bool) -> Progress {
     if main.ready {
         return Progress::Ready;
     }
-    if let Some(failure) = container_failure(main, false, &image_setting) {
+    if let Some(failure) = container_failure(main, false, runtime) {
         return failure;
     }
     if main
@@ -219,15 +219,18 @@ fn cannot_start(terminated: &ContainerStateTerminated) -> Option<Progress> {
     })
 }
 
-/// The setting that names another image for the pod's runtime
-/// (`PYTHON_IMAGE`), from the runtime label kubesh puts on its pods.
-fn image_setting(pod: &Pod) -> String {
-    match pod
-        .metadata
+/// The pod's runtime, from the label kubesh puts on its pods.
+fn runtime_of(pod: &Pod) -> Option<&str> {
+    pod.metadata
         .labels
         .as_ref()
         .and_then(|labels| labels.get(LABEL_RUNTIME))
-    {
+        .map(String::as_str)
+}
+
+/// The setting that names another image for `runtime` (`PYTHON_IMAGE`).
+fn image_setting(runtime: Option<&str>) -> String {
+    match runtime {
         Some(runtime) => format!("{}_IMAGE", runtime.to_uppercase()),
         None => "the runtime's image setting (`runtimes` names each runtime)".to_string(),
     }
@@ -236,7 +239,7 @@ fn image_setting(pod: &Pod) -> String {
 fn container_failure(
     container: &ContainerStatus,
     init: bool,
-    image_setting: &str,
+    runtime: Option<&str>,
 ) -> Option<Progress> {
     let image = &container.image;
     let state = container.state.as_ref()?;
@@ -258,11 +261,12 @@ fn container_failure(
         let message = waiting.message.clone().unwrap_or_default();
         match reason.as_str() {
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+                let image_setting = image_setting(runtime);
                 let setting = match container.name.as_str() {
                     "unpack" => {
                         format!("{image_setting}, or for the unpack step alone UNPACK_IMAGE")
                     }
-                    _ => image_setting.to_string(),
+                    _ => image_setting,
                 };
                 return Some(Progress::Failed {
                     reason: format!(
