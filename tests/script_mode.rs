@@ -267,18 +267,25 @@ fn help_lists_every_builtin_and_prints_pages() {
         .stderr(contains("no such builtin"));
 }
 
-#[test]
-fn literally_passes_words_to_kubectl_with_context_and_namespace() {
-    let sandbox = Sandbox::new();
+/// A directory holding a `kubectl` that prints its arguments, each in
+/// `<>`, on one line and exits with `status`.
+fn kubectl_recorder(sandbox: &Sandbox, status: i32) -> std::path::PathBuf {
     let bin = sandbox.path("bin");
     std::fs::create_dir(&bin).unwrap();
     let recorder = bin.join("kubectl");
     std::fs::write(
         &recorder,
-        "#!/bin/sh\nfor a in \"$@\"; do printf '<%s>' \"$a\"; done\necho\nexit 5\n",
+        format!("#!/bin/sh\nfor a in \"$@\"; do printf '<%s>' \"$a\"; done\necho\nexit {status}\n"),
     )
     .unwrap();
     std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn literally_passes_words_to_kubectl_with_context_and_namespace() {
+    let sandbox = Sandbox::new();
+    let bin = kubectl_recorder(&sandbox, 5);
     sandbox
         .command()
         .env("PATH", &bin)
@@ -304,15 +311,7 @@ fn literally_passes_words_to_kubectl_with_context_and_namespace() {
 #[test]
 fn kubectl_typed_as_in_any_shell_runs_with_the_shell_s_context_and_namespace_first() {
     let sandbox = Sandbox::new();
-    let bin = sandbox.path("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let recorder = bin.join("kubectl");
-    std::fs::write(
-        &recorder,
-        "#!/bin/sh\nfor a in \"$@\"; do printf '<%s>' \"$a\"; done\necho\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = kubectl_recorder(&sandbox, 0);
     // The line's own flags come after the shell's, so they win.
     sandbox
         .command()
